@@ -1,0 +1,107 @@
+"""HTTP commands and queries: incidents, the jurisdiction tree and center views."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import orjson
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from command_center.bodies import read_json
+from command_center.problems import Problem
+from command_center.schemas import ACTION_BODIES, ReportIncident, to_params
+from command_center.types import Services
+
+
+def services(request: Request) -> Services:
+    svc: Services = request.app.state.services
+    return svc
+
+
+def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS),
+        status_code=status,
+        media_type="application/json",
+        headers=headers,
+    )
+
+
+async def healthz(request: Request) -> Response:
+    svc = services(request)
+    return json_response({"status": "ok", "mode": svc.mode, "consoles": svc.hub.count()})
+
+
+async def report_incident(request: Request) -> Response:
+    svc = services(request)
+    actor = svc.authenticate(request)
+    body = await read_json(request, ReportIncident, svc.max_body_bytes)
+    fields = to_params(body)
+    incident = await run_in_threadpool(lambda: svc.incidents.report(actor=actor, **fields))
+    svc.wake()
+    data = incident.as_dict()
+    return json_response(data, 201, {"Location": f"/api/incidents/{data['id']}"})
+
+
+async def get_incident(request: Request) -> Response:
+    svc = services(request)
+    svc.authenticate(request)
+    incident_id = request.path_params["incident_id"]
+
+    def load() -> dict[str, Any]:
+        data = svc.incidents.get(incident_id).as_dict()
+        data["timeline"] = svc.incidents.timeline(incident_id)
+        return data
+
+    return json_response(await run_in_threadpool(load))
+
+
+async def incident_action(request: Request) -> Response:
+    svc = services(request)
+    actor = svc.authenticate(request)
+    incident_id = request.path_params["incident_id"]
+    action = request.path_params["action"]
+    body_type = ACTION_BODIES.get(action)
+    if body_type is None:
+        raise Problem(404, f"unknown action {action!r}; expected one of {', '.join(ACTION_BODIES)}")
+    body = await read_json(request, body_type, svc.max_body_bytes, allow_empty=True)
+    params = to_params(body)
+    incident = await run_in_threadpool(
+        lambda: svc.incidents.act(
+            incident_id, action, actor=actor, expected_version=body.expected_version, **params
+        )
+    )
+    svc.wake()
+    return json_response(incident.as_dict())
+
+
+async def list_centers(request: Request) -> Response:
+    svc = services(request)
+    return json_response(svc.jurisdiction.tree())
+
+
+async def center_view(request: Request) -> Response:
+    svc = services(request)
+    svc.authenticate(request)
+    center = request.path_params["center_id"]
+    if not svc.views.has_center(center):
+        raise Problem(404, f"center {center!r} not found; expected a city, district or township id")
+    snapshot = svc.views.snapshot(center)
+    if inspect.isawaitable(snapshot):
+        snapshot = await snapshot
+    epoch, seq, view = snapshot
+    return json_response(view, headers={"X-Linkage-Epoch": epoch, "X-Linkage-Seq": str(seq)})
+
+
+routes = [
+    Route("/healthz", healthz, methods=["GET"]),
+    Route("/api/incidents", report_incident, methods=["POST"]),
+    Route("/api/incidents/{incident_id}", get_incident, methods=["GET"]),
+    Route("/api/incidents/{incident_id}/{action}", incident_action, methods=["POST"]),
+    Route("/api/centers", list_centers, methods=["GET"]),
+    Route("/api/centers/{center_id}/view", center_view, methods=["GET"]),
+]

@@ -1,0 +1,114 @@
+"""The Starlette application: routes, error handling, lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+
+from command_center.api import json_response
+from command_center.api import routes as api_routes
+from command_center.console import console_endpoint
+from command_center.openapi import build_openapi
+from command_center.problems import Problem, problem_response
+from command_center.types import Services
+from domain.application import NotFound, UnknownGrid, VersionConflict
+from domain.incident import DomainError, IllegalTransition, InvalidCommand
+
+log = logging.getLogger(__name__)
+STATIC = Path(__file__).parent / "static"
+
+
+async def index(request: Request) -> Response:
+    return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+
+
+async def openapi(request: Request) -> Response:
+    return json_response(request.app.state.openapi)
+
+
+def _domain_status(exc: DomainError) -> int:
+    if isinstance(exc, NotFound):
+        return 404
+    if isinstance(exc, (IllegalTransition, VersionConflict)):
+        return 409
+    if isinstance(exc, (UnknownGrid, InvalidCommand)):
+        return 422
+    return 409
+
+
+async def on_problem(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, Problem)
+    return problem_response(exc.status, exc.detail, instance=request.url.path,
+                            headers=exc.headers, **exc.extra)
+
+
+async def on_domain_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, DomainError)
+    extra = {}
+    if isinstance(exc, IllegalTransition):
+        extra = {"current_status": exc.status.value,
+                 "allowed_actions": [a.replace("_", "-") for a in exc.allowed]}
+    return problem_response(_domain_status(exc), str(exc), instance=request.url.path, **extra)
+
+
+async def on_http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    detail = exc.detail
+    if exc.status_code == 404:
+        detail = f"no route for {request.method} {request.url.path}; see /openapi.json"
+    elif exc.status_code == 405:
+        detail = f"method {request.method} is not allowed on {request.url.path}; see /openapi.json"
+    return problem_response(exc.status_code, detail, instance=request.url.path,
+                            headers=dict(exc.headers or {}))
+
+
+async def on_unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unexpected error on %s %s", request.method, request.url.path)
+    return problem_response(500, "internal error; it has been logged", instance=request.url.path)
+
+
+def create_app(services: Services) -> Starlette:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        tasks = [asyncio.create_task(start()) for start in services.background]
+        try:
+            yield
+        finally:
+            for stop in services.on_shutdown:
+                result = stop()
+                if asyncio.iscoroutine(result):
+                    await result
+            for task in tasks:
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
+
+    app = Starlette(
+        routes=[
+            Route("/", index, methods=["GET"]),
+            Route("/openapi.json", openapi, methods=["GET"]),
+            *api_routes,
+            WebSocketRoute("/ws/console", console_endpoint),
+            Mount("/static", StaticFiles(directory=STATIC), name="static"),
+        ],
+        exception_handlers={
+            Problem: on_problem,
+            DomainError: on_domain_error,
+            HTTPException: on_http_error,
+            Exception: on_unexpected,
+        },
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    app.state.openapi = build_openapi()
+    return app

@@ -1,0 +1,137 @@
+"""Application service for incidents, on eventsourcing's Application."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError, Transcoder
+
+from domain.codec import OrjsonTranscoder, plain
+from domain.incident import Actor, DomainError, Incident
+
+
+class NotFound(DomainError):
+    """An id that names nothing."""
+
+
+class VersionConflict(DomainError):
+    """The incident changed since the caller read it (or while the command ran)."""
+
+
+class UnknownGrid(DomainError):
+    """A report for a grid the jurisdiction tree does not have."""
+
+
+# action name (as in the HTTP path) -> Incident method name
+ACTIONS: dict[str, str] = {
+    "accept": "accept",
+    "reject": "reject",
+    "mark-duplicate": "mark_duplicate",
+    "dispatch": "dispatch",
+    "return": "return_",
+    "transfer": "transfer",
+    "acknowledge": "acknowledge",
+    "progress": "progress",
+    "resolve": "resolve",
+    "return-visit": "return_visit",
+    "reopen": "reopen",
+    "close": "close",
+}
+
+
+class IncidentService(Application[UUID]):
+    """Reports incidents and moves them through the five-step loop."""
+
+    name = "linkage"
+
+    def __init__(
+        self,
+        centers_for: Callable[[str], Sequence[str]],
+        env: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(env=env)
+        # grid id -> the center ids it shows on (township, district, city); raises KeyError
+        self._centers_for = centers_for
+
+    def construct_transcoder(self) -> Transcoder:
+        return OrjsonTranscoder()
+
+    def report(self, *, actor: Actor, grid: str, **fields: Any) -> Incident:
+        try:
+            centers = list(self._centers_for(grid))
+        except KeyError:
+            raise UnknownGrid(
+                f"grid {grid!r} is not in the jurisdiction tree; expected the id of a grid"
+            ) from None
+        incident = Incident.report(actor=actor, grid=grid, centers=centers, **fields)
+        self.save(incident)
+        return incident
+
+    def get(self, incident_id: str) -> Incident:
+        try:
+            uuid = UUID(incident_id)
+        except ValueError:
+            raise NotFound(f"incident {incident_id!r} not found; ids are UUIDs") from None
+        try:
+            incident: Incident = self.repository.get(uuid)
+        except AggregateNotFoundError:
+            raise NotFound(f"incident {incident_id!r} not found") from None
+        if not isinstance(incident, Incident):
+            raise NotFound(f"{incident_id!r} is not an incident")
+        return incident
+
+    def act(
+        self,
+        incident_id: str,
+        action: str,
+        *,
+        actor: Actor,
+        expected_version: int | None = None,
+        **params: Any,
+    ) -> Incident:
+        """Run one loop action on an incident and save its new events."""
+        method = ACTIONS.get(action)
+        if method is None:
+            raise NotFound(f"unknown action {action!r}; expected one of {', '.join(ACTIONS)}")
+        incident = self.get(incident_id)
+        if expected_version is not None and expected_version != incident.version:
+            raise VersionConflict(
+                f"incident {incident_id} is at version {incident.version}, "
+                f"but the command expected version {expected_version}; reload and retry"
+            )
+        if action == "mark-duplicate":
+            self.get(str(params["of"]))  # the original must exist
+        getattr(incident, method)(actor=actor, **params)
+        try:
+            self.save(incident)
+        except IntegrityError:
+            raise VersionConflict(
+                f"incident {incident_id} was changed by another command at the same time; "
+                "reload and retry"
+            ) from None
+        return incident
+
+    def timeline(self, incident_id: str) -> list[dict[str, Any]]:
+        """Every event of an incident, oldest first, as plain JSON."""
+        incident = self.get(incident_id)
+        events = []
+        for domain_event in self.events.get(incident.id):
+            state = {
+                k: plain(v)
+                for k, v in vars(domain_event).items()
+                if k not in ("originator_id", "originator_topic", "timestamp", "centers")
+            }
+            version = state.pop("originator_version")
+            events.append(
+                {
+                    "version": version,
+                    "type": type(domain_event).__name__,
+                    "at": getattr(domain_event, "timestamp").isoformat(),  # noqa: B009
+                    "actor": state.pop("actor", None),
+                    "data": state,
+                }
+            )
+        return events

@@ -1,0 +1,336 @@
+"""The Incident aggregate: one case through the five-step closed loop.
+
+Public command methods check the invariant first, then trigger a private
+event-decorated method that only changes state. Every event carries the actor
+and the centers the incident belongs to, so a consumer can route it without
+any other state.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, TypedDict
+
+from eventsourcing.domain import Aggregate, event
+
+
+class Actor(TypedDict):
+    """Who acted: verified user id, role and home center."""
+
+    user: str
+    role: str
+    center: str | None
+
+
+class Status(StrEnum):
+    REPORTED = "reported"
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    DUPLICATE = "duplicate"
+    DISPATCHED = "dispatched"
+    RETURNED = "returned"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+    VISITED = "visited"
+    REOPENED = "reopened"
+    CLOSED = "closed"
+
+
+TERMINAL: frozenset[Status] = frozenset({Status.REJECTED, Status.DUPLICATE, Status.CLOSED})
+
+SOURCES = ("hotline", "grid_worker", "camera", "sensor", "wechat", "resident", "department", "open311")
+SEVERITIES = ("routine", "major")
+ASSIGNEE_KINDS = ("department", "grid_worker", "party")
+
+# Which actions each status allows. Routing is data; the methods consult it.
+ALLOWED: dict[Status, tuple[str, ...]] = {
+    Status.REPORTED: ("accept", "reject", "mark_duplicate"),
+    Status.ACCEPTED: ("dispatch", "reject"),
+    Status.RETURNED: ("dispatch", "reject"),
+    Status.REOPENED: ("dispatch",),
+    Status.DISPATCHED: ("acknowledge", "return", "transfer"),
+    Status.ACKNOWLEDGED: ("progress", "resolve", "return", "transfer"),
+    Status.RESOLVED: ("return_visit",),
+    Status.VISITED: ("close", "reopen"),
+    Status.REJECTED: (),
+    Status.DUPLICATE: (),
+    Status.CLOSED: (),
+}
+
+# A satisfaction at or below this means the resident is dissatisfied: the case must be reopened.
+DISSATISFIED_AT_OR_BELOW = 2
+
+
+class DomainError(Exception):
+    """A command that the domain refuses; the message says what was expected."""
+
+
+class IllegalTransition(DomainError):
+    def __init__(self, action: str, status: Status, allowed: tuple[str, ...], why: str = ""):
+        self.action = action
+        self.status = status
+        self.allowed = allowed
+        allowed_text = ", ".join(a.replace("_", "-") for a in allowed) or "none (final status)"
+        reason = f" ({why})" if why else ""
+        super().__init__(
+            f"cannot {action.replace('_', '-')} an incident in status {status.value!r}{reason}; "
+            f"allowed actions: {allowed_text}"
+        )
+
+
+class InvalidCommand(DomainError):
+    """A command whose values break an invariant (not a status problem)."""
+
+
+class Incident(Aggregate):
+    """A reported case, from intake to closure and return visit."""
+
+    @event("Reported")
+    def __init__(
+        self,
+        *,
+        source: str,
+        category: str,
+        severity: str,
+        grid: str,
+        centers: list[str],
+        description: str,
+        location: dict[str, float] | None,
+        reporter: dict[str, str] | None,
+        actor: Actor,
+        external_id: str | None = None,
+    ) -> None:
+        self.source = source
+        self.category = category
+        self.severity = severity
+        self.grid = grid
+        self.centers = list(centers)
+        self.description = description
+        self.location = location
+        self.reporter = reporter
+        self.external_id = external_id
+        self.reported_by = actor
+        self.status = Status.REPORTED
+        self.assignee: dict[str, str] | None = None
+        self.due: str | None = None
+        self.duplicate_of: str | None = None
+        self.outcome: str | None = None
+        self.satisfaction: int | None = None
+        self.reopen_count = 0
+
+    @classmethod
+    def report(
+        cls,
+        *,
+        source: str,
+        category: str,
+        severity: str,
+        grid: str,
+        centers: list[str],
+        description: str,
+        actor: Actor,
+        location: dict[str, float] | None = None,
+        reporter: dict[str, str] | None = None,
+        external_id: str | None = None,
+    ) -> Incident:
+        if severity not in SEVERITIES:
+            raise InvalidCommand(f"severity must be one of {', '.join(SEVERITIES)}; got {severity!r}")
+        if not centers:
+            raise InvalidCommand(f"grid {grid!r} belongs to no center")
+        return cls(
+            source=source,
+            category=category,
+            severity=severity,
+            grid=grid,
+            centers=centers,
+            description=description,
+            location=location,
+            reporter=reporter,
+            actor=actor,
+            external_id=external_id,
+        )
+
+    # -- invariant helpers -------------------------------------------------
+
+    def allowed_actions(self) -> tuple[str, ...]:
+        allowed = ALLOWED[self.status]
+        if self.status is Status.VISITED and self.is_dissatisfied():
+            return ("reopen",)
+        return allowed
+
+    def is_dissatisfied(self) -> bool:
+        return self.satisfaction is not None and self.satisfaction <= DISSATISFIED_AT_OR_BELOW
+
+    def _check(self, action: str) -> None:
+        allowed = self.allowed_actions()
+        if action not in allowed:
+            why = ""
+            if action == "close" and self.status is Status.VISITED:
+                why = f"the resident rated it {self.satisfaction}, dissatisfied, so it must be reopened"
+            raise IllegalTransition(action, self.status, allowed, why)
+
+    # -- step 1: unified intake -------------------------------------------
+
+    def accept(self, *, actor: Actor, note: str = "") -> None:
+        self._check("accept")
+        self._accepted(actor=actor, centers=self.centers, note=note)
+
+    @event("Accepted")
+    def _accepted(self, actor: Actor, centers: list[str], note: str) -> None:
+        self.status = Status.ACCEPTED
+
+    def reject(self, *, actor: Actor, reason: str) -> None:
+        self._check("reject")
+        self._rejected(actor=actor, centers=self.centers, reason=reason)
+
+    @event("Rejected")
+    def _rejected(self, actor: Actor, centers: list[str], reason: str) -> None:
+        self.status = Status.REJECTED
+
+    def mark_duplicate(self, *, actor: Actor, of: str) -> None:
+        self._check("mark_duplicate")
+        if of == str(self.id):
+            raise InvalidCommand("an incident cannot be a duplicate of itself")
+        self._marked_duplicate(actor=actor, centers=self.centers, of=of)
+
+    @event("MarkedDuplicate")
+    def _marked_duplicate(self, actor: Actor, centers: list[str], of: str) -> None:
+        self.status = Status.DUPLICATE
+        self.duplicate_of = of
+
+    # -- step 2: triage and dispatch --------------------------------------
+
+    def dispatch(self, *, actor: Actor, assignee: dict[str, str], due: str, note: str = "") -> None:
+        self._check("dispatch")
+        self._dispatched(actor=actor, centers=self.centers, assignee=assignee, due=due, note=note)
+
+    @event("Dispatched")
+    def _dispatched(
+        self, actor: Actor, centers: list[str], assignee: dict[str, str], due: str, note: str
+    ) -> None:
+        self.status = Status.DISPATCHED
+        self.assignee = assignee
+        self.due = due
+
+    def return_(self, *, actor: Actor, reason: str) -> None:
+        self._check("return")
+        self._returned(actor=actor, centers=self.centers, reason=reason)
+
+    @event("Returned")
+    def _returned(self, actor: Actor, centers: list[str], reason: str) -> None:
+        self.status = Status.RETURNED
+        self.assignee = None
+        self.due = None
+
+    def transfer(
+        self, *, actor: Actor, assignee: dict[str, str], due: str | None = None, reason: str = ""
+    ) -> None:
+        self._check("transfer")
+        if self.assignee == assignee:
+            raise InvalidCommand("transfer needs a different assignee than the current one")
+        self._transferred(
+            actor=actor, centers=self.centers, assignee=assignee, due=due or self.due, reason=reason
+        )
+
+    @event("Transferred")
+    def _transferred(
+        self,
+        actor: Actor,
+        centers: list[str],
+        assignee: dict[str, str],
+        due: str | None,
+        reason: str,
+    ) -> None:
+        self.status = Status.DISPATCHED
+        self.assignee = assignee
+        self.due = due
+
+    # -- step 3: coordinated handling -------------------------------------
+
+    def acknowledge(self, *, actor: Actor) -> None:
+        self._check("acknowledge")
+        self._acknowledged(actor=actor, centers=self.centers)
+
+    @event("Acknowledged")
+    def _acknowledged(self, actor: Actor, centers: list[str]) -> None:
+        self.status = Status.ACKNOWLEDGED
+
+    def progress(self, *, actor: Actor, note: str) -> None:
+        self._check("progress")
+        self._progress_reported(actor=actor, centers=self.centers, note=note)
+
+    @event("ProgressReported")
+    def _progress_reported(self, actor: Actor, centers: list[str], note: str) -> None:
+        pass
+
+    def resolve(self, *, actor: Actor, outcome: str) -> None:
+        self._check("resolve")
+        self._resolved(actor=actor, centers=self.centers, outcome=outcome)
+
+    @event("Resolved")
+    def _resolved(self, actor: Actor, centers: list[str], outcome: str) -> None:
+        self.status = Status.RESOLVED
+        self.outcome = outcome
+
+    # -- step 5: closure and return visit ---------------------------------
+
+    def return_visit(self, *, actor: Actor, satisfaction: int, comment: str = "") -> None:
+        self._check("return_visit")
+        if not 1 <= satisfaction <= 5:
+            raise InvalidCommand(f"satisfaction must be 1 to 5; got {satisfaction}")
+        self._return_visited(
+            actor=actor, centers=self.centers, satisfaction=satisfaction, comment=comment
+        )
+
+    @event("ReturnVisited")
+    def _return_visited(
+        self, actor: Actor, centers: list[str], satisfaction: int, comment: str
+    ) -> None:
+        self.status = Status.VISITED
+        self.satisfaction = satisfaction
+
+    def reopen(self, *, actor: Actor, reason: str = "") -> None:
+        self._check("reopen")
+        self._reopened(actor=actor, centers=self.centers, reason=reason)
+
+    @event("Reopened")
+    def _reopened(self, actor: Actor, centers: list[str], reason: str) -> None:
+        self.status = Status.REOPENED
+        self.assignee = None
+        self.due = None
+        self.satisfaction = None
+        self.reopen_count += 1
+
+    def close(self, *, actor: Actor, note: str = "") -> None:
+        self._check("close")
+        self._closed(actor=actor, centers=self.centers, note=note)
+
+    @event("Closed")
+    def _closed(self, actor: Actor, centers: list[str], note: str) -> None:
+        self.status = Status.CLOSED
+
+    def as_dict(self) -> dict[str, Any]:
+        """The incident's current state, as the API shows it."""
+        return {
+            "id": str(self.id),
+            "version": self.version,
+            "status": self.status.value,
+            "source": self.source,
+            "category": self.category,
+            "severity": self.severity,
+            "grid": self.grid,
+            "centers": list(self.centers),
+            "description": self.description,
+            "location": self.location,
+            "reporter": self.reporter,
+            "external_id": self.external_id,
+            "assignee": self.assignee,
+            "due": self.due,
+            "duplicate_of": self.duplicate_of,
+            "outcome": self.outcome,
+            "satisfaction": self.satisfaction,
+            "reopen_count": self.reopen_count,
+            "allowed_actions": [a.replace("_", "-") for a in self.allowed_actions()],
+            "created_at": self.created_on.isoformat(),
+            "updated_at": self.modified_on.isoformat(),
+        }

@@ -1,0 +1,93 @@
+"""The composition root: builds every adapter from settings and wires them together."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from starlette.applications import Starlette
+
+from command_center.app import create_app
+from command_center.hub import Hub
+from command_center.types import Services
+from domain.application import IncidentService
+from domain.jurisdiction import Jurisdiction
+from infra.embedded import EmbeddedRunner, ReadNotifications
+from infra.jurisdiction_file import load_jurisdiction
+from infra.settings import Settings
+from infra.view_store import PostgresViewStore, SQLiteViewStore, ViewStore
+from projections.envelope import Envelope, from_stored
+
+
+def notification_reader(service: IncidentService) -> ReadNotifications:
+    """Read envelopes after a position from the application's notification log."""
+
+    def read(after: int, limit: int) -> list[Envelope]:
+        notifications = service.recorder.select_notifications(start=after + 1, limit=limit)
+        return [
+            from_stored(n.id, n.originator_id, n.originator_version, n.topic, n.state)
+            for n in notifications
+        ]
+
+    return read
+
+
+def build_service(settings: Settings, jurisdiction: Jurisdiction) -> IncidentService:
+    def centers_for(grid: str) -> tuple[str, ...]:
+        unit = jurisdiction.unit(grid)  # KeyError for an unknown id
+        if unit.level != "grid":
+            raise KeyError(grid)
+        return jurisdiction.centers_for(grid)
+
+    return IncidentService(centers_for, env=settings.eventsourcing_env())
+
+
+def build_view_store(settings: Settings) -> ViewStore:
+    if settings.store == "postgres":
+        return PostgresViewStore(settings.postgres_dsn, keep=settings.history_size)
+    return SQLiteViewStore(settings.views_path, keep=settings.history_size)
+
+
+@dataclass
+class Embedded:
+    settings: Settings
+    jurisdiction: Jurisdiction
+    service: IncidentService
+    views: ViewStore
+    hub: Hub
+    runner: EmbeddedRunner
+    services: Services
+
+    def app(self) -> Starlette:
+        return create_app(self.services)
+
+    def close(self) -> None:
+        self.runner.stop()
+        self.views.close()
+        self.service.close()
+
+
+def build_embedded(settings: Settings) -> Embedded:
+    jurisdiction = load_jurisdiction(settings.jurisdiction)
+    service = build_service(settings, jurisdiction)
+    views = build_view_store(settings)
+    hub = Hub(queue_size=settings.console_queue)
+    runner = EmbeddedRunner(
+        notification_reader(service),
+        views,
+        [unit.id for unit in jurisdiction.centers()],
+        hub,
+        history_size=settings.history_size,
+    )
+    runner.catch_up()
+    services = Services(
+        jurisdiction=jurisdiction,
+        incidents=service,
+        hub=hub,
+        views=runner,
+        wake=runner.wake,
+        max_body_bytes=settings.max_body_bytes,
+        resume_wait=settings.resume_wait,
+        background=[runner.run],
+        on_shutdown=[runner.stop],
+    )
+    return Embedded(settings, jurisdiction, service, views, hub, runner, services)

@@ -1,0 +1,133 @@
+"""The `linkage` command."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+import click
+import orjson
+
+from domain.jurisdiction import JurisdictionError
+from infra.jurisdiction_file import load_jurisdiction
+from infra.settings import Settings
+
+
+def _settings(data_dir: str | None, store: str | None, jurisdiction: str | None) -> Settings:
+    return Settings().with_(
+        data_dir=Path(data_dir) if data_dir else None,
+        store=store,
+        jurisdiction=Path(jurisdiction) if jurisdiction else None,
+    )
+
+
+@click.group()
+def main() -> None:
+    """Linkage: the event-sourced linkage command center."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+@main.command()
+@click.option("--host", default=None, help="address to listen on (LINKAGE_HOST, 127.0.0.1)")
+@click.option("--port", type=int, default=None, help="port (LINKAGE_PORT, 8000)")
+@click.option("--data-dir", default=None, help="where the SQLite stores live (LINKAGE_DATA_DIR, var)")
+@click.option("--store", type=click.Choice(["sqlite", "postgres"]), default=None)
+@click.option("--jurisdiction", default=None, help="GeoJSON jurisdiction tree")
+@click.option("--demo/--no-demo", default=False, help="drive realistic activity through the API")
+@click.option("--demo-rate", type=float, default=2.0, help="demo actions per second")
+def serve(host: str | None, port: int | None, data_dir: str | None, store: str | None,
+          jurisdiction: str | None, demo: bool, demo_rate: float) -> None:
+    """Run the command center (embedded mode: one process)."""
+    import uvicorn
+
+    from infra.bootstrap import build_embedded
+    from infra.demo import DemoDriver
+
+    settings = _settings(data_dir, store, jurisdiction).with_(host=host, port=port)
+    try:
+        embedded = build_embedded(settings)
+    except JurisdictionError as exc:
+        raise click.ClickException(f"jurisdiction: {exc}") from None
+    app = embedded.app()
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info",
+                            ws="websockets-sansio", lifespan="on")
+    server = uvicorn.Server(config)
+    url = f"http://{settings.host}:{settings.port}/"
+    click.echo(f"Linkage command center (embedded, {settings.store}) — console: {url}")
+
+    async def main_async() -> None:
+        tasks = [asyncio.create_task(server.serve())]
+        if demo:
+            grids = [g.id for g in embedded.jurisdiction.grids()]
+            driver = DemoDriver(url.rstrip("/"), grids, rate=demo_rate)
+
+            async def run_demo() -> None:
+                while not server.started:
+                    await asyncio.sleep(0.05)
+                click.echo(f"demo feeds running at {demo_rate}/s through {url}api")
+                await driver.run()
+
+            tasks.append(asyncio.create_task(run_demo()))
+        _done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+
+    try:
+        asyncio.run(main_async())
+    finally:
+        embedded.close()
+
+
+@main.command()
+@click.option("--data-dir", default=None)
+@click.option("--store", type=click.Choice(["sqlite", "postgres"]), default=None)
+@click.option("--jurisdiction", default=None)
+def replay(data_dir: str | None, store: str | None, jurisdiction: str | None) -> None:
+    """Rebuild every view from the event store, from notification 1, under a new epoch."""
+    from rich.progress import Progress
+
+    from infra.bootstrap import build_embedded
+
+    settings = _settings(data_dir, store, jurisdiction)
+    embedded = build_embedded(settings)
+    total = embedded.service.recorder.max_notification_id() or 0
+    with Progress() as progress:
+        task = progress.add_task("replaying events", total=total)
+        count = embedded.runner.rebuild(lambda n: progress.advance(task, n))
+    runner = embedded.runner
+    click.echo(f"replayed {count} events; epoch {runner.epoch}")
+    root = embedded.jurisdiction.root.id
+    for unit in embedded.jurisdiction.centers():
+        view = runner.view(unit.id)
+        opened = len(view["open"])
+        if unit.id == root or opened or any(view["counts"].values()):
+            counts = " ".join(f"{k}={v}" for k, v in view["counts"].items() if v)
+            click.echo(f"{unit.id} {unit.name} ({unit.level}): open={opened} {counts}")
+    embedded.close()
+
+
+@main.group()
+def jurisdiction() -> None:
+    """Work with jurisdiction tree files."""
+
+
+@jurisdiction.command("check")
+@click.argument("file", type=click.Path(dir_okay=False))
+def jurisdiction_check(file: str) -> None:
+    """Validate a GeoJSON jurisdiction tree; exit 1 naming the first problem."""
+    try:
+        tree = load_jurisdiction(file)
+    except JurisdictionError as exc:
+        click.echo(f"invalid: {exc}", err=True)
+        sys.exit(1)
+    levels: dict[str, int] = {}
+    for unit in tree.units():
+        levels[unit.level] = levels.get(unit.level, 0) + 1
+    click.echo(f"ok: {orjson.dumps(levels).decode()} ({len(tree.centers())} centers)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,201 @@
+"""The embedded projection runner: follows the notification log in-process.
+
+Each batch: read notifications after the saved position, fold them into the
+center views, commit the deltas and the new position in one view-store
+transaction, then publish the deltas to the hub. A restart loads the views
+and continues after the committed position: nothing lost, nothing twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+
+from command_center.hub import Frame, Hub, delta_frame
+from infra.view_store import ViewStore
+from projections.center_view import new_view, routes_to, step
+from projections.envelope import Envelope
+from projections.patch import Change, View, apply_changes
+
+log = logging.getLogger(__name__)
+
+ReadNotifications = Callable[[int, int], list[Envelope]]  # (after position, limit)
+
+
+class EmbeddedRunner:
+    def __init__(
+        self,
+        read: ReadNotifications,
+        store: ViewStore,
+        centers: Iterable[str],
+        hub: Hub | None = None,
+        *,
+        batch_size: int = 500,
+        checkpoint_every: float = 2.0,
+        history_size: int = 1000,
+    ) -> None:
+        self.read = read
+        self.store = store
+        self.hub = hub
+        self.batch_size = batch_size
+        self.checkpoint_every = checkpoint_every
+        self.history_size = history_size
+        self.centers = frozenset(centers)
+        self.views: dict[str, View] = {}
+        self.seqs: dict[str, int] = {}
+        self.history_frames: dict[str, deque[Frame]] = {}
+        self.epoch = ""
+        self.position = 0
+        self._dirty: set[str] = set()
+        self._last_checkpoint = time.monotonic()
+        self._wake = asyncio.Event()
+        self._stopped = False
+        self.listeners: list[Callable[[list[Envelope]], None]] = []
+        self.restore()
+
+    # -- state -------------------------------------------------------------
+
+    def restore(self) -> None:
+        loaded = self.store.load()
+        self.epoch = loaded.epoch
+        self.position = loaded.position
+        self.views = {c: v for c, (_, v) in loaded.views.items()}
+        self.seqs = {c: s for c, (s, _) in loaded.views.items()}
+        self.history_frames = {}
+        for center, deltas in loaded.deltas.items():
+            view = self.views.setdefault(center, new_view(center))
+            seq = self.seqs.get(center, 0)
+            ring = self._ring(center)
+            for delta_seq, changes in deltas:
+                ring.append((self.epoch, delta_seq, delta_frame(center, self.epoch, delta_seq, changes)))
+                if delta_seq > seq:
+                    apply_changes(view, changes)
+                    seq = delta_seq
+            self.seqs[center] = seq
+
+    def rebuild(self, progress: Callable[[int], None] | None = None) -> int:
+        """Drop every view and fold the whole log again, under a new epoch."""
+        self.store.reset()
+        self.restore()
+        total = 0
+        while True:
+            done = self.process_batch(checkpoint=False)
+            if not done:
+                break
+            total += done
+            if progress:
+                progress(done)
+        self.checkpoint()
+        return total
+
+    def _ring(self, center: str) -> deque[Frame]:
+        ring = self.history_frames.get(center)
+        if ring is None:
+            ring = self.history_frames[center] = deque(maxlen=self.history_size)
+        return ring
+
+    def view(self, center: str) -> View:
+        view = self.views.get(center)
+        if view is None:
+            view = self.views[center] = new_view(center)
+            self.seqs[center] = 0
+        return view
+
+    # -- ViewSource --------------------------------------------------------
+
+    def has_center(self, center: str) -> bool:
+        return center in self.centers
+
+    def snapshot(self, center: str) -> tuple[str, int, View]:
+        return self.epoch, self.seqs.get(center, 0), self.view(center)
+
+    def history(self, center: str, epoch: str, seq: int) -> list[Frame] | None:
+        """Every delta after seq, or None when they are not all held (other epoch, trimmed)."""
+        if epoch != self.epoch:
+            return None
+        current = self.seqs.get(center, 0)
+        if seq == current:
+            return []
+        if seq > current:
+            return None
+        ring = self.history_frames.get(center)
+        if not ring or ring[0][1] > seq + 1:
+            return None
+        return [frame for frame in ring if frame[1] > seq]
+
+    # -- folding -----------------------------------------------------------
+
+    def process_batch(self, checkpoint: bool = True) -> int:
+        events = self.read(self.position, self.batch_size)
+        if not events:
+            return 0
+        deltas: list[tuple[str, int, list[Change]]] = []
+        for event in events:
+            for center in routes_to(event):
+                if center not in self.centers:
+                    continue
+                view = self.view(center)
+                changes = step(view, event)
+                if not changes:
+                    continue
+                apply_changes(view, changes)
+                seq = self.seqs[center] = self.seqs.get(center, 0) + 1
+                deltas.append((center, seq, changes))
+                self._dirty.add(center)
+        self.position = events[-1].notification_id
+        views = None
+        if checkpoint and time.monotonic() - self._last_checkpoint >= self.checkpoint_every:
+            views = self._take_checkpoint()
+        self.store.commit(self.position, deltas, views)
+        for center, seq, changes in deltas:
+            frame = (self.epoch, seq, delta_frame(center, self.epoch, seq, changes))
+            self._ring(center).append(frame)
+            if self.hub is not None:
+                self.hub.publish_frame(center, frame)
+        for listener in self.listeners:
+            listener(events)
+        return len(events)
+
+    def _take_checkpoint(self) -> dict[str, tuple[int, View]]:
+        views = {c: (self.seqs[c], self.views[c]) for c in self._dirty}
+        self._dirty = set()
+        self._last_checkpoint = time.monotonic()
+        return views
+
+    def checkpoint(self) -> None:
+        self.store.commit(self.position, [], self._take_checkpoint())
+
+    def catch_up(self) -> int:
+        total = 0
+        while done := self.process_batch():
+            total += done
+        return total
+
+    # -- running -----------------------------------------------------------
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self, poll_interval: float = 1.0) -> None:
+        """Follow the log until stopped: woken by commands, or polling as a fallback."""
+        while not self._stopped:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), poll_interval)
+            self._wake.clear()
+            try:
+                while not self._stopped and self.process_batch():
+                    await asyncio.sleep(0)
+            except Exception:  # keep following; the position was not advanced
+                log.exception("projection batch failed; retrying")
+                await asyncio.sleep(poll_interval)
+                self.restore()
+
+    def stop(self) -> None:
+        self._stopped = True
+        self._wake.set()
+        if self._dirty:
+            self.checkpoint()

@@ -1,0 +1,69 @@
+"""Settings: every address and limit, from LINKAGE_* environment variables."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from infra.jurisdiction_file import DEFAULT_JURISDICTION
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(f"LINKAGE_{name}", default)
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = field(default_factory=lambda: Path(_env("DATA_DIR", "var")))
+    store: str = field(default_factory=lambda: _env("STORE", "sqlite"))  # sqlite | postgres
+    postgres_dsn: str = field(
+        default_factory=lambda: _env("POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
+    )
+    postgres_schema: str = field(default_factory=lambda: _env("POSTGRES_SCHEMA", ""))
+    jurisdiction: Path = field(
+        default_factory=lambda: Path(_env("JURISDICTION", str(DEFAULT_JURISDICTION)))
+    )
+    host: str = field(default_factory=lambda: _env("HOST", "127.0.0.1"))
+    port: int = field(default_factory=lambda: int(_env("PORT", "8000")))
+    max_body_bytes: int = field(default_factory=lambda: int(_env("MAX_BODY_BYTES", str(1 << 20))))
+    console_queue: int = field(default_factory=lambda: int(_env("CONSOLE_QUEUE", "512")))
+    resume_wait: float = field(default_factory=lambda: float(_env("RESUME_WAIT", "1.0")))
+    history_size: int = field(default_factory=lambda: int(_env("HISTORY_SIZE", "1000")))
+
+    def with_(self, **changes: Any) -> Settings:
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.data_dir / "events.db"
+
+    @property
+    def views_path(self) -> Path:
+        return self.data_dir / "views.db"
+
+    def eventsourcing_env(self) -> dict[str, str]:
+        """The environment eventsourcing's Application reads its persistence from."""
+        if self.store == "sqlite":
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            return {
+                "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+                "SQLITE_DBNAME": str(self.sqlite_path),
+                "SQLITE_LOCK_TIMEOUT": "10",
+            }
+        if self.store == "postgres":
+            from psycopg.conninfo import conninfo_to_dict
+
+            info = conninfo_to_dict(self.postgres_dsn)
+            return {
+                "PERSISTENCE_MODULE": "eventsourcing.postgres",
+                "POSTGRES_DBNAME": str(info.get("dbname", "postgres")),
+                "POSTGRES_HOST": str(info.get("host", "127.0.0.1")),
+                "POSTGRES_PORT": str(info.get("port", "5432")),
+                "POSTGRES_USER": str(info.get("user", "postgres")),
+                "POSTGRES_PASSWORD": str(info.get("password", "")),
+                "POSTGRES_CONNECT_TIMEOUT": "5",
+                **({"POSTGRES_SCHEMA": self.postgres_schema} if self.postgres_schema else {}),
+            }
+        raise ValueError(f"LINKAGE_STORE must be 'sqlite' or 'postgres'; got {self.store!r}")

@@ -1,0 +1,139 @@
+"""Shared fixtures: real services (never mocks) and a real server on a free port.
+
+Outside CI a test whose service is unreachable is skipped with the reason;
+under CI=true it fails instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+POSTGRES_DSN = os.environ.get("LINKAGE_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("LINKAGE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+MQTT_HOST, MQTT_PORT = "127.0.0.1", 1883
+
+
+def unavailable(service: str, reason: str) -> None:
+    """Skip (developer machine) or fail (CI) when a real service is unreachable."""
+    message = f"{service} unreachable: {reason}"
+    if IN_CI:
+        pytest.fail(message + " (CI=true: services must be up)")
+    pytest.skip(message)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def port_open(host: str, port: int, timeout: float = 1.0) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def postgres_dsn() -> str:
+    try:
+        import psycopg
+
+        with psycopg.connect(POSTGRES_DSN, connect_timeout=3) as conn:
+            conn.execute("SELECT 1")
+    except Exception as exc:
+        unavailable("PostgreSQL", f"{POSTGRES_DSN}: {exc}")
+    return POSTGRES_DSN
+
+
+@pytest.fixture
+def pg_schema(postgres_dsn: str) -> Iterator[str]:
+    """A fresh PostgreSQL schema for one test, dropped afterwards."""
+    import psycopg
+
+    schema = f"t_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    yield schema
+    with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    if not port_open("127.0.0.1", 6379):
+        unavailable("Redis", REDIS_URL)
+    return REDIS_URL
+
+
+@pytest.fixture(scope="session")
+def mqtt_address() -> tuple[str, int]:
+    if not port_open(MQTT_HOST, MQTT_PORT):
+        unavailable("Mosquitto", f"{MQTT_HOST}:{MQTT_PORT}")
+    return MQTT_HOST, MQTT_PORT
+
+
+@dataclass
+class RunningServer:
+    """A real uvicorn server running the app in a background thread."""
+
+    url: str
+    ws_url: str
+    data_dir: Path
+    port: int
+    embedded: object
+    server: object
+    thread: threading.Thread
+
+    def stop(self) -> None:
+        self.server.should_exit = True  # type: ignore[attr-defined]
+        self.thread.join(timeout=10)
+        self.embedded.close()  # type: ignore[attr-defined]
+
+
+def start_server(data_dir: Path, port: int | None = None, **settings: object) -> RunningServer:
+    """Start the embedded command center on a free port; returns once it accepts requests."""
+    import uvicorn
+
+    from infra.bootstrap import build_embedded
+    from infra.settings import Settings
+
+    port = port or free_port()
+    config_settings = Settings().with_(data_dir=data_dir, host="127.0.0.1", port=port,
+                                       resume_wait=0.3, **settings)
+    embedded = build_embedded(config_settings)
+    config = uvicorn.Config(embedded.app(), host="127.0.0.1", port=port, log_level="warning",
+                            ws="websockets-sansio", lifespan="on")
+    server = uvicorn.Server(config)
+
+    def run() -> None:
+        asyncio.run(server.serve())
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("server did not start")
+        time.sleep(0.02)
+    return RunningServer(f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}", data_dir, port,
+                         embedded, server, thread)
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[RunningServer]:
+    running = start_server(tmp_path / "data")
+    yield running
+    running.stop()
