@@ -13,7 +13,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -96,6 +96,16 @@ class RunningServer:
     embedded: object
     server: object
     thread: threading.Thread
+    # Credentials every test request sends (an all-powerful officer unless a test asks otherwise).
+    headers: dict[str, str] = field(default_factory=dict)
+    feed_headers: dict[str, str] = field(default_factory=dict)
+    token: str | None = None
+
+    def console_url(self, center: str, token: str | None = None) -> str:
+        """The console websocket URL for a center, with credentials."""
+        url = f"{self.ws_url}/ws/console?center={center}"
+        token = token or self.token
+        return f"{url}&token={token}" if token else url
 
     def stop(self) -> None:
         self.server.should_exit = True  # type: ignore[attr-defined]
