@@ -1,0 +1,1069 @@
+// Linkage console — live duty-officer console.
+//
+// Data: GET /api/centers (tree), websocket /ws/console?center=ID (snapshot + deltas),
+// GET /api/incidents/<id> (detail with timeline). See ARCHITECTURE.md, "Console wire protocol".
+
+import { applyChanges } from "./patch.js";
+import {
+  STATUSES, getLang, setLang, t, tStatus, tCategory, tSource, tEventType, tSeverity, tAssignee,
+  tLevel, unitName, formatDuration, translateDom,
+} from "./i18n.js";
+
+const TOKEN_KEY = "linkage.token";
+const CENTER_KEY = "linkage.center";
+const SWITCHER_LEVELS = ["city", "district", "township"];
+const LEVEL_DEPTH = { city: 0, district: 1, township: 2, community: 3, grid: 4 };
+const BACKOFF_MIN_MS = 500;
+const BACKOFF_MAX_MS = 10000;
+const STABLE_MS = 5000; // a socket open this long resets the backoff
+const COUNTDOWN_MS = 30000;
+const GRID_TOP = 20;
+const OPEN_MAX_ROWS = 500; // most urgent first; more than this is unreadable and slow to lay out
+
+const $ = (id) => document.getElementById(id);
+
+// ---------------------------------------------------------------- state
+
+const state = {
+  token: null,
+  centers: null, // tree root
+  nodes: new Map(), // id -> node (every level)
+  centerId: null,
+  // live view
+  view: null,
+  epoch: null,
+  seq: null,
+  // socket
+  ws: null,
+  gen: 0, // bumps on every new socket; stale sockets' events are ignored
+  attempt: 0,
+  retryTimer: null,
+  retryAt: 0,
+  authFailed: false,
+  // detail panel
+  detailId: null,
+  detailData: null,
+  detailVersion: null,
+  detailError: null,
+};
+
+// ---------------------------------------------------------------- auth + fetch
+
+function readToken() {
+  const hash = location.hash.replace(/^#/, "");
+  if (hash) {
+    const params = new URLSearchParams(hash);
+    const tok = params.get("token");
+    if (tok) {
+      try {
+        localStorage.setItem(TOKEN_KEY, tok);
+      } catch (_) {
+        /* storage disabled */
+      }
+      params.delete("token");
+      const rest = params.toString();
+      history.replaceState(null, "", location.pathname + location.search + (rest ? "#" + rest : ""));
+      return tok;
+    }
+  }
+  try {
+    return localStorage.getItem(TOKEN_KEY);
+  } catch (_) {
+    return null;
+  }
+}
+
+class HttpError extends Error {
+  constructor(status, detail) {
+    super(detail || "HTTP " + status);
+    this.status = status;
+    this.detail = detail;
+  }
+}
+
+async function apiFetch(path, options = {}) {
+  const headers = new Headers(options.headers || {});
+  headers.set("Accept", "application/json");
+  if (state.token) headers.set("Authorization", "Bearer " + state.token);
+  const resp = await fetch(path, { ...options, headers });
+  if (resp.status === 401) {
+    showAuthBanner();
+    throw new HttpError(401, t("auth.required"));
+  }
+  if (!resp.ok) {
+    let detail = "";
+    try {
+      const body = await resp.json();
+      detail = body.detail || body.title || "";
+    } catch (_) {
+      /* not JSON */
+    }
+    throw new HttpError(resp.status, detail || "HTTP " + resp.status);
+  }
+  clearAuthBanner();
+  return resp.json();
+}
+
+// ---------------------------------------------------------------- banner
+
+let bannerKind = null; // "auth" | "error" | null
+let bannerText = "";
+
+function showBanner(kind, text) {
+  bannerKind = kind;
+  bannerText = text;
+  const el = $("banner");
+  el.hidden = false;
+  el.dataset.kind = kind;
+  el.textContent = kind === "auth" ? "请登录 / Please log in — " + t("auth.required") : text;
+}
+
+function showAuthBanner() {
+  state.authFailed = true;
+  showBanner("auth", "");
+}
+
+function clearAuthBanner() {
+  state.authFailed = false;
+  if (bannerKind === "auth") clearBanner();
+}
+
+function clearBanner() {
+  bannerKind = null;
+  bannerText = "";
+  const el = $("banner");
+  el.hidden = true;
+  el.textContent = "";
+}
+
+// ---------------------------------------------------------------- centers
+
+function indexCenters(node, depth = 0) {
+  if (!node || typeof node !== "object") return;
+  state.nodes.set(String(node.id), node);
+  for (const child of node.children || []) indexCenters(child, depth + 1);
+}
+
+function gridName(id) {
+  if (id === null || id === undefined || id === "") return "";
+  const node = state.nodes.get(String(id));
+  return node ? unitName(node) : String(id);
+}
+
+function renderCenterOptions() {
+  const sel = $("center-select");
+  const frag = document.createDocumentFragment();
+  const walk = (node) => {
+    if (!node) return;
+    if (SWITCHER_LEVELS.includes(node.level)) {
+      const opt = document.createElement("option");
+      opt.value = String(node.id);
+      const depth = LEVEL_DEPTH[node.level] ?? 0;
+      opt.textContent = "\u00a0\u00a0\u00a0\u00a0".repeat(depth) + unitName(node);
+      opt.title = tLevel(node.level) + " · " + node.id;
+      opt.dataset.level = node.level;
+      frag.appendChild(opt);
+      for (const child of node.children || []) walk(child);
+    }
+  };
+  if (state.centers) walk(state.centers);
+  if (state.centerId && !state.nodes.has(state.centerId)) {
+    // A center given in the URL that the tree does not list: keep it selectable.
+    const opt = document.createElement("option");
+    opt.value = state.centerId;
+    opt.textContent = state.centerId;
+    frag.appendChild(opt);
+  }
+  sel.replaceChildren(frag);
+  if (state.centerId) sel.value = state.centerId;
+  sel.disabled = sel.options.length === 0;
+}
+
+async function loadCenters() {
+  try {
+    const tree = await apiFetch("/api/centers");
+    // Accept either the root node or a list of roots.
+    const root = Array.isArray(tree)
+      ? { id: "", name: "", name_en: "", level: "root", children: tree }
+      : tree;
+    state.centers = root;
+    state.nodes.clear();
+    indexCenters(root);
+    if (Array.isArray(tree)) state.nodes.delete("");
+    return true;
+  } catch (err) {
+    if (!(err instanceof HttpError && err.status === 401)) {
+      showBanner("error", t("error.centers") + ": " + err.message);
+    }
+    return false;
+  }
+}
+
+function defaultCenter() {
+  const fromUrl = new URLSearchParams(location.search).get("center");
+  if (fromUrl) return fromUrl;
+  let saved = null;
+  try {
+    saved = localStorage.getItem(CENTER_KEY);
+  } catch (_) {
+    /* storage disabled */
+  }
+  if (saved && (state.nodes.size === 0 || isSwitchable(saved))) return saved;
+  if (state.centers) {
+    const first = findFirst(state.centers, (n) => SWITCHER_LEVELS.includes(n.level));
+    if (first) return String(first.id);
+  }
+  return saved;
+}
+
+function isSwitchable(id) {
+  const n = state.nodes.get(id);
+  return !!n && SWITCHER_LEVELS.includes(n.level);
+}
+
+function findFirst(node, pred) {
+  if (pred(node)) return node;
+  for (const c of node.children || []) {
+    const r = findFirst(c, pred);
+    if (r) return r;
+  }
+  return null;
+}
+
+// ---------------------------------------------------------------- connection
+
+function setConn(s) {
+  const el = $("conn-status");
+  el.dataset.state = s;
+  document.body.dataset.conn = s;
+  renderConnText();
+}
+
+function renderConnText() {
+  const el = $("conn-status");
+  const s = el.dataset.state;
+  let text = t("conn." + s);
+  if (s === "closed" && state.retryTimer && !state.authFailed) {
+    const secs = Math.max(0, Math.ceil((state.retryAt - Date.now()) / 1000));
+    if (secs > 0) text += getLang() === "en" ? ` · retry ${secs}s` : ` · ${secs}秒后重试`;
+  }
+  el.querySelector(".conn-text").textContent = text;
+}
+
+function wsUrl(centerId) {
+  const proto = location.protocol === "https:" ? "wss:" : "ws:";
+  let url = `${proto}//${location.host}/ws/console?center=${encodeURIComponent(centerId)}`;
+  if (state.token) url += `&token=${encodeURIComponent(state.token)}`;
+  return url;
+}
+
+function dropSocket() {
+  state.gen++;
+  if (state.retryTimer) {
+    clearTimeout(state.retryTimer);
+    state.retryTimer = null;
+  }
+  const ws = state.ws;
+  state.ws = null;
+  if (ws) {
+    ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
+    try {
+      ws.close(1000, "client");
+    } catch (_) {
+      /* already closed */
+    }
+  }
+}
+
+function resetView() {
+  state.view = null;
+  state.epoch = null;
+  state.seq = null;
+  markDirty("all");
+}
+
+// Open a socket for the current center. With `resume`, and a view in hand, the
+// first frame sent is {"type":"resume","epoch":E,"seq":N}.
+function connect(resume) {
+  dropSocket();
+  if (!state.centerId) return;
+  if (!resume) resetView();
+  const gen = state.gen;
+  const sendResume = resume && state.view !== null && state.epoch !== null && state.seq !== null;
+  let ws;
+  try {
+    ws = new WebSocket(wsUrl(state.centerId));
+  } catch (err) {
+    scheduleReconnect(!!sendResume);
+    return;
+  }
+  state.ws = ws;
+  let openedAt = 0;
+  let gotFrame = false;
+  setConn("connecting");
+
+  ws.onopen = () => {
+    if (gen !== state.gen) return;
+    openedAt = Date.now();
+    if (sendResume) {
+      ws.send(JSON.stringify({ type: "resume", epoch: state.epoch, seq: state.seq }));
+      // The view we hold is live again; the server sends any missed deltas or a snapshot.
+      setConn("open");
+    }
+  };
+
+  ws.onmessage = (ev) => {
+    if (gen !== state.gen) return;
+    let msg;
+    try {
+      msg = JSON.parse(ev.data);
+    } catch (_) {
+      return resync("bad frame");
+    }
+    if (!msg || typeof msg !== "object") return;
+    if (msg.type === "snapshot" || msg.type === "delta") {
+      if (!gotFrame) {
+        gotFrame = true;
+        state.attempt = 0;
+      }
+    }
+    handleMessage(msg);
+  };
+
+  ws.onclose = (ev) => {
+    if (gen !== state.gen) return;
+    state.ws = null;
+    if (openedAt && Date.now() - openedAt >= STABLE_MS) state.attempt = 0;
+    if ([4001, 4401, 4403].includes(ev.code) || /auth|token|unauthori[sz]ed|login/i.test(ev.reason || "")) {
+      showAuthBanner();
+    }
+    scheduleReconnect(state.view !== null);
+  };
+
+  ws.onerror = () => {
+    /* onclose follows */
+  };
+}
+
+function scheduleReconnect(resume) {
+  if (state.retryTimer) clearTimeout(state.retryTimer);
+  const base = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** state.attempt);
+  const delay = Math.min(BACKOFF_MAX_MS, Math.round(base * (0.75 + Math.random() * 0.5)));
+  state.attempt = Math.min(state.attempt + 1, 16);
+  state.retryAt = Date.now() + delay;
+  const gen = state.gen;
+  state.retryTimer = setTimeout(() => {
+    if (gen !== state.gen) return;
+    state.retryTimer = null;
+    connect(resume && state.view !== null);
+  }, delay);
+  setConn("closed");
+}
+
+// Discard the view and reconnect without resume: the server sends a snapshot.
+function resync(reason) {
+  console.warn("linkage console: resync:", reason);
+  resetView();
+  connect(false);
+}
+
+function handleMessage(msg) {
+  switch (msg.type) {
+    case "snapshot": {
+      if (msg.center !== undefined && String(msg.center) !== String(state.centerId)) return;
+      state.view = normalizeView(msg.view);
+      state.epoch = msg.epoch;
+      state.seq = msg.seq;
+      if (bannerKind === "error") clearBanner();
+      clearAuthBanner();
+      setConn("open");
+      markDirty("all");
+      break;
+    }
+    case "delta": {
+      if (msg.center !== undefined && String(msg.center) !== String(state.centerId)) return;
+      if (state.view === null) return resync("delta without snapshot");
+      if (msg.epoch !== state.epoch) return resync(`epoch ${state.epoch} -> ${msg.epoch}`);
+      if (msg.seq !== state.seq + 1) return resync(`seq ${state.seq} -> ${msg.seq}`);
+      try {
+        applyChanges(state.view, msg.changes || []);
+      } catch (err) {
+        return resync("bad delta: " + err.message);
+      }
+      state.seq = msg.seq;
+      if ($("conn-status").dataset.state !== "open") setConn("open");
+      for (const ch of msg.changes || []) {
+        const head = Array.isArray(ch.path) ? ch.path[0] : null;
+        markDirty(head === "recent" ? "feed" : head || "all");
+      }
+      markDirty("seq");
+      break;
+    }
+    case "error": {
+      const detail = msg.detail || t("error.server");
+      if (/auth|token|401|unauthori[sz]ed|forbidden|login|登录/i.test(detail)) showAuthBanner();
+      else showBanner("error", detail);
+      break;
+    }
+    default:
+      break;
+  }
+}
+
+function normalizeView(v) {
+  const view = v && typeof v === "object" ? v : {};
+  if (!view.counts || typeof view.counts !== "object") view.counts = {};
+  if (!view.open || typeof view.open !== "object") view.open = {};
+  if (!view.grids || typeof view.grids !== "object") view.grids = {};
+  if (!Array.isArray(view.recent)) view.recent = [];
+  return view;
+}
+
+function switchCenter(id) {
+  if (!id || id === state.centerId) return;
+  state.centerId = id;
+  try {
+    localStorage.setItem(CENTER_KEY, id);
+  } catch (_) {
+    /* storage disabled */
+  }
+  const params = new URLSearchParams(location.search);
+  if (params.has("center")) {
+    params.set("center", id);
+    history.replaceState(null, "", location.pathname + "?" + params.toString() + location.hash);
+  }
+  closeDetail();
+  state.attempt = 0;
+  connect(false);
+}
+
+// ---------------------------------------------------------------- rendering
+
+const dirty = new Set();
+let rafPending = false;
+
+function markDirty(part) {
+  if (part === "all") {
+    for (const p of ["counts", "open", "feed", "grids", "seq"]) dirty.add(p);
+  } else if (part === "position") {
+    dirty.add("seq");
+  } else if (["counts", "open", "feed", "grids", "seq"].includes(part)) {
+    dirty.add(part);
+  } else {
+    for (const p of ["counts", "open", "feed", "grids", "seq"]) dirty.add(p);
+  }
+  if (!rafPending) {
+    rafPending = true;
+    requestAnimationFrame(flush);
+  }
+}
+
+// The open list is the one costly part: when rendering it is slow (thousands of rows),
+// render it at most every few times its own duration, so bursts never freeze the page.
+let openLast = 0;
+let openCost = 0;
+let openTimer = null;
+
+function flush() {
+  rafPending = false;
+  const parts = new Set(dirty);
+  dirty.clear();
+  try {
+    if (parts.has("counts")) renderCounts();
+    if (parts.has("open")) {
+      const wait = openLast + Math.min(1000, openCost * 4) - performance.now();
+      if (wait > 0) {
+        if (!openTimer) {
+          openTimer = setTimeout(() => {
+            openTimer = null;
+            markDirty("open");
+          }, wait);
+        }
+      } else {
+        const t0 = performance.now();
+        renderOpen();
+        openLast = performance.now();
+        openCost = openLast - t0;
+      }
+    }
+    if (parts.has("feed")) renderFeed();
+    if (parts.has("grids")) renderGrids();
+    if (parts.has("seq")) renderSeq();
+  } catch (err) {
+    console.error("linkage console: render failed", err);
+  }
+}
+
+const timeFmt = () =>
+  new Intl.DateTimeFormat(getLang(), {
+    month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hour12: false,
+  });
+const timeFmtSec = () =>
+  new Intl.DateTimeFormat(getLang(), {
+    hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false,
+  });
+let fmtCache = { lang: null, full: null, sec: null };
+function fmt() {
+  if (fmtCache.lang !== getLang()) fmtCache = { lang: getLang(), full: timeFmt(), sec: timeFmtSec() };
+  return fmtCache;
+}
+
+function parseTime(iso) {
+  if (!iso) return NaN;
+  return Date.parse(iso);
+}
+
+function localTime(iso, withSeconds = false) {
+  const ms = parseTime(iso);
+  if (Number.isNaN(ms)) return iso ? String(iso) : "";
+  return withSeconds ? fmt().sec.format(ms) : fmt().full.format(ms);
+}
+
+function el(tag, cls, text) {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  if (text !== undefined && text !== null) e.textContent = text;
+  return e;
+}
+
+// --- counts
+
+let countEls = new Map(); // status -> {box, label, value}
+let countsLang = null;
+
+function renderCounts() {
+  const box = $("counts");
+  const counts = (state.view && state.view.counts) || {};
+  const statuses = [...STATUSES, ...Object.keys(counts).filter((s) => !STATUSES.includes(s))];
+  if (countsLang !== getLang() || statuses.some((s) => !countEls.has(s))) {
+    countEls = new Map();
+    const frag = document.createDocumentFragment();
+    for (const s of statuses) {
+      const item = el("div", "count st-" + s);
+      const value = el("span", "count-value", "0");
+      value.dataset.status = s;
+      const label = el("span", "count-label", tStatus(s));
+      item.append(value, label);
+      frag.appendChild(item);
+      countEls.set(s, { item, value });
+    }
+    box.replaceChildren(frag);
+    countsLang = getLang();
+  }
+  for (const [s, { item, value }] of countEls) {
+    const n = state.view ? Number(counts[s] || 0) : null;
+    const text = n === null ? "–" : String(n);
+    if (value.textContent !== text) value.textContent = text;
+    item.classList.toggle("zero", !n);
+  }
+}
+
+// --- open incidents
+
+const rowCache = new Map(); // id -> {tr, sig, cells}
+
+// Parsed times per incident object (a delta replaces the object, so the cache stays valid).
+const timeCache = new WeakMap();
+
+function sortKeyed(list, now) {
+  const keyed = list.map((inc) => {
+    let tm = timeCache.get(inc);
+    if (!tm || tm.dueIso !== inc.due || tm.repIso !== inc.reported_at) {
+      const due = parseTime(inc.due);
+      const rep = parseTime(inc.reported_at);
+      tm = {
+        dueIso: inc.due,
+        repIso: inc.reported_at,
+        due: Number.isNaN(due) ? Infinity : due,
+        rep: Number.isNaN(rep) ? Infinity : rep,
+      };
+      timeCache.set(inc, tm);
+    }
+    return { inc, overdue: tm.due !== Infinity && tm.due < now, due: tm.due, rep: tm.rep };
+  });
+  keyed.sort((a, b) => {
+    if (a.overdue !== b.overdue) return a.overdue ? -1 : 1;
+    if (a.due !== b.due) return a.due < b.due ? -1 : 1;
+    if (a.rep !== b.rep) return a.rep < b.rep ? -1 : 1;
+    return String(a.inc.id) < String(b.inc.id) ? -1 : 1;
+  });
+  return keyed;
+}
+
+function dueText(dueMs, now) {
+  if (dueMs === Infinity) return { abs: t("due.none"), rel: "" };
+  const diff = dueMs - now;
+  const rel = diff < 0 ? t("due.overdue", { d: formatDuration(-diff) }) : t("due.in", { d: formatDuration(diff) });
+  return { abs: fmt().full.format(dueMs), rel };
+}
+
+function buildRow(id) {
+  const tr = document.createElement("tr");
+  tr.dataset.id = id;
+  tr.tabIndex = 0;
+  const cells = {
+    sev: el("td", "c-sev"),
+    cat: el("td", "c-cat"),
+    grid: el("td", "c-grid"),
+    status: el("td", "c-status"),
+    assignee: el("td", "c-assignee"),
+    due: el("td", "c-due"),
+  };
+  cells.dueAbs = el("span", "due-abs");
+  cells.dueRel = el("span", "due-rel");
+  cells.due.append(cells.dueAbs, cells.dueRel);
+  tr.append(cells.sev, cells.cat, cells.grid, cells.status, cells.assignee, cells.due);
+  return { tr, sig: null, cells, dueSig: null };
+}
+
+function fillRow(entry, k, now) {
+  const inc = k.inc;
+  const lang = getLang();
+  const sig = [lang, inc.version, inc.status, inc.severity, inc.category, inc.grid, inc.assignee, inc.summary, inc.source].join("\u0001");
+  const c = entry.cells;
+  if (sig !== entry.sig) {
+    entry.sig = sig;
+    const major = inc.severity === "major";
+    entry.tr.classList.toggle("major", major);
+    c.sev.replaceChildren(el("span", "sev sev-" + (inc.severity || "unknown"), tSeverity(inc.severity)));
+    c.cat.textContent = tCategory(inc.category);
+    c.cat.title = [inc.summary, inc.source ? tSource(inc.source) : ""].filter(Boolean).join(" · ");
+    c.grid.textContent = gridName(inc.grid);
+    c.grid.title = inc.grid || "";
+    c.status.replaceChildren(el("span", "pill st-" + (inc.status || ""), tStatus(inc.status)));
+    c.assignee.textContent = inc.assignee ? tAssignee(inc.assignee) : "";
+    c.assignee.classList.toggle("muted", !inc.assignee);
+    if (!inc.assignee) c.assignee.textContent = t("unassigned");
+  }
+  const d = dueText(k.due, now);
+  const dueSig = lang + "|" + d.abs + "|" + d.rel + "|" + k.overdue;
+  if (dueSig !== entry.dueSig) {
+    entry.dueSig = dueSig;
+    c.dueAbs.textContent = d.abs;
+    c.dueRel.textContent = d.rel;
+    entry.tr.classList.toggle("overdue", k.overdue);
+    if (k.overdue) entry.tr.dataset.overdue = "true";
+    else delete entry.tr.dataset.overdue;
+  }
+}
+
+function renderOpen() {
+  const tbody = $("open-list");
+  const open = (state.view && state.view.open) || {};
+  const now = Date.now();
+  const keyed = sortKeyed(Object.values(open).filter((x) => x && typeof x === "object"), now);
+  const seen = new Set();
+  const order = [];
+  for (const k of keyed) {
+    if (order.length >= OPEN_MAX_ROWS) break;
+    const id = String(k.inc.id ?? "");
+    if (!id || seen.has(id)) continue;
+    seen.add(id);
+    let entry = rowCache.get(id);
+    if (!entry) {
+      entry = buildRow(id);
+      rowCache.set(id, entry);
+    }
+    fillRow(entry, k, now);
+    entry.tr.classList.toggle("selected", id === state.detailId);
+    order.push(entry.tr);
+  }
+  for (const [id, entry] of rowCache) {
+    if (!seen.has(id)) {
+      entry.tr.remove();
+      rowCache.delete(id);
+    }
+  }
+  // Reorder only what is out of place.
+  let cur = tbody.firstElementChild;
+  for (const tr of order) {
+    if (cur === tr) {
+      cur = cur.nextElementSibling;
+    } else {
+      tbody.insertBefore(tr, cur);
+    }
+  }
+  while (cur) {
+    const next = cur.nextElementSibling;
+    cur.remove();
+    cur = next;
+  }
+  $("open-empty").hidden = order.length !== 0 || state.view === null;
+  let total = state.view ? t("open.count", { n: keyed.length }) : "";
+  if (keyed.length > order.length) total += " · " + t("open.shown", { n: order.length });
+  $("open-total").textContent = total;
+  const overdue = keyed.filter((k) => k.overdue).length;
+  $("open-total").dataset.overdue = String(overdue);
+
+  // Keep the detail panel in step with the incident's version.
+  if (state.detailId && open[state.detailId] && state.detailData &&
+      open[state.detailId].version !== state.detailVersion) {
+    refreshDetailSoon();
+  }
+}
+
+// --- feed
+
+function renderFeed() {
+  const list = $("feed");
+  const recent = (state.view && state.view.recent) || [];
+  const items = [...recent].sort((a, b) => (b.n ?? 0) - (a.n ?? 0));
+  const frag = document.createDocumentFragment();
+  for (const ev of items) {
+    const li = el("li", "feed-item ev-" + (ev.type || ""));
+    if (ev.n !== undefined) li.dataset.n = String(ev.n);
+    if (ev.incident) li.dataset.incident = String(ev.incident);
+    const head = el("div", "feed-head");
+    head.append(
+      el("time", "feed-time", localTime(ev.at, true)),
+      el("span", "feed-type", tEventType(ev.type)),
+      el("span", "feed-grid", gridName(ev.grid)),
+    );
+    li.appendChild(head);
+    const body = el("div", "feed-body");
+    if (ev.summary) body.appendChild(el("span", "feed-summary", ev.summary));
+    if (ev.actor) body.appendChild(el("span", "feed-actor", ev.actor));
+    li.appendChild(body);
+    if (ev.at) li.title = ev.at;
+    frag.appendChild(li);
+  }
+  if (items.length === 0 && state.view) frag.appendChild(el("li", "empty", t("feed.empty")));
+  list.replaceChildren(frag);
+}
+
+// --- grids
+
+function renderGrids() {
+  const box = $("grids");
+  const grids = (state.view && state.view.grids) || {};
+  const rows = Object.entries(grids)
+    .map(([id, n]) => [id, Number(n) || 0])
+    .filter(([, n]) => n > 0)
+    .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
+    .slice(0, GRID_TOP);
+  const max = rows.length ? rows[0][1] : 1;
+  const frag = document.createDocumentFragment();
+  for (const [id, n] of rows) {
+    const row = el("div", "grid-row");
+    row.dataset.grid = id;
+    const name = el("span", "grid-name", gridName(id));
+    name.title = id;
+    const bar = el("span", "grid-bar");
+    const fill = el("span", "grid-fill");
+    fill.style.width = Math.max(2, Math.round((n / max) * 100)) + "%";
+    bar.appendChild(fill);
+    row.append(name, bar, el("span", "grid-count", String(n)));
+    frag.appendChild(row);
+  }
+  if (rows.length === 0 && state.view) frag.appendChild(el("div", "empty", t("grids.empty")));
+  box.replaceChildren(frag);
+}
+
+// --- footer
+
+function renderSeq() {
+  const e = $("seq");
+  if (!state.view) {
+    e.textContent = state.centerId ? `${state.centerId} · —` : "—";
+    delete e.dataset.epoch;
+    delete e.dataset.seq;
+    return;
+  }
+  const parts = [state.centerId, `${t("footer.epoch")} ${state.epoch}`, `${t("footer.seq")} ${state.seq}`];
+  if (state.view.position !== undefined) parts.push(`${t("footer.position")} ${state.view.position}`);
+  e.textContent = parts.join(" · ");
+  e.dataset.epoch = String(state.epoch);
+  e.dataset.seq = String(state.seq);
+}
+
+// ---------------------------------------------------------------- detail panel
+
+let detailTimer = null;
+let detailReq = 0;
+
+function openDetail(id) {
+  state.detailId = id;
+  state.detailData = null;
+  state.detailError = null;
+  state.detailVersion = null;
+  const panel = $("detail");
+  panel.hidden = false;
+  panel.dataset.id = id;
+  document.body.classList.add("detail-open");
+  renderDetail();
+  markDirty("open");
+  loadDetail();
+}
+
+function closeDetail() {
+  state.detailId = null;
+  state.detailData = null;
+  state.detailError = null;
+  if (detailTimer) clearTimeout(detailTimer);
+  detailTimer = null;
+  const panel = $("detail");
+  panel.hidden = true;
+  delete panel.dataset.id;
+  document.body.classList.remove("detail-open");
+  markDirty("open");
+}
+
+function refreshDetailSoon() {
+  if (detailTimer) return;
+  detailTimer = setTimeout(() => {
+    detailTimer = null;
+    if (state.detailId) loadDetail();
+  }, 300);
+}
+
+async function loadDetail() {
+  const id = state.detailId;
+  const req = ++detailReq;
+  const liveVersion = state.view && state.view.open[id] ? state.view.open[id].version : null;
+  try {
+    const data = await apiFetch("/api/incidents/" + encodeURIComponent(id));
+    if (req !== detailReq || id !== state.detailId) return;
+    state.detailData = data;
+    state.detailError = null;
+    state.detailVersion = data.version ?? liveVersion;
+    if (liveVersion !== null && state.detailVersion !== liveVersion) state.detailVersion = liveVersion;
+  } catch (err) {
+    if (req !== detailReq || id !== state.detailId) return;
+    state.detailError = err.message;
+  }
+  renderDetail();
+}
+
+const DETAIL_FIELDS = [
+  "id", "status", "category", "severity", "grid", "source", "summary", "description",
+  "reported_at", "created_at", "updated_at", "due", "assignee", "version",
+];
+const TIME_FIELDS = new Set(["reported_at", "created_at", "updated_at", "due", "at", "deadline", "resolved_at", "closed_at"]);
+
+// {"user","role","center"} -> "duty-officer (city_officer)"; a string stays as it is.
+function formatActor(a) {
+  if (a === null || a === undefined || a === "") return "";
+  if (typeof a !== "object") return String(a);
+  const who = a.user || a.id || a.name || "";
+  const extra = [a.role, a.center ? gridName(a.center) : ""].filter(Boolean).join(" · ");
+  return who && extra ? `${who} (${extra})` : who || extra || JSON.stringify(a);
+}
+
+function formatParty(v) {
+  if (v && typeof v === "object" && "kind" in v) return tAssignee(`${v.kind}:${v.id ?? ""}`);
+  return typeof v === "string" ? tAssignee(v) : formatValue(v);
+}
+
+function formatValue(v) {
+  if (v === null || v === undefined || v === "") return "—";
+  if (Array.isArray(v)) return v.map(formatValue).join(", ");
+  if (typeof v === "object") {
+    if ("kind" in v && "id" in v) return formatParty(v);
+    if ("user" in v) return formatActor(v);
+    return Object.entries(v)
+      .filter(([, x]) => x !== null && x !== undefined && x !== "")
+      .map(([k, x]) => `${fieldLabel(k)}: ${typeof x === "object" ? JSON.stringify(x) : x}`)
+      .join("; ");
+  }
+  return String(v);
+}
+
+function formatField(key, value) {
+  if (value === null || value === undefined || value === "") return "—";
+  switch (key) {
+    case "status": return tStatus(value);
+    case "category": return tCategory(value);
+    case "severity": return tSeverity(value);
+    case "source": return tSource(value);
+    case "grid": return gridName(value);
+    case "centers": return Array.isArray(value) ? value.map(gridName).join(" · ") : formatValue(value);
+    case "actor": case "by": return formatActor(value);
+    case "assignee": case "to": case "from": case "new_assignee": case "previous_assignee": return formatParty(value);
+    default: break;
+  }
+  if (TIME_FIELDS.has(key) || (typeof value === "string" && /^\d{4}-\d\d-\d\dT\d\d:\d\d/.test(value))) {
+    const ms = parseTime(value);
+    if (!Number.isNaN(ms)) return fmt().full.format(ms);
+  }
+  return formatValue(value);
+}
+
+function fieldLabel(key) {
+  const k = "field." + key;
+  const s = t(k);
+  return s === k ? key : s;
+}
+
+function renderDetail() {
+  const body = $("detail-body");
+  const id = state.detailId;
+  if (!id) {
+    body.replaceChildren();
+    return;
+  }
+  const frag = document.createDocumentFragment();
+  const live = state.view && state.view.open ? state.view.open[id] : null;
+  const data = state.detailData || live || { id };
+  if (state.detailError) frag.appendChild(el("div", "detail-error", t("error.incident") + ": " + state.detailError));
+  if (!state.detailData && !state.detailError) frag.appendChild(el("div", "muted", t("detail.loading")));
+
+  const dl = el("dl", "fields");
+  const keys = [...DETAIL_FIELDS.filter((k) => k in data)];
+  for (const k of Object.keys(data)) {
+    if (keys.includes(k) || k === "timeline") continue;
+    const v = data[k];
+    if (v === null || v === undefined || v === "" || (Array.isArray(v) && v.length === 0)) continue;
+    keys.push(k);
+  }
+  for (const k of keys) {
+    const row = el("div", "field");
+    row.dataset.field = k;
+    row.append(el("dt", null, fieldLabel(k)), el("dd", null, formatField(k, data[k])));
+    if (k === "severity" && data[k] === "major") row.classList.add("major");
+    dl.appendChild(row);
+  }
+  frag.appendChild(dl);
+
+  frag.appendChild(el("h3", null, t("detail.timeline")));
+  const timeline = Array.isArray(data.timeline) ? data.timeline : [];
+  const ol = el("ol", "timeline");
+  ol.id = "detail-timeline";
+  for (const ev of timeline) {
+    const li = el("li", "tl-item ev-" + (ev.type || ""));
+    const head = el("div", "tl-head");
+    head.append(
+      el("span", "tl-type", tEventType(ev.type)),
+      el("time", "tl-at", localTime(ev.at)),
+      el("span", "tl-actor", formatActor(ev.actor)),
+    );
+    if (ev.version !== undefined) head.appendChild(el("span", "tl-version", "v" + ev.version));
+    li.appendChild(head);
+    // Event fields: top-level ones and those nested under "data", leaving out empty values.
+    const flat = [];
+    for (const [k, v] of Object.entries(ev)) {
+      if (["type", "at", "actor", "version"].includes(k)) continue;
+      if (k === "data" && v && typeof v === "object" && !Array.isArray(v)) flat.push(...Object.entries(v));
+      else flat.push([k, v]);
+    }
+    const extra = flat.filter(([, v]) => v !== null && v !== undefined && v !== "");
+    if (extra.length) {
+      const edl = el("dl", "tl-fields");
+      for (const [k, v] of extra) {
+        const row = el("div", "field");
+        row.append(el("dt", null, fieldLabel(k)), el("dd", null, formatField(k, v)));
+        edl.appendChild(row);
+      }
+      li.appendChild(edl);
+    }
+    ol.appendChild(li);
+  }
+  if (timeline.length === 0 && state.detailData) ol.appendChild(el("li", "muted", t("detail.noTimeline")));
+  frag.appendChild(ol);
+  body.replaceChildren(frag);
+}
+
+// ---------------------------------------------------------------- language
+
+function applyLanguage() {
+  translateDom();
+  renderCenterOptions();
+  renderConnText();
+  if (bannerKind === "auth") showBanner("auth", "");
+  markDirty("all");
+  if (state.detailId) renderDetail();
+}
+
+// ---------------------------------------------------------------- wiring
+
+function wire() {
+  $("lang-toggle").addEventListener("click", () => {
+    setLang(getLang() === "zh-CN" ? "en" : "zh-CN");
+    applyLanguage();
+  });
+  $("center-select").addEventListener("change", (e) => switchCenter(e.target.value));
+
+  const tbody = $("open-list");
+  tbody.addEventListener("click", (e) => {
+    const tr = e.target.closest("tr[data-id]");
+    if (tr) openDetail(tr.dataset.id);
+  });
+  tbody.addEventListener("keydown", (e) => {
+    if (e.key !== "Enter" && e.key !== " ") return;
+    const tr = e.target.closest("tr[data-id]");
+    if (tr) {
+      e.preventDefault();
+      openDetail(tr.dataset.id);
+    }
+  });
+  $("feed").addEventListener("click", (e) => {
+    const li = e.target.closest("li[data-incident]");
+    if (li) openDetail(li.dataset.incident);
+  });
+  $("detail-close").addEventListener("click", closeDetail);
+  document.addEventListener("keydown", (e) => {
+    if (e.key === "Escape" && state.detailId) closeDetail();
+  });
+
+  // Countdown refresh.
+  setInterval(() => markDirty("open"), COUNTDOWN_MS);
+  // Retry countdown in the indicator.
+  setInterval(() => {
+    if ($("conn-status").dataset.state === "closed") renderConnText();
+  }, 1000);
+
+  window.addEventListener("online", () => {
+    if (!state.ws) {
+      state.attempt = 0;
+      connect(state.view !== null);
+    }
+  });
+  window.addEventListener("offline", () => {
+    if (state.ws) state.ws.close();
+  });
+  window.addEventListener("hashchange", async () => {
+    if (!/token=/.test(location.hash)) return;
+    state.token = readToken();
+    clearAuthBanner();
+    await start();
+  });
+  document.addEventListener("visibilitychange", () => {
+    if (!document.hidden) markDirty("all");
+  });
+}
+
+async function start() {
+  const ok = await loadCenters();
+  if (!ok && !state.centerId) state.centerId = defaultCenter();
+  if (ok) {
+    const current = state.centerId;
+    state.centerId = current && (state.nodes.has(current) || !state.nodes.size) ? current : defaultCenter();
+  }
+  renderCenterOptions();
+  markDirty("all");
+  if (state.centerId) {
+    try {
+      localStorage.setItem(CENTER_KEY, state.centerId);
+    } catch (_) {
+      /* storage disabled */
+    }
+    state.attempt = 0;
+    connect(false);
+  } else {
+    setConn("closed");
+    if (!ok) setTimeout(start, BACKOFF_MAX_MS);
+  }
+}
+
+function main() {
+  state.token = readToken();
+  translateDom();
+  setConn("connecting");
+  wire();
+  start();
+}
+
+// Exposed for debugging from the browser console.
+window.linkageConsole = { state, applyChanges };
+
+if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", main);
+else main();

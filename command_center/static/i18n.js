@@ -1,0 +1,337 @@
+// Linkage console — translations (zh-CN / English).
+
+const STORAGE_KEY = "linkage.lang";
+export const LANGS = ["zh-CN", "en"];
+
+const STRINGS = {
+  "zh-CN": {
+    "app.title": "联动指挥中心",
+    "app.subtitle": "社会治理大联动",
+    "center.label": "指挥中心",
+    "center.loading": "加载中…",
+    "lang.toggle": "English",
+    "lang.toggle.title": "Switch to English",
+    "conn.open": "已连接",
+    "conn.connecting": "重新连接中…",
+    "conn.closed": "离线",
+    "auth.required": "登录凭证缺失或已失效，请重新登录后使用控制台。",
+    "error.server": "服务器错误",
+    "error.centers": "无法加载中心列表",
+    "error.incident": "无法加载事件详情",
+    "counts.title": "实时统计",
+    "open.title": "未结事件",
+    "open.empty": "暂无未结事件",
+    "open.count": "共 {n} 件",
+    "open.shown": "显示最紧急的 {n} 件",
+    "col.severity": "等级",
+    "col.category": "类别",
+    "col.grid": "网格",
+    "col.status": "状态",
+    "col.assignee": "承办方",
+    "col.due": "时限",
+    "col.source": "来源",
+    "col.summary": "摘要",
+    "col.count": "数量",
+    "feed.title": "事件动态",
+    "feed.empty": "暂无动态",
+    "grids.title": "网格未结事件 Top 20",
+    "grids.empty": "暂无数据",
+    "detail.title": "事件详情",
+    "detail.close": "关闭",
+    "detail.loading": "加载中…",
+    "detail.timeline": "处置过程",
+    "detail.noTimeline": "暂无记录",
+    "field.id": "编号",
+    "field.status": "状态",
+    "field.category": "类别",
+    "field.severity": "等级",
+    "field.grid": "网格",
+    "field.source": "来源",
+    "field.summary": "摘要",
+    "field.description": "描述",
+    "field.reported_at": "上报时间",
+    "field.updated_at": "更新时间",
+    "field.due": "处置时限",
+    "field.assignee": "承办方",
+    "field.version": "版本",
+    "field.actor": "操作人",
+    "field.created_at": "创建时间",
+    "field.centers": "所属中心",
+    "field.location": "位置",
+    "field.reporter": "上报人",
+    "field.external_id": "外部编号",
+    "field.duplicate_of": "重复于",
+    "field.outcome": "处置结果",
+    "field.satisfaction": "满意度",
+    "field.reopen_count": "重办次数",
+    "field.allowed_actions": "可执行操作",
+    "field.note": "备注",
+    "field.reason": "原因",
+    "field.comment": "意见",
+    "field.rating": "评分",
+    "field.lat": "纬度",
+    "field.lon": "经度",
+    "field.address": "地址",
+    "severity.major": "重大",
+    "severity.routine": "一般",
+    "due.none": "—",
+    "due.in": "剩余 {d}",
+    "due.overdue": "超期 {d}",
+    "unit.d": "天",
+    "unit.h": "小时",
+    "unit.m": "分",
+    "unit.s": "秒",
+    "unassigned": "未指派",
+    "footer.seq": "序号",
+    "footer.epoch": "纪元",
+    "footer.position": "位置",
+  },
+  en: {
+    "app.title": "Linkage Command Center",
+    "app.subtitle": "Community governance linkage",
+    "center.label": "Center",
+    "center.loading": "Loading…",
+    "lang.toggle": "中文",
+    "lang.toggle.title": "切换到中文",
+    "conn.open": "Connected",
+    "conn.connecting": "Reconnecting…",
+    "conn.closed": "Offline",
+    "auth.required": "Your credentials are missing or expired; log in again to use the console.",
+    "error.server": "Server error",
+    "error.centers": "Could not load the centers",
+    "error.incident": "Could not load the incident",
+    "counts.title": "Live counts",
+    "open.title": "Open incidents",
+    "open.empty": "No open incidents",
+    "open.count": "{n} open",
+    "open.shown": "showing the {n} most urgent",
+    "col.severity": "Severity",
+    "col.category": "Category",
+    "col.grid": "Grid",
+    "col.status": "Status",
+    "col.assignee": "Assignee",
+    "col.due": "Due",
+    "col.source": "Source",
+    "col.summary": "Summary",
+    "col.count": "Count",
+    "feed.title": "Event feed",
+    "feed.empty": "No events yet",
+    "grids.title": "Open incidents per grid (top 20)",
+    "grids.empty": "No data",
+    "detail.title": "Incident",
+    "detail.close": "Close",
+    "detail.loading": "Loading…",
+    "detail.timeline": "Timeline",
+    "detail.noTimeline": "No events",
+    "field.id": "ID",
+    "field.status": "Status",
+    "field.category": "Category",
+    "field.severity": "Severity",
+    "field.grid": "Grid",
+    "field.source": "Source",
+    "field.summary": "Summary",
+    "field.description": "Description",
+    "field.reported_at": "Reported",
+    "field.updated_at": "Updated",
+    "field.due": "Due",
+    "field.assignee": "Assignee",
+    "field.version": "Version",
+    "field.actor": "Actor",
+    "field.created_at": "Created",
+    "field.centers": "Centers",
+    "field.location": "Location",
+    "field.reporter": "Reporter",
+    "field.external_id": "External ID",
+    "field.duplicate_of": "Duplicate of",
+    "field.outcome": "Outcome",
+    "field.satisfaction": "Satisfaction",
+    "field.reopen_count": "Reopened",
+    "field.allowed_actions": "Allowed actions",
+    "field.note": "Note",
+    "field.reason": "Reason",
+    "field.comment": "Comment",
+    "field.rating": "Rating",
+    "field.lat": "Latitude",
+    "field.lon": "Longitude",
+    "field.address": "Address",
+    "severity.major": "Major",
+    "severity.routine": "Routine",
+    "due.none": "—",
+    "due.in": "in {d}",
+    "due.overdue": "overdue {d}",
+    "unit.d": "d",
+    "unit.h": "h",
+    "unit.m": "m",
+    "unit.s": "s",
+    "unassigned": "Unassigned",
+    "footer.seq": "seq",
+    "footer.epoch": "epoch",
+    "footer.position": "position",
+  },
+};
+
+const STATUS = {
+  reported: ["已上报", "Reported"],
+  accepted: ["已受理", "Accepted"],
+  rejected: ["不予受理", "Rejected"],
+  duplicate: ["重复件", "Duplicate"],
+  dispatched: ["已派遣", "Dispatched"],
+  returned: ["已退回", "Returned"],
+  acknowledged: ["已签收", "Acknowledged"],
+  resolved: ["已办结", "Resolved"],
+  visited: ["已回访", "Visited"],
+  reopened: ["重办", "Reopened"],
+  closed: ["已结案", "Closed"],
+};
+
+const CATEGORY = {
+  road_damage: ["道路损坏", "Road damage"],
+  garbage: ["垃圾堆放", "Garbage"],
+  noise: ["噪音扰民", "Noise"],
+  illegal_parking: ["违章停车", "Illegal parking"],
+  water_leak: ["漏水", "Water leak"],
+  fire_hazard: ["消防隐患", "Fire hazard"],
+  dispute: ["矛盾纠纷", "Dispute"],
+  public_security: ["治安", "Public security"],
+  other: ["其他", "Other"],
+};
+
+const SOURCE = {
+  hotline: ["12345热线", "12345 hotline"],
+  grid_worker: ["网格员", "Grid worker"],
+  camera: ["视频监控", "Camera"],
+  sensor: ["传感器", "Sensor"],
+  wechat: ["微信", "WeChat"],
+  resident: ["居民", "Resident"],
+};
+
+const EVENT_TYPE = {
+  Reported: ["上报", "Reported"],
+  Accepted: ["受理", "Accepted"],
+  Rejected: ["不予受理", "Rejected"],
+  MarkedDuplicate: ["重复件", "Marked duplicate"],
+  Dispatched: ["派遣", "Dispatched"],
+  Returned: ["退回", "Returned"],
+  Transferred: ["转办", "Transferred"],
+  Acknowledged: ["签收", "Acknowledged"],
+  ProgressReported: ["处置进展", "Progress reported"],
+  Resolved: ["办结", "Resolved"],
+  ReturnVisited: ["回访", "Return visit"],
+  Reopened: ["重办", "Reopened"],
+  Closed: ["结案", "Closed"],
+};
+
+const ASSIGNEE_KIND = {
+  department: ["部门", "Dept"],
+  grid_worker: ["网格员", "Grid worker"],
+  party: ["共治方", "Party"],
+  user: ["人员", "User"],
+};
+
+const LEVEL = {
+  city: ["市", "City"],
+  district: ["区县", "District"],
+  township: ["乡镇街道", "Township"],
+  community: ["社区", "Community"],
+  grid: ["网格", "Grid"],
+};
+
+export const STATUSES = Object.keys(STATUS);
+
+function detectLang() {
+  let saved = null;
+  try {
+    saved = localStorage.getItem(STORAGE_KEY);
+  } catch (_) {
+    /* storage disabled */
+  }
+  if (LANGS.includes(saved)) return saved;
+  const nav = (navigator.languages && navigator.languages[0]) || navigator.language || "";
+  return nav.toLowerCase().startsWith("zh") ? "zh-CN" : "en";
+}
+
+let current = detectLang();
+
+export function getLang() {
+  return current;
+}
+
+export function setLang(lang) {
+  if (!LANGS.includes(lang)) return;
+  current = lang;
+  try {
+    localStorage.setItem(STORAGE_KEY, lang);
+  } catch (_) {
+    /* storage disabled */
+  }
+  document.documentElement.lang = lang;
+}
+
+const idx = () => (current === "zh-CN" ? 0 : 1);
+
+export function t(key, params) {
+  let s = STRINGS[current][key];
+  if (s === undefined) s = STRINGS.en[key];
+  if (s === undefined) return key;
+  if (params) s = s.replace(/\{(\w+)\}/g, (m, k) => (k in params ? String(params[k]) : m));
+  return s;
+}
+
+function lookup(table, value) {
+  if (value === null || value === undefined || value === "") return "";
+  const row = table[value];
+  return row ? row[idx()] : String(value);
+}
+
+export const tStatus = (s) => lookup(STATUS, s);
+export const tCategory = (c) => lookup(CATEGORY, c);
+export const tSource = (s) => lookup(SOURCE, s);
+export const tEventType = (e) => lookup(EVENT_TYPE, e);
+export const tLevel = (l) => lookup(LEVEL, l);
+export function tSeverity(s) {
+  if (s === "major" || s === "routine") return t("severity." + s);
+  return s ? String(s) : "";
+}
+
+// "department:urban_management" -> "部门: urban_management"
+export function tAssignee(a) {
+  if (!a) return "";
+  const i = String(a).indexOf(":");
+  if (i < 0) return String(a);
+  const kind = a.slice(0, i);
+  const rest = a.slice(i + 1);
+  const row = ASSIGNEE_KIND[kind];
+  return (row ? row[idx()] : kind) + ": " + rest;
+}
+
+// Unit name from a centers-tree node.
+export function unitName(node) {
+  if (!node) return "";
+  if (current === "en") return node.name_en || node.name || node.id;
+  return node.name || node.name_en || node.id;
+}
+
+// Duration in ms -> "2h 10m" / "2小时10分".
+export function formatDuration(ms) {
+  let m = Math.max(0, Math.floor(Math.abs(ms) / 60000));
+  const d = Math.floor(m / 1440);
+  m -= d * 1440;
+  const h = Math.floor(m / 60);
+  m -= h * 60;
+  const sep = current === "en" ? " " : "";
+  const parts = [];
+  if (d) parts.push(d + t("unit.d"));
+  if (h) parts.push(h + t("unit.h"));
+  if (!d && (m || !h)) parts.push(m + t("unit.m"));
+  return parts.join(sep);
+}
+
+// Apply translations to static markup: data-i18n (text), data-i18n-title, data-i18n-aria.
+export function translateDom(root = document) {
+  for (const el of root.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
+  for (const el of root.querySelectorAll("[data-i18n-title]")) el.title = t(el.dataset.i18nTitle);
+  for (const el of root.querySelectorAll("[data-i18n-aria]")) el.setAttribute("aria-label", t(el.dataset.i18nAria));
+  document.title = t("app.title");
+}
+
+document.documentElement.lang = current;
