@@ -1,0 +1,243 @@
+"""Alert ingest and duty-officer actions, on the same event store as incidents.
+
+A batch of observations is turned into new or changed CameraAlert aggregates
+(and any incidents a rule opens) and saved with one ``Application.save(*aggregates)``:
+one transaction for the whole batch (group commit). Idempotency comes from the
+derived alert id: a bulk existence check finds the alerts already stored.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import IntegrityError
+
+from domain.alert_rules import Rule, RuleSet
+from domain.application import IncidentService, NotFound, UnknownGrid, VersionConflict
+from domain.camera_alert import CameraAlert, Observation, alert_id
+from domain.incident import Actor, DomainError, Incident
+
+# (alert ids) -> the ones already in the event store; one query instead of one per alert
+ExistingIds = Callable[[Collection[UUID]], set[UUID]]
+
+ALERT_ACTIONS = ("acknowledge", "dismiss", "link", "create-incident")
+
+
+class UnknownCamera(DomainError):
+    def __init__(self, camera: str | None, index: int | None = None) -> None:
+        self.camera = camera
+        self.index = index
+        where = f"alert #{index}: " if index is not None else ""
+        super().__init__(
+            f"{where}camera {camera!r} is not in the camera registry; "
+            "expected the id of a registered camera"
+        )
+
+
+class UnknownArea(DomainError):
+    def __init__(self, detail: str, index: int | None = None) -> None:
+        self.index = index
+        where = f"alert #{index}: " if index is not None else ""
+        super().__init__(where + detail)
+
+
+@dataclass
+class Outcome:
+    alert: str
+    status: str  # created | updated | ended | duplicate
+    rules: list[str] = field(default_factory=list)
+    incident: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"alert": self.alert, "status": self.status}
+        if self.rules:
+            data["rules"] = self.rules
+        if self.incident:
+            data["incident"] = self.incident
+        return data
+
+
+def rule_actor(rule: Rule) -> Actor:
+    return {"user": f"rule:{rule.name}", "role": "rule", "center": None}
+
+
+class AlertService:
+    """Ingests feed observations and runs officers' actions on alerts."""
+
+    def __init__(
+        self,
+        incidents: IncidentService,
+        camera_grid: Callable[[str], str],
+        centers_for: Callable[[str], Sequence[str]],
+        rules: RuleSet | None = None,
+        existing: ExistingIds | None = None,
+    ) -> None:
+        self.incidents = incidents
+        self._camera_grid = camera_grid  # raises KeyError for an unknown camera
+        self._centers_for = centers_for  # grid -> centers; raises KeyError for an unknown grid
+        self.rules = rules or RuleSet()
+        self._existing = existing
+        # One writer at a time: SQLite has one anyway, and a batch must see its own alerts.
+        self._lock = threading.Lock()
+
+    # -- ingest ----------------------------------------------------------------------------
+
+    def locate(self, obs: Observation, index: int | None = None) -> tuple[str, list[str]]:
+        """(grid, centers) for an observation: 422-worthy errors for unknown cameras/areas."""
+        if obs.camera is not None:
+            try:
+                grid = self._camera_grid(obs.camera)
+            except KeyError:
+                raise UnknownCamera(obs.camera, index) from None
+        elif obs.grid is not None:
+            grid = obs.grid
+        else:
+            raise UnknownArea("an alert needs a camera or a grid; got neither", index)
+        try:
+            centers = list(self._centers_for(grid))
+        except KeyError:
+            raise UnknownArea(f"grid {grid!r} is not in the jurisdiction tree", index) from None
+        return grid, centers
+
+    def existing(self, ids: Collection[UUID]) -> set[UUID]:
+        if self._existing is not None:
+            return self._existing(ids)
+        found = set()
+        for uuid in ids:
+            try:
+                self.incidents.repository.get(uuid)
+            except AggregateNotFoundError:
+                continue
+            found.add(uuid)
+        return found
+
+    def ingest(self, feed: str, observations: Sequence[Observation], actor: Actor) -> list[Outcome]:
+        """Store a batch in one transaction; returns one outcome per observation, in order."""
+        located = [self.locate(obs, i) for i, obs in enumerate(observations)]
+        with self._lock:
+            try:
+                return self._ingest(feed, observations, located, actor)
+            except IntegrityError:
+                # Another process stored one of these alerts meanwhile: look again, once.
+                return self._ingest(feed, observations, located, actor)
+
+    def _ingest(
+        self,
+        feed: str,
+        observations: Sequence[Observation],
+        located: list[tuple[str, list[str]]],
+        actor: Actor,
+    ) -> list[Outcome]:
+        ids = [alert_id(feed, obs.feed_event_id) for obs in observations]
+        stored = self.existing(set(ids))
+        alerts: dict[UUID, CameraAlert] = {}
+        to_save: list[Aggregate] = []
+        outcomes: list[Outcome] = []
+        for obs, uuid, (grid, centers) in zip(observations, ids, located, strict=True):
+            alert = alerts.get(uuid)
+            if alert is None and uuid in stored:
+                alert = self.incidents.repository.get(uuid)
+                alerts[uuid] = alert
+            if alert is None:
+                alert = CameraAlert.raise_(obs, feed=feed, grid=grid, centers=centers, actor=actor)
+                alerts[uuid] = alert
+                status = "created"
+            else:
+                status = alert.observe(obs, actor=actor)
+            outcome = Outcome(str(uuid), status)
+            if status != "duplicate" and self.rules.rules:
+                to_save.extend(self._fire_rules(alert, outcome))
+            outcomes.append(outcome)
+        self.incidents.save(*to_save, *alerts.values())
+        return outcomes
+
+    def _fire_rules(self, alert: CameraAlert, outcome: Outcome) -> list[Aggregate]:
+        opened: list[Aggregate] = []
+        for rule in self.rules.matching(alert):
+            reason = rule.reason(alert)
+            incident_id = None
+            if rule.action == "open_incident" and alert.incident is None:
+                incident = Incident.report(
+                    source=alert.kind if alert.kind in ("camera", "sensor") else "sensor",
+                    category=rule.category,
+                    severity=rule.severity,
+                    grid=alert.grid,
+                    centers=alert.centers,
+                    description=rule.description or reason,
+                    actor=rule_actor(rule),
+                    external_id=f"alert:{alert.id}",
+                )
+                opened.append(incident)
+                incident_id = str(incident.id)
+                outcome.incident = incident_id
+            alert.fire_rule(
+                rule=rule.name,
+                action=rule.action,
+                actor=rule_actor(rule),
+                reason=reason,
+                priority=rule.priority if rule.action == "raise_priority" else None,
+                incident=incident_id,
+            )
+            outcome.rules.append(rule.name)
+        return opened
+
+    # -- duty officers ---------------------------------------------------------------------
+
+    def get(self, alert_ref: str) -> CameraAlert:
+        try:
+            uuid = UUID(alert_ref)
+        except ValueError:
+            raise NotFound(f"alert {alert_ref!r} not found; ids are UUIDs") from None
+        try:
+            alert = self.incidents.repository.get(uuid)
+        except AggregateNotFoundError:
+            raise NotFound(f"alert {alert_ref!r} not found") from None
+        if not isinstance(alert, CameraAlert):
+            raise NotFound(f"{alert_ref!r} is not an alert")
+        return alert
+
+    def act(self, alert_ref: str, action: str, *, actor: Actor, **params: Any) -> dict[str, Any]:
+        """Acknowledge, dismiss, link or turn an alert into a new incident; returns the alert."""
+        if action not in ALERT_ACTIONS:
+            raise NotFound(f"unknown alert action {action!r}; expected one of {', '.join(ALERT_ACTIONS)}")
+        with self._lock:
+            alert = self.get(alert_ref)
+            to_save: list[Aggregate] = [alert]
+            if action == "acknowledge":
+                alert.acknowledge(actor=actor, note=str(params.get("note", "")))
+            elif action == "dismiss":
+                alert.dismiss(actor=actor, reason=str(params.get("reason", "")))
+            elif action == "link":
+                incident = self.incidents.get(str(params["incident"]))
+                alert.link(actor=actor, incident=str(incident.id))
+            else:
+                alert.check_can_create_incident()
+                what = f"{alert.label} ({alert.camera or alert.grid}, {alert.at})"
+                incident = Incident.report(
+                    source=alert.kind if alert.kind in ("camera", "sensor") else "sensor",
+                    category=str(params.get("category") or "camera_alert"),
+                    severity=str(params.get("severity") or "routine"),
+                    grid=alert.grid,
+                    centers=alert.centers,
+                    description=str(params.get("description") or f"camera alert: {what}"),
+                    actor=actor,
+                    external_id=f"alert:{alert.id}",
+                )
+                alert.incident_created(actor=actor, incident=str(incident.id))
+                to_save.append(incident)
+            try:
+                self.incidents.save(*to_save)
+            except IntegrityError:
+                raise VersionConflict(
+                    f"alert {alert_ref} was changed by another command at the same time; retry"
+                ) from None
+            return alert.as_dict()
+
+
+__all__ = ["AlertService", "Outcome", "UnknownArea", "UnknownCamera", "UnknownGrid"]

@@ -1,0 +1,362 @@
+"""The CameraAlert aggregate: one alert from a camera, sensor or early-warning feed.
+
+Lifecycle: raised, updated, ended (what the feed says); acknowledged, dismissed,
+linked to an incident or turned into a new incident (what a duty officer does);
+rule firings (what the rules file decided, so auditors see why an incident appeared).
+
+The id is derived from the feed's own event id, so a redelivery, an HTTP retry
+or a Frigate ``update`` finds the same aggregate instead of making a second alert.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID, uuid5
+
+from eventsourcing.domain import Aggregate, event
+
+from domain.incident import Actor, DomainError, InvalidCommand
+
+# Fixed forever: changing it would change every alert id.
+ALERT_NAMESPACE = UUID("6c1f3a52-5d0e-4f53-9a63-3f1bd0c2a7e1")
+
+PHASES = ("new", "update", "end")
+KINDS = ("camera", "sensor", "cap")
+PRIORITIES = ("normal", "high", "critical")
+# What a duty officer has done with the alert. Only "new" counts as unacknowledged.
+DISPOSITIONS = ("new", "acknowledged", "dismissed", "linked", "escalated")
+HANDLED_FROM: dict[str, tuple[str, ...]] = {
+    "acknowledge": ("new",),
+    "dismiss": ("new", "acknowledged"),
+    "link": ("new", "acknowledged"),
+    "create_incident": ("new", "acknowledged"),
+}
+
+
+def alert_id(feed: str, feed_event_id: str) -> UUID:
+    """The alert id for a feed's event id: the same every time it is delivered."""
+    return uuid5(ALERT_NAMESPACE, f"{feed}:{feed_event_id}")
+
+
+def iso(epoch_seconds: float) -> str:
+    return datetime.fromtimestamp(epoch_seconds, UTC).isoformat()
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """One delivery from a feed, already decoded and normalised (no grid yet)."""
+
+    feed_event_id: str
+    start_time: float  # epoch seconds, from the feed: storm windows use it, never a clock
+    phase: str = "new"
+    kind: str = "camera"
+    camera: str | None = None
+    grid: str | None = None  # only for feeds without a camera (CAP areas, fixed sensors)
+    label: str = "alert"
+    score: float | None = None
+    top_score: float | None = None
+    zones: tuple[str, ...] = ()
+    plate: str | None = None
+    end_time: float | None = None
+    seen_time: float | None = None  # the latest frame time the feed reported
+    false_positive: bool = False
+    description: str = ""
+    details: dict[str, Any] = field(default_factory=dict, hash=False)
+
+
+class AlertAlreadyHandled(DomainError):
+    def __init__(self, action: str, disposition: str) -> None:
+        allowed = [a for a, froms in HANDLED_FROM.items() if disposition in froms]
+        self.action = action
+        self.disposition = disposition
+        self.allowed = allowed
+        super().__init__(
+            f"cannot {action.replace('_', '-')} an alert that is {disposition!r}; "
+            f"allowed actions: {', '.join(a.replace('_', '-') for a in allowed) or 'none'}"
+        )
+
+
+class CameraAlert(Aggregate):
+    """An alert from one feed event, with what the feed and the officers did to it."""
+
+    @staticmethod
+    def create_id(feed: str, feed_event_id: str) -> UUID:
+        return alert_id(feed, feed_event_id)
+
+    @event("Raised")
+    def __init__(
+        self,
+        *,
+        feed: str,
+        feed_event_id: str,
+        kind: str,
+        camera: str | None,
+        grid: str,
+        centers: list[str],
+        label: str,
+        score: float | None,
+        top_score: float | None,
+        zones: list[str],
+        plate: str | None,
+        start_time: float,
+        at: str,
+        end_time: float | None,
+        false_positive: bool,
+        description: str,
+        details: dict[str, Any],
+        actor: Actor,
+    ) -> None:
+        self.feed = feed
+        self.feed_event_id = feed_event_id
+        self.kind = kind
+        self.camera = camera
+        self.grid = grid
+        self.centers = list(centers)
+        self.label = label
+        self.score = score
+        self.top_score = top_score
+        self.zones = list(zones)
+        self.plate = plate
+        self.start_time = start_time
+        self.at = at
+        self.end_time = end_time
+        self.last_seen = end_time if end_time is not None else start_time
+        self.false_positive = false_positive
+        self.description = description
+        self.details = details
+        self.ended = end_time is not None
+        self.priority = "normal"
+        self.disposition = "new"
+        self.incident: str | None = None
+        self.rules_fired: list[str] = []
+
+    @classmethod
+    def raise_(
+        cls, obs: Observation, *, feed: str, grid: str, centers: list[str], actor: Actor
+    ) -> CameraAlert:
+        if obs.kind not in KINDS:
+            raise InvalidCommand(f"alert kind must be one of {', '.join(KINDS)}; got {obs.kind!r}")
+        if not centers:
+            raise InvalidCommand(f"grid {grid!r} belongs to no center")
+        score = obs.score
+        top = obs.top_score if obs.top_score is not None else score
+        alert = cls(
+            feed=feed,
+            feed_event_id=obs.feed_event_id,
+            kind=obs.kind,
+            camera=obs.camera,
+            grid=grid,
+            centers=centers,
+            label=obs.label,
+            score=score,
+            top_score=top,
+            zones=list(obs.zones),
+            plate=obs.plate,
+            start_time=obs.start_time,
+            at=iso(obs.start_time),
+            end_time=obs.end_time if obs.phase == "end" else None,
+            false_positive=obs.false_positive,
+            description=obs.description,
+            details=dict(obs.details),
+            actor=actor,
+        )
+        if obs.seen_time is not None:
+            alert.last_seen = max(alert.last_seen, obs.seen_time)
+        return alert
+
+    # -- what the feed says again ----------------------------------------------------------
+
+    def changes_from(self, obs: Observation) -> dict[str, Any]:
+        """The fields a later delivery changes; {} for a pure duplicate."""
+        changes: dict[str, Any] = {}
+        if obs.phase == "new":
+            return changes  # a redelivered "new": the alert exists already
+        if obs.score is not None and obs.score != self.score:
+            changes["score"] = obs.score
+        top = max(x for x in (obs.top_score, obs.score, self.top_score, -1.0) if x is not None)
+        if top >= 0 and top != self.top_score:
+            changes["top_score"] = top
+        if obs.zones and list(obs.zones) != self.zones:
+            changes["zones"] = list(obs.zones)
+        if obs.plate is not None and obs.plate != self.plate:
+            changes["plate"] = obs.plate
+        if obs.false_positive != self.false_positive:
+            changes["false_positive"] = obs.false_positive
+        seen = obs.end_time if obs.phase == "end" and obs.end_time is not None else obs.seen_time
+        if seen is not None and seen > self.last_seen:
+            changes["last_seen"] = seen
+        return changes
+
+    def observe(self, obs: Observation, *, actor: Actor) -> str:
+        """Apply a later delivery: 'updated', 'ended' or 'duplicate' (no event)."""
+        if obs.phase not in PHASES:
+            raise InvalidCommand(f"phase must be one of {', '.join(PHASES)}; got {obs.phase!r}")
+        if self.ended:
+            return "duplicate"  # nothing follows an end; redeliveries of anything change nothing
+        changes = self.changes_from(obs)
+        if obs.phase == "end":
+            end_time = obs.end_time if obs.end_time is not None else self.last_seen
+            self._ended(actor=actor, centers=self.centers, end_time=end_time, changes=changes)
+            return "ended"
+        if not changes:
+            return "duplicate"
+        self._updated(actor=actor, centers=self.centers, changes=changes)
+        return "updated"
+
+    @event("Updated")
+    def _updated(self, actor: Actor, centers: list[str], changes: dict[str, Any]) -> None:
+        for key, value in changes.items():
+            setattr(self, key, value)
+
+    @event("Ended")
+    def _ended(
+        self, actor: Actor, centers: list[str], end_time: float, changes: dict[str, Any]
+    ) -> None:
+        for key, value in changes.items():
+            setattr(self, key, value)
+        self.end_time = end_time
+        self.last_seen = max(self.last_seen, end_time)
+        self.ended = True
+
+    # -- what the rules decided --------------------------------------------------------------
+
+    def summary(self) -> dict[str, Any]:
+        """The fields a console shows for the alert (carried on rule firings)."""
+        return {
+            "camera": self.camera,
+            "grid": self.grid,
+            "label": self.label,
+            "score": self.top_score,
+            "zones": list(self.zones),
+            "plate": self.plate,
+            "at": self.at,
+            "kind": self.kind,
+        }
+
+    def fire_rule(
+        self,
+        *,
+        rule: str,
+        action: str,
+        actor: Actor,
+        reason: str,
+        priority: str | None = None,
+        incident: str | None = None,
+    ) -> None:
+        if rule in self.rules_fired:
+            return  # a rule fires once per alert
+        if priority is not None and priority not in PRIORITIES:
+            raise InvalidCommand(f"priority must be one of {', '.join(PRIORITIES)}; got {priority!r}")
+        self._rule_fired(
+            actor=actor,
+            centers=self.centers,
+            rule=rule,
+            action=action,
+            reason=reason,
+            priority=priority,
+            incident=incident,
+            was=self.disposition,
+            alert=self.summary(),
+        )
+
+    @event("RuleFired")
+    def _rule_fired(
+        self,
+        actor: Actor,
+        centers: list[str],
+        rule: str,
+        action: str,
+        reason: str,
+        priority: str | None,
+        incident: str | None,
+        was: str,
+        alert: dict[str, Any],
+    ) -> None:
+        self.rules_fired = [*self.rules_fired, rule]
+        if priority is not None and PRIORITIES.index(priority) > PRIORITIES.index(self.priority):
+            self.priority = priority
+        if incident is not None:
+            self.incident = incident
+            self.disposition = "escalated"
+
+    # -- what duty officers do ---------------------------------------------------------------
+
+    def _check(self, action: str) -> str:
+        if self.disposition not in HANDLED_FROM[action]:
+            raise AlertAlreadyHandled(action, self.disposition)
+        return self.disposition
+
+    def acknowledge(self, *, actor: Actor, note: str = "") -> None:
+        was = self._check("acknowledge")
+        self._acknowledged(actor=actor, centers=self.centers, note=note, was=was)
+
+    @event("Acknowledged")
+    def _acknowledged(self, actor: Actor, centers: list[str], note: str, was: str) -> None:
+        self.disposition = "acknowledged"
+
+    def dismiss(self, *, actor: Actor, reason: str) -> None:
+        was = self._check("dismiss")
+        if not reason.strip():
+            raise InvalidCommand("dismissing an alert needs a reason (e.g. 'false positive: shadow')")
+        self._dismissed(actor=actor, centers=self.centers, reason=reason, was=was)
+
+    @event("Dismissed")
+    def _dismissed(self, actor: Actor, centers: list[str], reason: str, was: str) -> None:
+        self.disposition = "dismissed"
+
+    def link(self, *, actor: Actor, incident: str) -> None:
+        was = self._check("link")
+        self._linked(actor=actor, centers=self.centers, incident=incident, was=was)
+
+    @event("LinkedToIncident")
+    def _linked(self, actor: Actor, centers: list[str], incident: str, was: str) -> None:
+        self.disposition = "linked"
+        self.incident = incident
+
+    def check_can_create_incident(self) -> None:
+        self._check("create_incident")
+
+    def incident_created(self, *, actor: Actor, incident: str) -> None:
+        was = self._check("create_incident")
+        self._incident_created(actor=actor, centers=self.centers, incident=incident, was=was)
+
+    @event("IncidentCreated")
+    def _incident_created(self, actor: Actor, centers: list[str], incident: str, was: str) -> None:
+        self.disposition = "escalated"
+        self.incident = incident
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": str(self.id),
+            "version": self.version,
+            "feed": self.feed,
+            "feed_event_id": self.feed_event_id,
+            "kind": self.kind,
+            "camera": self.camera,
+            "grid": self.grid,
+            "centers": list(self.centers),
+            "label": self.label,
+            "score": self.score,
+            "top_score": self.top_score,
+            "zones": list(self.zones),
+            "plate": self.plate,
+            "at": self.at,
+            "start_time": self.start_time,
+            "end_time": self.end_time,
+            "last_seen": self.last_seen,
+            "ended": self.ended,
+            "false_positive": self.false_positive,
+            "description": self.description,
+            "details": self.details,
+            "priority": self.priority,
+            "disposition": self.disposition,
+            "incident": self.incident,
+            "rules_fired": list(self.rules_fired),
+            "allowed_actions": [
+                a.replace("_", "-") for a, froms in HANDLED_FROM.items() if self.disposition in froms
+            ],
+            "created_at": self.created_on.isoformat(),
+            "updated_at": self.modified_on.isoformat(),
+        }
