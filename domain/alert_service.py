@@ -195,7 +195,7 @@ class AlertService:
         except ValueError:
             raise NotFound(f"alert {alert_ref!r} not found; ids are UUIDs") from None
         try:
-            alert = self.incidents.repository.get(uuid)
+            alert: object = self.incidents.repository.get(uuid)
         except AggregateNotFoundError:
             raise NotFound(f"alert {alert_ref!r} not found") from None
         if not isinstance(alert, CameraAlert):

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 from command_center.hub import Frame, Hub, delta_frame
 from infra.view_store import ViewStore
 from projections.center_view import new_view, routes_to, step
+from projections.coalesce import compact
 from projections.envelope import Envelope
 from projections.patch import Change, View, apply_changes
 
@@ -133,7 +134,8 @@ class EmbeddedRunner:
         events = self.read(self.position, self.batch_size)
         if not events:
             return 0
-        deltas: list[tuple[str, int, list[Change]]] = []
+        # One delta per center per batch: a burst of alerts becomes a few frames, not one each.
+        batched: dict[str, list[Change]] = {}
         for event in events:
             for center in routes_to(event):
                 if center not in self.centers:
@@ -143,9 +145,12 @@ class EmbeddedRunner:
                 if not changes:
                     continue
                 apply_changes(view, changes)
-                seq = self.seqs[center] = self.seqs.get(center, 0) + 1
-                deltas.append((center, seq, changes))
-                self._dirty.add(center)
+                batched.setdefault(center, []).extend(changes)
+        deltas: list[tuple[str, int, list[Change]]] = []
+        for center, changes in batched.items():
+            seq = self.seqs[center] = self.seqs.get(center, 0) + 1
+            deltas.append((center, seq, compact(changes)))
+            self._dirty.add(center)
         self.position = events[-1].notification_id
         views = None
         if checkpoint and time.monotonic() - self._last_checkpoint >= self.checkpoint_every:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from projections.alerts import alert_changes, new_alert_view
 from projections.envelope import Envelope
 from projections.patch import Change, View, apply_changes, del_, push, set_
 
@@ -60,6 +61,7 @@ def new_view(center: str) -> View:
         "open": {},
         "grids": {},
         "recent": [],
+        **new_alert_view(),
     }
 
 
@@ -166,7 +168,7 @@ def incident_changes(view: View, event: Envelope) -> list[Change]:
 
 
 # Routing is data: aggregate name -> handler. Other aggregates register here.
-ROUTES: dict[str, Handler] = {"Incident": incident_changes}
+ROUTES: dict[str, Handler] = {"Incident": incident_changes, "CameraAlert": alert_changes}
 
 
 def changes_for(view: View, event: Envelope) -> list[Change]:

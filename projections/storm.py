@@ -1,0 +1,56 @@
+"""Storm detection: tumbling-window alert counts per camera and per grid.
+
+Pure functions, shared by the embedded runner (through the center view fold) and
+the faust worker (a windowed table per key). Time comes from the alert's own start
+time, never a clock, so a replay finds the same storms.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+WINDOWS: tuple[int, ...] = (10, 60)  # seconds
+# (kind, window seconds) -> alerts in one window at which it becomes a storm
+THRESHOLDS: dict[tuple[str, int], int] = {
+    ("camera", 10): 10,
+    ("camera", 60): 30,
+    ("grid", 10): 20,
+    ("grid", 60): 60,
+}
+
+Window = tuple[int, int]  # (window start, epoch seconds; alerts counted in it)
+
+
+def window_start(at: float, size: int) -> int:
+    """Start of the tumbling window of `size` seconds holding time `at`."""
+    return int(at // size) * size
+
+
+def storm_key(kind: str, ident: str, size: int) -> str:
+    return f"{kind}:{ident}:{size}"
+
+
+def keys_for(camera: str | None, grid: str | None) -> Iterator[tuple[str, str, str, int]]:
+    """(key, kind, id, window size) for every window an alert counts in."""
+    for kind, ident in (("camera", camera), ("grid", grid)):
+        if ident:
+            for size in WINDOWS:
+                yield storm_key(kind, ident, size), kind, ident, size
+
+
+def tumble(current: Window | None, at: float, size: int) -> tuple[Window, bool]:
+    """Count one alert at `at`: (new window state, whether it counted in the current window).
+
+    A later window replaces the current one (tumbling); an alert for an earlier window
+    (late delivery) leaves the current window unchanged and is not counted as a storm.
+    """
+    start = window_start(at, size)
+    if current is None or start > current[0]:
+        return (start, 1), True
+    if start < current[0]:
+        return current, False
+    return (start, current[1] + 1), True
+
+
+def is_storm(kind: str, size: int, count: int) -> bool:
+    return count >= THRESHOLDS[(kind, size)]

@@ -1,0 +1,168 @@
+"""CameraAlert lifecycle, idempotent ingest and rule firings (in-memory event store)."""
+
+from __future__ import annotations
+
+import pytest
+
+from domain.alert_rules import RuleError, parse_rules
+from domain.alert_service import AlertService, UnknownCamera
+from domain.application import IncidentService
+from domain.camera_alert import AlertAlreadyHandled, CameraAlert, Observation
+from domain.incident import Actor, Incident
+
+FEED: Actor = {"user": "frigate", "role": "feed", "center": None}
+OFFICER: Actor = {"user": "duty", "role": "city_officer", "center": None}
+CENTERS = ("town", "district", "city")
+RULES = {
+    "rules": [
+        {"name": "fire_in_zone", "labels": ["fire", "smoke"], "min_score": 0.8,
+         "zones": ["stairwell"], "action": "open_incident", "severity": "major",
+         "category": "fire_hazard"},
+        {"name": "watch_plate", "plates": ["冀G 12345"], "action": "raise_priority",
+         "priority": "critical"},
+        {"name": "loitering", "labels": ["person"], "min_duration": 300,
+         "action": "raise_priority"},
+    ]
+}
+
+
+def service(rules: dict | None = None) -> AlertService:  # type: ignore[type-arg]
+    incidents = IncidentService(lambda grid: CENTERS)
+    cameras = {"cam-1": "grid-1", "cam-2": "grid-2"}
+    return AlertService(incidents, cameras.__getitem__, lambda grid: CENTERS,
+                        parse_rules(rules or RULES))
+
+
+def obs(event_id: str = "e1", phase: str = "new", **fields: object) -> Observation:
+    values: dict = {"camera": "cam-1", "label": "person", "score": 0.6, "start_time": 1_800_000_000.0}  # type: ignore[type-arg]
+    values.update(fields)
+    return Observation(feed_event_id=event_id, phase=phase, **values)
+
+
+def events_of(svc: AlertService, alert_ref: str) -> list[str]:
+    alert = svc.get(alert_ref)
+    return [type(e).__name__ for e in svc.incidents.events.get(alert.id)]
+
+
+def test_frigate_new_update_end_makes_one_alert() -> None:
+    svc = service()
+    first = svc.ingest("frigate", [obs(phase="new")], FEED)[0]
+    second = svc.ingest("frigate", [obs(phase="update", score=0.7, top_score=0.75)], FEED)[0]
+    third = svc.ingest("frigate", [obs(phase="end", score=0.7, end_time=1_800_000_030.0)], FEED)[0]
+    assert [first.status, second.status, third.status] == ["created", "updated", "ended"]
+    assert first.alert == second.alert == third.alert
+    alert = svc.get(first.alert)
+    assert (alert.score, alert.top_score, alert.ended, alert.end_time) == (0.7, 0.75, True, 1_800_000_030.0)
+    assert events_of(svc, first.alert) == ["Raised", "Updated", "Ended"]
+
+
+def test_duplicate_delivery_changes_nothing() -> None:
+    svc = service()
+    svc.ingest("frigate", [obs(), obs(phase="update", score=0.9)], FEED)
+    before = svc.incidents.recorder.max_notification_id()
+    again = svc.ingest("frigate", [obs(), obs(phase="update", score=0.9)], FEED)
+    assert [o.status for o in again] == ["duplicate", "duplicate"]
+    assert svc.incidents.recorder.max_notification_id() == before
+
+
+def test_same_event_id_from_another_feed_is_another_alert() -> None:
+    svc = service()
+    a = svc.ingest("feed-a", [obs()], FEED)[0]
+    b = svc.ingest("feed-b", [obs()], FEED)[0]
+    assert a.alert != b.alert
+
+
+def test_unknown_camera_refuses_the_whole_batch() -> None:
+    svc = service()
+    with pytest.raises(UnknownCamera, match="alert #1: camera 'cam-404'"):
+        svc.ingest("frigate", [obs("ok"), obs("bad", camera="cam-404")], FEED)
+    assert svc.incidents.recorder.max_notification_id() in (None, 0)
+
+
+def test_fire_rule_opens_major_incident_and_records_why() -> None:
+    svc = service()
+    outcome = svc.ingest(
+        "frigate", [obs(label="fire", score=0.91, zones=("stairwell",))], FEED)[0]
+    assert outcome.rules == ["fire_in_zone"] and outcome.incident
+    incident = svc.incidents.get(outcome.incident)
+    assert isinstance(incident, Incident)
+    assert (incident.severity, incident.category, incident.centers) == ("major", "fire_hazard", list(CENTERS))
+    assert incident.reported_by["user"] == "rule:fire_in_zone"
+    alert = svc.get(outcome.alert)
+    assert alert.disposition == "escalated" and alert.incident == outcome.incident
+    fired = list(svc.incidents.events.get(alert.id))[-1]
+    assert type(fired).__name__ == "RuleFired"
+    assert "stairwell" in fired.reason  # type: ignore[attr-defined]
+
+
+def test_fire_rule_waits_for_score_and_fires_once() -> None:
+    svc = service()
+    low = svc.ingest("frigate", [obs(label="smoke", score=0.5, zones=("stairwell",))], FEED)[0]
+    assert low.rules == []
+    high = svc.ingest("frigate", [obs(phase="update", label="smoke", score=0.85)], FEED)[0]
+    assert high.rules == ["fire_in_zone"]
+    again = svc.ingest("frigate", [obs(phase="update", label="smoke", score=0.95)], FEED)[0]
+    assert again.rules == [] and again.incident is None
+
+
+def test_watch_listed_plate_raises_priority() -> None:
+    svc = service()
+    out = svc.ingest("frigate", [obs(label="car", plate="冀G12345")], FEED)[0]
+    assert out.rules == ["watch_plate"]
+    assert svc.get(out.alert).priority == "critical"
+
+
+def test_loitering_uses_alert_time_not_clock() -> None:
+    svc = service()
+    svc.ingest("frigate", [obs(seen_time=1_800_000_100.0)], FEED)
+    out = svc.ingest("frigate", [obs(phase="update", seen_time=1_800_000_400.0)], FEED)[0]
+    assert out.rules == ["loitering"]
+    assert svc.get(out.alert).priority == "high"
+
+
+def test_officer_actions_follow_disposition() -> None:
+    svc = service()
+    out = svc.ingest("frigate", [obs()], FEED)[0]
+    data = svc.act(out.alert, "acknowledge", actor=OFFICER)
+    assert data["disposition"] == "acknowledged"
+    with pytest.raises(AlertAlreadyHandled, match="cannot acknowledge an alert that is 'acknowledged'"):
+        svc.act(out.alert, "acknowledge", actor=OFFICER)
+    data = svc.act(out.alert, "create-incident", actor=OFFICER, severity="major")
+    incident = svc.incidents.get(data["incident"])
+    assert incident.severity == "major" and incident.external_id == f"alert:{out.alert}"
+    with pytest.raises(AlertAlreadyHandled):
+        svc.act(out.alert, "dismiss", actor=OFFICER, reason="false positive")
+
+
+def test_dismiss_needs_a_reason() -> None:
+    svc = service()
+    out = svc.ingest("frigate", [obs()], FEED)[0]
+    with pytest.raises(Exception, match="needs a reason"):
+        svc.act(out.alert, "dismiss", actor=OFFICER, reason=" ")
+    assert svc.act(out.alert, "dismiss", actor=OFFICER, reason="shadow")["disposition"] == "dismissed"
+
+
+def test_alert_id_is_stable() -> None:
+    assert CameraAlert.create_id("frigate", "x") == CameraAlert.create_id("frigate", "x")
+
+
+@pytest.mark.parametrize(
+    ("rules", "message"),
+    [
+        ({"rules": [{"name": "a", "labels": ["fire"], "action": "explode"}]}, "rule 'a': action must be one of"),
+        ({"rules": [{"name": "b", "labels": ["fire"], "min_score": 1.5, "action": "open_incident"}]},
+         "rule 'b': min_score must be between 0.0 and 1.0; got 1.5"),
+        ({"rules": [{"name": "c", "action": "raise_priority"}]}, "rule 'c': has no condition"),
+        ({"rules": [{"labels": ["x"], "action": "raise_priority"}]}, "rule #1: needs a non-empty string 'name'"),
+        ({"rules": [{"name": "d", "labels": ["x"], "action": "raise_priority", "colour": 1}]},
+         "rule 'd': unknown setting"),
+        ({"rules": [{"name": "e", "labels": ["x"], "action": "open_incident", "severity": "huge"}]},
+         "rule 'e': severity must be one of routine, major"),
+        ({"rules": [{"name": "f", "labels": "x", "action": "raise_priority"},
+                    {"name": "f", "labels": "y", "action": "raise_priority"}]}, "rule 'f': the name is used twice"),
+        ({"rules": [{"name": "g", "min_duration": -1, "action": "raise_priority"}]}, "rule 'g': min_duration must be at least"),
+    ],
+)
+def test_bad_rule_names_the_rule_and_the_problem(rules: dict, message: str) -> None:  # type: ignore[type-arg]
+    with pytest.raises(RuleError, match=message.replace("(", r"\(")):
+        parse_rules(rules)
