@@ -18,6 +18,8 @@ from starlette.staticfiles import StaticFiles
 from command_center.api import json_response
 from command_center.api import routes as api_routes
 from command_center.console import console_endpoint
+from command_center.feed_ws import feed_endpoint
+from command_center.ingest import routes as ingest_routes
 from command_center.openapi import build_openapi
 from command_center.problems import Problem, problem_response
 from command_center.types import Services
@@ -98,7 +100,9 @@ def create_app(services: Services) -> Starlette:
             Route("/", index, methods=["GET"]),
             Route("/openapi.json", openapi, methods=["GET"]),
             *api_routes,
+            *ingest_routes,
             WebSocketRoute("/ws/console", console_endpoint),
+            WebSocketRoute("/ws/feed", feed_endpoint),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ],
         exception_handlers={

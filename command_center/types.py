@@ -9,6 +9,8 @@ from typing import Any
 from starlette.requests import HTTPConnection
 
 from command_center.hub import Hub, ViewSource
+from command_center.intake import Intake, RateLimiter
+from domain.alert_service import AlertService
 from domain.application import IncidentService
 from domain.incident import Actor
 from domain.jurisdiction import Jurisdiction
@@ -48,3 +50,6 @@ class Services:
     background: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     on_shutdown: list[Callable[[], Any]] = field(default_factory=list)
     mode: str = "embedded"
+    # Camera and sensor alerts (None: alert ingest not configured)
+    alerts: AlertService | None = None
+    intake: Intake = field(default_factory=lambda: Intake(RateLimiter(50_000, 100_000)))

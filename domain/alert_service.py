@@ -21,6 +21,7 @@ from eventsourcing.persistence import IntegrityError
 from domain.alert_rules import Rule, RuleSet
 from domain.application import IncidentService, NotFound, UnknownGrid, VersionConflict
 from domain.camera_alert import CameraAlert, Observation, alert_id
+from domain.codec import plain
 from domain.incident import Actor, DomainError, Incident
 
 # (alert ids) -> the ones already in the event store; one query instead of one per alert
@@ -238,6 +239,27 @@ class AlertService:
                     f"alert {alert_ref} was changed by another command at the same time; retry"
                 ) from None
             return alert.as_dict()
+
+    def timeline(self, alert_ref: str) -> list[dict[str, Any]]:
+        """Every event of an alert, oldest first, as plain JSON (rule firings included)."""
+        alert = self.get(alert_ref)
+        timeline = []
+        for domain_event in self.incidents.events.get(alert.id):
+            state = {
+                k: plain(v)
+                for k, v in vars(domain_event).items()
+                if k not in ("originator_id", "originator_topic", "timestamp", "centers")
+            }
+            timeline.append(
+                {
+                    "version": state.pop("originator_version"),
+                    "type": type(domain_event).__name__,
+                    "at": getattr(domain_event, "timestamp").isoformat(),  # noqa: B009
+                    "actor": state.pop("actor", None),
+                    "data": state,
+                }
+            )
+        return timeline
 
 
 __all__ = ["AlertService", "Outcome", "UnknownArea", "UnknownCamera", "UnknownGrid"]

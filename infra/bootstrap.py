@@ -8,9 +8,14 @@ from starlette.applications import Starlette
 
 from command_center.app import create_app
 from command_center.hub import Hub
+from command_center.intake import Intake, RateLimiter
 from command_center.types import Services
+from domain.alert_service import AlertService
 from domain.application import IncidentService
 from domain.jurisdiction import Jurisdiction
+from infra.alert_rules_file import load_rules
+from infra.alert_store import existing_ids
+from infra.cameras import load_cameras
 from infra.embedded import EmbeddedRunner, ReadNotifications
 from infra.jurisdiction_file import load_jurisdiction
 from infra.settings import Settings
@@ -39,6 +44,26 @@ def build_service(settings: Settings, jurisdiction: Jurisdiction) -> IncidentSer
         return jurisdiction.centers_for(grid)
 
     return IncidentService(centers_for, env=settings.eventsourcing_env())
+
+
+def build_alerts(settings: Settings, jurisdiction: Jurisdiction,
+                 service: IncidentService) -> AlertService:
+    """Camera registry, rules file and the bulk id check, around the same event store."""
+    cameras = load_cameras(settings.cameras, jurisdiction)
+    rules = load_rules(settings.alert_rules)
+
+    def centers_for(grid: str) -> tuple[str, ...]:
+        unit = jurisdiction.unit(grid)
+        if unit.level != "grid":
+            raise KeyError(grid)
+        return jurisdiction.centers_for(grid)
+
+    return AlertService(service, cameras.grid_of, centers_for, rules, existing_ids(service))
+
+
+def build_intake(settings: Settings) -> Intake:
+    return Intake(RateLimiter(settings.ingest_rate, settings.ingest_burst),
+                  max_batch=settings.ingest_max_batch)
 
 
 def build_view_store(settings: Settings) -> ViewStore:
@@ -79,6 +104,7 @@ def build_embedded(settings: Settings) -> Embedded:
         history_size=settings.history_size,
     )
     runner.catch_up()
+    alerts = build_alerts(settings, jurisdiction, service)
     services = Services(
         jurisdiction=jurisdiction,
         incidents=service,
@@ -89,5 +115,11 @@ def build_embedded(settings: Settings) -> Embedded:
         resume_wait=settings.resume_wait,
         background=[runner.run],
         on_shutdown=[runner.stop],
+        alerts=alerts,
+        intake=build_intake(settings),
     )
+    if settings.mqtt:
+        from infra.mqtt_ingest import MqttIngest
+
+        services.background.append(MqttIngest(settings, services).run)
     return Embedded(settings, jurisdiction, service, views, hub, runner, services)

@@ -10,7 +10,9 @@ from pathlib import Path
 import click
 import orjson
 
+from domain.alert_rules import RuleError
 from domain.jurisdiction import JurisdictionError
+from infra.cameras import CameraRegistryError
 from infra.jurisdiction_file import load_jurisdiction
 from infra.settings import Settings
 
@@ -38,19 +40,23 @@ def main() -> None:
 @click.option("--jurisdiction", default=None, help="GeoJSON jurisdiction tree")
 @click.option("--demo/--no-demo", default=False, help="drive realistic activity through the API")
 @click.option("--demo-rate", type=float, default=2.0, help="demo actions per second")
+@click.option("--mqtt/--no-mqtt", default=None,
+              help="subscribe to Frigate events over MQTT (LINKAGE_MQTT, off; LINKAGE_MQTT_URL)")
 def serve(host: str | None, port: int | None, data_dir: str | None, store: str | None,
-          jurisdiction: str | None, demo: bool, demo_rate: float) -> None:
+          jurisdiction: str | None, demo: bool, demo_rate: float, mqtt: bool | None) -> None:
     """Run the command center (embedded mode: one process)."""
     import uvicorn
 
     from infra.bootstrap import build_embedded
     from infra.demo import DemoDriver
 
-    settings = _settings(data_dir, store, jurisdiction).with_(host=host, port=port)
+    settings = _settings(data_dir, store, jurisdiction).with_(host=host, port=port, mqtt=mqtt)
     try:
         embedded = build_embedded(settings)
     except JurisdictionError as exc:
         raise click.ClickException(f"jurisdiction: {exc}") from None
+    except (RuleError, CameraRegistryError) as exc:
+        raise click.ClickException(str(exc)) from None
     app = embedded.app()
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info",
                             ws="websockets-sansio", lifespan="on")

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from infra.alert_rules_file import DEFAULT_RULES
+from infra.cameras import DEFAULT_CAMERAS
 from infra.jurisdiction_file import DEFAULT_JURISDICTION
 
 
@@ -31,6 +33,16 @@ class Settings:
     console_queue: int = field(default_factory=lambda: int(_env("CONSOLE_QUEUE", "512")))
     resume_wait: float = field(default_factory=lambda: float(_env("RESUME_WAIT", "1.0")))
     history_size: int = field(default_factory=lambda: int(_env("HISTORY_SIZE", "1000")))
+    # Camera and sensor alerts
+    cameras: Path = field(default_factory=lambda: Path(_env("CAMERAS", str(DEFAULT_CAMERAS))))
+    alert_rules: Path = field(default_factory=lambda: Path(_env("ALERT_RULES", str(DEFAULT_RULES))))
+    ingest_rate: float = field(default_factory=lambda: float(_env("INGEST_RATE", "50000")))
+    ingest_burst: float = field(default_factory=lambda: float(_env("INGEST_BURST", "100000")))
+    ingest_max_batch: int = field(default_factory=lambda: int(_env("INGEST_MAX_BATCH", "1000")))
+    mqtt: bool = field(default_factory=lambda: _env("MQTT", "0").lower() in ("1", "true", "yes"))
+    mqtt_url: str = field(default_factory=lambda: _env("MQTT_URL", "mqtt://127.0.0.1:1883"))
+    mqtt_topic: str = field(default_factory=lambda: _env("MQTT_TOPIC", "frigate/events"))
+    mqtt_feed: str = field(default_factory=lambda: _env("MQTT_FEED", "frigate"))
 
     def with_(self, **changes: Any) -> Settings:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})

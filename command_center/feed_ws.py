@@ -1,0 +1,112 @@
+"""The feed websocket `/ws/feed`: camera gateways keep one connection open and get an ack per message.
+
+Client → server: `{"ref": <any>, "alert": {...}}` or `{"ref": <any>, "alerts": [...]}` (≤ 1,000).
+Server → client, one per message, in order:
+`{"type": "ack", "ref": ..., "accepted": n, "created": .., "results": [...]}` once the alerts are
+committed, or `{"type": "error", "ref": ..., "status": 400|413|422|429, "detail": ...}`
+(with `retry_after` seconds for 429). An error never closes the connection; nothing unacked is stored.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import Any
+
+import msgspec
+import orjson
+from msgspec import Struct
+from starlette.concurrency import run_in_threadpool
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from command_center.feed_formats import AlertIn, FeedError, to_observation
+from command_center.ingest import authenticate_feed, check_rate, store, summary
+from command_center.problems import Problem
+from command_center.types import Services
+from domain.incident import DomainError
+
+log = logging.getLogger(__name__)
+CLOSE_POLICY = 1008
+
+
+class FeedMessage(Struct, forbid_unknown_fields=True, kw_only=True):
+    ref: Any = None
+    alert: AlertIn | None = None
+    alerts: list[AlertIn] | None = None
+
+
+_decoder = msgspec.json.Decoder(FeedMessage)
+_any = msgspec.json.Decoder()
+
+
+def _ref_of(text: str | bytes) -> Any:
+    with contextlib.suppress(msgspec.DecodeError):
+        raw = _any.decode(text)
+        if isinstance(raw, dict):
+            return raw.get("ref")
+    return None
+
+
+async def handle(svc: Services, actor: Any, text: str | bytes) -> dict[str, Any]:
+    """One message → its ack or error reply."""
+    ref = None
+    try:
+        try:
+            message = _decoder.decode(text)
+        except msgspec.ValidationError as exc:
+            ref = _ref_of(text)
+            raise FeedError(422, f"invalid feed message: {exc}") from None
+        except msgspec.DecodeError as exc:
+            raise FeedError(400, f"malformed JSON: {exc}") from None
+        ref = message.ref
+        items = message.alerts if message.alerts is not None else []
+        if message.alert is not None:
+            items = [message.alert, *items]
+        if not items:
+            raise FeedError(422, "a feed message needs 'alert' (one) or 'alerts' (a list)")
+        if len(items) > svc.intake.max_batch:
+            raise FeedError(413, f"message has {len(items)} alerts; at most "
+                                 f"{svc.intake.max_batch} per message")
+        observations = [to_observation(item, i) for i, item in enumerate(items)]
+        check_rate(svc, actor, len(observations), "ws")
+        outcomes = await run_in_threadpool(store, svc, actor, observations, "ws")
+    except FeedError as exc:
+        svc.intake.stats.add(f"ws.{exc.status}")
+        return {"type": "error", "ref": ref, "status": exc.status, "detail": exc.detail}
+    except DomainError as exc:
+        return {"type": "error", "ref": ref, "status": 422, "detail": str(exc)}
+    except Problem as exc:
+        reply = {"type": "error", "ref": ref, "status": exc.status, "detail": exc.detail}
+        if "Retry-After" in exc.headers:
+            reply["retry_after"] = int(exc.headers["Retry-After"])
+        return reply
+    svc.wake()
+    return {"type": "ack", "ref": ref, **summary(outcomes)}
+
+
+async def feed_endpoint(ws: WebSocket) -> None:
+    svc: Services = ws.app.state.services
+    await ws.accept()
+    try:
+        actor = authenticate_feed(svc, ws)
+    except Problem as exc:
+        await ws.send_text(orjson.dumps(
+            {"type": "error", "status": exc.status, "detail": exc.detail}).decode())
+        await ws.close(CLOSE_POLICY)
+        return
+    try:
+        while True:
+            message = await ws.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            data = message.get("text")
+            if data is None:
+                data = message.get("bytes") or b""
+            reply = await handle(svc, actor, data)
+            await ws.send_text(orjson.dumps(reply).decode())
+    except (WebSocketDisconnect, RuntimeError, ConnectionError):
+        pass
+    except Exception:
+        log.exception("feed websocket failed")
+        with contextlib.suppress(Exception):
+            await ws.close(1011)

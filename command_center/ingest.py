@@ -1,0 +1,182 @@
+"""HTTP ingest of camera/sensor alerts (JSON batches, CAP 1.2) and duty-officer alert actions."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Annotated, Any, Literal
+
+import msgspec
+from msgspec import Meta, Struct
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from command_center.api import json_response, services
+from command_center.bodies import check_json_media_type, read_body, read_json
+from command_center.feed_formats import CAP_MEDIA_TYPES, FeedError, decode_alerts, decode_cap
+from command_center.intake import retry_after
+from command_center.problems import Problem
+from command_center.types import Services
+from domain.alert_service import AlertService, Outcome, UnknownArea, UnknownCamera
+from domain.camera_alert import Observation
+from domain.incident import Actor
+
+ALERT_PERMISSION = "alerts:ingest"
+
+
+def alert_service(svc: Services) -> AlertService:
+    if svc.alerts is None:
+        raise Problem(503, "alert ingest is not configured on this server")
+    return svc.alerts
+
+
+def authenticate_feed(svc: Services, conn: HTTPConnection) -> Actor:
+    actor = svc.authenticate_feed(conn)
+    svc.authorize(actor, ALERT_PERMISSION, ())
+    return actor
+
+
+def check_rate(svc: Services, actor: Actor, cost: int, path: str) -> None:
+    wait = svc.intake.limiter.take(actor["user"], cost)
+    if wait > 0:
+        svc.intake.stats.add(f"{path}.rate_limited")
+        raise Problem(429, f"feed {actor['user']!r} is over its rate limit of "
+                           f"{svc.intake.limiter.rate:g} alerts/s; retry after {wait:.1f}s",
+                      headers={"Retry-After": retry_after(wait)})
+
+
+def store(svc: Services, actor: Actor, observations: Sequence[Observation], path: str) -> list[Outcome]:
+    """Store a batch (blocking; run it in a thread). Raises FeedError 422 for unknown cameras."""
+    alerts = alert_service(svc)
+    try:
+        outcomes = alerts.ingest(actor["user"], observations, actor)
+    except (UnknownCamera, UnknownArea) as exc:
+        svc.intake.stats.add(f"{path}.rejected")
+        raise FeedError(422, str(exc)) from None
+    stats = svc.intake.stats
+    stats.add(f"{path}.accepted", len(outcomes))
+    for outcome in outcomes:
+        stats.add(f"alerts.{outcome.status}")
+    return outcomes
+
+
+def summary(outcomes: list[Outcome]) -> dict[str, Any]:
+    counts: dict[str, int] = {"created": 0, "updated": 0, "ended": 0, "duplicate": 0}
+    for outcome in outcomes:
+        counts[outcome.status] += 1
+    return {"accepted": len(outcomes), **counts, "results": [o.as_dict() for o in outcomes]}
+
+
+async def ingest_alerts(request: Request) -> Response:
+    svc = services(request)
+    actor = authenticate_feed(svc, request)
+    body = await read_body(request, svc.intake.max_body_bytes)
+    if not body.strip():
+        raise Problem(400, 'empty body; expected an alert object or {"alerts": [...]}')
+    check_json_media_type(request)
+    try:
+        observations = decode_alerts(body, svc.intake.max_batch)
+    except FeedError as exc:
+        svc.intake.stats.add(f"http.{exc.status}")
+        raise Problem(exc.status, exc.detail) from None
+    check_rate(svc, actor, len(observations), "http")
+    try:
+        outcomes = await run_in_threadpool(store, svc, actor, observations, "http")
+    except FeedError as exc:
+        raise Problem(exc.status, exc.detail) from None
+    svc.wake()
+    return json_response(summary(outcomes))
+
+
+async def ingest_cap(request: Request) -> Response:
+    svc = services(request)
+    actor = authenticate_feed(svc, request)
+    ctype = request.headers.get("content-type", "")
+    if ctype.split(";", 1)[0].strip().lower() not in CAP_MEDIA_TYPES:
+        raise Problem(415, f"expected Content-Type: application/cap+xml; got {ctype or 'none'!r}")
+    body = await read_body(request, svc.max_body_bytes)
+    if not body.strip():
+        raise Problem(400, "empty body; expected a CAP 1.2 <alert> document")
+    try:
+        observation = decode_cap(body, svc.jurisdiction.locate)
+    except FeedError as exc:
+        svc.intake.stats.add(f"cap.{exc.status}")
+        raise Problem(exc.status, exc.detail) from None
+    check_rate(svc, actor, 1, "cap")
+    try:
+        outcomes = await run_in_threadpool(store, svc, actor, [observation], "cap")
+    except FeedError as exc:
+        raise Problem(exc.status, exc.detail) from None
+    svc.wake()
+    return json_response(summary(outcomes))
+
+
+async def ingest_stats(request: Request) -> Response:
+    svc = services(request)
+    svc.authenticate(request)
+    return json_response(svc.intake.stats.as_dict())
+
+
+# -- duty officers' actions on alerts ------------------------------------------------------------
+
+Short = Annotated[str, Meta(max_length=500)]
+
+
+class AlertAction(Struct, forbid_unknown_fields=True, kw_only=True):
+    note: Short = ""
+    reason: Short = ""
+    incident: Annotated[str, Meta(max_length=64)] | None = None
+    category: Annotated[str, Meta(max_length=128, pattern=r"^[A-Za-z0-9_.:\-]*$")] | None = None
+    severity: Literal["routine", "major"] | None = None
+    description: Annotated[str, Meta(max_length=4000)] | None = None
+
+
+REQUIRED = {"dismiss": "reason", "link": "incident"}
+
+
+async def get_alert(request: Request) -> Response:
+    svc = services(request)
+    actor = svc.authenticate(request)
+    alerts = alert_service(svc)
+
+    def load() -> dict[str, Any]:
+        data = alerts.get(request.path_params["alert_id"]).as_dict()
+        svc.authorize(actor, "alerts:read", data["centers"])
+        data["timeline"] = alerts.timeline(data["id"])
+        return data
+
+    return json_response(await run_in_threadpool(load))
+
+
+async def alert_action(request: Request) -> Response:
+    svc = services(request)
+    actor = svc.authenticate(request)
+    alerts = alert_service(svc)
+    alert_ref = request.path_params["alert_id"]
+    action = request.path_params["action"]
+    if action not in ("acknowledge", "dismiss", "link", "create-incident"):
+        raise Problem(404, f"unknown alert action {action!r}; expected acknowledge, dismiss, link "
+                           "or create-incident")
+    body = await read_json(request, AlertAction, svc.max_body_bytes, allow_empty=True)
+    field_name = REQUIRED.get(action)
+    if field_name and not getattr(body, field_name):
+        raise Problem(422, f"{action} needs '{field_name}' in the body")
+    params = {k: v for k, v in msgspec.structs.asdict(body).items() if v not in (None, "")}
+
+    def run() -> dict[str, Any]:
+        svc.authorize(actor, f"alerts:{action}", alerts.get(alert_ref).centers)
+        return alerts.act(alert_ref, action, actor=actor, **params)
+
+    data = await run_in_threadpool(run)
+    svc.wake()
+    return json_response(data)
+
+
+routes = [
+    Route("/api/ingest/alerts", ingest_alerts, methods=["POST"]),
+    Route("/api/ingest/cap", ingest_cap, methods=["POST"]),
+    Route("/api/ingest/stats", ingest_stats, methods=["GET"]),
+    Route("/api/alerts/{alert_id}", get_alert, methods=["GET"]),
+    Route("/api/alerts/{alert_id}/{action}", alert_action, methods=["POST"]),
+]

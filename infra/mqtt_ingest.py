@@ -1,0 +1,110 @@
+"""MQTT subscriber for Frigate NVR events (topic `frigate/events`, QoS 1).
+
+Messages are decoded, grouped into small batches and stored with group commit; each
+message is acknowledged to the broker (PUBACK) only after its batch is committed, so a
+crash before the commit means redelivery, and redelivery is harmless (idempotent ids).
+A payload that cannot be decoded, or names an unknown camera, is logged and counted on
+the dead-letter counter (GET /api/ingest/stats), then acknowledged: it would never succeed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from urllib.parse import urlparse
+
+import aiomqtt
+
+from command_center.feed_formats import FeedError, decode_frigate
+from command_center.ingest import store
+from command_center.types import Services
+from domain.camera_alert import Observation
+from domain.incident import Actor
+from infra.settings import Settings
+
+log = logging.getLogger(__name__)
+
+BATCH = 500
+LINGER = 0.02  # seconds to wait for more messages to join a batch
+
+
+class MqttIngest:
+    def __init__(self, settings: Settings, services: Services, *, reconnect_delay: float = 1.0):
+        url = urlparse(settings.mqtt_url)
+        if url.scheme not in ("mqtt", "tcp", ""):
+            raise ValueError(f"LINKAGE_MQTT_URL must be mqtt://host:port; got {settings.mqtt_url!r}")
+        self.host = url.hostname or "127.0.0.1"
+        self.port = url.port or 1883
+        self.username = url.username
+        self.password = url.password
+        self.topic = settings.mqtt_topic
+        self.services = services
+        self.actor: Actor = {"user": settings.mqtt_feed, "role": "feed", "center": None}
+        self.reconnect_delay = reconnect_delay
+        # A stable client id with a persistent session: QoS 1 messages wait for us at the broker.
+        self.client_id = f"linkage-{settings.mqtt_feed}-{uuid.uuid5(uuid.NAMESPACE_URL, str(settings.data_dir.resolve())).hex[:12]}"
+        self.subscribed = asyncio.Event()
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self._session()
+            except aiomqtt.MqttError as exc:
+                log.warning("MQTT %s:%s: %s; reconnecting in %.0fs", self.host, self.port, exc,
+                            self.reconnect_delay)
+            except Exception:  # the store failed: unacked messages come back after reconnecting
+                log.exception("MQTT ingest failed; reconnecting")
+            self.subscribed.clear()
+            await asyncio.sleep(self.reconnect_delay)
+
+    async def _session(self) -> None:
+        async with aiomqtt.Client(self.host, self.port, username=self.username,
+                                  password=self.password, identifier=self.client_id,
+                                  clean_session=False) as client:
+            paho = client._client  # aiomqtt has no manual-ack API; paho's is public
+            paho.manual_ack_set(True)
+            await client.subscribe(self.topic, qos=1)
+            self.subscribed.set()
+            log.info("subscribed to MQTT %s:%s topic %s", self.host, self.port, self.topic)
+            messages = client.messages
+            pending: list[aiomqtt.Message] = []
+            while True:
+                pending.append(await anext(messages))
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(LINGER):
+                        while len(pending) < BATCH:
+                            pending.append(await anext(messages))
+                await self._handle(pending)
+                for message in pending:
+                    if message.qos > 0:
+                        paho.ack(message.mid, message.qos)
+                pending = []
+
+    async def _handle(self, messages: list[aiomqtt.Message]) -> None:
+        svc = self.services
+        stats = svc.intake.stats
+        observations: list[Observation] = []
+        stats.add("mqtt.received", len(messages))
+        for message in messages:
+            payload = message.payload if isinstance(message.payload, bytes) else str(message.payload).encode()
+            try:
+                obs = decode_frigate(payload)
+                svc.alerts.locate(obs) if svc.alerts else None  # unknown camera → dead letter
+            except FeedError as exc:
+                self._dead(exc.detail, payload)
+                continue
+            except Exception as exc:  # UnknownCamera/UnknownArea, or anything a payload caused
+                self._dead(str(exc), payload)
+                continue
+            observations.append(obs)
+        if not observations:
+            return
+        # Store; if the store itself fails (not the payload), do not ack: let the broker redeliver.
+        await asyncio.to_thread(store, svc, self.actor, observations, "mqtt")
+        svc.wake()
+
+    def _dead(self, reason: str, payload: bytes) -> None:
+        log.warning("MQTT dead letter on %s: %s", self.topic, reason)
+        self.services.intake.stats.dead_letter("mqtt", reason, payload)
