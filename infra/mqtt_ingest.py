@@ -67,6 +67,7 @@ class MqttIngest:
             paho.manual_ack_set(True)
             await client.subscribe(self.topic, qos=1)
             self.subscribed.set()
+            self.services.intake.stats.add("mqtt.subscribed")
             log.info("subscribed to MQTT %s:%s topic %s", self.host, self.port, self.topic)
             messages = client.messages
             pending: list[aiomqtt.Message] = []

@@ -1,0 +1,135 @@
+"""POST /api/ingest/alerts end to end over real HTTP, and duty officers' alert actions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import orjson
+
+from tests.conftest import RunningServer, start_server
+from tests.e2e.alerting import CENTERS, Console, alert, post_alerts, stored_events
+
+
+def problem(response: httpx.Response, status: int) -> dict:  # type: ignore[type-arg]
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    body = response.json()
+    assert body["status"] == status and body["detail"]
+    return body
+
+
+async def test_batch_reaches_every_console_and_counts_unacknowledged(server: RunningServer) -> None:
+    consoles = [await Console.open(server, c) for c in CENTERS]
+    response = post_alerts(server, [alert("h1"), alert("h2"), alert("h3", label="car")])
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["accepted"], body["created"]) == (3, 3)
+    for console in consoles:
+        view = await console.wait_for(lambda v: v["alert_counts"]["unacknowledged"] == 3)
+        assert {a["label"] for a in view["alerts"].values()} == {"person", "car"}
+        await console.close()
+    rest = httpx.get(f"{server.url}/api/centers/{CENTERS[0]}/view", headers=server.headers).json()
+    assert rest["alert_counts"]["raised"] == 3
+
+
+def test_single_alert_object_is_accepted(server: RunningServer) -> None:
+    response = post_alerts(server, alert("single", at="2027-01-15T08:00:00+08:00", start_time=None))
+    assert response.status_code == 200, response.text
+    assert response.json()["created"] == 1
+
+
+def test_retried_batch_changes_nothing(server: RunningServer) -> None:
+    batch = [alert(f"r{i}") for i in range(20)]
+    assert post_alerts(server, batch).json()["created"] == 20
+    before = stored_events(server)
+    again = post_alerts(server, batch).json()
+    assert again["duplicate"] == 20 and again["created"] == 0
+    assert stored_events(server) == before
+
+
+def test_new_update_end_over_http_makes_one_alert(server: RunningServer) -> None:
+    results = [
+        post_alerts(server, alert("life", type=kind, score=score, **extra)).json()["results"][0]
+        for kind, score, extra in [("new", 0.6, {}), ("update", 0.8, {}),
+                                   ("end", 0.8, {"end_time": 1_800_000_020.0})]
+    ]
+    assert [r["status"] for r in results] == ["created", "updated", "ended"]
+    assert len({r["alert"] for r in results}) == 1
+    data = httpx.get(f"{server.url}/api/alerts/{results[0]['alert']}", headers=server.headers).json()
+    assert [e["type"] for e in data["timeline"]] == ["Raised", "Updated", "Ended"]
+    assert data["top_score"] == 0.8 and data["ended"] is True
+
+
+def test_malformed_json_is_400(server: RunningServer) -> None:
+    response = httpx.post(f"{server.url}/api/ingest/alerts", content=b'{"alerts": [',
+                          headers={**server.feed_headers, "content-type": "application/json"})
+    assert "malformed JSON" in problem(response, 400)["detail"]
+
+
+def test_invalid_field_is_422_naming_it(server: RunningServer) -> None:
+    response = post_alerts(server, [alert("ok"), alert("bad", score=1.5)])
+    assert "alerts[1].score" in problem(response, 422)["detail"]
+
+
+def test_alert_without_time_is_422(server: RunningServer) -> None:
+    body = alert("notime")
+    del body["start_time"]
+    assert "start_time" in problem(post_alerts(server, body), 422)["detail"]
+
+
+def test_unknown_camera_is_422_and_nothing_is_stored(server: RunningServer) -> None:
+    before = stored_events(server)
+    response = post_alerts(server, [alert("fine"), alert("ghost", camera="cam-nowhere")])
+    detail = problem(response, 422)["detail"]
+    assert "alert #1" in detail and "cam-nowhere" in detail
+    assert stored_events(server) == before
+
+
+def test_oversized_batch_is_413(server: RunningServer) -> None:
+    response = post_alerts(server, [alert(f"big{i}") for i in range(1001)])
+    assert "at most 1000" in problem(response, 413)["detail"]
+
+
+def test_wrong_media_type_is_415(server: RunningServer) -> None:
+    response = httpx.post(f"{server.url}/api/ingest/alerts", content=orjson.dumps(alert("x")),
+                          headers={**server.feed_headers, "content-type": "text/plain"})
+    problem(response, 415)
+
+
+def test_rate_limit_per_feed_key_is_429_with_retry_after(tmp_path: Path) -> None:
+    running = start_server(tmp_path / "data", ingest_rate=1.0, ingest_burst=5.0)
+    try:
+        assert post_alerts(running, [alert(f"a{i}") for i in range(5)]).status_code == 200
+        limited = post_alerts(running, [alert("a5")])
+        problem(limited, 429)
+        assert int(limited.headers["Retry-After"]) >= 1
+        other = httpx.post(f"{running.url}/api/ingest/alerts", json=alert("b0"),
+                           headers={**running.feed_headers, "x-linkage-feed": "another-feed"})
+        assert other.status_code == 200, other.text  # the limit is per feed key
+    finally:
+        running.stop()
+
+
+async def test_officer_acknowledges_dismisses_and_creates_incident(server: RunningServer) -> None:
+    console = await Console.open(server, CENTERS[0])
+    ids = [r["alert"] for r in post_alerts(server, [alert("o1"), alert("o2"), alert("o3")]).json()["results"]]
+    await console.wait_for(lambda v: v["alert_counts"]["unacknowledged"] == 3)
+    url = f"{server.url}/api/alerts"
+    ack = httpx.post(f"{url}/{ids[0]}/acknowledge", json={}, headers=server.headers)
+    assert ack.status_code == 200 and ack.json()["disposition"] == "acknowledged"
+    problem(httpx.post(f"{url}/{ids[0]}/acknowledge", json={}, headers=server.headers), 409)
+    problem(httpx.post(f"{url}/{ids[1]}/dismiss", json={}, headers=server.headers), 422)
+    dismissed = httpx.post(f"{url}/{ids[1]}/dismiss", json={"reason": "误报：树影 / shadow"},
+                           headers=server.headers)
+    assert dismissed.json()["disposition"] == "dismissed"
+    created = httpx.post(f"{url}/{ids[2]}/create-incident", json={"severity": "major"},
+                         headers=server.headers).json()
+    incident_id = created["incident"]
+    view = await console.wait_for(lambda v: v["alert_counts"]["unacknowledged"] == 0
+                                  and incident_id in v["open"])
+    assert view["open"][incident_id]["severity"] == "major"
+    assert view["alert_counts"]["acknowledged"] == 1 and view["alert_counts"]["dismissed"] == 1
+    assert view["alerts"] == {}
+    problem(httpx.post(f"{url}/not-a-uuid/acknowledge", json={}, headers=server.headers), 404)
+    await console.close()
