@@ -1,0 +1,33 @@
+"""A burst of 10,000 alerts: every one stored, each console gets a storm summary, not 10,000 frames."""
+
+from __future__ import annotations
+
+import asyncio
+
+from tests.conftest import RunningServer
+from tests.e2e.alerting import CAMERA, CENTERS, START, Console, alert, post_alerts, stored_events
+
+BURST = 10_000
+
+
+async def test_burst_of_10000_alerts_becomes_a_storm_summary(server: RunningServer) -> None:
+    consoles = [await Console.open(server, center) for center in CENTERS]
+    before = stored_events(server)
+    for batch in range(BURST // 1000):
+        alerts = [alert(f"storm-{batch}-{i}", start_time=START + (batch * 1000 + i) * 0.0005)
+                  for i in range(1000)]
+        response = await asyncio.to_thread(post_alerts, server, alerts)
+        assert response.status_code == 200, response.text
+        assert response.json()["created"] == 1000
+    assert stored_events(server) - before == BURST  # one Raised event per alert, none lost
+    key = f"camera:{CAMERA}:10"
+    for console in consoles:
+        view = await console.wait_for(lambda v: v["alert_counts"]["raised"] == BURST, timeout=60)
+        storm = view["storms"][key]
+        assert storm["active"] and storm["count"] == BURST
+        assert storm["labels"] == {"person": BURST - storm["threshold"] + 1}
+        assert view["alert_counts"]["unacknowledged"] == BURST
+        assert view["alert_counts"]["in_storm"] == BURST - 9  # the first 9 were listed one by one
+        assert len(view["alerts"]) == 9
+        assert console.deltas < 200, f"{console.center} got {console.deltas} frames"
+        await console.close()
