@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 from uuid import UUID, uuid5
 
@@ -35,6 +36,7 @@ HANDLED_FROM: dict[str, tuple[str, ...]] = {
 }
 
 
+@lru_cache(maxsize=65536)
 def alert_id(feed: str, feed_event_id: str) -> UUID:
     """The alert id for a feed's event id: the same every time it is delivered."""
     return uuid5(ALERT_NAMESPACE, f"{feed}:{feed_event_id}")

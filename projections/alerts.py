@@ -13,11 +13,12 @@ Pure: time comes from the alert's own start time.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from projections.envelope import Envelope
 from projections.patch import Change, View, del_, set_
-from projections.storm import THRESHOLDS, is_storm, keys_for, tumble
+from projections.storm import THRESHOLDS, Window, is_storm, keys_for, tumble
 
 ALERTS_LIMIT = 100
 STORMS_LIMIT = 50
@@ -40,6 +41,7 @@ def new_alert_view() -> dict[str, Any]:
     }
 
 
+@lru_cache(maxsize=4096)
 def _iso(at: float) -> str:
     return datetime.fromtimestamp(at, UTC).isoformat()
 
@@ -97,33 +99,39 @@ def _windows(view: View, event: Envelope, counts: _Counts) -> tuple[list[Change]
     in_storm = False
     label = str(data.get("label", "alert"))
     for key, kind, ident, size in keys_for(data.get("camera"), data.get("grid")):
-        current = windows.get(key)
-        state, counted = tumble(tuple(current) if current else None, at, size)
+        storm = storms.get(key)
+        current: Window | None
+        # While a storm lasts its summary holds the window count: two ops per alert and key.
+        if storm is not None and storm.get("active"):
+            current = (storm["start_ts"], storm["count"])
+        else:
+            window = windows.get(key)
+            current = (window[0], window[1]) if window else None
+        state, counted = tumble(current, at, size)
         if not counted:
             continue
         start, count = state
-        changes.append(set_(["storm_windows", key], [start, count]))
-        storm = storms.get(key)
-        if storm is not None and storm.get("active") and storm.get("start") != _iso(start):
-            changes.append(set_(["storms", key, "active"], False))
         if not is_storm(kind, size, count):
+            if storm is not None and storm.get("active"):
+                changes.append(set_(["storms", key, "active"], False))
+            changes.append(set_(["storm_windows", key], [start, count]))
             continue
         in_storm = True
-        if storm is None or storm.get("start") != _iso(start):
-            if storm is None and len(storms) >= STORMS_LIMIT:
-                changes.append(del_(["storms", _oldest_storm(storms)]))
-            changes.append(set_(["storms", key], {
-                "key": key, "kind": kind, "id": ident, "window": size,
-                "start": _iso(start), "end": _iso(start + size),
-                "threshold": THRESHOLDS[(kind, size)], "count": count,
-                "first_at": event.at, "last_at": event.at, "first_n": event.notification_id,
-                "labels": {label: 1}, "active": True,
-            }))
-        else:
+        if storm is not None and storm.get("active") and storm["start_ts"] == start:
             labels = storm.get("labels") or {}
             changes.append(set_(["storms", key, "count"], count))
-            changes.append(set_(["storms", key, "last_at"], event.at))
             changes.append(set_(["storms", key, "labels", label], labels.get(label, 0) + 1))
+            continue
+        if storm is None and len(storms) >= STORMS_LIMIT:
+            changes.append(del_(["storms", _oldest_storm(storms)]))
+        changes.append(del_(["storm_windows", key]))
+        changes.append(set_(["storms", key], {
+            "key": key, "kind": kind, "id": ident, "window": size, "start_ts": start,
+            "start": _iso(start), "end": _iso(start + size),
+            "threshold": THRESHOLDS[(kind, size)], "count": count,
+            "first_at": event.at, "first_n": event.notification_id,
+            "labels": {label: 1}, "active": True,
+        }))
     if in_storm:
         changes.append(counts.add("in_storm", +1))
     return changes, in_storm

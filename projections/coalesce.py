@@ -12,16 +12,19 @@ from projections.patch import Change
 
 def compact(changes: list[Change]) -> list[Change]:
     """The same changes without ops a later set makes pointless; order otherwise kept."""
-    kept: list[Change | None] = []
-    # path prefix -> indexes in `kept` of ops at or below it
-    under: dict[tuple[str, ...], list[int]] = {}
-    for change in changes:
-        path = tuple(change["path"])
+    exact: set[tuple[str, ...]] = set()  # paths a later set overwrites
+    containers: set[tuple[str, ...]] = set()  # ... of those, the ones set to an object or list
+    kept: list[Change] = []
+    for change in reversed(changes):
+        key = tuple(change["path"])
+        if key in exact:
+            continue
+        if containers and any(key[:depth] in containers for depth in range(1, len(key))):
+            continue
         if change["op"] == "set":
-            for index in under.pop(path, ()):
-                kept[index] = None
-        index = len(kept)
+            exact.add(key)
+            if isinstance(change["value"], (dict, list)):
+                containers.add(key)
         kept.append(change)
-        for depth in range(1, len(path) + 1):
-            under.setdefault(path[:depth], []).append(index)
-    return [change for change in kept if change is not None]
+    kept.reverse()
+    return kept

@@ -1,0 +1,183 @@
+"""Alert ingest throughput and console latency under a storm, each against a baseline in the same run.
+
+1. Baseline: per-alert ``Application.save`` (one aggregate, one transaction per alert) into the
+   SQLite event store of a fresh data directory.
+2. Batched: the same kind of alerts through ``POST /api/ingest/alerts`` (1,000 per request,
+   group commit) to ``linkage serve`` on that same data directory (a separate process).
+3. Console latency: time from reporting an incident to its delta on a city console websocket,
+   first on a quiet system, then during a 10,000-alert storm. Reported as p50/p99 and the ratio.
+
+Run: ``.venv/bin/python -m bench.bench_ingest [--alerts 30000] [--baseline 2000]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import orjson
+from websockets.asyncio.client import connect
+
+CAMERAS = [f"cam-130706001001{g:03d}-1" for g in range(1, 6)]
+GRID = "130706001001001"
+CITY = "130700"
+START = 1_800_000_000.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def alert(tag: str, i: int) -> dict[str, object]:
+    return {"id": f"{tag}-{i}", "camera": CAMERAS[i % len(CAMERAS)], "label": "person",
+            "score": 0.7, "zones": ["gate"], "start_time": START + i * 0.001}
+
+
+def baseline(data_dir: Path, n: int) -> float:
+    """Alerts/s with one Application.save per alert (no idempotency check: a generous baseline)."""
+    from domain.camera_alert import CameraAlert, Observation
+    from infra.bootstrap import build_service
+    from infra.jurisdiction_file import load_jurisdiction
+    from infra.settings import Settings
+
+    settings = Settings().with_(data_dir=data_dir)
+    jurisdiction = load_jurisdiction(settings.jurisdiction)
+    service = build_service(settings, jurisdiction)
+    centers = list(jurisdiction.centers_for(GRID))
+    actor = {"user": "bench", "role": "feed", "center": None}
+    observations = [Observation(feed_event_id=f"base-{i}", camera=CAMERAS[0], label="person",
+                                score=0.7, start_time=START + i) for i in range(n)]
+    started = time.perf_counter()
+    for obs in observations:
+        service.save(CameraAlert.raise_(obs, feed="bench", grid=GRID, centers=centers,
+                                        actor=actor))  # type: ignore[arg-type]
+    elapsed = time.perf_counter() - started
+    service.close()
+    return n / elapsed
+
+
+async def batched(url: str, n: int, batch: int, clients: int) -> float:
+    bodies = [orjson.dumps({"alerts": [alert("b", i) for i in range(s, min(s + batch, n))]})
+              for s in range(0, n, batch)]
+    queue: asyncio.Queue[bytes] = asyncio.Queue()
+    for body in bodies:
+        queue.put_nowait(body)
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        while not queue.empty():
+            body = queue.get_nowait()
+            response = await client.post("/api/ingest/alerts", content=body,
+                                         headers={"content-type": "application/json"})
+            assert response.status_code == 200, response.text
+
+    async with httpx.AsyncClient(base_url=url, timeout=120) as client:
+        await client.post("/api/ingest/alerts", json={"alerts": [alert("warm", 0)]})
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(client) for _ in range(clients)))
+        return n / (time.perf_counter() - started)
+
+
+async def console_latency(url: str, ws_url: str, probes: int, storm: int) -> list[float]:
+    """Seconds from POST /api/incidents to the incident's delta on the city console."""
+    latencies: list[float] = []
+    seen: dict[str, float] = {}
+    async with connect(f"{ws_url}/ws/console?center={CITY}", max_size=None) as ws, \
+            httpx.AsyncClient(base_url=url, timeout=120) as client:
+        await ws.send('{"type":"hello"}')
+        await ws.recv()
+
+        async def read() -> None:
+            async for text in ws:
+                frame = orjson.loads(text)
+                now = time.perf_counter()
+                for change in frame.get("changes", ()):
+                    path = change.get("path", [])
+                    if len(path) == 2 and path[0] == "open" and change.get("op") == "set":
+                        seen.setdefault(path[1], now)
+                if frame.get("type") == "snapshot":
+                    for incident_id in frame["view"]["open"]:
+                        seen.setdefault(incident_id, now)
+
+        async def flood() -> None:
+            for s in range(0, storm, 1000):
+                body = {"alerts": [alert(f"storm{time.time_ns()}", i) for i in range(s, min(s + 1000, storm))]}
+                response = await client.post("/api/ingest/alerts", json=body)
+                assert response.status_code == 200, response.text
+
+        reader = asyncio.create_task(read())
+        flooder = asyncio.create_task(flood()) if storm else None
+        for _ in range(probes):
+            sent = time.perf_counter()
+            response = await client.post("/api/incidents", json={
+                "source": "hotline", "category": "noise", "grid": GRID, "description": "bench"})
+            incident_id = response.json()["id"]
+            while incident_id not in seen:
+                await asyncio.sleep(0.001)
+            latencies.append(seen[incident_id] - sent)
+            await asyncio.sleep(0.02)
+        if flooder:
+            await flooder
+        reader.cancel()
+    return latencies
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--alerts", type=int, default=30_000)
+    parser.add_argument("--baseline", type=int, default=2_000)
+    parser.add_argument("--batch", type=int, default=1_000)
+    parser.add_argument("--clients", type=int, default=2)
+    parser.add_argument("--probes", type=int, default=60)
+    args = parser.parse_args()
+    data_dir = Path(tempfile.mkdtemp(prefix="linkage-bench-"))
+    base = baseline(data_dir, args.baseline)
+    print(f"baseline  per-alert Application.save: {base:10.0f} alerts/s ({args.baseline} alerts)")
+    port = free_port()
+    env = {**os.environ, "LINKAGE_INGEST_RATE": "1e9", "LINKAGE_INGEST_BURST": "1e9"}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "infra.cli", "serve", "--data-dir", str(data_dir), "--port", str(port)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url, ws_url = f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{url}/healthz").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise SystemExit("server did not start")
+            time.sleep(0.1)
+        rate = asyncio.run(batched(url, args.alerts, args.batch, args.clients))
+        print(f"batched   POST /api/ingest/alerts:    {rate:10.0f} alerts/s ({args.alerts} alerts, "
+              f"{args.batch}/request, {args.clients} clients)  = {rate / base:.1f}x baseline")
+        time.sleep(2)  # let the projection runner drain
+        quiet = asyncio.run(console_latency(url, ws_url, args.probes, 0))
+        stormy = asyncio.run(console_latency(url, ws_url, args.probes, 10_000))
+        for name, values in (("quiet", quiet), ("10k storm", stormy)):
+            print(f"console latency ({name:9}): p50 {pct(values, .5) * 1000:7.1f} ms  "
+                  f"p99 {pct(values, .99) * 1000:7.1f} ms  (n={len(values)})")
+        print(f"storm/quiet p99 ratio: {pct(stormy, .99) / pct(quiet, .99):.1f}x")
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+if __name__ == "__main__":
+    main()
