@@ -4,6 +4,7 @@
 // GET /api/incidents/<id> (detail with timeline). See ARCHITECTURE.md, "Console wire protocol".
 
 import { applyChanges } from "./patch.js";
+import { renderAlerts, wireAlerts } from "./alerts.js";
 import {
   STATUSES, getLang, setLang, t, tStatus, tCategory, tSource, tEventType, tSeverity, tAssignee,
   tLevel, unitName, formatDuration, translateDom,
@@ -442,11 +443,15 @@ function switchCenter(id) {
 const dirty = new Set();
 let rafPending = false;
 
+const ALERT_PARTS = ["alerts", "alert_counts", "storms", "storm_windows"];
+
 function markDirty(part) {
   if (part === "all") {
-    for (const p of ["counts", "open", "feed", "grids", "seq"]) dirty.add(p);
+    for (const p of ["counts", "open", "feed", "grids", "seq", "alerts"]) dirty.add(p);
   } else if (part === "position") {
     dirty.add("seq");
+  } else if (ALERT_PARTS.includes(part)) {
+    if (part !== "storm_windows") dirty.add("alerts");
   } else if (["counts", "open", "feed", "grids", "seq"].includes(part)) {
     dirty.add(part);
   } else {
@@ -487,6 +492,7 @@ function flush() {
       }
     }
     if (parts.has("feed")) renderFeed();
+    if (parts.has("alerts")) renderAlerts(state.view, gridName);
     if (parts.has("grids")) renderGrids();
     if (parts.has("seq")) renderSeq();
   } catch (err) {
@@ -1000,6 +1006,7 @@ function wire() {
     if (li) openDetail(li.dataset.incident);
   });
   $("detail-close").addEventListener("click", closeDetail);
+  wireAlerts(apiFetch, (detail) => showBanner("error", detail));
   document.addEventListener("keydown", (e) => {
     if (e.key === "Escape" && state.detailId) closeDetail();
   });
