@@ -48,7 +48,9 @@ def serve(host: str | None, port: int | None, data_dir: str | None, store: str |
     import uvicorn
 
     from infra.bootstrap import build_embedded
+    from infra.cameras import load_cameras
     from infra.demo import DemoDriver
+    from infra.demo_cameras import CameraDemo
 
     settings = _settings(data_dir, store, jurisdiction).with_(host=host, port=port, mqtt=mqtt)
     try:
@@ -77,6 +79,15 @@ def serve(host: str | None, port: int | None, data_dir: str | None, store: str |
                 await driver.run()
 
             tasks.append(asyncio.create_task(run_demo()))
+            cameras = CameraDemo(url.rstrip("/"), load_cameras(settings.cameras,
+                                                              embedded.jurisdiction).cameras())
+
+            async def run_camera_demo() -> None:
+                while not server.started:
+                    await asyncio.sleep(0.05)
+                await cameras.run()
+
+            tasks.append(asyncio.create_task(run_camera_demo()))
         _done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         for task in pending:
             task.cancel()
