@@ -19,6 +19,7 @@ from command_center.api import json_response
 from command_center.api import routes as api_routes
 from command_center.console import console_endpoint
 from command_center.feed_ws import feed_endpoint
+from command_center.ingest import add_openapi as add_ingest_openapi
 from command_center.ingest import routes as ingest_routes
 from command_center.openapi import build_openapi
 from command_center.problems import Problem, problem_response
@@ -115,4 +116,5 @@ def create_app(services: Services) -> Starlette:
     )
     app.state.services = services
     app.state.openapi = build_openapi()
+    add_ingest_openapi(app.state.openapi)
     return app

@@ -180,3 +180,51 @@ routes = [
     Route("/api/alerts/{alert_id}", get_alert, methods=["GET"]),
     Route("/api/alerts/{alert_id}/{action}", alert_action, methods=["POST"]),
 ]
+
+
+def add_openapi(doc: dict[str, Any]) -> None:
+    """Add the ingest and alert paths (and their schemas) to the /openapi.json document."""
+    from command_center.feed_formats import AlertBatch, AlertIn
+
+    types: list[Any] = [AlertIn, AlertBatch, AlertAction]
+    refs, components = msgspec.json.schema_components(types, ref_template="#/components/schemas/{name}")
+    doc["components"]["schemas"].update(components)
+    alert_in, batch, action_body = refs
+    problem = {"$ref": "#/components/responses/Problem"}
+
+    def errors(*codes: int) -> dict[str, Any]:
+        return {str(code): problem for code in codes}
+
+    def ok(description: str) -> dict[str, Any]:
+        return {"description": description, "content": {"application/json": {"schema": {"type": "object"}}}}
+
+    alert_param = {"name": "alert_id", "in": "path", "required": True, "schema": {"type": "string"}}
+    doc["paths"]["/api/ingest/alerts"] = {"post": {
+        "summary": "Ingest one alert or a batch of up to 1,000 (idempotent on each alert's id)",
+        "operationId": "ingestAlerts",
+        "requestBody": {"required": True, "content": {"application/json": {
+            "schema": {"oneOf": [alert_in, batch]}}}},
+        "responses": {"200": ok("committed: per-alert outcomes"),
+                      **errors(400, 401, 403, 413, 415, 422, 429)},
+    }}
+    doc["paths"]["/api/ingest/cap"] = {"post": {
+        "summary": "Ingest one OASIS CAP 1.2 <alert> (DTDs and entities refused)",
+        "operationId": "ingestCap",
+        "requestBody": {"required": True, "content": {"application/cap+xml": {"schema": {"type": "string"}}}},
+        "responses": {"200": ok("committed"), **errors(400, 401, 403, 413, 415, 422, 429)},
+    }}
+    doc["paths"]["/api/ingest/stats"] = {"get": {
+        "summary": "Ingest counters per path and outcome, and MQTT dead letters",
+        "operationId": "ingestStats", "responses": {"200": ok("counters")}}}
+    doc["paths"]["/api/alerts/{alert_id}"] = {"get": {
+        "summary": "An alert with its timeline (rule firings included)", "operationId": "getAlert",
+        "parameters": [alert_param], "responses": {"200": ok("the alert"), **errors(404)}}}
+    for action in ("acknowledge", "dismiss", "link", "create-incident"):
+        op_id = "".join(part.capitalize() for part in action.split("-"))
+        doc["paths"][f"/api/alerts/{{alert_id}}/{action}"] = {"post": {
+            "summary": f"{action} an alert", "operationId": f"alert{op_id}",
+            "parameters": [alert_param],
+            "requestBody": {"required": False, "content": {"application/json": {"schema": action_body}}},
+            "responses": {"200": ok("the alert after the action"),
+                          **errors(400, 404, 409, 413, 415, 422)},
+        }}
