@@ -309,6 +309,9 @@ function connect(resume) {
       ws.send(JSON.stringify({ type: "resume", epoch: state.epoch, seq: state.seq }));
       // The view we hold is live again; the server sends any missed deltas or a snapshot.
       setConn("open");
+    } else {
+      // Tells the server not to wait for a resume: it answers with a snapshot at once.
+      ws.send(JSON.stringify({ type: "hello" }));
     }
   };
 
