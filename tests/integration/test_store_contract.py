@@ -97,7 +97,7 @@ class EventStoreContract:
                 service.act(incident_id, "dispatch", actor=ACTOR,
                             assignee={"kind": "department", "id": "d"},
                             due="2026-12-01T00:00:00+00:00")
-            except BaseException as exc:  # noqa: BLE001
+            except BaseException as exc:
                 errors.append(exc)
 
         threads = [threading.Thread(target=work, args=(i,)) for i in ids]
