@@ -149,3 +149,42 @@ async def test_ping_gets_pong(server: RunningServer) -> None:
     await ws.send('{"type":"ping"}')
     assert (await recv(ws))["type"] == "pong"
     await ws.close()
+
+
+async def test_a_killed_server_restarts_and_the_console_resumes_with_no_gap(
+    tmp_path: Path,
+) -> None:
+    from tests.conftest import spawn_server
+
+    data = tmp_path / "data"
+    server = spawn_server(data)
+    try:
+        ws = await websockets.connect(server.console_url("130706"))
+        await ws.send('{"type":"hello"}')
+        snapshot = await recv(ws)
+        view, seq, epoch = snapshot["view"], snapshot["seq"], snapshot["epoch"]
+        first = await post_reports(server, XIAHUAYUAN_GRID, 3)  # type: ignore[arg-type]
+        while not all(i in view["open"] for i in first):
+            delta = await recv(ws)
+            assert delta["seq"] == seq + 1
+            seq = delta["seq"]
+            apply_changes(view, delta["changes"])
+    finally:
+        server.kill()  # SIGKILL: no shutdown hook runs
+    with pytest.raises(websockets.ConnectionClosed):
+        await recv(ws)
+    server = spawn_server(data, port=server.port)
+    try:
+        later = await post_reports(server, HUAYUAN_GRID, 2)  # type: ignore[arg-type]
+        async with websockets.connect(server.console_url("130706")) as ws:
+            await ws.send(orjson.dumps({"type": "resume", "epoch": epoch, "seq": seq}).decode())
+            while not all(i in view["open"] for i in later):
+                frame = await recv(ws)
+                assert frame["type"] == "delta" and frame["epoch"] == epoch
+                assert frame["seq"] == seq + 1, "no gap after a kill -9"
+                seq = frame["seq"]
+                apply_changes(view, frame["changes"])
+        async with httpx.AsyncClient(base_url=server.url, headers=server.headers) as client:
+            assert (await client.get("/api/centers/130706/view")).json() == view
+    finally:
+        server.kill()
