@@ -14,6 +14,7 @@ from domain.jurisdiction import Jurisdiction
 from infra.embedded import EmbeddedRunner, ReadNotifications
 from infra.jurisdiction_file import load_jurisdiction
 from infra.settings import Settings
+from infra.sla import SlaWatcher
 from infra.view_store import PostgresViewStore, SQLiteViewStore, ViewStore
 from projections.envelope import Envelope, from_stored
 
@@ -90,4 +91,7 @@ def build_embedded(settings: Settings) -> Embedded:
         background=[runner.run],
         on_shutdown=[runner.stop],
     )
+    sla = SlaWatcher(service, runner, jurisdiction.root.id, grace=settings.sla_grace,
+                     interval=settings.sla_interval, wake=runner.wake)
+    services.background.append(sla.run)
     return Embedded(settings, jurisdiction, service, views, hub, runner, services)

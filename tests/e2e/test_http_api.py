@@ -243,3 +243,30 @@ def test_a_concurrent_modification_is_409(client: httpx.Client) -> None:
 
 def test_a_wrong_method_is_405(client: httpx.Client) -> None:
     assert_problem(client.delete("/api/incidents"), 405)
+
+
+def test_a_higher_center_supervises_and_an_officer_escalates(
+    client: httpx.Client, server: RunningServer
+) -> None:
+    incident = report(client)
+    i = incident["id"]
+    assert_problem(act(client, i, "escalate", reason="slow"), 409, "'reported'")
+    act(client, i, "accept")
+    supervised = act(client, i, "supervise", note="请于今日办结", by_center="130706")
+    assert supervised.status_code == 200, supervised.text
+    assert supervised.json()["supervised_by"] == "130706"
+    assert_problem(act(client, i, "supervise", note="x", by_center="130709"), 422, "130709")
+    assert_problem(act(client, i, "supervise", by_center="130706"), 422, "note")
+    escalated = act(client, i, "escalate", reason="no progress")
+    assert escalated.json()["escalated_to"] == "township"
+    server.embedded.runner.catch_up()  # type: ignore[attr-defined]
+    item = client.get("/api/centers/130706/view").json()["open"][i]
+    assert item["supervised_by"] == "130706"
+    assert item["escalated_to"] == "township"
+
+
+def test_a_major_hazard_report_is_escalated_at_once(client: httpx.Client) -> None:
+    incident = report(client, severity="major", category="fire_hazard")
+    assert incident["escalated_to"] == "township"
+    timeline = client.get(f"/api/incidents/{incident['id']}").json()["timeline"]
+    assert [e["type"] for e in timeline] == ["Reported", "Escalated"]

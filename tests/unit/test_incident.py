@@ -184,3 +184,56 @@ def test_state_is_rebuilt_from_events_identically() -> None:
         rebuilt = event.mutate(rebuilt)
     assert rebuilt is not None
     assert rebuilt.as_dict() == incident.as_dict()
+
+
+# -- step 4: supervision and escalation ---------------------------------------
+
+SUPERVISABLE_STATUSES = [Status.ACCEPTED, Status.DISPATCHED, Status.RETURNED,
+                         Status.ACKNOWLEDGED, Status.REOPENED]
+
+
+@pytest.mark.parametrize("status", SUPERVISABLE_STATUSES, ids=lambda s: s.value)
+def test_a_working_case_can_be_supervised_and_escalated(status: Status) -> None:
+    incident = at(status)
+    incident.supervise(actor=OFFICER, note="请加快办理", by_center="130706")
+    incident.escalate(actor=OFFICER, reason="overdue")
+    assert incident.status is status
+    assert incident.supervised_by == "130706"
+    assert incident.escalated_to == "township"
+
+
+@pytest.mark.parametrize(
+    "status", [s for s in Status if s not in SUPERVISABLE_STATUSES], ids=lambda s: s.value
+)
+def test_a_case_not_being_worked_cannot_be_supervised_or_escalated(status: Status) -> None:
+    incident = at(status)
+    with pytest.raises(IllegalTransition):
+        incident.supervise(actor=OFFICER, note="n", by_center="130706")
+    with pytest.raises(IllegalTransition):
+        incident.escalate(actor=OFFICER, reason="overdue")
+
+
+def test_escalation_climbs_township_district_city_then_stops() -> None:
+    incident = at(Status.DISPATCHED)
+    levels = []
+    for _ in range(3):
+        incident.escalate(actor=OFFICER, reason="overdue")
+        levels.append(incident.escalated_to)
+    assert levels == ["township", "district", "city"]
+    assert "escalate" not in incident.allowed_actions()
+    with pytest.raises(IllegalTransition, match="escalate"):
+        incident.escalate(actor=OFFICER, reason="overdue")
+
+
+def test_a_major_hazard_goes_to_the_township_at_once() -> None:
+    incident = new_incident(severity="major")
+    events = incident.collect_events()
+    assert [type(e).__name__ for e in events] == ["Reported", "Escalated"]
+    assert events[1].center == "130706001"  # type: ignore[attr-defined]
+    assert incident.escalated_to == "township"
+
+
+def test_only_a_center_of_the_case_can_supervise_it() -> None:
+    incident = at(Status.DISPATCHED)
+    with pytest.raises(InvalidCommand, match="130709"):
+        incident.supervise(actor=OFFICER, note="n", by_center="130709")
