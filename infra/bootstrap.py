@@ -19,6 +19,7 @@ from infra.cameras import load_cameras
 from infra.embedded import EmbeddedRunner, ReadNotifications
 from infra.jurisdiction_file import load_jurisdiction
 from infra.settings import Settings
+from infra.sla import SlaWatcher
 from infra.view_store import PostgresViewStore, SQLiteViewStore, ViewStore
 from projections.envelope import Envelope, from_stored
 
@@ -118,6 +119,9 @@ def build_embedded(settings: Settings) -> Embedded:
         alerts=alerts,
         intake=build_intake(settings),
     )
+    sla = SlaWatcher(service, runner, jurisdiction.root.id, grace=settings.sla_grace,
+                     interval=settings.sla_interval, wake=runner.wake)
+    services.background.append(sla.run)
     if settings.mqtt:
         from infra.mqtt_ingest import MqttIngest
 

@@ -24,6 +24,9 @@ from projections.patch import Change, View, apply_changes
 
 log = logging.getLogger(__name__)
 
+# Aggregates whose consecutive events in a batch are sent as one delta per center.
+COALESCED = frozenset({"CameraAlert"})
+
 ReadNotifications = Callable[[int, int], list[Envelope]]  # (after position, limit)
 
 
@@ -134,9 +137,11 @@ class EmbeddedRunner:
         events = self.read(self.position, self.batch_size)
         if not events:
             return 0
-        # One delta per center per batch: a burst of alerts becomes a few frames, not one each.
-        batched: dict[str, list[Change]] = {}
+        # Consecutive alert events for a center share one delta (compacted): a burst of alerts
+        # becomes a few frames, not one each. Every other event keeps a delta of its own.
+        groups: dict[str, list[tuple[bool, list[Change]]]] = {}
         for event in events:
+            merge = event.aggregate in COALESCED
             for center in routes_to(event):
                 if center not in self.centers:
                     continue
@@ -145,11 +150,16 @@ class EmbeddedRunner:
                 if not changes:
                     continue
                 apply_changes(view, changes)
-                batched.setdefault(center, []).extend(changes)
+                group = groups.setdefault(center, [])
+                if merge and group and group[-1][0]:
+                    group[-1][1].extend(changes)
+                else:
+                    group.append((merge, changes))
         deltas: list[tuple[str, int, list[Change]]] = []
-        for center, changes in batched.items():
-            seq = self.seqs[center] = self.seqs.get(center, 0) + 1
-            deltas.append((center, seq, compact(changes)))
+        for center, group in groups.items():
+            for merged, changes in group:
+                seq = self.seqs[center] = self.seqs.get(center, 0) + 1
+                deltas.append((center, seq, compact(changes) if merged else changes))
             self._dirty.add(center)
         self.position = events[-1].notification_id
         views = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,11 @@ class Settings:
     console_queue: int = field(default_factory=lambda: int(_env("CONSOLE_QUEUE", "512")))
     resume_wait: float = field(default_factory=lambda: float(_env("RESUME_WAIT", "1.0")))
     history_size: int = field(default_factory=lambda: int(_env("HISTORY_SIZE", "1000")))
+    # An overdue case escalates one level when due passes, and again every grace period after.
+    sla_grace: timedelta = field(
+        default_factory=lambda: timedelta(seconds=float(_env("SLA_GRACE_SECONDS", "3600")))
+    )
+    sla_interval: float = field(default_factory=lambda: float(_env("SLA_INTERVAL", "30")))
     # Camera and sensor alerts
     cameras: Path = field(default_factory=lambda: Path(_env("CAMERAS", str(DEFAULT_CAMERAS))))
     alert_rules: Path = field(default_factory=lambda: Path(_env("ALERT_RULES", str(DEFAULT_RULES))))
