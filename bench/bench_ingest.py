@@ -136,14 +136,14 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.bench_ingest")
     parser.add_argument("--alerts", type=int, default=30_000)
     parser.add_argument("--baseline", type=int, default=2_000)
     parser.add_argument("--batch", type=int, default=1_000)
     parser.add_argument("--clients", type=int, default=2)
     parser.add_argument("--probes", type=int, default=60)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     data_dir = Path(tempfile.mkdtemp(prefix="linkage-bench-"))
     base = baseline(data_dir, args.baseline)
     print(f"baseline  per-alert Application.save: {base:10.0f} alerts/s ({args.baseline} alerts)")
@@ -177,7 +177,8 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(10)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

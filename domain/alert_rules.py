@@ -18,9 +18,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from domain.camera_alert import KINDS, PRIORITIES, CameraAlert
+from domain.camera_alert import KINDS, PRIORITIES
 from domain.incident import SEVERITIES
 
 ACTIONS = ("open_incident", "raise_priority")
@@ -28,6 +28,23 @@ _CONDITIONS = ("labels", "min_score", "zones", "plates", "cameras", "grids", "mi
 _KEYS = frozenset(
     {"name", "action", "severity", "category", "priority", "description", *_CONDITIONS}
 )
+
+
+class AlertFacts(Protocol):
+    """What rules look at: a CameraAlert, or the facts of one about to be raised."""
+
+    label: str
+    kind: str
+    camera: str | None
+    grid: str
+    score: float | None
+    top_score: float | None
+    zones: list[str]
+    plate: str | None
+    false_positive: bool
+    start_time: float
+    last_seen: float
+    rules_fired: list[str]
 
 
 class RuleError(ValueError):
@@ -51,7 +68,7 @@ class Rule:
     priority: str = "high"
     description: str = ""
 
-    def matches(self, alert: CameraAlert) -> bool:
+    def matches(self, alert: AlertFacts) -> bool:
         if alert.false_positive:
             return False
         if self.labels and alert.label not in self.labels:
@@ -75,7 +92,7 @@ class Rule:
             and alert.last_seen - alert.start_time < self.min_duration
         )
 
-    def reason(self, alert: CameraAlert) -> str:
+    def reason(self, alert: AlertFacts) -> str:
         """Why it fired, in words an auditor can check against the alert."""
         parts = [f"label {alert.label}"]
         if self.min_score is not None:
@@ -94,7 +111,7 @@ class Rule:
 class RuleSet:
     rules: tuple[Rule, ...] = ()
 
-    def matching(self, alert: CameraAlert) -> list[Rule]:
+    def matching(self, alert: AlertFacts) -> list[Rule]:
         """Rules the alert satisfies now and that have not fired on it yet."""
         return [r for r in self.rules if r.name not in alert.rules_fired and r.matches(alert)]
 

@@ -64,6 +64,31 @@ class Outcome:
         return data
 
 
+@dataclass
+class _Facts:
+    """The rule-relevant facts of an alert about to be raised (no aggregate built yet)."""
+
+    label: str
+    kind: str
+    camera: str | None
+    grid: str
+    score: float | None
+    top_score: float | None
+    zones: list[str]
+    plate: str | None
+    false_positive: bool
+    start_time: float
+    last_seen: float
+    rules_fired: list[str]
+
+    @classmethod
+    def of(cls, raised: Any) -> _Facts:
+        times = [t for t in (raised.start_time, raised.end_time, raised.seen_time) if t is not None]
+        return cls(raised.label, raised.kind, raised.camera, raised.grid, raised.score,
+                   raised.top_score, raised.zones, raised.plate, raised.false_positive,
+                   raised.start_time, max(times), [])
+
+
 def rule_actor(rule: Rule) -> Actor:
     return {"user": f"rule:{rule.name}", "role": "rule", "center": None}
 
@@ -137,34 +162,45 @@ class AlertService:
     ) -> list[Outcome]:
         ids = [alert_id(feed, obs.feed_event_id) for obs in observations]
         stored = self.existing(set(ids))
-        alerts: dict[UUID, CameraAlert] = {}
-        to_save: list[Aggregate] = []
+        alerts: dict[UUID, CameraAlert] = {}  # aggregates loaded or built in this batch
+        fresh: dict[UUID, Any] = {}  # Raised events of new alerts no rule touched (fast path)
+        events: list[Any] = []  # in the order they happened: notification ids follow it
         outcomes: list[Outcome] = []
+        rules = self.rules.rules
         for obs, uuid, (grid, centers) in zip(observations, ids, located, strict=True):
             alert = alerts.get(uuid)
+            if alert is None and uuid in fresh:
+                alert = alerts[uuid] = CameraAlert.from_raised(fresh.pop(uuid))
             if alert is None and uuid in stored:
-                alert = self.incidents.repository.get(uuid)
-                alerts[uuid] = alert
+                alert = alerts[uuid] = self.incidents.repository.get(uuid)
             if alert is None:
-                alert = CameraAlert.raise_(obs, feed=feed, grid=grid, centers=centers, actor=actor)
-                alerts[uuid] = alert
-                status = "created"
-            else:
-                status = alert.observe(obs, actor=actor)
-            outcome = Outcome(str(uuid), status)
-            if status != "duplicate" and self.rules.rules:
-                to_save.extend(self._fire_rules(alert, outcome))
+                raised = CameraAlert.raised_event(obs, feed=feed, grid=grid, centers=centers,
+                                                  actor=actor)
+                events.append(raised)
+                outcome = Outcome(str(uuid), "created")
+                if rules and self.rules.matching(_Facts.of(raised)):
+                    alert = alerts[uuid] = CameraAlert.from_raised(raised)
+                    events.extend(self._fire_rules(alert, outcome))
+                else:
+                    fresh[uuid] = raised
+                outcomes.append(outcome)
+                continue
+            outcome = Outcome(str(uuid), alert.observe(obs, actor=actor))
+            if outcome.status != "duplicate":
+                events.extend(alert.collect_events())
+                if rules:
+                    events.extend(self._fire_rules(alert, outcome))
             outcomes.append(outcome)
         # Group commit: every new event of the batch in one transaction. This is what
         # Application.save(*aggregates) does (snapshots and the repository cache are off), minus
         # its per-object runtime-protocol isinstance checks, which cost ~15% of the hot path.
-        events = [e for aggregate in (*to_save, *alerts.values()) for e in aggregate.collect_events()]
         if events:
             self.incidents.events.put(events)
         return outcomes
 
-    def _fire_rules(self, alert: CameraAlert, outcome: Outcome) -> list[Aggregate]:
-        opened: list[Aggregate] = []
+    def _fire_rules(self, alert: CameraAlert, outcome: Outcome) -> list[Any]:
+        """Fire the rules the alert now matches; their events (incidents first), in order."""
+        events: list[Any] = []
         for rule in self.rules.matching(alert):
             reason = rule.reason(alert)
             incident_id = None
@@ -179,7 +215,7 @@ class AlertService:
                     actor=rule_actor(rule),
                     external_id=f"alert:{alert.id}",
                 )
-                opened.append(incident)
+                events.extend(incident.collect_events())
                 incident_id = str(incident.id)
                 outcome.incident = incident_id
             alert.fire_rule(
@@ -190,8 +226,9 @@ class AlertService:
                 priority=rule.priority if rule.action == "raise_priority" else None,
                 incident=incident_id,
             )
+            events.extend(alert.collect_events())
             outcome.rules.append(rule.name)
-        return opened
+        return events
 
     # -- duty officers ---------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ from typing import Any
 from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
+from eventsourcing.utils import get_topic
 
 from domain.incident import Actor, DomainError, InvalidCommand
 
@@ -109,6 +110,7 @@ class CameraAlert(Aggregate):
         description: str,
         details: dict[str, Any],
         actor: Actor,
+        seen_time: float | None = None,
     ) -> None:
         self.feed = feed
         self.feed_event_id = feed_event_id
@@ -124,7 +126,9 @@ class CameraAlert(Aggregate):
         self.start_time = start_time
         self.at = at
         self.end_time = end_time
-        self.last_seen = end_time if end_time is not None else start_time
+        self.last_seen = max(
+            t for t in (start_time, end_time, seen_time) if t is not None
+        )
         self.false_positive = false_positive
         self.description = description
         self.details = details
@@ -134,38 +138,67 @@ class CameraAlert(Aggregate):
         self.incident: str | None = None
         self.rules_fired: list[str] = []
 
-    @classmethod
-    def raise_(
-        cls, obs: Observation, *, feed: str, grid: str, centers: list[str], actor: Actor
-    ) -> CameraAlert:
+    @staticmethod
+    def raised_fields(
+        obs: Observation, *, feed: str, grid: str, centers: list[str], actor: Actor
+    ) -> dict[str, Any]:
+        """The Raised event's fields for an observation (checked)."""
         if obs.kind not in KINDS:
             raise InvalidCommand(f"alert kind must be one of {', '.join(KINDS)}; got {obs.kind!r}")
         if not centers:
             raise InvalidCommand(f"grid {grid!r} belongs to no center")
-        score = obs.score
-        top = obs.top_score if obs.top_score is not None else score
-        alert = cls(
-            feed=feed,
-            feed_event_id=obs.feed_event_id,
-            kind=obs.kind,
-            camera=obs.camera,
-            grid=grid,
-            centers=centers,
-            label=obs.label,
-            score=score,
-            top_score=top,
-            zones=list(obs.zones),
-            plate=obs.plate,
-            start_time=obs.start_time,
-            at=iso(obs.start_time),
-            end_time=obs.end_time if obs.phase == "end" else None,
-            false_positive=obs.false_positive,
-            description=obs.description,
-            details=dict(obs.details),
-            actor=actor,
+        return {
+            "feed": feed,
+            "feed_event_id": obs.feed_event_id,
+            "kind": obs.kind,
+            "camera": obs.camera,
+            "grid": grid,
+            "centers": list(centers),
+            "label": obs.label,
+            "score": obs.score,
+            "top_score": obs.top_score if obs.top_score is not None else obs.score,
+            "zones": list(obs.zones),
+            "plate": obs.plate,
+            "start_time": obs.start_time,
+            "at": iso(obs.start_time),
+            "end_time": obs.end_time if obs.phase == "end" else None,
+            "false_positive": obs.false_positive,
+            "description": obs.description,
+            "details": dict(obs.details),
+            "actor": actor,
+            "seen_time": obs.seen_time,
+        }
+
+    @classmethod
+    def raise_(
+        cls, obs: Observation, *, feed: str, grid: str, centers: list[str], actor: Actor
+    ) -> CameraAlert:
+        return cls(**cls.raised_fields(obs, feed=feed, grid=grid, centers=centers, actor=actor))
+
+    @classmethod
+    def raised_event(
+        cls, obs: Observation, *, feed: str, grid: str, centers: list[str], actor: Actor
+    ) -> Any:
+        """The event raise_ would record, without building the aggregate (ingest fast path).
+
+        eventsourcing's generic constructor costs ~35 µs an alert; a new alert that no rule
+        touches needs only its event. ``from_raised`` turns it into the aggregate when needed.
+        """
+        fields = cls.raised_fields(obs, feed=feed, grid=grid, centers=centers, actor=actor)
+        raised_class = cls.Raised  # type: ignore[attr-defined]  # made by @event("Raised")
+        return raised_class(
+            originator_id=alert_id(feed, obs.feed_event_id),
+            originator_version=cls.INITIAL_VERSION,
+            timestamp=raised_class.create_timestamp(),
+            originator_topic=TOPIC,
+            **fields,
         )
-        if obs.seen_time is not None:
-            alert.last_seen = max(alert.last_seen, obs.seen_time)
+
+    @staticmethod
+    def from_raised(raised: Any) -> CameraAlert:
+        """The aggregate a Raised event creates (the event itself is not pending on it)."""
+        alert = raised.mutate(None)
+        assert isinstance(alert, CameraAlert)
         return alert
 
     # -- what the feed says again ----------------------------------------------------------
@@ -362,3 +395,6 @@ class CameraAlert(Aggregate):
             "created_at": self.created_on.isoformat(),
             "updated_at": self.modified_on.isoformat(),
         }
+
+
+TOPIC = get_topic(CameraAlert)

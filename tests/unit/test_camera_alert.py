@@ -166,3 +166,26 @@ def test_alert_id_is_stable() -> None:
 def test_bad_rule_names_the_rule_and_the_problem(rules: dict, message: str) -> None:  # type: ignore[type-arg]
     with pytest.raises(RuleError, match=message.replace("(", r"\(")):
         parse_rules(rules)
+
+
+def test_fast_path_stores_the_same_alert_the_aggregate_would() -> None:
+    svc = service()
+    observation = obs("fast", label="car", score=0.55, zones=("gate",), seen_time=1_800_000_005.0)
+    out = svc.ingest("frigate", [observation], FEED)[0]
+    stored = svc.get(out.alert).as_dict()
+    built = CameraAlert.raise_(observation, feed="frigate", grid="grid-1", centers=list(CENTERS),
+                               actor=FEED).as_dict()
+    for key in ("created_at", "updated_at"):
+        stored.pop(key), built.pop(key)
+    assert stored == built
+    assert stored["last_seen"] == 1_800_000_005.0
+
+
+def test_new_and_update_in_one_batch_make_one_alert_in_order() -> None:
+    svc = service()
+    outcomes = svc.ingest("frigate", [obs("b1"), obs("b1", phase="update", score=0.9),
+                                      obs("b1", phase="end", score=0.9, end_time=1_800_000_050.0)], FEED)
+    assert [o.status for o in outcomes] == ["created", "updated", "ended"]
+    assert events_of(svc, outcomes[0].alert) == ["Raised", "Updated", "Ended"]
+    notifications = svc.incidents.recorder.select_notifications(start=1, limit=10)
+    assert [n.topic.rsplit(".", 1)[-1] for n in notifications] == ["Raised", "Updated", "Ended"]
