@@ -48,16 +48,20 @@ def _iso(at: float) -> str:
 
 
 class _Counts:
-    """Counter changes within one event, starting from the view's values."""
+    """Counter changes within one event: one op for the whole counts object."""
 
     def __init__(self, view: View) -> None:
         self.view_counts: dict[str, int] = view.get("alert_counts") or {}
         self.values: dict[str, int] = {}
 
-    def add(self, key: str, delta: int) -> Change:
-        value = self.values.get(key, self.view_counts.get(key, 0)) + delta
-        self.values[key] = value
-        return set_(["alert_counts", key], value)
+    def add(self, key: str, delta: int) -> None:
+        self.values[key] = self.values.get(key, self.view_counts.get(key, 0)) + delta
+
+    def changes(self) -> list[Change]:
+        if not self.values:
+            return []
+        return [set_(["alert_counts"], {**dict.fromkeys(COUNT_KEYS, 0), **self.view_counts,
+                                        **self.values})]
 
 
 def _item(event: Envelope, alert: dict[str, Any], priority: str = "normal") -> dict[str, Any]:
@@ -123,9 +127,10 @@ def _windows(view: View, event: Envelope, counts: _Counts) -> tuple[list[Change]
             continue
         in_storm = True
         if storm is not None and storm.get("active") and storm["start_ts"] == start:
+            # One op per alert and key; a batch's ops on a key compact to one.
             labels = storm.get("labels") or {}
-            changes.append(set_(["storms", key, "count"], count))
-            changes.append(set_(["storms", key, "labels", label], labels.get(label, 0) + 1))
+            changes.append(set_(["storms", key], {
+                **storm, "count": count, "labels": {**labels, label: labels.get(label, 0) + 1}}))
             continue
         if storm is None and len(storms) >= STORMS_LIMIT:
             changes.append(del_(["storms", _oldest_storm(storms)]))
@@ -138,7 +143,7 @@ def _windows(view: View, event: Envelope, counts: _Counts) -> tuple[list[Change]
             "labels": window_labels, "active": True,
         }))
     if in_storm:
-        changes.append(counts.add("in_storm", +1))
+        counts.add("in_storm", +1)
     return changes, in_storm
 
 
@@ -157,7 +162,8 @@ def alert_changes(view: View, event: Envelope) -> list[Change]:
     counts = _Counts(view)
     changes: list[Change] = []
     if name == "Raised":
-        changes += [counts.add("raised", +1), counts.add("unacknowledged", +1)]
+        counts.add("raised", +1)
+        counts.add("unacknowledged", +1)
         window_changes, in_storm = _windows(view, event, counts)
         changes += window_changes
         if not in_storm:
@@ -174,8 +180,8 @@ def alert_changes(view: View, event: Envelope) -> list[Change]:
     elif name == "RuleFired":
         if data.get("incident"):
             if data.get("was") == "new":
-                changes.append(counts.add("unacknowledged", -1))
-            changes.append(counts.add("escalated", +1))
+                counts.add("unacknowledged", -1)
+            counts.add("escalated", +1)
             if listed is not None:
                 changes.append(del_(["alerts", alert_ref]))
         elif data.get("was") == "new":
@@ -187,8 +193,8 @@ def alert_changes(view: View, event: Envelope) -> list[Change]:
             changes += _list(view, item)
     elif name in HANDLED:
         if data.get("was") == "new":
-            changes.append(counts.add("unacknowledged", -1))
-        changes.append(counts.add(HANDLED[name], +1))
+            counts.add("unacknowledged", -1)
+        counts.add(HANDLED[name], +1)
         if listed is not None:
             changes.append(del_(["alerts", alert_ref]))
-    return changes
+    return changes + counts.changes()

@@ -7,7 +7,7 @@ time, never a clock, so a replay finds the same storms.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from functools import lru_cache
 
 WINDOWS: tuple[int, ...] = (10, 60)  # seconds
 # (kind, window seconds) -> alerts in one window at which it becomes a storm
@@ -30,12 +30,15 @@ def storm_key(kind: str, ident: str, size: int) -> str:
     return f"{kind}:{ident}:{size}"
 
 
-def keys_for(camera: str | None, grid: str | None) -> Iterator[tuple[str, str, str, int]]:
+@lru_cache(maxsize=16384)
+def keys_for(camera: str | None, grid: str | None) -> tuple[tuple[str, str, str, int], ...]:
     """(key, kind, id, window size) for every window an alert counts in."""
-    for kind, ident in (("camera", camera), ("grid", grid)):
-        if ident:
-            for size in WINDOWS:
-                yield storm_key(kind, ident, size), kind, ident, size
+    return tuple(
+        (storm_key(kind, ident, size), kind, ident, size)
+        for kind, ident in (("camera", camera), ("grid", grid))
+        if ident
+        for size in WINDOWS
+    )
 
 
 def tumble(current: Window | None, at: float, size: int) -> tuple[Window, bool]:
