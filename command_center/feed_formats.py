@@ -45,7 +45,7 @@ class AlertIn(Struct, forbid_unknown_fields=True, kw_only=True):
     label: Name = "alert"
     score: Score | None = None
     top_score: Score | None = None
-    zones: list[Name] = []
+    zones: Annotated[list[Name], Meta(max_length=64)] = []
     plate: Annotated[str, Meta(max_length=32)] | None = None
     start_time: Epoch | None = None
     at: Annotated[datetime, Meta(tz=True)] | None = None

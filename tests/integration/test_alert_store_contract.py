@@ -1,0 +1,82 @@
+"""Alert ingest on every event store adapter: bulk id lookup, group commit, idempotency."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from domain.alert_rules import parse_rules
+from domain.alert_service import AlertService
+from domain.application import IncidentService
+from domain.camera_alert import Observation, alert_id
+from domain.incident import Actor
+from infra.alert_store import existing_ids
+
+FEED: Actor = {"user": "feed", "role": "feed", "center": None}
+CENTERS = ("town", "district", "city")
+RULES = {"rules": [{"name": "fire", "labels": ["fire"], "min_score": 0.8,
+                    "action": "open_incident", "severity": "major"}]}
+
+
+def obs(event_id: str, **fields: object) -> Observation:
+    values: dict = {"camera": "cam-1", "label": "person", "score": 0.6,  # type: ignore[type-arg]
+                    "start_time": 1_800_000_000.0}
+    values.update(fields)
+    return Observation(feed_event_id=event_id, **values)
+
+
+class AlertStoreContract:
+    @pytest.fixture
+    def env(self, tmp_path: Path) -> dict[str, str]:
+        raise NotImplementedError
+
+    @pytest.fixture
+    def alerts(self, env: dict[str, str]) -> Iterator[AlertService]:
+        incidents = IncidentService(lambda grid: CENTERS, env=env)
+        lookup = existing_ids(incidents)
+        assert lookup is not None, "every adapter has a bulk id lookup"
+        yield AlertService(incidents, lambda camera: "grid-1", lambda grid: CENTERS,
+                           parse_rules(RULES), lookup)
+        incidents.close()
+
+    def test_bulk_lookup_finds_exactly_the_stored_alerts(self, alerts: AlertService) -> None:
+        alerts.ingest("feed", [obs(f"e{i}") for i in range(700)], FEED)  # > one SQLite chunk
+        wanted = {alert_id("feed", f"e{i}") for i in range(650, 750)}
+        found = alerts.existing(wanted)
+        assert found == {alert_id("feed", f"e{i}") for i in range(650, 700)}
+
+    def test_a_batch_is_one_transaction_and_a_retry_stores_nothing(self, alerts: AlertService) -> None:
+        batch = [obs("a"), obs("b"), obs("a", phase="update", score=0.7),
+                 obs("f", label="fire", score=0.9)]
+        outcomes = alerts.ingest("feed", batch, FEED)
+        assert [o.status for o in outcomes] == ["created", "created", "updated", "created"]
+        assert outcomes[3].incident is not None
+        recorder = alerts.incidents.recorder
+        before = recorder.max_notification_id()
+        kinds = [n.topic.rsplit(":", 1)[-1] for n in recorder.select_notifications(start=1, limit=50)]
+        assert kinds[:4] == ["CameraAlert.Raised", "CameraAlert.Raised", "CameraAlert.Updated",
+                             "CameraAlert.Raised"]
+        assert kinds[4] == "Incident.Reported" and kinds[-1] == "CameraAlert.RuleFired"
+        again = alerts.ingest("feed", batch, FEED)
+        assert [o.status for o in again] == ["duplicate"] * 4
+        assert recorder.max_notification_id() == before
+        assert alerts.get(outcomes[0].alert).score == 0.7
+
+
+class TestAlertStoreOnSQLite(AlertStoreContract):
+    @pytest.fixture
+    def env(self, tmp_path: Path) -> dict[str, str]:
+        return {"PERSISTENCE_MODULE": "eventsourcing.sqlite",
+                "SQLITE_DBNAME": str(tmp_path / "events.db"), "SQLITE_LOCK_TIMEOUT": "10"}
+
+
+@pytest.mark.integration
+class TestAlertStoreOnPostgres(AlertStoreContract):
+    @pytest.fixture
+    def env(self, pg_schema: str) -> dict[str, str]:
+        return {"PERSISTENCE_MODULE": "eventsourcing.postgres", "POSTGRES_DBNAME": "test",
+                "POSTGRES_HOST": "127.0.0.1", "POSTGRES_PORT": "5432",
+                "POSTGRES_USER": "postgres", "POSTGRES_PASSWORD": "",
+                "POSTGRES_SCHEMA": pg_schema}
