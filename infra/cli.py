@@ -146,5 +146,40 @@ def jurisdiction_check(file: str) -> None:
     click.echo(f"ok: {orjson.dumps(levels).decode()} ({len(tree.centers())} centers)")
 
 
+@main.group()
+def alerts() -> None:
+    """Work with the alert rules file and the camera registry."""
+
+
+@alerts.command("check-rules")
+@click.argument("file", type=click.Path(dir_okay=False))
+def alerts_check_rules(file: str) -> None:
+    """Validate an alert rules file (TOML or JSON); exit 1 naming the rule and the problem."""
+    from infra.alert_rules_file import load_rules
+
+    try:
+        rules = load_rules(file)
+    except RuleError as exc:
+        click.echo(f"invalid: {exc}", err=True)
+        sys.exit(1)
+    click.echo(f"ok: {len(rules.rules)} rules: " + ", ".join(r.name for r in rules.rules))
+
+
+@alerts.command("check-cameras")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--jurisdiction", "jurisdiction_file", default=None, help="GeoJSON jurisdiction tree")
+def alerts_check_cameras(file: str, jurisdiction_file: str | None) -> None:
+    """Validate a camera registry against the jurisdiction tree; exit 1 naming the camera."""
+    from infra.cameras import load_cameras
+
+    settings = _settings(None, None, jurisdiction_file)
+    try:
+        registry = load_cameras(file, load_jurisdiction(settings.jurisdiction))
+    except CameraRegistryError as exc:
+        click.echo(f"invalid: {exc}", err=True)
+        sys.exit(1)
+    click.echo(f"ok: {len(registry)} cameras")
+
+
 if __name__ == "__main__":
     main()

@@ -133,3 +133,17 @@ async def test_officer_acknowledges_dismisses_and_creates_incident(server: Runni
     assert view["alerts"] == {}
     problem(httpx.post(f"{url}/not-a-uuid/acknowledge", json={}, headers=server.headers), 404)
     await console.close()
+
+
+def test_empty_body_is_400(server: RunningServer) -> None:
+    response = httpx.post(f"{server.url}/api/ingest/alerts", content=b"",
+                          headers={**server.feed_headers, "content-type": "application/json"})
+    problem(response, 400)
+
+
+def test_stats_count_outcomes_and_refusals(server: RunningServer) -> None:
+    post_alerts(server, [alert("s1"), alert("s1", type="update", score=0.9)])
+    post_alerts(server, [alert("s2", score=7)])
+    stats = httpx.get(f"{server.url}/api/ingest/stats", headers=server.headers).json()
+    counts = stats["counts"]
+    assert (counts["alerts.created"], counts["alerts.updated"], counts["http.422"]) == (1, 1, 1)
