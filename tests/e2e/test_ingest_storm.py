@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import httpx
+
 from tests.conftest import RunningServer
 from tests.e2e.alerting import CAMERA, CENTERS, START, Console, alert, post_alerts, stored_events
 
@@ -30,4 +32,8 @@ async def test_burst_of_10000_alerts_becomes_a_storm_summary(server: RunningServ
         assert view["alert_counts"]["in_storm"] == BURST - 9  # the first 9 were listed one by one
         assert len(view["alerts"]) == 9
         assert console.deltas < 200, f"{console.center} got {console.deltas} frames"
+        # The coalesced deltas, applied to the snapshot, give exactly the server's view.
+        rest = await asyncio.to_thread(
+            httpx.get, f"{server.url}/api/centers/{console.center}/view", headers=server.headers)
+        assert console.view == rest.json()
         await console.close()
