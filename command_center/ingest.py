@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
@@ -173,7 +174,43 @@ async def alert_action(request: Request) -> Response:
     return json_response(data)
 
 
+class StormAck(Struct, forbid_unknown_fields=True, kw_only=True):
+    center: Annotated[str, Meta(min_length=1, max_length=64)]
+    key: Annotated[str, Meta(min_length=1, max_length=300)]
+    note: Short = ""
+
+
+async def acknowledge_storm(request: Request) -> Response:
+    """Acknowledge every unacknowledged alert of a storm shown on a center's console."""
+    svc = services(request)
+    actor = svc.authenticate(request)
+    alerts = alert_service(svc)
+    body = await read_json(request, StormAck, svc.max_body_bytes)
+    if not svc.views.has_center(body.center):
+        raise Problem(404, f"center {body.center!r} not found; expected a city, district or township id")
+    svc.authorize(actor, "alerts:acknowledge", [body.center])
+    snapshot = svc.views.snapshot(body.center)
+    if inspect.isawaitable(snapshot):
+        snapshot = await snapshot
+    storm = (snapshot[2].get("storms") or {}).get(body.key)
+    if storm is None:
+        raise Problem(404, f"no storm {body.key!r} on the console of {body.center}; "
+                           "expected a key from the view's storms")
+
+    def run() -> int:
+        return alerts.acknowledge_storm(
+            kind=storm["kind"], ident=storm["id"], size=int(storm["window"]),
+            start=int(storm["start_ts"]), from_notification=int(storm.get("window_first_n", 1)),
+            actor=actor, note=body.note,
+            authorize=lambda centers: svc.authorize(actor, "alerts:acknowledge", centers))
+
+    count = await run_in_threadpool(run)
+    svc.wake()
+    return json_response({"storm": body.key, "acknowledged": count})
+
+
 routes = [
+    Route("/api/storms/acknowledge", acknowledge_storm, methods=["POST"]),
     Route("/api/ingest/alerts", ingest_alerts, methods=["POST"]),
     Route("/api/ingest/cap", ingest_cap, methods=["POST"]),
     Route("/api/ingest/stats", ingest_stats, methods=["GET"]),
@@ -186,10 +223,10 @@ def add_openapi(doc: dict[str, Any]) -> None:
     """Add the ingest and alert paths (and their schemas) to the /openapi.json document."""
     from command_center.feed_formats import AlertBatch, AlertIn
 
-    types: list[Any] = [AlertIn, AlertBatch, AlertAction]
+    types: list[Any] = [AlertIn, AlertBatch, AlertAction, StormAck]
     refs, components = msgspec.json.schema_components(types, ref_template="#/components/schemas/{name}")
     doc["components"]["schemas"].update(components)
-    alert_in, batch, action_body = refs
+    alert_in, batch, action_body, storm_ack = refs
     problem = {"$ref": "#/components/responses/Problem"}
 
     def errors(*codes: int) -> dict[str, Any]:
@@ -212,6 +249,12 @@ def add_openapi(doc: dict[str, Any]) -> None:
         "operationId": "ingestCap",
         "requestBody": {"required": True, "content": {"application/cap+xml": {"schema": {"type": "string"}}}},
         "responses": {"200": ok("committed"), **errors(400, 401, 403, 413, 415, 422, 429)},
+    }}
+    doc["paths"]["/api/storms/acknowledge"] = {"post": {
+        "summary": "Acknowledge every unacknowledged alert of a storm on a center's console",
+        "operationId": "acknowledgeStorm",
+        "requestBody": {"required": True, "content": {"application/json": {"schema": storm_ack}}},
+        "responses": {"200": ok("how many were acknowledged"), **errors(400, 403, 404, 415, 422)},
     }}
     doc["paths"]["/api/ingest/stats"] = {"get": {
         "summary": "Ingest counters per path and outcome, and MQTT dead letters",

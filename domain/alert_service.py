@@ -20,9 +20,9 @@ from eventsourcing.persistence import IntegrityError
 
 from domain.alert_rules import Rule, RuleSet
 from domain.application import IncidentService, NotFound, UnknownGrid, VersionConflict
-from domain.camera_alert import CameraAlert, Observation, alert_id
+from domain.camera_alert import TOPIC, CameraAlert, Observation, alert_id, window_start
 from domain.codec import plain
-from domain.incident import Actor, DomainError, Incident
+from domain.incident import Actor, DomainError, Incident, InvalidCommand
 
 # (alert ids) -> the ones already in the event store; one query instead of one per alert
 ExistingIds = Callable[[Collection[UUID]], set[UUID]]
@@ -281,6 +281,50 @@ class AlertService:
                     f"alert {alert_ref} was changed by another command at the same time; retry"
                 ) from None
             return alert.as_dict()
+
+    def acknowledge_storm(
+        self,
+        *,
+        kind: str,
+        ident: str,
+        size: int,
+        start: int,
+        from_notification: int,
+        actor: Actor,
+        note: str = "",
+        authorize: Callable[[list[str]], None] = lambda centers: None,
+        limit: int = 50_000,
+    ) -> int:
+        """Acknowledge every unacknowledged alert of one storm window (camera or grid), in one
+        transaction; returns how many. The window is found by the alerts' own start times."""
+        if kind not in ("camera", "grid"):
+            raise InvalidCommand(f"storm kind must be camera or grid; got {kind!r}")
+        recorder = self.incidents.recorder
+        mapper = self.incidents.mapper
+        topic = f"{TOPIC}.Raised"
+        ids: list[UUID] = []
+        position = max(1, from_notification)
+        while len(ids) < limit:
+            page = recorder.select_notifications(start=position, limit=1000, topics=[topic])
+            if not page:
+                break
+            for notification in page:
+                raised: Any = mapper.to_domain_event(notification)
+                if getattr(raised, kind) == ident and window_start(raised.start_time, size) == start:
+                    ids.append(raised.originator_id)
+            position = page[-1].id + 1
+        with self._lock:
+            events: list[Any] = []
+            for uuid in ids[:limit]:
+                alert: CameraAlert = self.incidents.repository.get(uuid)
+                if alert.disposition != "new":
+                    continue
+                authorize(alert.centers)
+                alert.acknowledge(actor=actor, note=note or f"storm {kind}:{ident}:{size}")
+                events.extend(alert.collect_events())
+            if events:
+                self.incidents.events.put(events)
+        return len(events)
 
     def timeline(self, alert_ref: str) -> list[dict[str, Any]]:
         """Every event of an alert, oldest first, as plain JSON (rule firings included)."""

@@ -43,6 +43,11 @@ def alert_id(feed: str, feed_event_id: str) -> UUID:
     return uuid5(ALERT_NAMESPACE, f"{feed}:{feed_event_id}")
 
 
+def window_start(at: float, size: int) -> int:
+    """Start of the tumbling window of `size` seconds holding time `at` (storms use it)."""
+    return int(at // size) * size
+
+
 def iso(epoch_seconds: float) -> str:
     return datetime.fromtimestamp(epoch_seconds, UTC).isoformat()
 

@@ -5,7 +5,7 @@ View keys this module owns:
   an alert raised inside a storm is not listed one by one, it counts in the storm instead,
   unless a rule raised its priority or opened an incident.
 - ``alert_counts``: raised, unacknowledged, acknowledged, dismissed, linked, escalated, in_storm.
-- ``storm_windows``: [start, count, {label: n}] of the current tumbling window per key
+- ``storm_windows``: [start, count, {label: n}, first notification] of the current window per key
   (camera/grid × 10 s/60 s), until it becomes a storm.
 - ``storms``: one summary per key that passed its threshold, updated in place.
 Pure: time comes from the alert's own start time.
@@ -117,13 +117,16 @@ def _windows(view: View, event: Envelope, counts: _Counts) -> tuple[list[Change]
             continue
         start, count = state
         window_labels: dict[str, int] = {}
+        first_n = event.notification_id  # where a scan for this window's alerts may start
         if current is not None and current[0] == start and key in windows:
-            window_labels = dict(windows[key][2]) if len(windows[key]) > 2 else {}
+            window = windows[key]
+            window_labels = dict(window[2]) if len(window) > 2 else {}
+            first_n = window[3] if len(window) > 3 else 1
         window_labels[label] = window_labels.get(label, 0) + 1
         if not is_storm(kind, size, count):
             if storm is not None and storm.get("active"):
                 changes.append(set_(["storms", key, "active"], False))
-            changes.append(set_(["storm_windows", key], [start, count, window_labels]))
+            changes.append(set_(["storm_windows", key], [start, count, window_labels, first_n]))
             continue
         in_storm = True
         if storm is not None and storm.get("active") and storm["start_ts"] == start:
@@ -139,7 +142,7 @@ def _windows(view: View, event: Envelope, counts: _Counts) -> tuple[list[Change]
             "key": key, "kind": kind, "id": ident, "window": size, "start_ts": start,
             "start": _iso(start), "end": _iso(start + size),
             "threshold": THRESHOLDS[(kind, size)], "count": count,
-            "first_at": event.at, "first_n": event.notification_id,
+            "first_at": event.at, "first_n": event.notification_id, "window_first_n": first_n,
             "labels": window_labels, "active": True,
         }))
     if in_storm:

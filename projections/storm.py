@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from domain.camera_alert import window_start
+
 WINDOWS: tuple[int, ...] = (10, 60)  # seconds
 # (kind, window seconds) -> alerts in one window at which it becomes a storm
 THRESHOLDS: dict[tuple[str, int], int] = {
@@ -18,12 +20,9 @@ THRESHOLDS: dict[tuple[str, int], int] = {
     ("grid", 60): 60,
 }
 
+__all__ = ["THRESHOLDS", "WINDOWS", "Window", "is_storm", "keys_for", "tumble", "window_start"]
+
 Window = tuple[int, int]  # (window start, epoch seconds; alerts counted in it)
-
-
-def window_start(at: float, size: int) -> int:
-    """Start of the tumbling window of `size` seconds holding time `at`."""
-    return int(at // size) * size
 
 
 def storm_key(kind: str, ident: str, size: int) -> str:

@@ -43,6 +43,10 @@ export function renderAlerts(view, gridName) {
       el("span", "storm-labels muted", labels),
       el("span", "storm-time muted", `${timeOf(s.start)}–${timeOf(s.end)}`),
     );
+    const ackAll = el("button", "btn btn-small storm-ack", t("alerts.action.acknowledgeStorm"));
+    ackAll.type = "button";
+    ackAll.dataset.storm = s.key;
+    row.appendChild(ackAll);
     sfrag.appendChild(row);
   }
   stormBox.replaceChildren(sfrag);
@@ -82,7 +86,24 @@ export function renderAlerts(view, gridName) {
   list.replaceChildren(frag);
 }
 
-export function wireAlerts(apiFetch, onError) {
+export function wireAlerts(apiFetch, onError, currentCenter) {
+  document.getElementById("storms").addEventListener("click", async (e) => {
+    const button = e.target.closest("button[data-storm]");
+    if (!button) return;
+    if (!window.confirm(t("alerts.confirmStorm"))) return;
+    button.disabled = true;
+    try {
+      await apiFetch("/api/storms/acknowledge", {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ center: currentCenter(), key: button.dataset.storm }),
+      });
+    } catch (err) {
+      onError(err.detail || err.message);
+    } finally {
+      button.disabled = false;
+    }
+  });
   document.getElementById("alert-list").addEventListener("click", async (e) => {
     const button = e.target.closest("button[data-action]");
     const li = e.target.closest("li[data-alert]");

@@ -1016,7 +1016,7 @@ function wire() {
     if (li) openDetail(li.dataset.incident);
   });
   $("detail-close").addEventListener("click", closeDetail);
-  wireAlerts(apiFetch, (detail) => showBanner("error", detail));
+  wireAlerts(apiFetch, (detail) => showBanner("error", detail), () => state.centerId);
   document.addEventListener("keydown", (e) => {
     if (e.key === "Escape" && state.detailId) closeDetail();
   });

@@ -40,6 +40,10 @@ def test_alert_panel_shows_storm_and_acknowledges(server: RunningServer) -> None
                 timeout=10000)
             page.wait_for_function(
                 "document.getElementById('alerts-unack').dataset.n === '30'", timeout=10000)
+            page.on("dialog", lambda dialog: dialog.accept())
+            page.locator(".storm button[data-storm]").first.click()
+            page.wait_for_function(
+                "document.getElementById('alerts-unack').dataset.n === '0'", timeout=10000)
             assert errors == []
         finally:
             browser.close()

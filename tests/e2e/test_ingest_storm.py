@@ -37,3 +37,30 @@ async def test_burst_of_10000_alerts_becomes_a_storm_summary(server: RunningServ
             httpx.get, f"{server.url}/api/centers/{console.center}/view", headers=server.headers)
         assert console.view == rest.json()
         await console.close()
+
+
+async def test_officer_acknowledges_a_whole_storm_at_once(server: RunningServer) -> None:
+    console = await Console.open(server, CENTERS[2])
+    calm = alert("calm", camera=CAMERA.replace("001-1", "002-1"), start_time=START)
+    alerts = [alert(f"gust-{i}", start_time=START + i * 0.01) for i in range(300)]
+    assert (await asyncio.to_thread(post_alerts, server, [calm, *alerts])).status_code == 200
+    key = f"camera:{CAMERA}:10"
+    await console.wait_for(lambda v: v["alert_counts"]["raised"] == 301 and key in v["storms"])
+    before = stored_events(server)
+    response = await asyncio.to_thread(
+        httpx.post, f"{server.url}/api/storms/acknowledge",
+        json={"center": CENTERS[2], "key": key}, headers=server.headers)
+    assert response.status_code == 200, response.text
+    assert response.json()["acknowledged"] == 300  # the calm camera's alert is not in the storm
+    assert stored_events(server) - before == 300
+    view = await console.wait_for(lambda v: v["alert_counts"]["unacknowledged"] == 1)
+    assert view["alert_counts"]["acknowledged"] == 300
+    again = await asyncio.to_thread(
+        httpx.post, f"{server.url}/api/storms/acknowledge",
+        json={"center": CENTERS[2], "key": key}, headers=server.headers)
+    assert again.json()["acknowledged"] == 0
+    missing = await asyncio.to_thread(
+        httpx.post, f"{server.url}/api/storms/acknowledge",
+        json={"center": CENTERS[2], "key": "camera:nope:10"}, headers=server.headers)
+    assert missing.status_code == 404
+    await console.close()
