@@ -17,6 +17,8 @@ from starlette.staticfiles import StaticFiles
 
 from command_center.api import json_response
 from command_center.api import routes as api_routes
+from command_center.audit_api import OPENAPI_PATHS as AUDIT_PATHS
+from command_center.audit_api import routes as audit_routes
 from command_center.console import console_endpoint
 from command_center.openapi import build_openapi
 from command_center.problems import Problem, problem_response
@@ -98,6 +100,7 @@ def create_app(services: Services) -> Starlette:
             Route("/", index, methods=["GET"]),
             Route("/openapi.json", openapi, methods=["GET"]),
             *api_routes,
+            *audit_routes,
             WebSocketRoute("/ws/console", console_endpoint),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ],
@@ -110,5 +113,10 @@ def create_app(services: Services) -> Starlette:
         lifespan=lifespan,
     )
     app.state.services = services
-    app.state.openapi = build_openapi()
+    app.state.openapi = build_openapi(AUDIT_PATHS)
+    app.state.openapi["components"]["securitySchemes"] = {
+        "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+        "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+    }
+    app.state.openapi["security"] = [{"bearer": []}, {"apiKey": []}]
     return app

@@ -14,8 +14,10 @@ from domain.incident import Actor
 from domain.jurisdiction import Jurisdiction
 
 Authenticate = Callable[[HTTPConnection], Actor]
-# (actor, permission, centers the data belongs to) -> None, or raise Problem(403)
-Authorize = Callable[[Actor, str, Sequence[str]], None]
+# (actor, permission, centers the data belongs to[, assignee]) -> None, or raise Problem(403)
+Authorize = Callable[..., None]
+# websocket handshake -> None when its Origin is allowed, else the reason it is refused
+CheckOrigin = Callable[[HTTPConnection], "str | None"]
 
 
 def anonymous_officer(conn: HTTPConnection) -> Actor:
@@ -29,7 +31,7 @@ def feed_anonymous(conn: HTTPConnection) -> Actor:
     return {"user": conn.headers.get("x-linkage-feed", "feed"), "role": "feed", "center": None}
 
 
-def allow_all(actor: Actor, permission: str, centers: Sequence[str]) -> None:
+def allow_all(actor: Actor, permission: str, centers: Sequence[str], assignee: Any = None) -> None:
     """Until the access policy is configured: everything is allowed."""
 
 
@@ -48,3 +50,7 @@ class Services:
     background: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     on_shutdown: list[Callable[[], Any]] = field(default_factory=list)
     mode: str = "embedded"
+    # security (command_center/auth.py); defaults keep a bare Services usable in tests
+    check_origin: CheckOrigin = lambda conn: None
+    ws_rate: float = 0.0  # console messages per second per connection (0: unlimited)
+    ws_burst: int = 20

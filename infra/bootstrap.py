@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from starlette.applications import Starlette
 
 from command_center.app import create_app
+from command_center.auth import Auth
 from command_center.hub import Hub
 from command_center.types import Services
+from domain.access import AccessPolicy
 from domain.application import IncidentService
 from domain.jurisdiction import Jurisdiction
+from infra.api_keys import ApiKeys
+from infra.audit import audit_recorder
 from infra.embedded import EmbeddedRunner, ReadNotifications
 from infra.jurisdiction_file import load_jurisdiction
+from infra.sealer import Sealer, build_sealer
 from infra.settings import Settings
+from infra.tokens import Tokens
 from infra.view_store import PostgresViewStore, SQLiteViewStore, ViewStore
 from projections.envelope import Envelope, from_stored
 
@@ -56,6 +62,10 @@ class Embedded:
     hub: Hub
     runner: EmbeddedRunner
     services: Services
+    tokens: Tokens | None = None
+    keys: ApiKeys | None = None
+    sealer: Sealer | None = None
+    extra: dict[str, object] = field(default_factory=dict)
 
     def app(self) -> Starlette:
         return create_app(self.services)
@@ -79,6 +89,11 @@ def build_embedded(settings: Settings) -> Embedded:
         history_size=settings.history_size,
     )
     runner.catch_up()
+    tokens, keys, sealer, auth = build_security(settings, jurisdiction, service)
+
+    async def seal() -> None:
+        await sealer.run(settings.seal_interval)
+
     services = Services(
         jurisdiction=jurisdiction,
         incidents=service,
@@ -87,7 +102,32 @@ def build_embedded(settings: Settings) -> Embedded:
         wake=runner.wake,
         max_body_bytes=settings.max_body_bytes,
         resume_wait=settings.resume_wait,
-        background=[runner.run],
+        background=[runner.run, seal],
         on_shutdown=[runner.stop],
+        authenticate=auth.authenticate,
+        authenticate_feed=auth.authenticate_feed,
+        authorize=auth.authorize,
+        check_origin=auth.check_origin,
+        ws_rate=settings.ws_rate,
+        ws_burst=settings.ws_burst,
     )
-    return Embedded(settings, jurisdiction, service, views, hub, runner, services)
+    return Embedded(settings, jurisdiction, service, views, hub, runner, services,
+                    tokens, keys, sealer)
+
+
+def build_security(
+    settings: Settings, jurisdiction: Jurisdiction, service: IncidentService
+) -> tuple[Tokens, ApiKeys, Sealer, Auth]:
+    """Tokens, feed keys, the sealer and the access hooks, from settings."""
+    tokens = Tokens(settings)
+    keys = ApiKeys.for_settings(settings)
+    sealer = build_sealer(settings, service.recorder)
+    auth = Auth(
+        verify_token=tokens.verify,
+        verify_key=keys.verify,
+        policy=AccessPolicy(jurisdiction),
+        record=audit_recorder(service),
+        origins=tuple(o.rstrip("/") for o in settings.ws_origins),
+        allow_missing_origin=settings.ws_allow_missing_origin,
+    )
+    return tokens, keys, sealer, auth

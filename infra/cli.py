@@ -53,16 +53,25 @@ def serve(host: str | None, port: int | None, data_dir: str | None, store: str |
         raise click.ClickException(f"jurisdiction: {exc}") from None
     app = embedded.app()
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info",
-                            ws="websockets-sansio", lifespan="on")
+                            ws="websockets-sansio", lifespan="on",
+                            ws_max_size=settings.ws_max_size)
     server = uvicorn.Server(config)
     url = f"http://{settings.host}:{settings.port}/"
     click.echo(f"Linkage command center (embedded, {settings.store}) — console: {url}")
+    demo_headers: dict[str, str] = {}
+    if demo and embedded.tokens is not None:
+        root = embedded.jurisdiction.root.id
+        demo_token = embedded.tokens.issue("demo-officer", "city_officer", root)
+        demo_headers = {"Authorization": f"Bearer {demo_token}"}
+        auditor = embedded.tokens.issue("demo-auditor", "auditor", root)
+        click.echo(f"login (demo city duty officer): {url}#token={demo_token}")
+        click.echo(f"replay (demo auditor): {url}replay#token={auditor}")
 
     async def main_async() -> None:
         tasks = [asyncio.create_task(server.serve())]
         if demo:
             grids = [g.id for g in embedded.jurisdiction.grids()]
-            driver = DemoDriver(url.rstrip("/"), grids, rate=demo_rate)
+            driver = DemoDriver(url.rstrip("/"), grids, rate=demo_rate, headers=demo_headers)
 
             async def run_demo() -> None:
                 while not server.started:
@@ -128,6 +137,10 @@ def jurisdiction_check(file: str) -> None:
         levels[unit.level] = levels.get(unit.level, 0) + 1
     click.echo(f"ok: {orjson.dumps(levels).decode()} ({len(tree.centers())} centers)")
 
+
+from infra.security_cli import register as _register_security  # noqa: E402
+
+_register_security(main)
 
 if __name__ == "__main__":
     main()

@@ -121,11 +121,15 @@ def start_server(data_dir: Path, port: int | None = None, **settings: object) ->
     from infra.settings import Settings
 
     port = port or free_port()
+    # Test clients (httpx, websockets) send no Origin header; browsers always do. The production
+    # default refuses a missing Origin; tests/e2e/test_security.py checks it with this set False.
+    settings.setdefault("ws_allow_missing_origin", True)
     config_settings = Settings().with_(data_dir=data_dir, host="127.0.0.1", port=port,
                                        resume_wait=0.3, **settings)
     embedded = build_embedded(config_settings)
     config = uvicorn.Config(embedded.app(), host="127.0.0.1", port=port, log_level="warning",
-                            ws="websockets-sansio", lifespan="on")
+                            ws="websockets-sansio", lifespan="on",
+                            ws_max_size=config_settings.ws_max_size)
     server = uvicorn.Server(config)
 
     def run() -> None:
@@ -138,8 +142,15 @@ def start_server(data_dir: Path, port: int | None = None, **settings: object) ->
         if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("server did not start")
         time.sleep(0.02)
+    # Credentials: a city duty officer of the root center (allowed everything in the tree,
+    # and not an admin, so its requests add no audit records) and a feed API key.
+    root = embedded.jurisdiction.root.id
+    token = embedded.tokens.issue("test-officer", "city_officer", root)
+    _key_id, feed_key = embedded.keys.issue("test-feed")
     return RunningServer(f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}", data_dir, port,
-                         embedded, server, thread)
+                         embedded, server, thread,
+                         headers={"Authorization": f"Bearer {token}"},
+                         feed_headers={"X-API-Key": feed_key}, token=token)
 
 
 @pytest.fixture
