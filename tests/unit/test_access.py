@@ -1,0 +1,157 @@
+"""The access policy, cell by cell: role x relation x permission (pure, no services)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from domain import access
+from domain.access import AccessPolicy
+from domain.incident import Actor
+from domain.jurisdiction import Jurisdiction, parse_jurisdiction
+from tests.access_spec import HANDLER_ACTIONS, OTHER_ACTIONS, RELATIONS, expected, group_of
+
+# C -> D1 -> (T1 -> M1 -> G1), (T2 -> M2 -> G2); C -> D2 -> T3 -> M3 -> G3
+UNITS = [("C", "city", None), ("D1", "district", "C"), ("D2", "district", "C"),
+         ("T1", "township", "D1"), ("T2", "township", "D1"), ("T3", "township", "D2"),
+         ("M1", "community", "T1"), ("M2", "community", "T2"), ("M3", "community", "T3"),
+         ("G1", "grid", "M1"), ("G2", "grid", "M2"), ("G3", "grid", "M3")]
+GRID_OF = {"T1": "G1", "T2": "G2", "T3": "G3"}
+
+
+def _tree() -> Jurisdiction:
+    def square(i: int) -> dict[str, Any]:
+        x = float(i)
+        return {"type": "Polygon",
+                "coordinates": [[[x, 0.0], [x + 1, 0.0], [x + 1, 1.0], [x, 1.0], [x, 0.0]]]}
+
+    features: list[dict[str, Any]] = [
+        {"type": "Feature", "geometry": square(i) if level == "grid" else None,
+         "properties": {"id": uid, "name": uid, "name_en": uid, "level": level, "parent": parent}}
+        for i, (uid, level, parent) in enumerate(UNITS)
+    ]
+    return parse_jurisdiction({"type": "FeatureCollection", "features": features})
+
+
+TREE = _tree()
+POLICY = AccessPolicy(TREE)
+DEPARTMENT = {"kind": "department", "id": "water"}
+
+ACTORS: dict[str, Actor] = {
+    "city_officer": {"user": "c", "role": "city_officer", "center": "C"},
+    "district_officer": {"user": "d", "role": "district_officer", "center": "D1"},
+    "township_officer": {"user": "t", "role": "township_officer", "center": "T1"},
+    "grid_worker": {"user": "gw", "role": "grid_worker", "center": "G1"},
+    "department": {"user": "h", "role": "department", "center": "D1", "department": "water"},
+    "auditor": {"user": "a", "role": "auditor", "center": "D1"},
+    "feed": {"user": "feed:cam", "role": "feed", "center": "T1"},
+    "admin": {"user": "root", "role": "admin", "center": "D1"},
+}
+
+
+def relation(data_center: str, actor: Actor) -> str:
+    home = POLICY.home(actor) or TREE.root.id
+    if data_center == home:
+        return "own"
+    if TREE.is_within(data_center, home):
+        return "child"
+    if TREE.is_within(home, data_center):
+        return "parent"
+    return "sibling"
+
+
+def cells() -> list[tuple[str, str, str, str, tuple[str, ...]]]:
+    """(role, permission, group, relation, data centers) for every incident and view target."""
+    out = []
+    for role, actor in ACTORS.items():
+        for township in ("T1", "T2", "T3"):
+            centers = TREE.centers_for(GRID_OF[township])
+            rel = relation(township, actor)
+            out.append((role, access.REPORT, "report", rel, centers))
+            out.append((role, access.READ, "read", rel, centers))
+            out.append((role, access.AUDIT, "audit", rel, centers))
+            for action in (*HANDLER_ACTIONS, *OTHER_ACTIONS):
+                out.append((role, access.action_permission(action), group_of(action), rel, centers))
+        for center in ("C", "D1", "D2", "T1", "T2", "T3"):
+            centers = POLICY.view_centers(center)
+            rel = relation(center, actor)
+            out.append((role, access.VIEW, "view", rel, centers))
+            out.append((role, access.SUBSCRIBE, "subscribe", rel, centers))
+    return out
+
+
+CELLS = cells()
+
+
+def test_matrix_covers_every_role_and_relation() -> None:
+    seen = {(role, rel) for role, _, _, rel, _ in CELLS}
+    for role in access.ROLES:
+        home = POLICY.home(ACTORS[role])
+        for rel in RELATIONS:
+            if home == "C" and rel in ("parent", "sibling"):
+                continue  # nothing lies above or beside the city
+            if home == "T1" and rel == "child":
+                continue  # no center lies beneath a township
+            assert (role, rel) in seen, f"no cell for {role} with {rel} data"
+
+
+@pytest.mark.parametrize(("role", "permission", "group", "rel", "centers"), CELLS,
+                         ids=[f"{c[0]}-{c[1]}-{c[3]}-{'/'.join(c[4])}" for c in CELLS])
+def test_each_cell_is_decided_as_specified(role: str, permission: str, group: str, rel: str,
+                                           centers: tuple[str, ...]) -> None:
+    decision = POLICY.decide(ACTORS[role], permission, centers, DEPARTMENT)
+    assigned = role == "department"  # every target incident is dispatched to department water
+    assert decision.allowed is expected(role, group, rel, assigned), decision.reason
+
+
+def test_department_handler_sees_only_cases_dispatched_to_it() -> None:
+    handler = ACTORS["department"]
+    centers = TREE.centers_for("G1")
+    assert POLICY.decide(handler, access.READ, centers, DEPARTMENT)
+    other = {"kind": "department", "id": "housing"}
+    denied = POLICY.decide(handler, access.READ, centers, other)
+    assert not denied and "only cases dispatched to it" in denied.reason
+    assert not POLICY.decide(handler, access.READ, centers, None)
+
+
+def test_grid_worker_acts_only_on_cases_dispatched_to_them() -> None:
+    worker = ACTORS["grid_worker"]
+    centers = TREE.centers_for("G1")
+    mine = {"kind": "grid_worker", "id": "gw"}
+    for action in HANDLER_ACTIONS:
+        permission = access.action_permission(action)
+        assert POLICY.decide(worker, permission, centers, mine)
+        assert not POLICY.decide(worker, permission, centers, {"kind": "grid_worker", "id": "x"})
+    assert not POLICY.decide(worker, access.action_permission("close"), centers, mine)
+
+
+def test_grid_worker_reports_only_in_their_own_township() -> None:
+    worker = ACTORS["grid_worker"]
+    assert POLICY.home(worker) == "T1"
+    assert POLICY.decide(worker, access.REPORT, TREE.centers_for("G1"))
+    assert not POLICY.decide(worker, access.REPORT, TREE.centers_for("G2"))
+
+
+@pytest.mark.parametrize("actor", [
+    {"user": "x", "role": "township_officer", "center": "D1"},  # wrong level for the role
+    {"user": "x", "role": "district_officer", "center": None},
+    {"user": "x", "role": "city_officer", "center": "NOPE"},
+    {"user": "x", "role": "superuser", "center": "C"},
+    {"user": "x", "role": "department", "center": "D1"},  # no department claim
+])
+def test_malformed_identities_are_denied(actor: Actor) -> None:
+    assert not POLICY.decide(actor, access.READ, TREE.centers_for("G1"), DEPARTMENT)
+
+
+def test_unknown_permission_is_denied_even_for_admin() -> None:
+    assert not POLICY.decide(ACTORS["admin"], "incident.delete", ("C",))
+
+
+def test_auditor_reads_everything_and_changes_nothing() -> None:
+    auditor = ACTORS["auditor"]
+    far = TREE.centers_for("G3")
+    assert POLICY.decide(auditor, access.READ, far)
+    assert POLICY.decide(auditor, access.AUDIT, far)
+    reason = POLICY.decide(auditor, access.action_permission("close"), far).reason
+    assert "read-only" in reason
