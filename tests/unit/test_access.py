@@ -2,36 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from domain import access
 from domain.access import AccessPolicy
 from domain.incident import Actor
 from domain.jurisdiction import Jurisdiction, parse_jurisdiction
-from tests.access_spec import HANDLER_ACTIONS, OTHER_ACTIONS, RELATIONS, expected, group_of
-
-# C -> D1 -> (T1 -> M1 -> G1), (T2 -> M2 -> G2); C -> D2 -> T3 -> M3 -> G3
-UNITS = [("C", "city", None), ("D1", "district", "C"), ("D2", "district", "C"),
-         ("T1", "township", "D1"), ("T2", "township", "D1"), ("T3", "township", "D2"),
-         ("M1", "community", "T1"), ("M2", "community", "T2"), ("M3", "community", "T3"),
-         ("G1", "grid", "M1"), ("G2", "grid", "M2"), ("G3", "grid", "M3")]
-GRID_OF = {"T1": "G1", "T2": "G2", "T3": "G3"}
+from tests.access_spec import (
+    GRID_OF,
+    HANDLER_ACTIONS,
+    OTHER_ACTIONS,
+    RELATIONS,
+    expected,
+    group_of,
+    small_tree,
+)
 
 
 def _tree() -> Jurisdiction:
-    def square(i: int) -> dict[str, Any]:
-        x = float(i)
-        return {"type": "Polygon",
-                "coordinates": [[[x, 0.0], [x + 1, 0.0], [x + 1, 1.0], [x, 1.0], [x, 0.0]]]}
-
-    features: list[dict[str, Any]] = [
-        {"type": "Feature", "geometry": square(i) if level == "grid" else None,
-         "properties": {"id": uid, "name": uid, "name_en": uid, "level": level, "parent": parent}}
-        for i, (uid, level, parent) in enumerate(UNITS)
-    ]
-    return parse_jurisdiction({"type": "FeatureCollection", "features": features})
+    return parse_jurisdiction(small_tree())
 
 
 TREE = _tree()
