@@ -95,3 +95,11 @@ def test_a_bad_time_is_answered_422(server: RunningServer, at: str) -> None:
     assert response.status_code == 422
     assert response.headers["content-type"] == "application/problem+json"
     assert "time" in response.json()["detail"]
+
+
+def test_the_replay_page_offers_a_time_slider(server: RunningServer) -> None:
+    page = httpx.get(f"{server.url}/replay")
+    assert page.status_code == 200
+    assert 'id="scrubber" type="range"' in page.text
+    script = httpx.get(f"{server.url}/static/replay.js")
+    assert script.status_code == 200 and "/api/audit/centers/" in script.text
