@@ -106,6 +106,15 @@ class Close(Action, kw_only=True):
     note: OptionalNote = ""
 
 
+class Supervise(Action, kw_only=True):
+    note: Text
+    by_center: Ident
+
+
+class Escalate(Action, kw_only=True):
+    reason: ShortText
+
+
 ACTION_BODIES: dict[str, type[Action]] = {
     "accept": Accept,
     "reject": Reject,
@@ -119,6 +128,8 @@ ACTION_BODIES: dict[str, type[Action]] = {
     "return-visit": ReturnVisit,
     "reopen": Reopen,
     "close": Close,
+    "supervise": Supervise,
+    "escalate": Escalate,
 }
 
 

@@ -48,6 +48,8 @@ INCIDENT_ACTIONS: tuple[str, ...] = (
     "return-visit",
     "reopen",
     "close",
+    "supervise",
+    "escalate",
 )
 # What the assignee itself does with a case dispatched to it.
 HANDLER_ACTIONS: frozenset[str] = frozenset({"acknowledge", "progress", "resolve", "return"})
@@ -58,6 +60,8 @@ VIEW = "center.view"
 SUBSCRIBE = "center.subscribe"
 AUDIT = "audit.read"
 TREE = "centers.list"
+# Acting in the name of a center (e.g. ordering supervision "by" it): only that center's officers.
+ACT_AS = "center.act_as"
 
 
 def action_permission(action: str) -> str:
@@ -68,7 +72,7 @@ def action_permission(action: str) -> str:
 ACTION_PERMISSIONS: frozenset[str] = frozenset(action_permission(a) for a in INCIDENT_ACTIONS)
 HANDLER_PERMISSIONS: frozenset[str] = frozenset(action_permission(a) for a in HANDLER_ACTIONS)
 READ_ONLY: frozenset[str] = frozenset({READ, VIEW, SUBSCRIBE, AUDIT, TREE})
-PERMISSIONS: frozenset[str] = frozenset({REPORT, *READ_ONLY, *ACTION_PERMISSIONS})
+PERMISSIONS: frozenset[str] = frozenset({REPORT, ACT_AS, *READ_ONLY, *ACTION_PERMISSIONS})
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +145,8 @@ class AccessPolicy:
             level = OFFICER_LEVEL[role]
             if home is None or self.jurisdiction.unit(home).level != level or center != home:
                 return _deny(f"a {role} needs a {level} center; got {center!r}")
+            if permission == ACT_AS and list(centers) != [home]:
+                return _deny(f"a {role} of {home} acts only in the name of {home}")
             if not in_scope:
                 return _deny(f"{where}, outside the jurisdiction of {home}")
             return ALLOW

@@ -39,6 +39,8 @@ ACTIONS: dict[str, str] = {
     "return-visit": "return_visit",
     "reopen": "reopen",
     "close": "close",
+    "supervise": "supervise",
+    "escalate": "escalate",
 }
 
 

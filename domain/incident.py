@@ -59,6 +59,13 @@ ALLOWED: dict[Status, tuple[str, ...]] = {
     Status.CLOSED: (),
 }
 
+# Statuses in which a case is being worked and can be supervised or escalated (step 4).
+SUPERVISABLE: frozenset[Status] = frozenset(
+    {Status.ACCEPTED, Status.DISPATCHED, Status.RETURNED, Status.ACKNOWLEDGED, Status.REOPENED}
+)
+# Escalation climbs the centers an incident belongs to: township, then district, then city.
+ESCALATION_LEVELS = ("township", "district", "city")
+
 # A satisfaction at or below this means the resident is dissatisfied: the case must be reopened.
 DISSATISFIED_AT_OR_BELOW = 2
 
@@ -119,6 +126,9 @@ class Incident(Aggregate):
         self.outcome: str | None = None
         self.satisfaction: int | None = None
         self.reopen_count = 0
+        self.escalations = 0
+        self.escalated_to: str | None = None
+        self.supervised_by: str | None = None
 
     @classmethod
     def report(
@@ -139,7 +149,7 @@ class Incident(Aggregate):
             raise InvalidCommand(f"severity must be one of {', '.join(SEVERITIES)}; got {severity!r}")
         if not centers:
             raise InvalidCommand(f"grid {grid!r} belongs to no center")
-        return cls(
+        incident = cls(
             source=source,
             category=category,
             severity=severity,
@@ -151,6 +161,10 @@ class Incident(Aggregate):
             actor=actor,
             external_id=external_id,
         )
+        if severity == "major":
+            # A major hazard goes at once to the township leader, with no timer.
+            incident._escalate(actor, "major hazard reported")
+        return incident
 
     # -- invariant helpers -------------------------------------------------
 
@@ -158,6 +172,10 @@ class Incident(Aggregate):
         allowed = ALLOWED[self.status]
         if self.status is Status.VISITED and self.is_dissatisfied():
             return ("reopen",)
+        if self.status in SUPERVISABLE:
+            allowed = (*allowed, "supervise")
+            if self.escalations < len(ESCALATION_LEVELS):
+                allowed = (*allowed, "escalate")
         return allowed
 
     def is_dissatisfied(self) -> bool:
@@ -274,6 +292,44 @@ class Incident(Aggregate):
         self.status = Status.RESOLVED
         self.outcome = outcome
 
+    # -- step 4: tracking and supervision -----------------------------------
+
+    def supervise(self, *, actor: Actor, note: str, by_center: str) -> None:
+        """A higher center orders supervision (督办) of the case."""
+        self._check("supervise")
+        if by_center not in self.centers:
+            raise InvalidCommand(
+                f"center {by_center!r} is not one of this incident's centers "
+                f"({', '.join(self.centers)}); only they can supervise it"
+            )
+        self._supervised(actor=actor, centers=self.centers, by_center=by_center, note=note)
+
+    @event("Supervised")
+    def _supervised(self, actor: Actor, centers: list[str], by_center: str, note: str) -> None:
+        self.supervised_by = by_center
+
+    def escalate(self, *, actor: Actor, reason: str) -> None:
+        """Move the case one level up the tree (overdue, or on an officer's decision)."""
+        self._check("escalate")
+        self._escalate(actor, reason)
+
+    def _escalate(self, actor: Actor, reason: str) -> None:
+        index = min(self.escalations, len(self.centers) - 1, len(ESCALATION_LEVELS) - 1)
+        self._escalated(
+            actor=actor,
+            centers=self.centers,
+            level=ESCALATION_LEVELS[index],
+            center=self.centers[index],
+            reason=reason,
+        )
+
+    @event("Escalated")
+    def _escalated(
+        self, actor: Actor, centers: list[str], level: str, center: str, reason: str
+    ) -> None:
+        self.escalations += 1
+        self.escalated_to = level
+
     # -- step 5: closure and return visit ---------------------------------
 
     def return_visit(self, *, actor: Actor, satisfaction: int, comment: str = "") -> None:
@@ -332,6 +388,9 @@ class Incident(Aggregate):
             "outcome": self.outcome,
             "satisfaction": self.satisfaction,
             "reopen_count": self.reopen_count,
+            "escalations": self.escalations,
+            "escalated_to": self.escalated_to,
+            "supervised_by": self.supervised_by,
             "allowed_actions": [a.replace("_", "-") for a in self.allowed_actions()],
             "created_at": self.created_on.isoformat(),
             "updated_at": self.modified_on.isoformat(),

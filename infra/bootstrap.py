@@ -19,6 +19,7 @@ from infra.embedded import EmbeddedRunner, ReadNotifications
 from infra.jurisdiction_file import load_jurisdiction
 from infra.sealer import Sealer, build_sealer
 from infra.settings import Settings
+from infra.sla import SlaWatcher
 from infra.tokens import Tokens
 from infra.view_store import PostgresViewStore, SQLiteViewStore, ViewStore
 from projections.envelope import Envelope, from_stored
@@ -111,6 +112,9 @@ def build_embedded(settings: Settings) -> Embedded:
         ws_rate=settings.ws_rate,
         ws_burst=settings.ws_burst,
     )
+    sla = SlaWatcher(service, runner, jurisdiction.root.id, grace=settings.sla_grace,
+                     interval=settings.sla_interval, wake=runner.wake)
+    services.background.append(sla.run)
     return Embedded(settings, jurisdiction, service, views, hub, runner, services,
                     tokens, keys, sealer)
 

@@ -35,7 +35,7 @@ NEXT_ACTION = {
     "accepted": ["dispatch"],
     "returned": ["dispatch"],
     "reopened": ["dispatch"],
-    "dispatched": ["acknowledge"] * 9 + ["return"],
+    "dispatched": ["acknowledge"] * 9 + ["return", "supervise"],
     "acknowledged": ["progress", "resolve", "resolve"],
     "resolved": ["return-visit"],
 }
@@ -49,6 +49,7 @@ class DemoDriver:
     headers: dict[str, str] = field(default_factory=dict)
     rng: random.Random = field(default_factory=random.Random)
     open: dict[str, str] = field(default_factory=dict)  # incident id -> status
+    centers: dict[str, list[str]] = field(default_factory=dict)  # incident id -> its centers
     sent: int = 0
 
     def _body(self, action: str, incident_id: str) -> dict[str, Any]:
@@ -72,6 +73,9 @@ class DemoDriver:
         if action == "return-visit":
             return {"satisfaction": rng.choices([5, 4, 3, 2, 1], [50, 25, 10, 10, 5])[0],
                     "comment": ""}
+        if action == "supervise":
+            district = self.centers.get(incident_id, ["", "130700"])[1]
+            return {"note": "请加快办理 / please expedite", "by_center": district}
         if action == "reopen":
             return {"reason": "群众不满意 / resident dissatisfied"}
         return {}
@@ -87,7 +91,9 @@ class DemoDriver:
         }
         response = await client.post("/api/incidents", json=body)
         if response.status_code == 201:
-            self.open[response.json()["id"]] = "reported"
+            data = response.json()
+            self.open[data["id"]] = "reported"
+            self.centers[data["id"]] = data["centers"]
 
     async def advance(self, client: httpx.AsyncClient) -> None:
         incident_id = self.rng.choice(list(self.open))
@@ -107,6 +113,7 @@ class DemoDriver:
                 data["status"] = "reopened"
             if data["status"] in ("closed", "rejected", "duplicate"):
                 self.open.pop(incident_id, None)
+                self.centers.pop(incident_id, None)
             else:
                 self.open[incident_id] = data["status"]
         elif response.status_code in (404, 409):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +62,11 @@ class Settings:
     )
     seal_key_path: str = field(default_factory=lambda: _env("SEAL_KEY", ""))  # Ed25519 PEM
     seal_interval: float = field(default_factory=lambda: float(_env("SEAL_INTERVAL", "1.0")))
+    # An overdue case escalates one level when due passes, and again every grace period after.
+    sla_grace: timedelta = field(
+        default_factory=lambda: timedelta(seconds=float(_env("SLA_GRACE_SECONDS", "3600")))
+    )
+    sla_interval: float = field(default_factory=lambda: float(_env("SLA_INTERVAL", "30")))
 
     def with_(self, **changes: Any) -> Settings:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})

@@ -133,7 +133,6 @@ class _SQLViewStore:
             if epoch is None:
                 epoch = new_epoch()
                 self._set_meta("epoch", epoch)
-                self._set_meta("position", "0")
             position = int(self._meta("position") or 0)
             loaded = Loaded(epoch=epoch, position=position)
             for center, seq, blob in self._execute("SELECT center, seq, view FROM linkage_views"):

@@ -46,6 +46,8 @@ NEXT_STATUS: dict[str, str | None] = {
     "ReturnVisited": "visited",
     "Reopened": "reopened",
     "Closed": "closed",
+    "Supervised": None,
+    "Escalated": None,
 }
 
 Handler = Callable[[View, Envelope], list[Change]]
@@ -121,6 +123,9 @@ def incident_changes(view: View, event: Envelope) -> list[Change]:
                 "due": None,
                 "assignee": None,
                 "version": event.originator_version,
+                "escalations": 0,
+                "escalated_to": None,
+                "supervised_by": None,
             }
             changes.append(set_(["open", incident_id], item))
             changes.append(_count(view, counts, "reported", +1))
@@ -143,6 +148,11 @@ def incident_changes(view: View, event: Envelope) -> list[Change]:
                 changes.append(set_([*base, "assignee"], _assignee_text(event.data.get("assignee"))))
             if "due" in event.data or name in ("Returned", "Reopened"):
                 changes.append(set_([*base, "due"], event.data.get("due")))
+            if name == "Escalated":
+                changes.append(set_([*base, "escalations"], current.get("escalations", 0) + 1))
+                changes.append(set_([*base, "escalated_to"], event.data.get("level")))
+            elif name == "Supervised":
+                changes.append(set_([*base, "supervised_by"], event.data.get("by_center")))
         if status != old_status:
             changes.append(_count(view, counts, old_status, -1))
             changes.append(_count(view, counts, status, +1))

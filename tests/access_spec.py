@@ -15,7 +15,7 @@ RELATIONS = ("own", "child", "parent", "sibling")
 GROUPS = ("report", "read", "view", "subscribe", "audit", "handler_action", "other_action")
 HANDLER_ACTIONS = ("acknowledge", "progress", "resolve", "return")
 OTHER_ACTIONS = ("accept", "reject", "mark-duplicate", "dispatch", "transfer", "return-visit",
-                 "reopen", "close")
+                 "reopen", "close", "supervise", "escalate")
 
 
 def group_of(action: str) -> str:

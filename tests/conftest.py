@@ -158,3 +158,68 @@ def server(tmp_path: Path) -> Iterator[RunningServer]:
     running = start_server(tmp_path / "data")
     yield running
     running.stop()
+
+
+@dataclass
+class ServerProcess:
+    """`linkage serve` as a real child process, for kill -9 tests."""
+
+    url: str
+    ws_url: str
+    port: int
+    process: object
+    headers: dict[str, str] = field(default_factory=dict)
+    token: str | None = None
+
+    def console_url(self, center: str) -> str:
+        url = f"{self.ws_url}/ws/console?center={center}"
+        return f"{url}&token={self.token}" if self.token else url
+
+    def kill(self) -> None:
+        import signal
+
+        self.process.send_signal(signal.SIGKILL)  # type: ignore[attr-defined]
+        self.process.wait(timeout=10)  # type: ignore[attr-defined]
+
+
+def _officer_token(data_dir: Path) -> str:
+    """A city duty officer's token signed with the server's local secret (under data_dir)."""
+    from infra.jurisdiction_file import load_jurisdiction
+    from infra.settings import Settings
+    from infra.tokens import Tokens
+
+    settings = Settings().with_(data_dir=data_dir)
+    root = load_jurisdiction(settings.jurisdiction).root.id
+    return Tokens(settings).issue("test-officer", "city_officer", root)
+
+
+def spawn_server(data_dir: Path, port: int | None = None, env: dict[str, str] | None = None,
+                 ) -> ServerProcess:
+    """Run `linkage serve` in a child process and wait until /healthz answers."""
+    import subprocess
+    import sys
+
+    import httpx
+
+    port = port or free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "infra.cli", "serve", "--port", str(port), "--data-dir",
+         str(data_dir)],
+        env={**os.environ, "LINKAGE_RESUME_WAIT": "0.3",
+             "LINKAGE_WS_ALLOW_MISSING_ORIGIN": "true", **(env or {})},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"linkage serve exited with {process.returncode}")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                token = _officer_token(data_dir)
+                return ServerProcess(url, f"ws://127.0.0.1:{port}", port, process,
+                                     headers={"Authorization": f"Bearer {token}"}, token=token)
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("linkage serve did not answer /healthz within 30 s")

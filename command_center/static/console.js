@@ -309,6 +309,9 @@ function connect(resume) {
       ws.send(JSON.stringify({ type: "resume", epoch: state.epoch, seq: state.seq }));
       // The view we hold is live again; the server sends any missed deltas or a snapshot.
       setConn("open");
+    } else {
+      // Tells the server not to wait for a resume: it answers with a snapshot at once.
+      ws.send(JSON.stringify({ type: "hello" }));
     }
   };
 
@@ -579,7 +582,9 @@ function sortKeyed(list, now) {
       };
       timeCache.set(inc, tm);
     }
-    return { inc, overdue: tm.due !== Infinity && tm.due < now, due: tm.due, rep: tm.rep };
+    // Only a case still being worked can be overdue; a resolved one waits for the return visit.
+    const working = WORKING.has(inc.status);
+    return { inc, overdue: working && tm.due !== Infinity && tm.due < now, due: working ? tm.due : Infinity, rep: tm.rep };
   });
   keyed.sort((a, b) => {
     if (a.overdue !== b.overdue) return a.overdue ? -1 : 1;
@@ -589,6 +594,8 @@ function sortKeyed(list, now) {
   });
   return keyed;
 }
+
+const WORKING = new Set(["accepted", "dispatched", "returned", "acknowledged", "reopened"]);
 
 function dueText(dueMs, now) {
   if (dueMs === Infinity) return { abs: t("due.none"), rel: "" };
@@ -619,7 +626,7 @@ function buildRow(id) {
 function fillRow(entry, k, now) {
   const inc = k.inc;
   const lang = getLang();
-  const sig = [lang, inc.version, inc.status, inc.severity, inc.category, inc.grid, inc.assignee, inc.summary, inc.source].join("\u0001");
+  const sig = [lang, inc.version, inc.status, inc.severity, inc.category, inc.grid, inc.assignee, inc.summary, inc.source, inc.escalated_to, inc.supervised_by].join("\u0001");
   const c = entry.cells;
   if (sig !== entry.sig) {
     entry.sig = sig;
@@ -631,6 +638,9 @@ function fillRow(entry, k, now) {
     c.grid.textContent = gridName(inc.grid);
     c.grid.title = inc.grid || "";
     c.status.replaceChildren(el("span", "pill st-" + (inc.status || ""), tStatus(inc.status)));
+    // Step 4 badges: escalation up the tree and supervision by a higher center.
+    if (inc.escalated_to) c.status.append(" ", el("span", "pill badge-escalated", t("escalated." + inc.escalated_to)));
+    if (inc.supervised_by) c.status.append(" ", el("span", "pill badge-supervised", t("supervised")));
     c.assignee.textContent = inc.assignee ? tAssignee(inc.assignee) : "";
     c.assignee.classList.toggle("muted", !inc.assignee);
     if (!inc.assignee) c.assignee.textContent = t("unassigned");

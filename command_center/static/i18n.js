@@ -82,6 +82,10 @@ const STRINGS = {
     "unit.m": "分",
     "unit.s": "秒",
     "unassigned": "未指派",
+    "escalated.township": "已升级至乡镇",
+    "escalated.district": "已升级至区县",
+    "escalated.city": "已升级至市",
+    "supervised": "督办",
     "footer.seq": "序号",
     "footer.epoch": "纪元",
     "footer.position": "位置",
@@ -164,6 +168,10 @@ const STRINGS = {
     "unit.m": "m",
     "unit.s": "s",
     "unassigned": "Unassigned",
+    "escalated.township": "escalated to township",
+    "escalated.district": "escalated to district",
+    "escalated.city": "escalated to city",
+    "supervised": "supervised",
     "footer.seq": "seq",
     "footer.epoch": "epoch",
     "footer.position": "position",
@@ -219,6 +227,8 @@ const EVENT_TYPE = {
   ReturnVisited: ["回访", "Return visit"],
   Reopened: ["重办", "Reopened"],
   Closed: ["结案", "Closed"],
+  Supervised: ["督办", "Supervised"],
+  Escalated: ["升级", "Escalated"],
 };
 
 const ASSIGNEE_KIND = {

@@ -22,15 +22,18 @@ from tests.conftest import RunningServer, start_server
 pytestmark = pytest.mark.e2e
 
 # Actions in an order where the ones that take a case away from its assignee come last.
-ACTIONS = ("accept", "reject", "mark-duplicate", "dispatch", "acknowledge", "progress", "resolve",
-           "return-visit", "reopen", "close", "transfer", "return")
+ACTIONS = ("accept", "reject", "mark-duplicate", "dispatch", "supervise", "escalate",
+           "acknowledge", "progress", "resolve", "return-visit", "reopen", "close", "transfer",
+           "return")
 assert sorted(ACTIONS) == sorted((*HANDLER_ACTIONS, *OTHER_ACTIONS))
 DUE = "2030-01-01T00:00:00+00:00"
 WATER = {"kind": "department", "id": "water"}
 
 
-def body(action: str, other: str) -> dict[str, Any]:
+def body(action: str, other: str, home: str = "") -> dict[str, Any]:
     return {
+        "supervise": {"note": "hurry up", "by_center": home},
+        "escalate": {"reason": "taking too long"},
         "reject": {"reason": "out of scope"},
         "mark-duplicate": {"of": other},
         "dispatch": {"assignee": WATER, "due": DUE},
@@ -157,7 +160,7 @@ def test_every_role_relation_and_operation_is_decided_as_specified(server: Runni
             for action in ACTIONS:
                 before = position(server)
                 r = client.post(f"/api/incidents/{case}/{action}", headers=headers,
-                                json=body(action, other))
+                                json=body(action, other, home))
                 check(role, action, group_of(action), rel, r.status_code, before)
             before = position(server)
             r = client.post("/api/incidents", headers=headers, json={
@@ -185,4 +188,25 @@ def test_every_role_relation_and_operation_is_decided_as_specified(server: Runni
             check(role, f"subscribe {center}", "subscribe", rel, status, before)
     client.close()
     assert not mismatches, "\n".join(mismatches)
-    assert cells == 8 * (3 * 15 + 6 * 3)
+    assert cells == 8 * (3 * (3 + len(ACTIONS)) + 6 * 3)
+
+
+def test_an_officer_cannot_order_supervision_in_another_centers_name(
+    server: RunningServer,
+) -> None:
+    embedded: Any = server.embedded
+    made = httpx.post(f"{server.url}/api/incidents", headers=server.headers, json={
+        "source": "hotline", "category": "noise", "grid": "G1", "description": "loud"})
+    case = made.json()["id"]
+    assert httpx.post(f"{server.url}/api/incidents/{case}/accept", headers=server.headers,
+                      json={}).status_code == 200
+    township = {"Authorization": "Bearer "
+                + embedded.tokens.issue("t", "township_officer", "T1")}
+    before = position(server)
+    spoofed = httpx.post(f"{server.url}/api/incidents/{case}/supervise", headers=township,
+                         json={"note": "hurry", "by_center": "C"})
+    assert spoofed.status_code == 403 and "in the name of T1" in spoofed.json()["detail"]
+    assert incident_events_after(server, before) == []
+    own = httpx.post(f"{server.url}/api/incidents/{case}/supervise", headers=township,
+                     json={"note": "hurry", "by_center": "T1"})
+    assert own.status_code == 200 and own.json()["supervised_by"] == "T1"

@@ -144,3 +144,12 @@ def test_auditor_reads_everything_and_changes_nothing() -> None:
     assert POLICY.decide(auditor, access.AUDIT, far)
     reason = POLICY.decide(auditor, access.action_permission("close"), far).reason
     assert "read-only" in reason
+
+
+def test_only_a_centers_own_officers_act_in_its_name() -> None:
+    assert POLICY.decide(ACTORS["district_officer"], access.ACT_AS, ["D1"])
+    assert not POLICY.decide(ACTORS["district_officer"], access.ACT_AS, ["C"])
+    assert not POLICY.decide(ACTORS["township_officer"], access.ACT_AS, ["D1"])
+    assert not POLICY.decide(ACTORS["district_officer"], access.ACT_AS, ["T1"])
+    assert not POLICY.decide(ACTORS["auditor"], access.ACT_AS, ["D1"])
+    assert not POLICY.decide(ACTORS["department"], access.ACT_AS, ["D1"])

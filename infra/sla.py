@@ -1,0 +1,88 @@
+"""The SLA watcher: escalates overdue cases up the tree (step 4, tracking and supervision).
+
+The clock lives here, at the edge: the watcher reads the city view, and for an
+open case whose due time passed more than `grace` × (escalations so far) ago,
+it runs the `escalate` command as the system actor. The domain decides the level.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from command_center.hub import ViewSource
+from domain.application import IncidentService
+from domain.incident import Actor, DomainError
+
+log = logging.getLogger(__name__)
+
+SYSTEM: Actor = {"user": "sla-watcher", "role": "system", "center": None}
+WORKING = frozenset({"accepted", "dispatched", "returned", "acknowledged", "reopened"})
+
+
+def overdue(item: dict[str, Any], now: datetime, grace: timedelta) -> bool:
+    """Whether an open-incident entry of a view is due for its next escalation."""
+    due = item.get("due")
+    if not due or item.get("status") not in WORKING:
+        return False
+    escalations = int(item.get("escalations") or 0)
+    if escalations >= 3:
+        return False
+    deadline = datetime.fromisoformat(due.replace("Z", "+00:00")) + grace * escalations
+    return now > deadline
+
+
+class SlaWatcher:
+    def __init__(
+        self,
+        service: IncidentService,
+        views: ViewSource,
+        root_center: str,
+        *,
+        grace: timedelta = timedelta(hours=1),
+        interval: float = 30.0,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        wake: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.service = service
+        self.views = views
+        self.root = root_center
+        self.grace = grace
+        self.interval = interval
+        self.clock = clock
+        self.wake = wake
+        self.escalated = 0
+
+    async def sweep(self) -> int:
+        """Escalate every case now due for it; returns how many were escalated."""
+        snapshot = self.views.snapshot(self.root)
+        if inspect.isawaitable(snapshot):
+            snapshot = await snapshot
+        _, _, view = snapshot
+        now = self.clock()
+        due = [i for i, item in list(view["open"].items()) if overdue(item, now, self.grace)]
+        done = 0
+        for incident_id in due:
+            try:
+                await asyncio.to_thread(
+                    self.service.act, incident_id, "escalate", actor=SYSTEM, reason="overdue"
+                )
+                done += 1
+            except DomainError as exc:  # changed meanwhile; the next sweep sees the new state
+                log.info("not escalating %s: %s", incident_id, exc)
+        if done:
+            self.escalated += done
+            self.wake()
+        return done
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                await self.sweep()
+            except Exception:
+                log.exception("SLA sweep failed; will retry")

@@ -1,0 +1,112 @@
+"""The hub and a console session, with a hand-written fake socket: slow consoles resync."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import orjson
+
+from command_center.console import ConsoleSession
+from command_center.hub import Frame, Hub
+from projections.center_view import new_view
+from projections.patch import apply_changes, set_
+
+
+class FakeSocket:
+    """Records sent frames; can be told to stall like a console on a bad link."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+        self.open = asyncio.Event()
+        self.open.set()
+
+    async def send_text(self, text: str) -> None:
+        await self.open.wait()
+        self.sent.append(orjson.loads(text))
+
+
+class Source:
+    """A view source that folds what it publishes, like the embedded runner."""
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+        self.view = new_view("c")
+        self.seq = 0
+
+    def has_center(self, center: str) -> bool:
+        return center == "c"
+
+    def snapshot(self, center: str) -> tuple[str, int, dict[str, Any]]:
+        return "e1", self.seq, orjson.loads(orjson.dumps(self.view))
+
+    def history(self, center: str, epoch: str, seq: int) -> list[Frame] | None:
+        return None
+
+    def change(self, n: int) -> None:
+        changes = [set_(["counts", "reported"], n)]
+        apply_changes(self.view, changes)
+        self.seq += 1
+        self.hub.publish("c", "e1", self.seq, changes)
+
+
+class Svc:
+    def __init__(self, views: Source) -> None:
+        self.views = views
+
+
+def session(hub: Hub, source: Source, ws: FakeSocket) -> ConsoleSession:
+    return ConsoleSession(ws, Svc(source), "c", hub.subscribe("c"))  # type: ignore[arg-type]
+
+
+async def test_a_console_that_falls_behind_gets_a_fresh_snapshot_then_continues() -> None:
+    hub = Hub(queue_size=8)
+    source = Source(hub)
+    ws = FakeSocket()
+    console = session(hub, source, ws)
+    await console.start(None)
+    pump = asyncio.create_task(console.pump())
+    ws.open.clear()  # the link stalls
+    for n in range(1, 50):
+        source.change(n)
+    assert console.sub.overflowed
+    assert console.sub.queue.qsize() <= 8  # memory stays bounded
+    ws.open.set()
+    await asyncio.sleep(0.05)
+    source.change(50)
+    await asyncio.sleep(0.05)
+    pump.cancel()
+    kinds = [frame["type"] for frame in ws.sent]
+    assert kinds.count("snapshot") == 2
+    last_snapshot = max(i for i, f in enumerate(ws.sent) if f["type"] == "snapshot")
+    view = ws.sent[last_snapshot]["view"]
+    seq = ws.sent[last_snapshot]["seq"]
+    for frame in ws.sent[last_snapshot + 1:]:
+        assert frame["seq"] == seq + 1
+        seq = frame["seq"]
+        apply_changes(view, frame["changes"])
+    assert view == source.view
+    assert console.resyncs == 1
+
+
+async def test_a_gap_in_the_stream_resyncs_instead_of_skipping() -> None:
+    hub = Hub()
+    source = Source(hub)
+    ws = FakeSocket()
+    console = session(hub, source, ws)
+    await console.start(None)
+    source.seq += 3  # three deltas that never reach this hub
+    source.change(7)
+    await console.deliver(console.sub.queue.get_nowait())
+    assert [f["type"] for f in ws.sent] == ["snapshot", "snapshot"]
+    assert ws.sent[-1]["seq"] == source.seq
+
+
+async def test_publishing_never_waits_for_a_console() -> None:
+    hub = Hub(queue_size=1)
+    subs = [hub.subscribe("c") for _ in range(100)]
+    for seq in range(1, 10):
+        hub.publish("c", "e", seq, [])
+    assert all(s.overflowed and s.queue.qsize() == 1 for s in subs)
+    hub.unsubscribe(subs[0])
+    assert hub.count("c") == 99
