@@ -260,7 +260,8 @@ async def latency_async(rate: float, duration: float, data_dir: Path) -> dict[st
     server = start_server(data_dir)
     try:
         grids = city_grids(server.embedded)
-        async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+        async with httpx.AsyncClient(base_url=server.url, headers=server.headers,
+                                     timeout=30) as client:
             await post_at_rate(client, grids, rate, 1.0, seed=1)  # warm-up, not measured
             # Baseline: the POST round trip alone, no console connected.
             alone = await post_at_rate(client, grids, rate, duration, seed=2)
