@@ -56,6 +56,9 @@ def serve(host: str | None, port: int | None, data_dir: str | None, store: str |
                             ws="websockets-sansio", lifespan="on",
                             ws_max_size=settings.ws_max_size)
     server = uvicorn.Server(config)
+    from infra.log_redaction import install as redact_tokens_in_logs
+
+    redact_tokens_in_logs()
     url = f"http://{settings.host}:{settings.port}/"
     click.echo(f"Linkage command center (embedded, {settings.store}) — console: {url}")
     demo_headers: dict[str, str] = {}

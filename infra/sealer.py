@@ -136,9 +136,11 @@ class Sealer:
 
     # -- sealing -------------------------------------------------------------
 
-    def _head(self, tx: Tx) -> tuple[int, int, bytes]:
+    def _head(self, tx: Tx, lock: bool = False) -> tuple[int, int, bytes]:
+        # On PostgreSQL a second sealer (serve and `audit verify` at once) waits here.
+        suffix = " FOR UPDATE" if lock and self.db.kind == "postgres" else ""
         rows = tx.execute("SELECT notification_id, count, head FROM linkage_seal_tracking "
-                          "WHERE name = ?", (TRACKING_NAME,))
+                          "WHERE name = ?" + suffix, (TRACKING_NAME,))
         if not rows:
             return 0, 0, GENESIS
         position, count, head = rows[0]
@@ -157,7 +159,7 @@ class Sealer:
         if not events:
             return 0
         with self.db.tx() as tx:
-            start, count, head = self._head(tx)
+            start, count, head = self._head(tx, lock=True)
             if start != position:
                 return 0  # another sealer moved on meanwhile; read again
             last_k = tx.execute("SELECT MAX(k), MAX(count) FROM linkage_seal_checkpoints")[0]
@@ -263,7 +265,9 @@ class Sealer:
                     return bad("modified", n, f"differs from what was sealed "
                                f"({event.topic} v{event.originator_version} of "
                                f"{event.originator_id})")
-                return bad("chain", n, "has a seal-chain row that does not link to the previous one")
+                return bad("chain", n, "is intact but its seal-chain row does not link to the "
+                           "previous one: a notification before it was removed together with "
+                           "its chain row, or the chain rows were edited")
             previous = stored_hash
             heads[n] = stored_hash
             count += 1

@@ -56,6 +56,10 @@ def token_issue(user: str, role: str, center: str | None, department: str | None
     jurisdiction, service = _service(settings)
     if center is not None and center not in jurisdiction:
         raise click.BadParameter(f"{center!r} is not in the jurisdiction tree", param_hint="--center")
+    needs_center = ("city_officer", "district_officer", "township_officer", "grid_worker")
+    if role in needs_center and center is None:
+        raise click.BadParameter(f"a {role} needs --center (their home center)",
+                                 param_hint="--center")
     if role == "department" and not department:
         raise click.BadParameter("a department handler needs --department", param_hint="--department")
     try:

@@ -65,6 +65,8 @@ def test_token_issue_refuses_an_unknown_center_or_a_department_without_id(tmp_pa
     args = ["token", "issue", "--user", "x", "--data-dir", str(tmp_path)]
     unknown = CliRunner().invoke(main, [*args, "--role", "city_officer", "--center", "999"])
     assert unknown.exit_code == 2 and "not in the jurisdiction tree" in unknown.output
+    nocenter = CliRunner().invoke(main, [*args, "--role", "township_officer"])
+    assert nocenter.exit_code == 2 and "needs --center" in nocenter.output
     nodept = CliRunner().invoke(main, [*args, "--role", "department"])
     assert nodept.exit_code == 2 and "--department" in nodept.output
 
