@@ -83,8 +83,12 @@ async def incident_action(request: Request) -> Response:
         current = svc.incidents.get(incident_id)
         svc.authorize(actor, access.action_permission(action), current.centers,
                       assignee=current.assignee)
-        if "by_center" in params:  # supervision is ordered in the name of the actor's center
-            svc.authorize(actor, access.ACT_AS, [str(params["by_center"])])
+        if "by_center" in params:  # supervision is ordered in the name of a center
+            by_center = str(params["by_center"])
+            if by_center not in svc.jurisdiction or not svc.jurisdiction.is_center(by_center):
+                raise Problem(422, f"by_center {by_center!r} is not a center of the jurisdiction "
+                              "tree; expected a city, district or township id")
+            svc.authorize(actor, access.ACT_AS, svc.jurisdiction.centers_for(by_center))
         # Act on the version the decision was made on: a concurrent change is a 409.
         expected = body.expected_version or current.version
         return svc.incidents.act(incident_id, action, actor=actor, expected_version=expected,

@@ -12,7 +12,8 @@ from typing import Any
 
 OFFICERS = ("city_officer", "district_officer", "township_officer")
 RELATIONS = ("own", "child", "parent", "sibling")
-GROUPS = ("report", "read", "view", "subscribe", "audit", "handler_action", "other_action")
+GROUPS = ("report", "read", "view", "subscribe", "audit", "handler_action", "other_action",
+          "alert_ingest", "alert_read", "alert_action")
 HANDLER_ACTIONS = ("acknowledge", "progress", "resolve", "return")
 OTHER_ACTIONS = ("accept", "reject", "mark-duplicate", "dispatch", "transfer", "return-visit",
                  "reopen", "close", "supervise", "escalate")
@@ -28,13 +29,13 @@ def expected(role: str, group: str, relation: str, assigned: bool = False) -> bo
     if role == "admin":
         return True
     if role == "auditor":
-        return group in ("read", "view", "subscribe", "audit")
+        return group in ("read", "view", "subscribe", "audit", "alert_read")
     if group == "audit":
         return False
     if role in OFFICERS:
-        return down
+        return down and group != "alert_ingest"
     if role == "feed":
-        return group == "report" and down
+        return group in ("report", "alert_ingest") and down
     if role == "grid_worker":
         if group in ("report", "read"):
             return down

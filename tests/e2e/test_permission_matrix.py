@@ -205,8 +205,11 @@ def test_an_officer_cannot_order_supervision_in_another_centers_name(
     before = position(server)
     spoofed = httpx.post(f"{server.url}/api/incidents/{case}/supervise", headers=township,
                          json={"note": "hurry", "by_center": "C"})
-    assert spoofed.status_code == 403 and "in the name of T1" in spoofed.json()["detail"]
+    assert spoofed.status_code == 403 and "center.act_as" in spoofed.json()["detail"]
     assert incident_events_after(server, before) == []
+    unknown = httpx.post(f"{server.url}/api/incidents/{case}/supervise", headers=township,
+                         json={"note": "hurry", "by_center": "G1"})
+    assert unknown.status_code == 422
     own = httpx.post(f"{server.url}/api/incidents/{case}/supervise", headers=township,
                      json={"note": "hurry", "by_center": "T1"})
     assert own.status_code == 200 and own.json()["supervised_by"] == "T1"

@@ -62,6 +62,10 @@ def cells() -> list[tuple[str, str, str, str, tuple[str, ...]]]:
             out.append((role, access.AUDIT, "audit", rel, centers))
             for action in (*HANDLER_ACTIONS, *OTHER_ACTIONS):
                 out.append((role, access.action_permission(action), group_of(action), rel, centers))
+            out.append((role, access.ALERT_INGEST, "alert_ingest", rel, centers))
+            out.append((role, access.ALERT_READ, "alert_read", rel, centers))
+            for permission in sorted(access.ALERT_ACTION_PERMISSIONS):
+                out.append((role, permission, "alert_action", rel, centers))
         for center in ("C", "D1", "D2", "T1", "T2", "T3"):
             centers = POLICY.view_centers(center)
             rel = relation(center, actor)
@@ -146,10 +150,30 @@ def test_auditor_reads_everything_and_changes_nothing() -> None:
     assert "read-only" in reason
 
 
-def test_only_a_centers_own_officers_act_in_its_name() -> None:
-    assert POLICY.decide(ACTORS["district_officer"], access.ACT_AS, ["D1"])
-    assert not POLICY.decide(ACTORS["district_officer"], access.ACT_AS, ["C"])
-    assert not POLICY.decide(ACTORS["township_officer"], access.ACT_AS, ["D1"])
-    assert not POLICY.decide(ACTORS["district_officer"], access.ACT_AS, ["T1"])
-    assert not POLICY.decide(ACTORS["auditor"], access.ACT_AS, ["D1"])
-    assert not POLICY.decide(ACTORS["department"], access.ACT_AS, ["D1"])
+def test_officers_act_only_in_the_name_of_their_center_or_one_beneath() -> None:
+    def as_(role: str, center: str) -> bool:
+        return POLICY.decide(ACTORS[role], access.ACT_AS, TREE.centers_for(center)).allowed
+
+    assert as_("district_officer", "D1") and as_("district_officer", "T1")
+    assert not as_("district_officer", "C") and not as_("district_officer", "D2")
+    assert not as_("township_officer", "D1") and not as_("township_officer", "T2")
+    assert not as_("auditor", "D1") and not as_("department", "D1")
+
+
+def test_a_feed_passes_the_alert_ingest_gate_before_its_alerts_are_located() -> None:
+    assert POLICY.decide(ACTORS["feed"], access.ALERT_INGEST, ())
+    assert not POLICY.decide(ACTORS["township_officer"], access.ALERT_INGEST, ())
+    assert not POLICY.decide(ACTORS["auditor"], access.ALERT_INGEST, ())
+
+
+@pytest.mark.parametrize("actor", [{"user": "", "role": "city_officer", "center": "C"},
+                                   {"user": "x", "role": "", "center": "C"}, {}])
+def test_the_domain_refuses_anonymous_writes(actor: Actor) -> None:
+    from domain.application import IncidentService
+    from domain.incident import InvalidCommand
+
+    service = IncidentService(TREE.centers_for, env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    with pytest.raises(InvalidCommand, match="needs an actor"):
+        service.report(actor=actor, grid="G1", source="hotline", category="noise",
+                       severity="routine", description="x")
+    assert service.recorder.max_notification_id() in (0, None)
