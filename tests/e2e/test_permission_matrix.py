@@ -134,6 +134,9 @@ def test_every_role_relation_and_operation_is_decided_as_specified(server: Runni
 
     now = datetime.now(UTC).isoformat()
     for role, (headers, _, home) in identities.items():
+        before = position(server)
+        r = client.get("/api/centers", headers=headers)
+        check(role, "the jurisdiction tree", "tree", "own", r.status_code, before)
         # Fresh cases for each role, each dispatched to department "water".
         cases: dict[str, str] = {}
         for township in (layout.t1, layout.t2, layout.t3):
@@ -178,9 +181,13 @@ def test_every_role_relation_and_operation_is_decided_as_specified(server: Runni
                            headers=headers)
             check(role, f"view {center} at a past time", "audit", rel, r.status_code, before)
             before = position(server)
+            r = client.get(f"/api/audit/centers/{center}/events", headers=headers)
+            check(role, f"event times of {center}", "audit", rel, r.status_code, before)
+            before = position(server)
             url = f"{server.ws_url}/ws/console?center={center}"
             try:
                 with connect(url, additional_headers=headers, open_timeout=5) as ws:
+                    ws.send('{"type": "hello"}')  # the snapshot comes at once
                     assert json.loads(ws.recv(timeout=5))["type"] == "snapshot"
                 status = 101
             except InvalidStatus as exc:
@@ -188,7 +195,7 @@ def test_every_role_relation_and_operation_is_decided_as_specified(server: Runni
             check(role, f"subscribe {center}", "subscribe", rel, status, before)
     client.close()
     assert not mismatches, "\n".join(mismatches)
-    assert cells == 8 * (3 * (3 + len(ACTIONS)) + 6 * 3)
+    assert cells == 8 * (1 + 3 * (3 + len(ACTIONS)) + 6 * 4)
 
 
 def test_an_officer_cannot_order_supervision_in_another_centers_name(

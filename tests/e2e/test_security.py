@@ -301,3 +301,17 @@ def test_every_auditor_and_admin_request_is_recorded_in_the_event_store(
         ("auditor-7", "subscribe /ws/console"),
     ]
     assert records[-1]["details"]["query"] == {"center": root(server)}
+
+
+def test_the_running_server_seals_every_new_event(server: RunningServer) -> None:
+    embedded: Any = server.embedded
+    made = httpx.post(f"{server.url}/api/incidents", headers=server.headers, json={
+        "source": "hotline", "category": "noise", "grid": _grid(server), "description": "x"})
+    assert made.status_code == 201
+    last = embedded.service.recorder.max_notification_id()
+    deadline = time.monotonic() + 10
+    while embedded.sealer.position() < last:
+        assert time.monotonic() < deadline, "the background sealer did not catch up"
+        time.sleep(0.05)
+    result = embedded.sealer.verify()
+    assert result.ok and result.count >= last, result.message
