@@ -221,7 +221,8 @@ class Sealer:
                               "FROM linkage_seal_checkpoints ORDER BY k")
         return [(int(k), int(n), int(c), bytes(h), bytes(s)) for k, n, c, h, s in rows]
 
-    def _events(self, stop: int) -> Iterator[Stored]:
+    def events(self, stop: int) -> Iterator[Stored]:
+        """Every stored notification with id <= stop, in order."""
         start = 1
         while True:
             batch = [e for e in self.read(start, self.batch_size) if e.id <= stop]
@@ -236,7 +237,7 @@ class Sealer:
         """Recompute the chain from the events; name the first bad notification."""
         rows = self.chain()
         last = rows[-1][0] if rows else 0
-        events = {e.id: e for e in self._events(last)}
+        events = {e.id: e for e in self.events(last)}
         sealed_at = {content: n for n, content, _ in rows}
         pending = sorted(events)
         cursor = 0
@@ -303,7 +304,7 @@ class Sealer:
         yield {"format": "linkage-seal-v1", "public_key": public_pem(self.public_key),
                "hash": "sha256(prev_hash || canonical(event)); see infra/sealer.py"}
         last = max(wanted) if wanted else 0
-        for event in self._events(last):
+        for event in self.events(last):
             if event.id not in wanted:
                 continue
             content, h = wanted[event.id]

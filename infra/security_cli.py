@@ -155,14 +155,53 @@ def audit_verify(data_dir: str | None, store: str | None, postgres_schema: str |
     click.echo(result.message)
 
 
+def _bounds(sealer: object, start: str | None, stop: str | None) -> tuple[int, int | None]:
+    """Notification ids from `--from`/`--to`, each a notification id or an ISO 8601 time."""
+    from datetime import datetime
+
+    from infra.sealer import Sealer
+    from projections.envelope import from_stored
+
+    assert isinstance(sealer, Sealer)
+
+    def as_time(value: str, option: str) -> datetime:
+        try:
+            when = datetime.fromisoformat(value)
+        except ValueError:
+            raise click.BadParameter(f"{value!r} is neither a notification id nor an ISO 8601 "
+                                     "time", param_hint=option) from None
+        if when.tzinfo is None:
+            raise click.BadParameter(f"{value!r} needs a time zone, e.g. +08:00",
+                                     param_hint=option)
+        return when
+
+    first = int(start) if start is not None and start.isdigit() else None
+    last = int(stop) if stop is not None and stop.isdigit() else None
+    if (start is not None and first is None) or (stop is not None and last is None):
+        after = as_time(start, "--from") if start is not None and first is None else None
+        before = as_time(stop, "--to") if stop is not None and last is None else None
+        ids = []
+        for event in sealer.events(2**62):
+            at = datetime.fromisoformat(from_stored(event.id, event.originator_id,
+                                                    event.originator_version, event.topic,
+                                                    event.state).at)
+            if (after is None or at >= after) and (before is None or at <= before):
+                ids.append(event.id)
+        if not ids:
+            raise click.ClickException("no event lies between --from and --to")
+        first = ids[0] if after is not None else first
+        last = ids[-1] if before is not None else last
+    return first or 1, last
+
+
 @audit.command("export")
-@click.option("--from", "start", type=int, default=1, help="first notification id")
-@click.option("--to", "stop", type=int, default=None, help="last notification id")
+@click.option("--from", "start", default=None, help="first notification id or ISO 8601 time")
+@click.option("--to", "stop", default=None, help="last notification id or ISO 8601 time")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), default="-")
 @_data_dir
 @_store
 @click.option("--postgres-schema", default=None)
-def audit_export(start: int, stop: int | None, output: str, data_dir: str | None,
+def audit_export(start: str | None, stop: str | None, output: str, data_dir: str | None,
                  store: str | None, postgres_schema: str | None) -> None:
     """JSON Lines: each sealed event with its chain hashes, then the signed checkpoints."""
     from infra.audit import record_cli
@@ -172,11 +211,12 @@ def audit_export(start: int, stop: int | None, output: str, data_dir: str | None
     _, service = _service(settings)
     sealer = build_sealer(settings, service.recorder)
     sealer.catch_up()
+    first, last = _bounds(sealer, start, stop)
     out = click.open_file(output, "wb")
     count = 0
-    for record in sealer.export(start, stop):
+    for record in sealer.export(first, last):
         out.write(orjson.dumps(record) + b"\n")
         count += 1
     out.flush()
-    record_cli(service, "audit export", start=start, stop=stop, records=count)
+    record_cli(service, "audit export", start=first, stop=last, records=count)
     service.close()

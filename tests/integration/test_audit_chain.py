@@ -18,6 +18,7 @@ from infra.cli import main
 from infra.jurisdiction_file import load_jurisdiction
 from infra.sealer import build_sealer, chain_hash, verify_export
 from infra.settings import Settings
+from projections.envelope import from_stored
 
 ACTOR = {"user": "officer", "role": "city_officer", "center": "130700"}
 JURISDICTION = load_jurisdiction(Settings().jurisdiction)
@@ -165,7 +166,7 @@ def test_rewriting_the_chain_rows_too_is_caught_by_the_signed_checkpoint(tmp_pat
     sealer.catch_up()
     Store(settings).modify(2)
     # The attacker recomputes every chain row after the edit so that the chain links again.
-    events = {e.id: e for e in sealer._events(9)}
+    events = {e.id: e for e in sealer.events(9)}
     rows = sealer.chain()
     previous = rows[0][2]
     conn = sqlite3.connect(settings.sqlite_path, isolation_level=None)
@@ -199,3 +200,21 @@ def test_an_export_carries_the_hashes_an_outsider_needs(settings: Settings, tmp_
     records[2]["state_b64"] = records[3]["state_b64"]
     with pytest.raises(ValueError, match="notification 4"):
         verify_export(records)
+
+
+def test_an_export_can_be_bounded_by_time(tmp_path: Path) -> None:
+    settings = Settings().with_(data_dir=tmp_path / "data")
+    service = make_history(settings, incidents=1)
+    (second,) = service.recorder.select_notifications(start=2, limit=1)
+    middle = from_stored(second.id, second.originator_id, second.originator_version,
+                         second.topic, second.state).at
+    service.close()
+    out = tmp_path / "export.jsonl"
+    result = CliRunner().invoke(main, ["audit", "export", "--from", middle,
+                                       "-o", str(out), "--data-dir", str(settings.data_dir)])
+    assert result.exit_code == 0, result.output
+    ids = [orjson.loads(line).get("notification_id") for line in out.read_bytes().splitlines()[1:]]
+    assert ids[:2] == [2, 3]
+    bad = CliRunner().invoke(main, ["audit", "export", "--to", "yesterday",
+                                    "--data-dir", str(settings.data_dir)])
+    assert bad.exit_code == 2 and "neither a notification id nor an ISO 8601 time" in bad.output
