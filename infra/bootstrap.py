@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from starlette.applications import Starlette
 
@@ -66,7 +66,6 @@ class Embedded:
     tokens: Tokens | None = None
     keys: ApiKeys | None = None
     sealer: Sealer | None = None
-    extra: dict[str, object] = field(default_factory=dict)
 
     def app(self) -> Starlette:
         return create_app(self.services)
