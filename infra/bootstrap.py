@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from starlette.applications import Starlette
 
@@ -104,18 +105,38 @@ def build_embedded(settings: Settings) -> Embedded:
         resume_wait=settings.resume_wait,
         background=[runner.run, seal],
         on_shutdown=[runner.stop],
-        authenticate=auth.authenticate,
-        authenticate_feed=auth.authenticate_feed,
-        authorize=auth.authorize,
-        check_origin=auth.check_origin,
-        ws_rate=settings.ws_rate,
-        ws_burst=settings.ws_burst,
+        **auth_hooks(auth, settings),
     )
     sla = SlaWatcher(service, runner, jurisdiction.root.id, grace=settings.sla_grace,
                      interval=settings.sla_interval, wake=runner.wake)
     services.background.append(sla.run)
     return Embedded(settings, jurisdiction, service, views, hub, runner, services,
                     tokens, keys, sealer)
+
+
+def build_auth(settings: Settings, jurisdiction: Jurisdiction, service: IncidentService,
+               tokens: Tokens, keys: ApiKeys) -> Auth:
+    """The access hooks: verified tokens and keys, the policy, the audit trail."""
+    return Auth(
+        verify_token=tokens.verify,
+        verify_key=keys.verify,
+        policy=AccessPolicy(jurisdiction),
+        record=audit_recorder(service),
+        origins=tuple(o.rstrip("/") for o in settings.ws_origins),
+        allow_missing_origin=settings.ws_allow_missing_origin,
+    )
+
+
+def auth_hooks(auth: Auth, settings: Settings) -> dict[str, Any]:
+    """`Services(...)` keyword arguments for identity and access; every Services needs them."""
+    return {
+        "authenticate": auth.authenticate,
+        "authenticate_feed": auth.authenticate_feed,
+        "authorize": auth.authorize,
+        "check_origin": auth.check_origin,
+        "ws_rate": settings.ws_rate,
+        "ws_burst": settings.ws_burst,
+    }
 
 
 def build_security(
@@ -125,12 +146,4 @@ def build_security(
     tokens = Tokens(settings)
     keys = ApiKeys.for_settings(settings)
     sealer = build_sealer(settings, service.recorder)
-    auth = Auth(
-        verify_token=tokens.verify,
-        verify_key=keys.verify,
-        policy=AccessPolicy(jurisdiction),
-        record=audit_recorder(service),
-        origins=tuple(o.rstrip("/") for o in settings.ws_origins),
-        allow_missing_origin=settings.ws_allow_missing_origin,
-    )
-    return tokens, keys, sealer, auth
+    return tokens, keys, sealer, build_auth(settings, jurisdiction, service, tokens, keys)
