@@ -19,6 +19,7 @@ from command_center.api import json_response
 from command_center.api import routes as api_routes
 from command_center.audit_api import OPENAPI_PATHS as AUDIT_PATHS
 from command_center.audit_api import routes as audit_routes
+from command_center.audit_api import secure_openapi
 from command_center.console import console_endpoint
 from command_center.openapi import build_openapi
 from command_center.problems import Problem, problem_response
@@ -113,10 +114,5 @@ def create_app(services: Services) -> Starlette:
         lifespan=lifespan,
     )
     app.state.services = services
-    app.state.openapi = build_openapi(AUDIT_PATHS)
-    app.state.openapi["components"]["securitySchemes"] = {
-        "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
-        "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
-    }
-    app.state.openapi["security"] = [{"bearer": []}, {"apiKey": []}]
+    app.state.openapi = secure_openapi(build_openapi(AUDIT_PATHS))
     return app

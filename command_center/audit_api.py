@@ -150,3 +150,20 @@ OPENAPI_PATHS: dict[str, Any] = {
         "responses": {"200": {"description": "events, oldest first"}, **_ERRORS},
     }},
 }
+
+
+def secure_openapi(doc: dict[str, Any]) -> dict[str, Any]:
+    """Declare the credentials every operation needs, and their 401/403 answers."""
+    doc["components"]["securitySchemes"] = {
+        "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+        "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+    }
+    doc["security"] = [{"bearer": []}, {"apiKey": []}]
+    for path, operations in doc["paths"].items():
+        for operation in operations.values():
+            if path == "/healthz":
+                operation["security"] = []
+                continue
+            operation["responses"].setdefault("401", _PROBLEM)
+            operation["responses"].setdefault("403", _PROBLEM)
+    return doc

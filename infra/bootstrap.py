@@ -93,7 +93,8 @@ def build_embedded(settings: Settings) -> Embedded:
     tokens, keys, sealer, auth = build_security(settings, jurisdiction, service)
 
     async def seal() -> None:
-        await sealer.run(settings.seal_interval)
+        await sealer.run(settings.seal_interval,
+                         checkpoint_seconds=settings.seal_checkpoint_seconds)
 
     services = Services(
         jurisdiction=jurisdiction,

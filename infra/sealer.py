@@ -194,13 +194,31 @@ class Sealer:
             total += done
         return total
 
-    async def run(self, interval: float = 1.0, stopped: Callable[[], bool] = lambda: False) -> None:
-        """Follow the log until cancelled (a background task of `linkage serve`)."""
-        import asyncio
+    def checkpoint_now(self) -> int | None:
+        """Sign the chain head if events were sealed since the last checkpoint; its number."""
+        with self.db.tx() as tx:
+            position, count, head = self._head(tx, lock=True)
+            last_k, signed = tx.execute("SELECT MAX(k), MAX(count) FROM linkage_seal_checkpoints")[0]
+            if count == 0 or count == int(signed or 0):
+                return None
+            k = int(last_k or 0) + 1
+            self._sign(tx, k, position, count, head)
+            return k
 
+    async def run(self, interval: float = 1.0, stopped: Callable[[], bool] = lambda: False,
+                  checkpoint_seconds: float = 300.0) -> None:
+        """Follow the log until cancelled (a background task of `linkage serve`); sign the head
+        at least every `checkpoint_seconds` while events keep coming."""
+        import asyncio
+        import time
+
+        signed_at = time.monotonic()
         while not stopped():
             try:
                 await asyncio.to_thread(self.catch_up)
+                if time.monotonic() - signed_at >= checkpoint_seconds:
+                    await asyncio.to_thread(self.checkpoint_now)
+                    signed_at = time.monotonic()
             except Exception:  # keep following; the position only moves with the chain rows
                 log.exception("sealing failed; retrying")
             await asyncio.sleep(interval)
@@ -275,7 +293,7 @@ class Sealer:
         if cursor < len(pending):
             return bad("inserted", pending[cursor], "is not in the sealed chain")
 
-        checkpoint = 0
+        checkpoint = signed = 0
         for k, n, signed_count, head, signature in self.checkpoints():
             try:
                 self.public_key.verify(signature, checkpoint_message(k, n, signed_count, head))
@@ -286,9 +304,11 @@ class Sealer:
                 return Verified(False, count, checkpoint, f"checkpoint: the chain at notification "
                                 f"{n} no longer matches signed checkpoint {k}; history between "
                                 f"checkpoint {k - 1} and {k} was rewritten", n, "checkpoint")
-            checkpoint = k
+            checkpoint, signed = k, signed_count
+        unsigned = count - signed if checkpoint else count
+        tail = f"; {unsigned} later events are chained but not yet signed" if unsigned else ""
         return Verified(True, count, checkpoint,
-                        f"verified {count} events up to checkpoint {checkpoint}")
+                        f"verified {count} events up to checkpoint {checkpoint}{tail}")
 
     # -- exporting -----------------------------------------------------------
 

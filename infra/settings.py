@@ -62,6 +62,10 @@ class Settings:
     )
     seal_key_path: str = field(default_factory=lambda: _env("SEAL_KEY", ""))  # Ed25519 PEM
     seal_interval: float = field(default_factory=lambda: float(_env("SEAL_INTERVAL", "1.0")))
+    # ...and the head is signed at least this often while events come (quiet stores too)
+    seal_checkpoint_seconds: float = field(
+        default_factory=lambda: float(_env("SEAL_CHECKPOINT_SECONDS", "300"))
+    )
     # An overdue case escalates one level when due passes, and again every grace period after.
     sla_grace: timedelta = field(
         default_factory=lambda: timedelta(seconds=float(_env("SLA_GRACE_SECONDS", "3600")))

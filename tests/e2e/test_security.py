@@ -315,3 +315,13 @@ def test_the_running_server_seals_every_new_event(server: RunningServer) -> None
         time.sleep(0.05)
     result = embedded.sealer.verify()
     assert result.ok and result.count >= last, result.message
+
+
+def test_the_openapi_document_declares_credentials_and_their_refusals(server: RunningServer) -> None:
+    doc = httpx.get(f"{server.url}/openapi.json").json()
+    assert doc["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+    assert doc["paths"]["/healthz"]["get"]["security"] == []
+    for path, operations in doc["paths"].items():
+        for operation in operations.values():
+            if path != "/healthz":
+                assert {"401", "403"} <= set(operation["responses"]), path

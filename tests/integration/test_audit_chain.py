@@ -218,3 +218,18 @@ def test_an_export_can_be_bounded_by_time(tmp_path: Path) -> None:
     bad = CliRunner().invoke(main, ["audit", "export", "--to", "yesterday",
                                     "--data-dir", str(settings.data_dir)])
     assert bad.exit_code == 2 and "neither a notification id nor an ISO 8601 time" in bad.output
+
+
+def test_a_quiet_store_gets_its_head_signed_on_demand(tmp_path: Path) -> None:
+    settings = Settings().with_(data_dir=tmp_path / "data", seal_checkpoint_every=1000)
+    service = make_history(settings, incidents=1)
+    sealer = build_sealer(settings, service.recorder)
+    sealer.catch_up()
+    before = sealer.verify()
+    assert before.ok and before.checkpoint == 0
+    assert "3 later events are chained but not yet signed" in before.message
+    assert sealer.checkpoint_now() == 1
+    assert sealer.checkpoint_now() is None  # nothing new to sign
+    after = sealer.verify()
+    assert after.message == "verified 3 events up to checkpoint 1"
+    service.close()
