@@ -69,6 +69,9 @@ def serve(host: str | None, port: int | None, data_dir: str | None, store: str |
         auditor = embedded.tokens.issue("demo-auditor", "auditor", root)
         click.echo(f"login (demo city duty officer): {url}#token={demo_token}")
         click.echo(f"replay (demo auditor): {url}replay#token={auditor}")
+    else:
+        click.echo("log in with a token: linkage token issue --user NAME --role city_officer "
+                   f"--center {embedded.jurisdiction.root.id}, then open {url}#token=<token>")
 
     async def main_async() -> None:
         tasks = [asyncio.create_task(server.serve())]

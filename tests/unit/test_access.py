@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from domain import access
 from domain.access import AccessPolicy
@@ -13,6 +15,7 @@ from tests.access_spec import (
     HANDLER_ACTIONS,
     OTHER_ACTIONS,
     RELATIONS,
+    UNITS,
     expected,
     group_of,
     small_tree,
@@ -177,3 +180,44 @@ def test_the_domain_refuses_anonymous_writes(actor: Actor) -> None:
         service.report(actor=actor, grid="G1", source="hotline", category="noise",
                        severity="routine", description="x")
     assert service.recorder.max_notification_id() in (0, None)
+
+
+# -- invariants over arbitrary identities and data ----------------------------------------
+
+UNIT_IDS = [uid for uid, _, _ in UNITS]
+ANY_ACTOR = st.fixed_dictionaries(
+    {"user": st.sampled_from(["u", "gw", "x"]), "role": st.sampled_from([*access.ROLES, "root"]),
+     "center": st.one_of(st.none(), st.sampled_from([*UNIT_IDS, "nowhere"]))},
+    optional={"department": st.sampled_from(["water", "housing"])},
+)
+ANY_CENTERS = st.lists(st.sampled_from(UNIT_IDS), max_size=3)
+ANY_ASSIGNEE = st.one_of(st.none(), st.fixed_dictionaries(
+    {"kind": st.sampled_from(["department", "grid_worker"]),
+     "id": st.sampled_from(["water", "gw", "x"])}))
+
+
+@given(ANY_ACTOR, st.sampled_from(sorted(access.PERMISSIONS)), ANY_CENTERS, ANY_ASSIGNEE)
+def test_nobody_but_admins_and_auditors_reaches_data_outside_their_home(
+    actor: Actor, permission: str, centers: list[str], assignee: dict[str, str] | None
+) -> None:
+    decision = POLICY.decide(actor, permission, centers, assignee)
+    if not decision.allowed or permission == access.TREE:
+        return
+    role = actor["role"]
+    if role == "auditor":
+        assert permission in access.READ_ONLY
+        return
+    if role == "admin":
+        return
+    home = POLICY.home(actor)
+    if home is not None:
+        assert home in centers or (permission == access.ALERT_INGEST and not centers)
+    else:  # only a feed or a department may have no home center
+        assert role in ("feed", "department") and actor.get("center") is None
+
+
+@given(ANY_ACTOR, st.sampled_from(sorted(access.PERMISSIONS - access.READ_ONLY)), ANY_CENTERS)
+def test_an_auditor_never_changes_anything(actor: Actor, permission: str,
+                                           centers: list[str]) -> None:
+    auditor: Actor = {**actor, "role": "auditor"}
+    assert not POLICY.decide(auditor, permission, centers, DEPARTMENT)
