@@ -3,8 +3,10 @@ feed keys on SQLite and PostgreSQL; local secrets created with mode 0600."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import sqlite3
 import stat
 import subprocess
 import sys
@@ -59,6 +61,14 @@ def test_token_issue_prints_a_token_the_server_accepts(tmp_path: Path) -> None:
     assert stat.S_IMODE(secret.stat().st_mode) == 0o600
     with pytest.raises(TokenError, match="invalid token"):
         Tokens(Settings().with_(data_dir=tmp_path / "other")).verify(result.output.strip())
+    # Issuing a token is an administrative act: it is recorded in the (sealed) event store.
+    with sqlite3.connect(data / "events.db") as conn:
+        (state,) = conn.execute("SELECT state FROM stored_events WHERE topic LIKE "
+                                "'%AuditRecord.Recorded'").fetchone()
+    record = json.loads(state)
+    assert record["action"] == "token issue" and record["actor"]["role"] == "admin"
+    assert record["details"] == {"user": "li", "role": "township_officer",
+                                 "center": "130706001", "department": None}
 
 
 def test_token_issue_refuses_an_unknown_center_or_a_department_without_id(tmp_path: Path) -> None:
