@@ -49,6 +49,9 @@ class Tokens:
         self.secret: str | None = None
         if "HS256" in self.algorithms:
             self.secret = self.keys["HS256"] = local_secret(settings)
+            if len(self.secret) < 32:
+                raise ValueError("LINKAGE_JWT_SECRET must be at least 32 characters; "
+                                 f"got {len(self.secret)} (leave it empty to generate one)")
         for alg, path in (("RS256", settings.jwt_rs256_public_key),
                           ("EdDSA", settings.jwt_eddsa_public_key)):
             if alg in self.algorithms:

@@ -133,3 +133,15 @@ def test_serve_demo_prints_a_login_link_that_works(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_a_short_hs256_secret_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="at least 32 characters"):
+        Tokens(Settings().with_(data_dir=tmp_path, jwt_secret="hunter2"))
+
+
+def test_pinning_rs256_without_its_public_key_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="no public key is configured"):
+        Tokens(Settings().with_(data_dir=tmp_path, jwt_algorithms=("RS256",)))
+    with pytest.raises(ValueError, match="must name some of"):
+        Tokens(Settings().with_(data_dir=tmp_path, jwt_algorithms=("none",)))
