@@ -51,6 +51,8 @@ def serve(host: str | None, port: int | None, data_dir: str | None, store: str |
         embedded = build_embedded(settings)
     except JurisdictionError as exc:
         raise click.ClickException(f"jurisdiction: {exc}") from None
+    except (ValueError, OSError) as exc:  # security settings: keys, algorithms, secret
+        raise click.ClickException(str(exc)) from None
     app = embedded.app()
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info",
                             ws="websockets-sansio", lifespan="on",
