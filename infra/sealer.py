@@ -251,33 +251,55 @@ class Sealer:
 
     # -- verifying -----------------------------------------------------------
 
+    def chain_rows(self, batch: int = 5000) -> Iterator[tuple[int, bytes, bytes]]:
+        """Every chain row in order, read in batches (the chain can be long)."""
+        after = 0
+        while True:
+            with self.db.tx() as tx:
+                rows = tx.execute("SELECT notification_id, content, hash FROM linkage_seal_chain "
+                                  "WHERE notification_id > ? ORDER BY notification_id LIMIT ?",
+                                  (after, batch))
+            yield from ((int(n), bytes(c), bytes(h)) for n, c, h in rows)
+            if len(rows) < batch:
+                return
+            after = int(rows[-1][0])
+
+    def sealed_as(self, content: bytes) -> int | None:
+        """The notification id an event with this content digest was sealed as."""
+        with self.db.tx() as tx:
+            rows = tx.execute("SELECT notification_id FROM linkage_seal_chain WHERE content = ?",
+                              (content,))
+        return int(rows[0][0]) if rows else None
+
     def verify(self) -> Verified:
-        """Recompute the chain from the events; name the first bad notification."""
-        rows = self.chain()
-        last = rows[-1][0] if rows else 0
-        events = {e.id: e for e in self.events(last)}
-        sealed_at = {content: n for n, content, _ in rows}
-        pending = sorted(events)
-        cursor = 0
+        """Recompute the chain from the events; name the first bad notification.
+
+        Streams the chain rows and the events side by side, so memory stays flat."""
+        last = self.position()
+        checkpoints = self.checkpoints()
+        wanted = {n for _, n, _, _, _ in checkpoints}
+        heads: dict[int, tuple[bytes, int]] = {}  # at checkpoint positions: (hash, count)
+        events = self.events(last)
+        pending = next(events, None)
         previous = GENESIS
-        heads: dict[int, bytes] = {}
         count = 0
 
         def bad(kind: str, n: int, what: str) -> Verified:
             return Verified(False, count, 0, f"{kind}: notification {n} {what}", n, kind)
 
-        for n, content, stored_hash in rows:
-            if cursor < len(pending) and pending[cursor] < n:
-                return bad("inserted", pending[cursor],
+        for n, content, stored_hash in self.chain_rows():
+            if n > last:
+                break  # sealed after we started; the next verify covers it
+            if pending is not None and pending.id < n:
+                return bad("inserted", pending.id,
                            "is not in the sealed chain (inserted after sealing)")
-            event = events.get(n)
-            if event is None:
+            if pending is None or pending.id > n:
                 return bad("deleted", n, "was sealed but is missing from the event store")
-            cursor += 1
-            current = content_digest(event)
+            event, pending = pending, next(events, None)
             if chain_hash(previous, event) != stored_hash:
+                current = content_digest(event)
                 if current != content:
-                    moved_from = sealed_at.get(current)
+                    moved_from = self.sealed_as(current)
                     if moved_from is not None and moved_from != n:
                         return bad("reordered", n, f"holds the event sealed as notification "
                                    f"{moved_from} ({event.topic} v{event.originator_version})")
@@ -288,19 +310,20 @@ class Sealer:
                            "previous one: a notification before it was removed together with "
                            "its chain row, or the chain rows were edited")
             previous = stored_hash
-            heads[n] = stored_hash
             count += 1
-        if cursor < len(pending):
-            return bad("inserted", pending[cursor], "is not in the sealed chain")
+            if n in wanted:
+                heads[n] = (stored_hash, count)
+        if pending is not None:
+            return bad("inserted", pending.id, "is not in the sealed chain")
 
         checkpoint = signed = 0
-        for k, n, signed_count, head, signature in self.checkpoints():
+        for k, n, signed_count, head, signature in checkpoints:
             try:
                 self.public_key.verify(signature, checkpoint_message(k, n, signed_count, head))
             except InvalidSignature:
                 return Verified(False, count, checkpoint, f"checkpoint: checkpoint {k} at "
                                 f"notification {n} has a bad signature", n, "checkpoint")
-            if heads.get(n) != head:
+            if heads.get(n) != (head, signed_count):
                 return Verified(False, count, checkpoint, f"checkpoint: the chain at notification "
                                 f"{n} no longer matches signed checkpoint {k}; history between "
                                 f"checkpoint {k - 1} and {k} was rewritten", n, "checkpoint")
