@@ -6,7 +6,7 @@ import asyncio
 import socket
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +24,11 @@ class RunningServer:
     embedded: Any
     server: Any
     thread: threading.Thread
+    token: str = ""
+    headers: dict[str, str] = field(default_factory=dict)
 
     def console_url(self, center: str) -> str:
-        return f"{self.ws_url}/ws/console?center={center}"
+        return f"{self.ws_url}/ws/console?center={center}&token={self.token}"
 
     def stop(self) -> None:
         self.server.should_exit = True
@@ -42,7 +44,8 @@ def start_server(data_dir: Path) -> RunningServer:
     from infra.settings import Settings
 
     port = free_port()
-    settings = Settings().with_(data_dir=data_dir, host="127.0.0.1", port=port, resume_wait=0.3)
+    settings = Settings().with_(data_dir=data_dir, host="127.0.0.1", port=port, resume_wait=0.3,
+                                ws_allow_missing_origin=True)
     embedded = build_embedded(settings)
     config = uvicorn.Config(embedded.app(), host="127.0.0.1", port=port, log_level="warning",
                             ws="websockets-sansio", lifespan="on")
@@ -54,5 +57,6 @@ def start_server(data_dir: Path) -> RunningServer:
         if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("server did not start")
         time.sleep(0.02)
+    token = embedded.tokens.issue("bench-officer", "city_officer", embedded.jurisdiction.root.id)
     return RunningServer(f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}", embedded, server,
-                         thread)
+                         thread, token, {"Authorization": f"Bearer {token}"})

@@ -15,6 +15,7 @@ from command_center.bodies import read_json
 from command_center.problems import Problem
 from command_center.schemas import ACTION_BODIES, ReportIncident, to_params
 from command_center.types import Services
+from domain import access
 
 
 def services(request: Request) -> Services:
@@ -40,6 +41,11 @@ async def report_incident(request: Request) -> Response:
     svc = services(request)
     actor = svc.authenticate(request)
     body = await read_json(request, ReportIncident, svc.max_body_bytes)
+    unit = svc.jurisdiction.get(body.grid)
+    if unit is None or unit.level != "grid":
+        raise Problem(422, f"grid {body.grid!r} is not in the jurisdiction tree; "
+                      "expected the id of a grid")
+    svc.authorize(actor, access.REPORT, svc.jurisdiction.centers_for(body.grid))
     fields = to_params(body)
     incident = await run_in_threadpool(lambda: svc.incidents.report(actor=actor, **fields))
     svc.wake()
@@ -49,11 +55,13 @@ async def report_incident(request: Request) -> Response:
 
 async def get_incident(request: Request) -> Response:
     svc = services(request)
-    svc.authenticate(request)
+    actor = svc.authenticate(request)
     incident_id = request.path_params["incident_id"]
 
     def load() -> dict[str, Any]:
-        data = svc.incidents.get(incident_id).as_dict()
+        incident = svc.incidents.get(incident_id)
+        svc.authorize(actor, access.READ, incident.centers, assignee=incident.assignee)
+        data = incident.as_dict()
         data["timeline"] = svc.incidents.timeline(incident_id)
         return data
 
@@ -70,26 +78,40 @@ async def incident_action(request: Request) -> Response:
         raise Problem(404, f"unknown action {action!r}; expected one of {', '.join(ACTION_BODIES)}")
     body = await read_json(request, body_type, svc.max_body_bytes, allow_empty=True)
     params = to_params(body)
-    incident = await run_in_threadpool(
-        lambda: svc.incidents.act(
-            incident_id, action, actor=actor, expected_version=body.expected_version, **params
-        )
-    )
+
+    def act() -> Any:
+        current = svc.incidents.get(incident_id)
+        svc.authorize(actor, access.action_permission(action), current.centers,
+                      assignee=current.assignee)
+        if "by_center" in params:  # supervision is ordered in the name of a center
+            by_center = str(params["by_center"])
+            if by_center not in svc.jurisdiction or not svc.jurisdiction.is_center(by_center):
+                raise Problem(422, f"by_center {by_center!r} is not a center of the jurisdiction "
+                              "tree; expected a city, district or township id")
+            svc.authorize(actor, access.ACT_AS, svc.jurisdiction.centers_for(by_center))
+        # Act on the version the decision was made on: a concurrent change is a 409.
+        expected = body.expected_version or current.version
+        return svc.incidents.act(incident_id, action, actor=actor, expected_version=expected,
+                                 **params)
+
+    incident = await run_in_threadpool(act)
     svc.wake()
     return json_response(incident.as_dict())
 
 
 async def list_centers(request: Request) -> Response:
     svc = services(request)
+    svc.authorize(svc.authenticate(request), access.TREE, ())
     return json_response(svc.jurisdiction.tree())
 
 
 async def center_view(request: Request) -> Response:
     svc = services(request)
-    svc.authenticate(request)
+    actor = svc.authenticate(request)
     center = request.path_params["center_id"]
     if not svc.views.has_center(center):
         raise Problem(404, f"center {center!r} not found; expected a city, district or township id")
+    svc.authorize(actor, access.VIEW, svc.jurisdiction.centers_for(center))
     snapshot = svc.views.snapshot(center)
     if inspect.isawaitable(snapshot):
         snapshot = await snapshot

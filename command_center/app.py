@@ -17,6 +17,9 @@ from starlette.staticfiles import StaticFiles
 
 from command_center.api import json_response
 from command_center.api import routes as api_routes
+from command_center.audit_api import OPENAPI_PATHS as AUDIT_PATHS
+from command_center.audit_api import routes as audit_routes
+from command_center.audit_api import secure_openapi
 from command_center.console import console_endpoint
 from command_center.feed_ws import feed_endpoint
 from command_center.ingest import add_openapi as add_ingest_openapi
@@ -102,6 +105,7 @@ def create_app(services: Services) -> Starlette:
             Route("/openapi.json", openapi, methods=["GET"]),
             *api_routes,
             *ingest_routes,
+            *audit_routes,
             WebSocketRoute("/ws/console", console_endpoint),
             WebSocketRoute("/ws/feed", feed_endpoint),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
@@ -115,6 +119,7 @@ def create_app(services: Services) -> Starlette:
         lifespan=lifespan,
     )
     app.state.services = services
-    app.state.openapi = build_openapi()
-    add_ingest_openapi(app.state.openapi)
+    openapi_doc = build_openapi(AUDIT_PATHS)
+    add_ingest_openapi(openapi_doc)
+    app.state.openapi = secure_openapi(openapi_doc)
     return app

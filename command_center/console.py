@@ -6,18 +6,23 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import time
 from typing import Any
 
 import orjson
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
+from command_center.auth import RateLimit, token_expiry
 from command_center.hub import Frame, Subscription, snapshot_frame
+from command_center.problems import Problem
 from command_center.types import Services
+from domain import access
 
 log = logging.getLogger(__name__)
 
 CLOSE_POLICY = 1008
 CLOSE_TOO_SLOW = 4008  # fell too far behind too often
+CLOSE_TOKEN_EXPIRED = 4401  # the console client treats 4401 as "log in again"
 
 
 async def _maybe(value: Any) -> Any:
@@ -83,10 +88,15 @@ class ConsoleSession:
                 await self.deliver(frame)
 
 
-async def _reader(ws: WebSocket, inbox: asyncio.Queue[dict[str, Any] | None]) -> None:
+async def _reader(ws: WebSocket, inbox: asyncio.Queue[dict[str, Any] | None],
+                  limit: RateLimit | None = None) -> None:
     try:
         while True:
             text = await ws.receive_text()
+            if limit is not None and not limit.take():
+                await ws.close(CLOSE_POLICY, "message rate limit exceeded")
+                await inbox.put(None)
+                return
             try:
                 message = orjson.loads(text)
             except orjson.JSONDecodeError:
@@ -96,10 +106,37 @@ async def _reader(ws: WebSocket, inbox: asyncio.Queue[dict[str, Any] | None]) ->
         await inbox.put(None)
 
 
+async def _expire(ws: WebSocket, at: float) -> None:
+    """Close the socket when the token that opened it expires."""
+    await asyncio.sleep(max(0.0, at - time.time()))
+    with contextlib.suppress(Exception):
+        await ws.close(CLOSE_TOKEN_EXPIRED, "token expired")
+
+
+async def _admit(ws: WebSocket, svc: Services, center: str) -> bool:
+    """Origin, token and subscription permission, checked before accept (refusal: HTTP 403)."""
+    refused = svc.check_origin(ws)
+    try:
+        if refused is not None:
+            raise Problem(403, refused)
+        actor = svc.authenticate(ws)
+        if svc.views.has_center(center):
+            svc.authorize(actor, access.SUBSCRIBE, svc.jurisdiction.centers_for(center))
+    except Problem as exc:
+        log.info("console refused before accept: %s", exc.detail)
+        await ws.close(CLOSE_POLICY, exc.detail[:120])
+        return False
+    return True
+
+
 async def console_endpoint(ws: WebSocket) -> None:
     svc: Services = ws.app.state.services
     center = ws.query_params.get("center", "")
-    await ws.accept()
+    if not await _admit(ws, svc, center):
+        return
+    offered = [p.strip() for p in ws.headers.get("sec-websocket-protocol", "").split(",")]
+    await ws.accept(subprotocol="bearer" if offered and offered[0].lower() == "bearer" else None)
+    expires = token_expiry(ws)
     if not svc.views.has_center(center):
         await ws.send_text(
             orjson.dumps(
@@ -110,7 +147,9 @@ async def console_endpoint(ws: WebSocket) -> None:
         await ws.close(CLOSE_POLICY)
         return
     inbox: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(64)
-    reader = asyncio.create_task(_reader(ws, inbox))
+    limit = RateLimit(svc.ws_rate, svc.ws_burst) if svc.ws_rate > 0 else None
+    reader = asyncio.create_task(_reader(ws, inbox, limit))
+    expiry = asyncio.create_task(_expire(ws, expires)) if expires is not None else None
     sub = svc.hub.subscribe(center)
     session = ConsoleSession(ws, svc, center, sub)
     pump: asyncio.Task[None] | None = None
@@ -144,7 +183,7 @@ async def console_endpoint(ws: WebSocket) -> None:
         pass
     finally:
         svc.hub.unsubscribe(sub)
-        for task in (reader, pump):
+        for task in (reader, pump, expiry):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(BaseException):

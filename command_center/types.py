@@ -10,29 +10,29 @@ from starlette.requests import HTTPConnection
 
 from command_center.hub import Hub, ViewSource
 from command_center.intake import Intake, RateLimiter
+from command_center.problems import Problem
 from domain.alert_service import AlertService
 from domain.application import IncidentService
 from domain.incident import Actor
 from domain.jurisdiction import Jurisdiction
 
 Authenticate = Callable[[HTTPConnection], Actor]
-# (actor, permission, centers the data belongs to) -> None, or raise Problem(403)
-Authorize = Callable[[Actor, str, Sequence[str]], None]
+# (actor, permission, centers the data belongs to[, assignee]) -> None, or raise Problem(403)
+Authorize = Callable[..., None]
+# websocket handshake -> None when its Origin is allowed, else the reason it is refused
+CheckOrigin = Callable[[HTTPConnection], "str | None"]
 
 
-def anonymous_officer(conn: HTTPConnection) -> Actor:
-    """Until identity is configured: every caller acts as the city duty officer."""
-    return {"user": conn.headers.get("x-linkage-user", "duty-officer"), "role": "city_officer",
-            "center": None}
+def unconfigured(conn: HTTPConnection) -> Actor:
+    """Deny by default: a Services built without identity (see infra/bootstrap.py
+    `auth_hooks`) authenticates no one."""
+    raise Problem(503, "identity is not configured on this server; the composition root must "
+                  "pass authenticate/authorize hooks (infra.bootstrap.auth_hooks)")
 
 
-def feed_anonymous(conn: HTTPConnection) -> Actor:
-    """Until feed API keys are configured: every feed is accepted as 'feed'."""
-    return {"user": conn.headers.get("x-linkage-feed", "feed"), "role": "feed", "center": None}
-
-
-def allow_all(actor: Actor, permission: str, centers: Sequence[str]) -> None:
-    """Until the access policy is configured: everything is allowed."""
+def deny_all(actor: Actor, permission: str, centers: Sequence[str], assignee: Any = None) -> None:
+    """Deny by default: without an access policy nothing is allowed."""
+    raise Problem(403, f"no access policy is configured; {permission} is denied")
 
 
 @dataclass
@@ -42,9 +42,9 @@ class Services:
     hub: Hub
     views: ViewSource
     wake: Callable[[], None] = lambda: None
-    authenticate: Authenticate = anonymous_officer
-    authenticate_feed: Authenticate = feed_anonymous
-    authorize: Authorize = allow_all
+    authenticate: Authenticate = unconfigured
+    authenticate_feed: Authenticate = unconfigured
+    authorize: Authorize = deny_all
     max_body_bytes: int = 1 << 20
     resume_wait: float = 1.0
     background: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
@@ -53,3 +53,7 @@ class Services:
     # Camera and sensor alerts (None: alert ingest not configured)
     alerts: AlertService | None = None
     intake: Intake = field(default_factory=lambda: Intake(RateLimiter(50_000, 100_000)))
+    # security (command_center/auth.py); the defaults refuse
+    check_origin: CheckOrigin = lambda conn: "no Origin allowlist is configured"
+    ws_rate: float = 0.0  # console messages per second per connection (0: unlimited)
+    ws_burst: int = 20

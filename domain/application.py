@@ -10,7 +10,7 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, Transcoder
 
 from domain.codec import OrjsonTranscoder, plain
-from domain.incident import Actor, DomainError, Incident
+from domain.incident import Actor, DomainError, Incident, InvalidCommand
 
 
 class NotFound(DomainError):
@@ -44,6 +44,12 @@ ACTIONS: dict[str, str] = {
 }
 
 
+def require_actor(actor: Actor) -> None:
+    """No anonymous writes: every event names a user and a role."""
+    if not isinstance(actor, dict) or not actor.get("user") or not actor.get("role"):
+        raise InvalidCommand(f"a command needs an actor with a user and a role; got {actor!r}")
+
+
 class IncidentService(Application[UUID]):
     """Reports incidents and moves them through the five-step loop."""
 
@@ -62,6 +68,7 @@ class IncidentService(Application[UUID]):
         return OrjsonTranscoder()
 
     def report(self, *, actor: Actor, grid: str, **fields: Any) -> Incident:
+        require_actor(actor)
         try:
             centers = list(self._centers_for(grid))
         except KeyError:
@@ -95,6 +102,7 @@ class IncidentService(Application[UUID]):
         **params: Any,
     ) -> Incident:
         """Run one loop action on an incident and save its new events."""
+        require_actor(actor)
         method = ACTIONS.get(action)
         if method is None:
             raise NotFound(f"unknown action {action!r}; expected one of {', '.join(ACTIONS)}")

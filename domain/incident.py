@@ -9,7 +9,7 @@ any other state.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 from eventsourcing.domain import Aggregate, event
 
@@ -20,6 +20,8 @@ class Actor(TypedDict):
     user: str
     role: str
     center: str | None
+    # For a department handler: the department id an incident's assignee names.
+    department: NotRequired[str]
 
 
 class Status(StrEnum):

@@ -3,23 +3,30 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from starlette.applications import Starlette
 
 from command_center.app import create_app
+from command_center.auth import Auth
 from command_center.hub import Hub
 from command_center.intake import Intake, RateLimiter
 from command_center.types import Services
+from domain.access import AccessPolicy
 from domain.alert_service import AlertService
 from domain.application import IncidentService
 from domain.jurisdiction import Jurisdiction
 from infra.alert_rules_file import load_rules
 from infra.alert_store import existing_ids
+from infra.api_keys import ApiKeys
+from infra.audit import audit_recorder
 from infra.cameras import load_cameras
 from infra.embedded import EmbeddedRunner, ReadNotifications
 from infra.jurisdiction_file import load_jurisdiction
+from infra.sealer import Sealer, build_sealer
 from infra.settings import Settings
 from infra.sla import SlaWatcher
+from infra.tokens import Tokens
 from infra.view_store import PostgresViewStore, SQLiteViewStore, ViewStore
 from projections.envelope import Envelope, from_stored
 
@@ -82,6 +89,9 @@ class Embedded:
     hub: Hub
     runner: EmbeddedRunner
     services: Services
+    tokens: Tokens | None = None
+    keys: ApiKeys | None = None
+    sealer: Sealer | None = None
 
     def app(self) -> Starlette:
         return create_app(self.services)
@@ -106,6 +116,12 @@ def build_embedded(settings: Settings) -> Embedded:
     )
     runner.catch_up()
     alerts = build_alerts(settings, jurisdiction, service)
+    tokens, keys, sealer, auth = build_security(settings, jurisdiction, service)
+
+    async def seal() -> None:
+        await sealer.run(settings.seal_interval,
+                         checkpoint_seconds=settings.seal_checkpoint_seconds)
+
     services = Services(
         jurisdiction=jurisdiction,
         incidents=service,
@@ -114,10 +130,11 @@ def build_embedded(settings: Settings) -> Embedded:
         wake=runner.wake,
         max_body_bytes=settings.max_body_bytes,
         resume_wait=settings.resume_wait,
-        background=[runner.run],
+        background=[runner.run, seal],
         on_shutdown=[runner.stop],
         alerts=alerts,
         intake=build_intake(settings),
+        **auth_hooks(auth, settings),
     )
     sla = SlaWatcher(service, runner, jurisdiction.root.id, grace=settings.sla_grace,
                      interval=settings.sla_interval, wake=runner.wake)
@@ -126,4 +143,40 @@ def build_embedded(settings: Settings) -> Embedded:
         from infra.mqtt_ingest import MqttIngest
 
         services.background.append(MqttIngest(settings, services).run)
-    return Embedded(settings, jurisdiction, service, views, hub, runner, services)
+    return Embedded(settings, jurisdiction, service, views, hub, runner, services,
+                    tokens, keys, sealer)
+
+
+def build_auth(settings: Settings, jurisdiction: Jurisdiction, service: IncidentService,
+               tokens: Tokens, keys: ApiKeys) -> Auth:
+    """The access hooks: verified tokens and keys, the policy, the audit trail."""
+    return Auth(
+        verify_token=tokens.verify,
+        verify_key=keys.verify,
+        policy=AccessPolicy(jurisdiction),
+        record=audit_recorder(service),
+        origins=tuple(o.rstrip("/") for o in settings.ws_origins),
+        allow_missing_origin=settings.ws_allow_missing_origin,
+    )
+
+
+def auth_hooks(auth: Auth, settings: Settings) -> dict[str, Any]:
+    """`Services(...)` keyword arguments for identity and access; every Services needs them."""
+    return {
+        "authenticate": auth.authenticate,
+        "authenticate_feed": auth.authenticate_feed,
+        "authorize": auth.authorize,
+        "check_origin": auth.check_origin,
+        "ws_rate": settings.ws_rate,
+        "ws_burst": settings.ws_burst,
+    }
+
+
+def build_security(
+    settings: Settings, jurisdiction: Jurisdiction, service: IncidentService
+) -> tuple[Tokens, ApiKeys, Sealer, Auth]:
+    """Tokens, feed keys, the sealer and the access hooks, from settings."""
+    tokens = Tokens(settings)
+    keys = ApiKeys.for_settings(settings)
+    sealer = build_sealer(settings, service.recorder)
+    return tokens, keys, sealer, build_auth(settings, jurisdiction, service, tokens, keys)

@@ -57,20 +57,35 @@ def serve(host: str | None, port: int | None, data_dir: str | None, store: str |
         embedded = build_embedded(settings)
     except JurisdictionError as exc:
         raise click.ClickException(f"jurisdiction: {exc}") from None
-    except (RuleError, CameraRegistryError) as exc:
+    except (ValueError, OSError) as exc:  # security settings; rules and camera files
         raise click.ClickException(str(exc)) from None
     app = embedded.app()
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info",
-                            ws="websockets-sansio", lifespan="on")
+                            ws="websockets-sansio", lifespan="on",
+                            ws_max_size=settings.ws_max_size)
     server = uvicorn.Server(config)
+    from infra.log_redaction import install as redact_tokens_in_logs
+
+    redact_tokens_in_logs()
     url = f"http://{settings.host}:{settings.port}/"
     click.echo(f"Linkage command center (embedded, {settings.store}) — console: {url}")
+    demo_headers: dict[str, str] = {}
+    if demo and embedded.tokens is not None:
+        root = embedded.jurisdiction.root.id
+        demo_token = embedded.tokens.issue("demo-officer", "city_officer", root)
+        demo_headers = {"Authorization": f"Bearer {demo_token}"}
+        auditor = embedded.tokens.issue("demo-auditor", "auditor", root)
+        click.echo(f"login (demo city duty officer): {url}#token={demo_token}")
+        click.echo(f"replay (demo auditor): {url}replay#token={auditor}")
+    else:
+        click.echo("log in with a token: linkage token issue --user NAME --role city_officer "
+                   f"--center {embedded.jurisdiction.root.id}, then open {url}#token=<token>")
 
     async def main_async() -> None:
         tasks = [asyncio.create_task(server.serve())]
         if demo:
             grids = [g.id for g in embedded.jurisdiction.grids()]
-            driver = DemoDriver(url.rstrip("/"), grids, rate=demo_rate)
+            driver = DemoDriver(url.rstrip("/"), grids, rate=demo_rate, headers=demo_headers)
 
             async def run_demo() -> None:
                 while not server.started:
@@ -180,6 +195,10 @@ def alerts_check_cameras(file: str, jurisdiction_file: str | None) -> None:
         sys.exit(1)
     click.echo(f"ok: {len(registry)} cameras")
 
+
+from infra.security_cli import register as _register_security  # noqa: E402
+
+_register_security(main)
 
 if __name__ == "__main__":
     main()

@@ -17,6 +17,10 @@ def _env(name: str, default: str) -> str:
     return os.environ.get(f"LINKAGE_{name}", default)
 
 
+def _csv(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path = field(default_factory=lambda: Path(_env("DATA_DIR", "var")))
@@ -34,6 +38,36 @@ class Settings:
     console_queue: int = field(default_factory=lambda: int(_env("CONSOLE_QUEUE", "512")))
     resume_wait: float = field(default_factory=lambda: float(_env("RESUME_WAIT", "1.0")))
     history_size: int = field(default_factory=lambda: int(_env("HISTORY_SIZE", "1000")))
+    # -- security and audit (see README "Security and audit") --
+    # Algorithms accepted for bearer tokens; never taken from the token itself.
+    jwt_algorithms: tuple[str, ...] = field(
+        default_factory=lambda: _csv(_env("JWT_ALGORITHMS", "HS256"))
+    )
+    jwt_audience: str = field(default_factory=lambda: _env("JWT_AUDIENCE", "linkage"))
+    jwt_issuer: str = field(default_factory=lambda: _env("JWT_ISSUER", "linkage-local"))
+    # HS256 secret for local use; generated under data_dir (mode 0600) when empty.
+    jwt_secret: str = field(default_factory=lambda: _env("JWT_SECRET", ""))
+    # PEM public keys of an identity provider.
+    jwt_rs256_public_key: str = field(default_factory=lambda: _env("JWT_RS256_PUBLIC_KEY", ""))
+    jwt_eddsa_public_key: str = field(default_factory=lambda: _env("JWT_EDDSA_PUBLIC_KEY", ""))
+    token_ttl: int = field(default_factory=lambda: int(_env("TOKEN_TTL", str(8 * 3600))))
+    # Allowed websocket Origins ("scheme://host:port"); empty means the server's own host.
+    ws_origins: tuple[str, ...] = field(default_factory=lambda: _csv(_env("WS_ORIGINS", "")))
+    ws_allow_missing_origin: bool = field(
+        default_factory=lambda: _env("WS_ALLOW_MISSING_ORIGIN", "false").lower() in ("1", "true")
+    )
+    ws_max_size: int = field(default_factory=lambda: int(_env("WS_MAX_SIZE", "65536")))
+    ws_rate: float = field(default_factory=lambda: float(_env("WS_RATE", "10")))  # msgs/s
+    ws_burst: int = field(default_factory=lambda: int(_env("WS_BURST", "20")))
+    seal_checkpoint_every: int = field(
+        default_factory=lambda: int(_env("SEAL_CHECKPOINT_EVERY", "100"))
+    )
+    seal_key_path: str = field(default_factory=lambda: _env("SEAL_KEY", ""))  # Ed25519 PEM
+    seal_interval: float = field(default_factory=lambda: float(_env("SEAL_INTERVAL", "1.0")))
+    # ...and the head is signed at least this often while events come (quiet stores too)
+    seal_checkpoint_seconds: float = field(
+        default_factory=lambda: float(_env("SEAL_CHECKPOINT_SECONDS", "300"))
+    )
     # An overdue case escalates one level when due passes, and again every grace period after.
     sla_grace: timedelta = field(
         default_factory=lambda: timedelta(seconds=float(_env("SLA_GRACE_SECONDS", "3600")))
@@ -60,6 +94,11 @@ class Settings:
     @property
     def views_path(self) -> Path:
         return self.data_dir / "views.db"
+
+    @property
+    def keys_path(self) -> Path:
+        """SQLite file of feed API keys (embedded mode)."""
+        return self.data_dir / "api_keys.db"
 
     def eventsourcing_env(self) -> dict[str, str]:
         """The environment eventsourcing's Application reads its persistence from."""

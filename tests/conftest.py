@@ -121,11 +121,15 @@ def start_server(data_dir: Path, port: int | None = None, **settings: object) ->
     from infra.settings import Settings
 
     port = port or free_port()
+    # Test clients (httpx, websockets) send no Origin header; browsers always do. The production
+    # default refuses a missing Origin; tests/e2e/test_security.py checks it with this set False.
+    settings.setdefault("ws_allow_missing_origin", True)
     config_settings = Settings().with_(data_dir=data_dir, host="127.0.0.1", port=port,
                                        resume_wait=0.3, **settings)
     embedded = build_embedded(config_settings)
     config = uvicorn.Config(embedded.app(), host="127.0.0.1", port=port, log_level="warning",
-                            ws="websockets-sansio", lifespan="on")
+                            ws="websockets-sansio", lifespan="on",
+                            ws_max_size=config_settings.ws_max_size)
     server = uvicorn.Server(config)
 
     def run() -> None:
@@ -138,8 +142,15 @@ def start_server(data_dir: Path, port: int | None = None, **settings: object) ->
         if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("server did not start")
         time.sleep(0.02)
+    # Credentials: a city duty officer of the root center (allowed everything in the tree,
+    # and not an admin, so its requests add no audit records) and a feed API key.
+    root = embedded.jurisdiction.root.id
+    token = embedded.tokens.issue("test-officer", "city_officer", root)
+    _key_id, feed_key = embedded.keys.issue("test-feed")
     return RunningServer(f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}", data_dir, port,
-                         embedded, server, thread)
+                         embedded, server, thread,
+                         headers={"Authorization": f"Bearer {token}"},
+                         feed_headers={"X-API-Key": feed_key}, token=token)
 
 
 @pytest.fixture
@@ -171,6 +182,17 @@ class ServerProcess:
         self.process.wait(timeout=10)  # type: ignore[attr-defined]
 
 
+def _officer_token(data_dir: Path) -> str:
+    """A city duty officer's token signed with the server's local secret (under data_dir)."""
+    from infra.jurisdiction_file import load_jurisdiction
+    from infra.settings import Settings
+    from infra.tokens import Tokens
+
+    settings = Settings().with_(data_dir=data_dir)
+    root = load_jurisdiction(settings.jurisdiction).root.id
+    return Tokens(settings).issue("test-officer", "city_officer", root)
+
+
 def spawn_server(data_dir: Path, port: int | None = None, env: dict[str, str] | None = None,
                  ) -> ServerProcess:
     """Run `linkage serve` in a child process and wait until /healthz answers."""
@@ -183,7 +205,8 @@ def spawn_server(data_dir: Path, port: int | None = None, env: dict[str, str] | 
     process = subprocess.Popen(
         [sys.executable, "-m", "infra.cli", "serve", "--port", str(port), "--data-dir",
          str(data_dir)],
-        env={**os.environ, "LINKAGE_RESUME_WAIT": "0.3", **(env or {})},
+        env={**os.environ, "LINKAGE_RESUME_WAIT": "0.3",
+             "LINKAGE_WS_ALLOW_MISSING_ORIGIN": "true", **(env or {})},
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
@@ -193,7 +216,9 @@ def spawn_server(data_dir: Path, port: int | None = None, env: dict[str, str] | 
             raise RuntimeError(f"linkage serve exited with {process.returncode}")
         try:
             if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return ServerProcess(url, f"ws://127.0.0.1:{port}", port, process)
+                token = _officer_token(data_dir)
+                return ServerProcess(url, f"ws://127.0.0.1:{port}", port, process,
+                                     headers={"Authorization": f"Bearer {token}"}, token=token)
         except httpx.HTTPError:
             time.sleep(0.1)
     process.kill()

@@ -1,0 +1,199 @@
+"""Who may do what where: role x the actor's home center x the jurisdiction of the data.
+
+Pure policy, no I/O. Deny by default: a permission is allowed only when a rule
+below says so. The data's jurisdiction is the list of center ids it belongs to:
+an incident's `centers` (its township, district and city), or, for a center's
+view, that center and the centers above it. An actor is in scope when its home
+center is one of them, so an officer reaches its own center and everything
+beneath it, never a parent or a sibling.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from domain.incident import Actor
+from domain.jurisdiction import Jurisdiction
+
+ROLES: tuple[str, ...] = (
+    "city_officer",
+    "district_officer",
+    "township_officer",
+    "department",
+    "grid_worker",
+    "auditor",
+    "feed",
+    "admin",
+)
+
+# The level an officer's home center must be at.
+OFFICER_LEVEL: dict[str, str] = {
+    "city_officer": "city",
+    "district_officer": "district",
+    "township_officer": "township",
+}
+
+# Loop actions as the HTTP path names them.
+INCIDENT_ACTIONS: tuple[str, ...] = (
+    "accept",
+    "reject",
+    "mark-duplicate",
+    "dispatch",
+    "return",
+    "transfer",
+    "acknowledge",
+    "progress",
+    "resolve",
+    "return-visit",
+    "reopen",
+    "close",
+    "supervise",
+    "escalate",
+)
+# What the assignee itself does with a case dispatched to it.
+HANDLER_ACTIONS: frozenset[str] = frozenset({"acknowledge", "progress", "resolve", "return"})
+
+REPORT = "incident.report"
+READ = "incident.read"
+VIEW = "center.view"
+SUBSCRIBE = "center.subscribe"
+AUDIT = "audit.read"
+TREE = "centers.list"
+# Camera and sensor alerts (the alerts branch names them so): a feed ingests; officers read and
+# handle the alerts of their jurisdiction.
+ALERT_INGEST = "alerts:ingest"
+ALERT_READ = "alerts:read"
+ALERT_ACTIONS: tuple[str, ...] = ("acknowledge", "dismiss", "link", "create-incident")
+ALERT_ACTION_PERMISSIONS: frozenset[str] = frozenset(f"alerts:{a}" for a in ALERT_ACTIONS)
+# Acting in the name of a center (ordering supervision "by" it): its jurisdiction is that center's
+# chain, so an officer acts for their own center or one beneath it, never above or beside.
+ACT_AS = "center.act_as"
+
+
+def action_permission(action: str) -> str:
+    """The permission for a loop action, e.g. 'incident.accept'."""
+    return f"incident.{action}"
+
+
+ACTION_PERMISSIONS: frozenset[str] = frozenset(action_permission(a) for a in INCIDENT_ACTIONS)
+HANDLER_PERMISSIONS: frozenset[str] = frozenset(action_permission(a) for a in HANDLER_ACTIONS)
+READ_ONLY: frozenset[str] = frozenset({READ, VIEW, SUBSCRIBE, AUDIT, TREE, ALERT_READ})
+PERMISSIONS: frozenset[str] = frozenset(
+    {REPORT, ACT_AS, ALERT_INGEST, *READ_ONLY, *ACTION_PERMISSIONS, *ALERT_ACTION_PERMISSIONS}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    allowed: bool
+    reason: str
+
+    def __bool__(self) -> bool:
+        return self.allowed
+
+
+def _deny(reason: str) -> Decision:
+    return Decision(False, reason)
+
+
+ALLOW = Decision(True, "allowed")
+
+
+class AccessPolicy:
+    """Decides one (actor, permission, data jurisdiction) question at a time."""
+
+    def __init__(self, jurisdiction: Jurisdiction) -> None:
+        self.jurisdiction = jurisdiction
+
+    def home(self, actor: Actor) -> str | None:
+        """The nearest center at or above the actor's center (a grid worker's township)."""
+        center = actor.get("center")
+        if not center or center not in self.jurisdiction:
+            return None
+        chain = self.jurisdiction.centers_for(center)
+        return chain[0] if chain else None
+
+    def view_centers(self, center: str) -> tuple[str, ...]:
+        """The jurisdiction of a center's view: the center and every center above it."""
+        if center not in self.jurisdiction or not self.jurisdiction.is_center(center):
+            return (center,)
+        return self.jurisdiction.centers_for(center)
+
+    def decide(
+        self,
+        actor: Actor,
+        permission: str,
+        centers: Sequence[str],
+        assignee: Mapping[str, object] | None = None,
+    ) -> Decision:
+        role = actor.get("role", "")
+        if permission not in PERMISSIONS:
+            return _deny(f"unknown permission {permission!r}")
+        if role not in ROLES:
+            return _deny(f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
+        if role == "admin":
+            return ALLOW
+        if permission == TREE:
+            return ALLOW
+        if role == "auditor":
+            if permission in READ_ONLY:
+                return ALLOW
+            return _deny(f"an auditor is read-only; {permission} changes data")
+        if permission == AUDIT:
+            return _deny(f"the audit API is for auditors and admins, not a {role}")
+
+        home = self.home(actor)
+        center = actor.get("center")
+        if center and home is None:
+            return _deny(f"the actor's center {center!r} is not in the jurisdiction tree")
+        in_scope = home is not None and home in centers
+        where = f"the data belongs to {', '.join(centers) or 'no center'}"
+
+        if role in OFFICER_LEVEL:
+            level = OFFICER_LEVEL[role]
+            if home is None or self.jurisdiction.unit(home).level != level or center != home:
+                return _deny(f"a {role} needs a {level} center; got {center!r}")
+            if permission == ALERT_INGEST:
+                return _deny("alerts are ingested by feeds (API keys), not by officers")
+            if not in_scope:
+                return _deny(f"{where}, outside the jurisdiction of {home}")
+            return ALLOW
+
+        if role == "feed":
+            if permission not in (REPORT, ALERT_INGEST):
+                return _deny(f"a feed may only report incidents and alerts, not {permission}")
+            if permission == ALERT_INGEST and not centers:
+                return ALLOW  # the gate before the alerts are located; each is placed later
+            if home is not None and not in_scope:
+                return _deny(f"{where}; this feed reports only within {home}")
+            return ALLOW
+
+        if role == "grid_worker":
+            if home is None:
+                return _deny("a grid worker needs a grid or township center")
+            if not in_scope:
+                return _deny(f"{where}, outside the grid worker's township {home}")
+            if permission in (REPORT, READ):
+                return ALLOW
+            if permission in HANDLER_PERMISSIONS:
+                mine = {"kind": "grid_worker", "id": actor.get("user")}
+                if assignee is not None and dict(assignee) == mine:
+                    return ALLOW
+                return _deny("a grid worker acts only on cases dispatched to them")
+            return _deny(f"a grid worker may not {permission}")
+
+        if role == "department":
+            department = actor.get("department")
+            if not department:
+                return _deny("a department handler's token names no department")
+            if home is not None and not in_scope:
+                return _deny(f"{where}, outside the department's jurisdiction {home}")
+            if permission == READ or permission in HANDLER_PERMISSIONS:
+                mine = {"kind": "department", "id": department}
+                if assignee is not None and dict(assignee) == mine:
+                    return ALLOW
+                return _deny(f"department {department} sees only cases dispatched to it")
+            return _deny(f"a department handler may not {permission}")
+
+        return _deny(f"no rule allows a {role} to {permission}")  # pragma: no cover

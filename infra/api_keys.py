@@ -1,0 +1,93 @@
+"""Feed API keys: random secrets stored only as SHA-256 digests; revocable.
+
+A key reads `lk_<key id>_<secret>`. The key id finds the row; the secret's
+digest is compared in constant time. Revoked keys stay listed (who, when).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from domain.incident import Actor
+from infra.settings import Settings
+from infra.sqldb import Database
+
+PREFIX = "lk_"
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    key_id: str
+    feed: str
+    center: str | None
+    created_at: str
+    revoked_at: str | None
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class ApiKeys:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        with db.tx() as tx:
+            tx.execute(
+                "CREATE TABLE IF NOT EXISTS linkage_api_keys ("
+                "key_id TEXT PRIMARY KEY, feed TEXT NOT NULL, center TEXT, "
+                "digest TEXT NOT NULL, created_at TEXT NOT NULL, revoked_at TEXT)"
+            )
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> ApiKeys:
+        return cls(Database.for_settings(settings, settings.keys_path))
+
+    def issue(self, feed: str, center: str | None = None) -> tuple[str, str]:
+        """A new key for a feed: (key id, the full key — shown once, never stored)."""
+        key_id = secrets.token_hex(6)
+        secret = secrets.token_urlsafe(32)
+        with self.db.tx() as tx:
+            tx.execute(
+                "INSERT INTO linkage_api_keys (key_id, feed, center, digest, created_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (key_id, feed, center, _digest(secret), datetime.now(UTC).isoformat()),
+            )
+        return key_id, f"{PREFIX}{key_id}_{secret}"
+
+    def revoke(self, key_id: str) -> bool:
+        with self.db.tx() as tx:
+            rows = tx.execute(
+                "UPDATE linkage_api_keys SET revoked_at = ? "
+                "WHERE key_id = ? AND revoked_at IS NULL RETURNING key_id",
+                (datetime.now(UTC).isoformat(), key_id),
+            )
+        return bool(rows)
+
+    def list(self) -> list[KeyInfo]:
+        with self.db.tx() as tx:
+            rows = tx.execute(
+                "SELECT key_id, feed, center, created_at, revoked_at FROM linkage_api_keys "
+                "ORDER BY created_at"
+            )
+        return [KeyInfo(*row) for row in rows]
+
+    def verify(self, key: str) -> Actor | None:
+        """The feed actor a valid, unrevoked key names; None otherwise."""
+        if not key.startswith(PREFIX) or key.count("_") < 2:
+            return None
+        key_id, _, secret = key[len(PREFIX):].partition("_")
+        with self.db.tx() as tx:
+            rows = tx.execute(
+                "SELECT feed, center, digest, revoked_at FROM linkage_api_keys WHERE key_id = ?",
+                (key_id,),
+            )
+        if not rows:
+            return None
+        feed, center, digest, revoked_at = rows[0]
+        if revoked_at is not None or not hmac.compare_digest(digest, _digest(secret)):
+            return None
+        return {"user": f"feed:{feed}", "role": "feed", "center": center}

@@ -1,0 +1,222 @@
+"""`linkage token`, `linkage feed-key` and `linkage audit`: identity, feed keys, the sealed history."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+import orjson
+
+from infra.settings import Settings
+
+_data_dir = click.option("--data-dir", default=None, help="LINKAGE_DATA_DIR (var)")
+_store = click.option("--store", type=click.Choice(["sqlite", "postgres"]), default=None)
+
+
+def _settings(data_dir: str | None, store: str | None) -> Settings:
+    return Settings().with_(data_dir=Path(data_dir) if data_dir else None, store=store)
+
+
+def _service(settings: Settings):  # type: ignore[no-untyped-def]
+    from infra.bootstrap import build_service
+    from infra.jurisdiction_file import load_jurisdiction
+
+    jurisdiction = load_jurisdiction(settings.jurisdiction)
+    return jurisdiction, build_service(settings, jurisdiction)
+
+
+def register(main: click.Group) -> None:
+    main.add_command(token)
+    main.add_command(feed_key)
+    main.add_command(audit)
+
+
+@click.group()
+def token() -> None:
+    """Bearer tokens for local use (HS256, LINKAGE_JWT_SECRET or a secret under the data dir)."""
+
+
+@token.command("issue")
+@click.option("--user", required=True, help="user id (the token's sub)")
+@click.option("--role", required=True, type=click.Choice(
+    ["city_officer", "district_officer", "township_officer", "department", "grid_worker",
+     "auditor", "feed", "admin"]))
+@click.option("--center", default=None, help="home center (city/district/township, or a grid)")
+@click.option("--department", default=None, help="department id (role department)")
+@click.option("--ttl", type=int, default=None, help="seconds until expiry (LINKAGE_TOKEN_TTL)")
+@_data_dir
+def token_issue(user: str, role: str, center: str | None, department: str | None,
+                ttl: int | None, data_dir: str | None) -> None:
+    """Print a signed token."""
+    from infra.audit import record_cli
+    from infra.tokens import Tokens
+
+    settings = _settings(data_dir, None)
+    jurisdiction, service = _service(settings)
+    if center is not None and center not in jurisdiction:
+        raise click.BadParameter(f"{center!r} is not in the jurisdiction tree", param_hint="--center")
+    needs_center = ("city_officer", "district_officer", "township_officer", "grid_worker")
+    if role in needs_center and center is None:
+        raise click.BadParameter(f"a {role} needs --center (their home center)",
+                                 param_hint="--center")
+    if role == "department" and not department:
+        raise click.BadParameter("a department handler needs --department", param_hint="--department")
+    try:
+        issued = Tokens(settings).issue(user, role, center, department=department, ttl=ttl)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    record_cli(service, "token issue", user=user, role=role, center=center, department=department)
+    service.close()
+    click.echo(issued)
+
+
+@click.group("feed-key")
+def feed_key() -> None:
+    """API keys for feeds (cameras, sensors): stored hashed, revocable."""
+
+
+@feed_key.command("issue")
+@click.option("--feed", required=True, help="feed name, e.g. camera-gate-3")
+@click.option("--center", default=None, help="limit the feed to reports within this center")
+@_data_dir
+@_store
+def feed_key_issue(feed: str, center: str | None, data_dir: str | None, store: str | None) -> None:
+    """Create a key; it is printed once and only its digest is kept."""
+    from infra.api_keys import ApiKeys
+    from infra.audit import record_cli
+
+    settings = _settings(data_dir, store)
+    jurisdiction, service = _service(settings)
+    if center is not None and center not in jurisdiction:
+        raise click.BadParameter(f"{center!r} is not in the jurisdiction tree", param_hint="--center")
+    key_id, key = ApiKeys.for_settings(settings).issue(feed, center)
+    record_cli(service, "feed-key issue", feed=feed, center=center, key_id=key_id)
+    service.close()
+    click.echo(f"key id {key_id} for feed {feed}; send it as header X-API-Key:")
+    click.echo(key)
+
+
+@feed_key.command("revoke")
+@click.argument("key_id")
+@_data_dir
+@_store
+def feed_key_revoke(key_id: str, data_dir: str | None, store: str | None) -> None:
+    """Revoke a key by its id."""
+    from infra.api_keys import ApiKeys
+    from infra.audit import record_cli
+
+    settings = _settings(data_dir, store)
+    _, service = _service(settings)
+    revoked = ApiKeys.for_settings(settings).revoke(key_id)
+    record_cli(service, "feed-key revoke", key_id=key_id, revoked=revoked)
+    service.close()
+    if not revoked:
+        raise click.ClickException(f"no active key with id {key_id!r}")
+    click.echo(f"revoked {key_id}")
+
+
+@feed_key.command("list")
+@_data_dir
+@_store
+def feed_key_list(data_dir: str | None, store: str | None) -> None:
+    """List keys (ids, feeds, centers, revocation); never the secrets."""
+    from infra.api_keys import ApiKeys
+
+    for info in ApiKeys.for_settings(_settings(data_dir, store)).list():
+        state = f"revoked {info.revoked_at}" if info.revoked_at else "active"
+        click.echo(f"{info.key_id}\t{info.feed}\t{info.center or '-'}\t{info.created_at}\t{state}")
+
+
+@click.group()
+def audit() -> None:
+    """The tamper-evident history: verify the seal chain, export it."""
+
+
+@audit.command("verify")
+@_data_dir
+@_store
+@click.option("--postgres-schema", default=None)
+def audit_verify(data_dir: str | None, store: str | None, postgres_schema: str | None) -> None:
+    """Seal what is new, then recompute the chain; exit 1 naming the first bad notification."""
+    from infra.audit import record_cli
+    from infra.sealer import build_sealer
+
+    settings = _settings(data_dir, store).with_(postgres_schema=postgres_schema)
+    _, service = _service(settings)
+    sealer = build_sealer(settings, service.recorder)
+    sealer.catch_up()
+    result = sealer.verify()
+    record_cli(service, "audit verify", ok=result.ok, message=result.message)
+    service.close()
+    if not result.ok:
+        click.echo(f"TAMPERED: {result.message}", err=True)
+        sys.exit(1)
+    click.echo(result.message)
+
+
+def _bounds(sealer: object, start: str | None, stop: str | None) -> tuple[int, int | None]:
+    """Notification ids from `--from`/`--to`, each a notification id or an ISO 8601 time."""
+    from datetime import datetime
+
+    from infra.sealer import Sealer
+    from projections.envelope import from_stored
+
+    assert isinstance(sealer, Sealer)
+
+    def as_time(value: str, option: str) -> datetime:
+        try:
+            when = datetime.fromisoformat(value)
+        except ValueError:
+            raise click.BadParameter(f"{value!r} is neither a notification id nor an ISO 8601 "
+                                     "time", param_hint=option) from None
+        if when.tzinfo is None:
+            raise click.BadParameter(f"{value!r} needs a time zone, e.g. +08:00",
+                                     param_hint=option)
+        return when
+
+    first = int(start) if start is not None and start.isdigit() else None
+    last = int(stop) if stop is not None and stop.isdigit() else None
+    if (start is not None and first is None) or (stop is not None and last is None):
+        after = as_time(start, "--from") if start is not None and first is None else None
+        before = as_time(stop, "--to") if stop is not None and last is None else None
+        ids = []
+        for event in sealer.events(2**62):
+            at = datetime.fromisoformat(from_stored(event.id, event.originator_id,
+                                                    event.originator_version, event.topic,
+                                                    event.state).at)
+            if (after is None or at >= after) and (before is None or at <= before):
+                ids.append(event.id)
+        if not ids:
+            raise click.ClickException("no event lies between --from and --to")
+        first = ids[0] if after is not None else first
+        last = ids[-1] if before is not None else last
+    return first or 1, last
+
+
+@audit.command("export")
+@click.option("--from", "start", default=None, help="first notification id or ISO 8601 time")
+@click.option("--to", "stop", default=None, help="last notification id or ISO 8601 time")
+@click.option("--output", "-o", type=click.Path(dir_okay=False), default="-")
+@_data_dir
+@_store
+@click.option("--postgres-schema", default=None)
+def audit_export(start: str | None, stop: str | None, output: str, data_dir: str | None,
+                 store: str | None, postgres_schema: str | None) -> None:
+    """JSON Lines: each sealed event with its chain hashes, then the signed checkpoints."""
+    from infra.audit import record_cli
+    from infra.sealer import build_sealer
+
+    settings = _settings(data_dir, store).with_(postgres_schema=postgres_schema)
+    _, service = _service(settings)
+    sealer = build_sealer(settings, service.recorder)
+    sealer.catch_up()
+    first, last = _bounds(sealer, start, stop)
+    out = click.open_file(output, "wb")
+    count = 0
+    for record in sealer.export(first, last):
+        out.write(orjson.dumps(record) + b"\n")
+        count += 1
+    out.flush()
+    record_cli(service, "audit export", start=first, stop=last, records=count)
+    service.close()

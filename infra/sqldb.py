@@ -1,0 +1,82 @@
+"""A small SQL helper over SQLite or PostgreSQL, for the security tables (seal chain, keys).
+
+Statements use `?` placeholders; on PostgreSQL they become `%s`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+from infra.settings import Settings
+
+
+class Tx(Protocol):
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
+
+
+class _SQLiteTx:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return list(self.conn.execute(sql, tuple(params)).fetchall())
+
+
+class _PostgresTx:
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        cur = self.conn.execute(sql.replace("?", "%s"), tuple(params))
+        return list(cur.fetchall()) if cur.description else []
+
+
+class Database:
+    """One transaction per `with db.tx() as tx:` block; a connection per block."""
+
+    def __init__(self, kind: str, sqlite_path: Path | None = None, dsn: str = "",
+                 schema: str = "") -> None:
+        self.kind = kind
+        self.sqlite_path = sqlite_path
+        self.dsn = dsn
+        self.schema = schema
+
+    @classmethod
+    def for_settings(cls, settings: Settings, sqlite_path: Path) -> Database:
+        if settings.store == "postgres":
+            return cls("postgres", dsn=settings.postgres_dsn, schema=settings.postgres_schema)
+        return cls("sqlite", sqlite_path=sqlite_path)
+
+    @contextlib.contextmanager
+    def tx(self) -> Iterator[Tx]:
+        if self.kind == "sqlite":
+            assert self.sqlite_path is not None
+            self.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.sqlite_path, timeout=10, isolation_level=None)
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield _SQLiteTx(conn)
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+            finally:
+                conn.close()
+            return
+        import psycopg
+        from psycopg import sql
+
+        with psycopg.connect(self.dsn, connect_timeout=5) as conn:
+            if self.schema:
+                conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(self.schema)))
+            with conn.transaction():
+                yield _PostgresTx(conn)
+
+    @property
+    def blob(self) -> str:
+        return "BYTEA" if self.kind == "postgres" else "BLOB"

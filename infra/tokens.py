@@ -1,0 +1,112 @@
+"""Bearer tokens (JWT): issue for local use, verify with pinned algorithms and keys.
+
+The algorithm is never taken from the token: the header's `alg` only selects
+one of the keys configured for the pinned algorithms, and a token whose `alg`
+is not pinned is refused. `exp`, `aud`, `iss` and `sub` are required.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from pathlib import Path
+from typing import Any
+
+import jwt
+
+from domain.access import ROLES
+from domain.incident import Actor
+from infra.secrets_file import read_or_create
+from infra.settings import Settings
+
+SUPPORTED = ("HS256", "RS256", "EdDSA")
+
+
+class TokenError(ValueError):
+    """A token that is missing, malformed, expired, or not ours; the message says which."""
+
+
+def local_secret(settings: Settings) -> str:
+    if settings.jwt_secret:
+        return settings.jwt_secret
+    path = settings.data_dir / "jwt_secret"
+    return read_or_create(path, lambda: secrets.token_urlsafe(48).encode()).decode().strip()
+
+
+class Tokens:
+    def __init__(self, settings: Settings) -> None:
+        unknown = [a for a in settings.jwt_algorithms if a not in SUPPORTED]
+        if unknown or not settings.jwt_algorithms:
+            raise ValueError(
+                f"LINKAGE_JWT_ALGORITHMS must name some of {', '.join(SUPPORTED)}; "
+                f"got {','.join(settings.jwt_algorithms) or 'nothing'}"
+            )
+        self.algorithms = tuple(settings.jwt_algorithms)
+        self.audience = settings.jwt_audience
+        self.issuer = settings.jwt_issuer
+        self.ttl = settings.token_ttl
+        self.keys: dict[str, Any] = {}
+        self.secret: str | None = None
+        if "HS256" in self.algorithms:
+            self.secret = self.keys["HS256"] = local_secret(settings)
+            if len(self.secret) < 32:
+                raise ValueError("LINKAGE_JWT_SECRET must be at least 32 characters; "
+                                 f"got {len(self.secret)} (leave it empty to generate one)")
+        for alg, path in (("RS256", settings.jwt_rs256_public_key),
+                          ("EdDSA", settings.jwt_eddsa_public_key)):
+            if alg in self.algorithms:
+                if not path:
+                    raise ValueError(f"{alg} is pinned but no public key is configured "
+                                     f"(LINKAGE_JWT_{alg.upper()}_PUBLIC_KEY, a PEM file)")
+                self.keys[alg] = Path(path).read_bytes()
+
+    def issue(self, user: str, role: str, center: str | None, *, department: str | None = None,
+              ttl: int | None = None) -> str:
+        """A locally signed HS256 token (for development and the demo)."""
+        if self.secret is None:
+            raise ValueError("local tokens need HS256 among LINKAGE_JWT_ALGORITHMS")
+        if role not in ROLES:
+            raise ValueError(f"role must be one of {', '.join(ROLES)}; got {role!r}")
+        now = int(time.time())
+        claims: dict[str, Any] = {"sub": user, "role": role, "center": center, "iat": now,
+                                  "exp": now + (self.ttl if ttl is None else ttl),
+                                  "aud": self.audience, "iss": self.issuer}
+        if department:
+            claims["department"] = department
+        return jwt.encode(claims, self.secret, algorithm="HS256")
+
+    def claims(self, token: str) -> dict[str, Any]:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as exc:
+            raise TokenError(f"malformed token: {exc}") from None
+        alg = header.get("alg")
+        if alg not in self.algorithms:
+            raise TokenError(f"token algorithm {alg!r} is not accepted; "
+                             f"expected one of {', '.join(self.algorithms)}")
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token, self.keys[alg], algorithms=[alg], audience=self.audience,
+                issuer=self.issuer, options={"require": ["exp", "aud", "iss", "sub"]},
+            )
+        except jwt.ExpiredSignatureError:
+            raise TokenError("token expired; get a new one") from None
+        except jwt.PyJWTError as exc:
+            raise TokenError(f"invalid token: {exc}") from None
+        return claims
+
+    def verify(self, token: str) -> tuple[Actor, int]:
+        """The actor a valid token names, and its expiry (epoch seconds)."""
+        claims = self.claims(token)
+        role, center, user = claims.get("role"), claims.get("center"), claims.get("sub")
+        if role not in ROLES:
+            raise TokenError(f"token role must be one of {', '.join(ROLES)}; got {role!r}")
+        if not isinstance(user, str) or not user:
+            raise TokenError("token subject (sub) must be a user id")
+        if center is not None and not isinstance(center, str):
+            raise TokenError("token center must be a center id or null")
+        actor: Actor = {"user": user, "role": role, "center": center}
+        department = claims.get("department")
+        if isinstance(department, str) and department:
+            actor["department"] = department
+        return actor, int(claims["exp"])
