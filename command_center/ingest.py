@@ -50,8 +50,12 @@ def check_rate(svc: Services, actor: Actor, cost: int, path: str) -> None:
 def store(svc: Services, actor: Actor, observations: Sequence[Observation], path: str) -> list[Outcome]:
     """Store a batch (blocking; run it in a thread). Raises FeedError 422 for unknown cameras."""
     alerts = alert_service(svc)
+
+    def may_report(centers: Sequence[str]) -> None:
+        svc.authorize(actor, ALERT_PERMISSION, centers)  # a feed limited to a township stays there
+
     try:
-        outcomes = alerts.ingest(actor["user"], observations, actor)
+        outcomes = alerts.ingest(actor["user"], observations, actor, authorize=may_report)
     except (UnknownCamera, UnknownArea) as exc:
         svc.intake.stats.add(f"{path}.rejected")
         raise FeedError(422, str(exc)) from None
@@ -188,7 +192,8 @@ async def acknowledge_storm(request: Request) -> Response:
     body = await read_json(request, StormAck, svc.max_body_bytes)
     if not svc.views.has_center(body.center):
         raise Problem(404, f"center {body.center!r} not found; expected a city, district or township id")
-    svc.authorize(actor, "alerts:acknowledge", [body.center])
+    # A center's view belongs to that center and the centers above it.
+    svc.authorize(actor, "alerts:acknowledge", list(svc.jurisdiction.centers_for(body.center)))
     snapshot = svc.views.snapshot(body.center)
     if inspect.isawaitable(snapshot):
         snapshot = await snapshot

@@ -143,9 +143,21 @@ class AlertService:
             found.add(uuid)
         return found
 
-    def ingest(self, feed: str, observations: Sequence[Observation], actor: Actor) -> list[Outcome]:
-        """Store a batch in one transaction; returns one outcome per observation, in order."""
+    def ingest(
+        self,
+        feed: str,
+        observations: Sequence[Observation],
+        actor: Actor,
+        authorize: Callable[[Sequence[str]], None] | None = None,
+    ) -> list[Outcome]:
+        """Store a batch in one transaction; returns one outcome per observation, in order.
+
+        `authorize(centers)` is asked once per distinct jurisdiction in the batch, before anything
+        is stored; it raises to refuse the whole batch."""
         located = [self.locate(obs, i) for i, obs in enumerate(observations)]
+        if authorize is not None:
+            for centers in {tuple(c) for _, c in located}:
+                authorize(centers)
         with self._lock:
             try:
                 return self._ingest(feed, observations, located, actor)

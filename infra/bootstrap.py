@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
@@ -20,7 +21,7 @@ from infra.alert_rules_file import load_rules
 from infra.alert_store import existing_ids
 from infra.api_keys import ApiKeys
 from infra.audit import audit_recorder
-from infra.cameras import load_cameras
+from infra.cameras import DEFAULT_CAMERAS, load_cameras
 from infra.embedded import EmbeddedRunner, ReadNotifications
 from infra.jurisdiction_file import load_jurisdiction
 from infra.sealer import Sealer, build_sealer
@@ -57,7 +58,9 @@ def build_service(settings: Settings, jurisdiction: Jurisdiction) -> IncidentSer
 def build_alerts(settings: Settings, jurisdiction: Jurisdiction,
                  service: IncidentService) -> AlertService:
     """Camera registry, rules file and the bulk id check, around the same event store."""
-    cameras = load_cameras(settings.cameras, jurisdiction)
+    # The bundled sample registry fits the bundled tree; with another tree it keeps what fits.
+    cameras = load_cameras(settings.cameras, jurisdiction,
+                           strict=Path(settings.cameras) != DEFAULT_CAMERAS)
     rules = load_rules(settings.alert_rules)
 
     def centers_for(grid: str) -> tuple[str, ...]:

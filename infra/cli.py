@@ -189,7 +189,7 @@ def alerts_check_cameras(file: str, jurisdiction_file: str | None) -> None:
 
     settings = _settings(None, None, jurisdiction_file)
     try:
-        registry = load_cameras(file, load_jurisdiction(settings.jurisdiction))
+        registry = load_cameras(file, load_jurisdiction(settings.jurisdiction), strict=True)
     except CameraRegistryError as exc:
         click.echo(f"invalid: {exc}", err=True)
         sys.exit(1)

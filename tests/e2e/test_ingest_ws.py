@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import orjson
 from websockets.asyncio.client import connect
 
-from tests.conftest import RunningServer
+from tests.conftest import RunningServer, start_server
 from tests.e2e.alerting import CAMERA, alert, stored_events
 
 
@@ -26,9 +28,19 @@ async def test_feed_websocket_acks_each_message_in_order(server: RunningServer) 
 
 
 async def test_feed_websocket_bad_messages_get_errors_and_the_line_stays_open(
-    server: RunningServer,
+    tmp_path: Path,
 ) -> None:
-    async with connect(f"{server.ws_url}/ws/feed",
+    # A 1,001-alert message is ~100 KB: above the default websocket frame limit (64 KiB), so this
+    # server allows larger frames to reach the batch-size check.
+    server = start_server(tmp_path / "data", ws_max_size=1 << 20)
+    try:
+        await _bad_messages(server)
+    finally:
+        server.stop()
+
+
+async def _bad_messages(server: RunningServer) -> None:
+    async with connect(f"{server.ws_url}/ws/feed", max_size=None,
                        additional_headers=server.feed_headers) as ws:
         await ws.send("{not json")
         assert orjson.loads(await ws.recv())["status"] == 400

@@ -36,14 +36,18 @@ def test_schemathesis_finds_no_server_error_and_no_accepted_invalid_request(
         f'"path.center_id" = "{embedded.jurisdiction.root.id}"\n'  # type: ignore[attr-defined]
     )
     auditor = embedded.tokens.issue("fuzz-auditor", "auditor", None)  # type: ignore[attr-defined]
-    runs = [  # (credentials, operations): the officer everywhere, the auditor on the audit API
-        (server.headers["Authorization"], ["--exclude-path-regex", "^/api/audit/"]),
-        (f"Bearer {auditor}", ["--include-path-regex", "^/api/audit/"]),
+    feed_ingest = "^/api/ingest/(alerts|cap)$"
+    runs = [  # (credentials, operations): the officer everywhere, the auditor on the audit API,
+        # the feed key on the alert ingest paths
+        (f"Authorization: {server.headers['Authorization']}",
+         ["--exclude-path-regex", f"^/api/audit/|{feed_ingest}"]),
+        (f"Authorization: Bearer {auditor}", ["--include-path-regex", "^/api/audit/"]),
+        (f"X-API-Key: {server.feed_headers['X-API-Key']}", ["--include-path-regex", feed_ingest]),
     ]
-    for authorization, only in runs:
+    for credentials, only in runs:
         command = [
             str(SCHEMATHESIS), "--config-file", str(config), "run", f"{server.url}/openapi.json",
-            "-H", f"Authorization: {authorization}", *only,
+            "-H", credentials, *only,
             "--checks", "not_a_server_error,negative_data_rejection",
             "--phases", "examples,coverage,fuzzing", "--max-examples", "10", "--seed", "7",
             "--no-shrink", "--generation-database", "none", "--workers", "4", "--no-color",
