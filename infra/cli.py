@@ -48,7 +48,7 @@ def serve(host: str | None, port: int | None, data_dir: str | None, store: str |
     import uvicorn
 
     from infra.bootstrap import build_embedded
-    from infra.cameras import load_cameras
+    from infra.cameras import DEFAULT_CAMERAS, load_cameras
     from infra.demo import DemoDriver
     from infra.demo_cameras import CameraDemo
 
@@ -94,8 +94,12 @@ def serve(host: str | None, port: int | None, data_dir: str | None, store: str |
                 await driver.run()
 
             tasks.append(asyncio.create_task(run_demo()))
-            cameras = CameraDemo(url.rstrip("/"), load_cameras(settings.cameras,
-                                                              embedded.jurisdiction).cameras())
+            camera_headers: dict[str, str] = {}
+            if embedded.keys is not None:  # a feed key for the demo cameras (shown nowhere)
+                camera_headers = {"X-API-Key": embedded.keys.issue("demo-cameras")[1]}
+            registry = load_cameras(settings.cameras, embedded.jurisdiction,
+                                    strict=Path(settings.cameras) != DEFAULT_CAMERAS)
+            cameras = CameraDemo(url.rstrip("/"), registry.cameras(), headers=camera_headers)
 
             async def run_camera_demo() -> None:
                 while not server.started:

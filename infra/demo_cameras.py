@@ -31,7 +31,7 @@ class CameraDemo:
     cameras: list[Camera]
     rate: float = 1.0  # alerts per second, outside storms
     storm_every: float = 60.0  # seconds, on average
-    headers: dict[str, str] = field(default_factory=lambda: {"x-linkage-feed": "demo-cameras"})
+    headers: dict[str, str] = field(default_factory=dict)  # the feed's credentials
     rng: random.Random = field(default_factory=random.Random)
     live: dict[str, dict[str, Any]] = field(default_factory=dict)  # event id -> alert body
     sent: int = 0

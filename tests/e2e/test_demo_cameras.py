@@ -13,7 +13,7 @@ async def test_camera_demo_pushes_alerts_and_a_storm(server: RunningServer) -> N
     cameras = load_cameras(server.embedded.settings.cameras,  # type: ignore[attr-defined]
                            server.embedded.jurisdiction).cameras()  # type: ignore[attr-defined]
     demo = CameraDemo(server.url, cameras, rate=0, rng=random.Random(3),
-                      headers={**server.feed_headers, "x-linkage-feed": "demo-cameras"})
+                      headers=server.feed_headers)
     await demo.run(steps=40)
     import httpx
 
