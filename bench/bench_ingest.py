@@ -91,7 +91,21 @@ def group_commit(data_dir: Path, n: int, batch: int) -> float:
     return n / elapsed
 
 
-async def batched(url: str, n: int, batch: int, clients: int) -> float:
+def credentials(data_dir: Path) -> tuple[dict[str, str], dict[str, str], str]:
+    """(feed headers, officer headers, officer token) for a server on data_dir."""
+    from infra.api_keys import ApiKeys
+    from infra.jurisdiction_file import load_jurisdiction
+    from infra.settings import Settings
+    from infra.tokens import Tokens
+
+    settings = Settings().with_(data_dir=data_dir)
+    root = load_jurisdiction(settings.jurisdiction).root.id
+    token = Tokens(settings).issue("bench-officer", "city_officer", root)
+    _key_id, key = ApiKeys.for_settings(settings).issue("bench-feed")
+    return {"X-API-Key": key}, {"Authorization": f"Bearer {token}"}, token
+
+
+async def batched(url: str, n: int, batch: int, clients: int, feed: dict[str, str]) -> float:
     bodies = [orjson.dumps({"alerts": [alert("b", i) for i in range(s, min(s + batch, n))]})
               for s in range(0, n, batch)]
     queue: asyncio.Queue[bytes] = asyncio.Queue()
@@ -102,22 +116,23 @@ async def batched(url: str, n: int, batch: int, clients: int) -> float:
         while not queue.empty():
             body = queue.get_nowait()
             response = await client.post("/api/ingest/alerts", content=body,
-                                         headers={"content-type": "application/json"})
+                                         headers={"content-type": "application/json", **feed})
             assert response.status_code == 200, response.text
 
     async with httpx.AsyncClient(base_url=url, timeout=120) as client:
-        await client.post("/api/ingest/alerts", json={"alerts": [alert("warm", 0)]})
+        await client.post("/api/ingest/alerts", json={"alerts": [alert("warm", 0)]}, headers=feed)
         started = time.perf_counter()
         await asyncio.gather(*(worker(client) for _ in range(clients)))
         return n / (time.perf_counter() - started)
 
 
-async def console_latency(url: str, ws_url: str, probes: int, storm: int) -> list[float]:
+async def console_latency(url: str, ws_url: str, probes: int, storm: int,
+                          feed: dict[str, str], officer: dict[str, str], token: str) -> list[float]:
     """Seconds from POST /api/incidents to the incident's delta on the city console."""
     latencies: list[float] = []
     seen: dict[str, float] = {}
-    async with connect(f"{ws_url}/ws/console?center={CITY}", max_size=None) as ws, \
-            httpx.AsyncClient(base_url=url, timeout=120) as client:
+    async with connect(f"{ws_url}/ws/console?center={CITY}&token={token}", max_size=None) as ws, \
+            httpx.AsyncClient(base_url=url, timeout=120, headers=officer) as client:
         await ws.send('{"type":"hello"}')
         await ws.recv()
 
@@ -136,7 +151,7 @@ async def console_latency(url: str, ws_url: str, probes: int, storm: int) -> lis
         async def flood() -> None:
             for s in range(0, storm, 1000):
                 body = {"alerts": [alert(f"storm{time.time_ns()}", i) for i in range(s, min(s + 1000, storm))]}
-                response = await client.post("/api/ingest/alerts", json=body)
+                response = await client.post("/api/ingest/alerts", json=body, headers=feed)
                 assert response.status_code == 200, response.text
 
         reader = asyncio.create_task(read())
@@ -176,7 +191,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"group commit, in process (no HTTP):   {direct:10.0f} alerts/s ({args.alerts} alerts, "
           f"{args.batch}/batch)  = {direct / base:.1f}x baseline")
     port = free_port()
-    env = {**os.environ, "LINKAGE_INGEST_RATE": "1e9", "LINKAGE_INGEST_BURST": "1e9"}
+    feed, officer, token = credentials(data_dir)
+    env = {**os.environ, "LINKAGE_INGEST_RATE": "1e9", "LINKAGE_INGEST_BURST": "1e9",
+           "LINKAGE_WS_ALLOW_MISSING_ORIGIN": "1"}
     server = subprocess.Popen(
         [sys.executable, "-m", "infra.cli", "serve", "--data-dir", str(data_dir), "--port", str(port)],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -192,12 +209,12 @@ def main(argv: list[str] | None = None) -> int:
             if time.monotonic() > deadline:
                 raise SystemExit("server did not start")
             time.sleep(0.1)
-        rate = asyncio.run(batched(url, args.alerts, args.batch, args.clients))
+        rate = asyncio.run(batched(url, args.alerts, args.batch, args.clients, feed))
         print(f"batched   POST /api/ingest/alerts:    {rate:10.0f} alerts/s ({args.alerts} alerts, "
               f"{args.batch}/request, {args.clients} clients)  = {rate / base:.1f}x baseline")
         time.sleep(2)  # let the projection runner drain
-        quiet = asyncio.run(console_latency(url, ws_url, args.probes, 0))
-        stormy = asyncio.run(console_latency(url, ws_url, args.probes, 10_000))
+        quiet = asyncio.run(console_latency(url, ws_url, args.probes, 0, feed, officer, token))
+        stormy = asyncio.run(console_latency(url, ws_url, args.probes, 10_000, feed, officer, token))
         for name, values in (("quiet", quiet), ("10k storm", stormy)):
             print(f"console latency ({name:9}): p50 {pct(values, .5) * 1000:7.1f} ms  "
                   f"p99 {pct(values, .99) * 1000:7.1f} ms  (n={len(values)})")
