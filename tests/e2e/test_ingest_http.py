@@ -148,3 +148,24 @@ def test_stats_count_outcomes_and_refusals(server: RunningServer) -> None:
     stats = httpx.get(f"{server.url}/api/ingest/stats", headers=server.headers).json()
     counts = stats["counts"]
     assert (counts["alerts.created"], counts["alerts.updated"], counts["http.422"]) == (1, 1, 1)
+
+
+def test_a_feed_key_limited_to_a_township_cannot_report_outside_it(server: RunningServer) -> None:
+    jurisdiction = server.embedded.jurisdiction  # type: ignore[attr-defined]
+    other = next(u.id for u in jurisdiction.centers() if u.level == "township" and u.id != CENTERS[0])
+    _key_id, key = server.embedded.keys.issue("gate-elsewhere", center=other)  # type: ignore[attr-defined]
+    before = stored_events(server)
+    response = httpx.post(f"{server.url}/api/ingest/alerts", json=alert("outside"),
+                          headers={"X-API-Key": key})
+    problem(response, 403)
+    assert stored_events(server) == before
+    mine = httpx.post(f"{server.url}/api/ingest/alerts", json=alert("inside"),
+                      headers=server.feed_headers)
+    assert mine.status_code == 200
+
+
+def test_ingest_needs_a_feed_key(server: RunningServer) -> None:
+    problem(httpx.post(f"{server.url}/api/ingest/alerts", json=alert("anon")), 401)
+    officer = httpx.post(f"{server.url}/api/ingest/alerts", json=alert("officer"),
+                         headers=server.headers)
+    assert officer.status_code in (401, 403), officer.text
