@@ -128,6 +128,11 @@ def _slow_path(body: bytes, exc: msgspec.ValidationError, max_batch: int) -> lis
             return msgspec.convert(raw, AlertBatch).alerts
         except msgspec.ValidationError as error:
             raise FeedError(422, f"invalid alert batch: {error}") from None
+    if isinstance(raw, dict):
+        try:
+            return [msgspec.convert(raw, AlertIn)]
+        except msgspec.ValidationError as error:
+            raise FeedError(422, f"invalid alert: {error}") from None
     raise FeedError(422, f"invalid alert: {exc}") from None
 
 

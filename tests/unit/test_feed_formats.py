@@ -1,0 +1,58 @@
+"""Feed decoders: JSON alerts, Frigate events (CAP is covered end to end)."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from command_center.feed_formats import FeedError, decode_alerts, decode_frigate
+
+ALERT = {"id": "e1", "camera": "cam-1", "start_time": 1_800_000_000}
+
+
+def test_one_alert_or_a_batch() -> None:
+    assert [o.feed_event_id for o in decode_alerts(orjson.dumps(ALERT))] == ["e1"]
+    batch = orjson.dumps({"alerts": [ALERT, {**ALERT, "id": "e2"}]})
+    assert [o.feed_event_id for o in decode_alerts(batch)] == ["e1", "e2"]
+
+
+def test_a_single_alert_that_mentions_alerts_early_still_decodes() -> None:
+    body = orjson.dumps({"camera": "alerts", "id": "e1", "start_time": 1_800_000_000})
+    assert decode_alerts(body)[0].camera == "alerts"
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "words"),
+    [
+        (b"[1, 2]", 400, "malformed JSON"),
+        (b"{", 400, "malformed JSON"),
+        (orjson.dumps({"alerts": []}), 422, "batch is empty"),
+        (orjson.dumps({"alerts": [ALERT] * 1001}), 413, "at most 1000"),
+        (orjson.dumps({"alerts": [{**ALERT, "score": 2}]}), 422, "alerts[0].score"),
+        (orjson.dumps({**ALERT, "colour": "red"}), 422, "colour"),
+        (orjson.dumps({"id": "x", "camera": "c"}), 422, "start_time"),
+    ],
+)
+def test_bad_alert_bodies(body: bytes, status: int, words: str) -> None:
+    with pytest.raises(FeedError) as caught:
+        decode_alerts(body)
+    assert caught.value.status == status and words in caught.value.detail
+
+
+def test_frigate_event_uses_the_after_state() -> None:
+    after = {"id": "f1", "camera": "cam-1", "label": "car", "score": 0.7, "top_score": 0.8,
+             "current_zones": ["gate"], "start_time": 1_800_000_000.5, "end_time": None,
+             "false_positive": False, "sub_label": "冀G12345"}
+    obs = decode_frigate(orjson.dumps({"type": "update", "before": {}, "after": after}))
+    assert (obs.phase, obs.top_score, obs.zones, obs.plate) == ("update", 0.8, ("gate",), "冀G12345")
+
+
+@pytest.mark.parametrize(
+    ("payload", "status"),
+    [(b"not json", 400), (orjson.dumps({"type": "new"}), 422),
+     (orjson.dumps({"type": "explode", "after": {}}), 422)],
+)
+def test_bad_frigate_payloads(payload: bytes, status: int) -> None:
+    with pytest.raises(FeedError) as caught:
+        decode_frigate(payload)
+    assert caught.value.status == status
