@@ -306,6 +306,7 @@ class AlertService:
         note: str = "",
         authorize: Callable[[list[str]], None] = lambda centers: None,
         limit: int = 50_000,
+        max_scan: int = 500_000,
     ) -> int:
         """Acknowledge every unacknowledged alert of one storm window (camera or grid), in one
         transaction; returns how many. The window is found by the alerts' own start times."""
@@ -316,10 +317,13 @@ class AlertService:
         topic = f"{TOPIC}.Raised"
         ids: list[UUID] = []
         position = max(1, from_notification)
-        while len(ids) < limit:
+        scanned = 0
+        # Alerts of a window are stored close together; a bounded scan keeps this a cheap action.
+        while len(ids) < limit and scanned < max_scan:
             page = recorder.select_notifications(start=position, limit=1000, topics=[topic])
             if not page:
                 break
+            scanned += len(page)
             for notification in page:
                 raised: Any = mapper.to_domain_event(notification)
                 if getattr(raised, kind) == ident and window_start(raised.start_time, size) == start:
