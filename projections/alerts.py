@@ -19,7 +19,7 @@ from typing import Any
 
 from projections.envelope import Envelope
 from projections.patch import Change, View, del_, set_
-from projections.storm import THRESHOLDS, Window, is_storm, keys_for, tumble
+from projections.storm import THRESHOLDS, Window, is_storm, keys_for, tumble, window_start
 
 ALERTS_LIMIT = 100
 STORMS_LIMIT = 50
@@ -105,6 +105,15 @@ def _windows(view: View, event: Envelope, counts: _Counts) -> tuple[list[Change]
     label = str(data.get("label", "alert"))
     for key, kind, ident, size in keys_for(data.get("camera"), data.get("grid")):
         storm = storms.get(key)
+        if storm is not None and storm.get("active") and window_start(at, size) == storm["start_ts"]:
+            # The common case in a burst: one more alert in a running storm. One op per alert
+            # and key, and a batch's ops on a key compact to one.
+            in_storm = True
+            labels = storm["labels"]
+            changes.append({"op": "set", "path": ["storms", key], "value": {
+                **storm, "count": storm["count"] + 1,
+                "labels": {**labels, label: labels.get(label, 0) + 1}}})
+            continue
         current: Window | None
         # While a storm lasts its summary holds the window count: two ops per alert and key.
         if storm is not None and storm.get("active"):
@@ -129,12 +138,6 @@ def _windows(view: View, event: Envelope, counts: _Counts) -> tuple[list[Change]
             changes.append(set_(["storm_windows", key], [start, count, window_labels, first_n]))
             continue
         in_storm = True
-        if storm is not None and storm.get("active") and storm["start_ts"] == start:
-            # One op per alert and key; a batch's ops on a key compact to one.
-            labels = storm.get("labels") or {}
-            changes.append(set_(["storms", key], {
-                **storm, "count": count, "labels": {**labels, label: labels.get(label, 0) + 1}}))
-            continue
         if storm is None and len(storms) >= STORMS_LIMIT:
             changes.append(del_(["storms", _oldest_storm(storms)]))
         changes.append(del_(["storm_windows", key]))
