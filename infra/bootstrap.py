@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +64,7 @@ def build_alerts(settings: Settings, jurisdiction: Jurisdiction,
                            strict=Path(settings.cameras) != DEFAULT_CAMERAS)
     rules = load_rules(settings.alert_rules)
 
+    @cache  # the tree is immutable; one lookup per grid, not per alert
     def centers_for(grid: str) -> tuple[str, ...]:
         unit = jurisdiction.unit(grid)
         if unit.level != "grid":
