@@ -111,6 +111,13 @@ class Rule:
 class RuleSet:
     rules: tuple[Rule, ...] = ()
 
+    def may_match(self, label: str, kind: str) -> bool:
+        """False when no rule can match an alert of this label and kind (a cheap pre-check)."""
+        return any(
+            (not r.labels or label in r.labels) and (not r.kinds or kind in r.kinds)
+            for r in self.rules
+        )
+
     def matching(self, alert: AlertFacts) -> list[Rule]:
         """Rules the alert satisfies now and that have not fired on it yet."""
         return [r for r in self.rules if r.name not in alert.rules_fired and r.matches(alert)]
