@@ -4,7 +4,7 @@
 // Reads view.alerts (id -> item), view.alert_counts and view.storms; the server keeps them
 // bounded, and a storm is one summary that updates instead of a flood of rows.
 
-import { t } from "./i18n.js";
+import { getLang, t } from "./i18n.js";
 
 const PRIORITY_RANK = { critical: 0, high: 1, normal: 2 };
 
@@ -17,7 +17,7 @@ function el(tag, cls, text) {
 
 function timeOf(iso) {
   const d = new Date(iso);
-  return Number.isNaN(d.getTime()) ? "" : d.toLocaleTimeString();
+  return Number.isNaN(d.getTime()) ? "" : d.toLocaleTimeString(getLang(), { hour12: false });
 }
 
 export function renderAlerts(view, gridName) {
