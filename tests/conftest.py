@@ -120,7 +120,14 @@ def start_server(data_dir: Path, port: int | None = None, **settings: object) ->
     from infra.bootstrap import build_embedded
     from infra.settings import Settings
 
-    port = port or free_port()
+    # Bind the listening socket here and hand it to uvicorn: no window in which another
+    # process can take a "free" port between choosing it and listening on it.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port or 0))
+    sock.listen(128)
+    sock.set_inheritable(True)
+    port = int(sock.getsockname()[1])
     # Test clients (httpx, websockets) send no Origin header; browsers always do. The production
     # default refuses a missing Origin; tests/e2e/test_security.py checks it with this set False.
     settings.setdefault("ws_allow_missing_origin", True)
@@ -133,7 +140,7 @@ def start_server(data_dir: Path, port: int | None = None, **settings: object) ->
     server = uvicorn.Server(config)
 
     def run() -> None:
-        asyncio.run(server.serve())
+        asyncio.run(server.serve(sockets=[sock]))
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
