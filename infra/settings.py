@@ -31,6 +31,18 @@ class Settings:
     console_queue: int = field(default_factory=lambda: int(_env("CONSOLE_QUEUE", "512")))
     resume_wait: float = field(default_factory=lambda: float(_env("RESUME_WAIT", "1.0")))
     history_size: int = field(default_factory=lambda: int(_env("HISTORY_SIZE", "1000")))
+    # distributed mode
+    kafka_bootstrap: str = field(default_factory=lambda: _env("KAFKA_BOOTSTRAP", "127.0.0.1:9092"))
+    kafka_topic: str = field(default_factory=lambda: _env("KAFKA_TOPIC", "linkage.events"))
+    kafka_partitions: int = field(default_factory=lambda: int(_env("KAFKA_PARTITIONS", "4")))
+    kafka_replication: int = field(default_factory=lambda: int(_env("KAFKA_REPLICATION", "1")))
+    redis_url: str = field(default_factory=lambda: _env("REDIS_URL", "redis://127.0.0.1:6379/0"))
+    redis_prefix: str = field(default_factory=lambda: _env("REDIS_PREFIX", "linkage"))
+    worker_id: str = field(default_factory=lambda: _env("WORKER_ID", "linkage-worker"))
+    relay_name: str = field(default_factory=lambda: _env("RELAY_NAME", "linkage-relay"))
+    relay_metrics_port: int = field(default_factory=lambda: int(_env("RELAY_METRICS_PORT", "9108")))
+    connect_timeout: float = field(default_factory=lambda: float(_env("CONNECT_TIMEOUT", "5")))
+    max_overflows: int = field(default_factory=lambda: int(_env("MAX_OVERFLOWS", "3")))
 
     def with_(self, **changes: Any) -> Settings:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
