@@ -156,7 +156,8 @@ def build_relay(settings: Settings) -> Relay:
     position = RelayPosition(settings.postgres_dsn, settings.relay_name, settings.postgres_schema)
     return Relay(service.recorder, position, bootstrap=settings.kafka_bootstrap,
                  topic=settings.kafka_topic, partitions=settings.kafka_partitions,
-                 replication=settings.kafka_replication)
+                 replication=settings.kafka_replication,
+                 idempotence=settings.kafka_idempotence, owner=service)
 
 
 def build_worker(settings: Settings) -> faust.App:
@@ -172,5 +173,10 @@ def build_worker(settings: Settings) -> faust.App:
         partitions=settings.kafka_partitions,
         replication=settings.kafka_replication,
         datadir=settings.data_dir / "worker" / settings.worker_id,
+        options={
+            "broker_session_timeout": settings.worker_session_timeout,
+            "broker_rebalance_timeout": settings.worker_session_timeout,
+            "broker_heartbeat_interval": min(3.0, settings.worker_session_timeout / 5),
+        },
     )
     return create_worker_app(config, fanout)

@@ -115,6 +115,8 @@ class Relay:
         topic: str,
         partitions: int = 4,
         replication: int = 1,
+        idempotence: bool = True,
+        owner: object = None,
         registry: CollectorRegistry | None = None,
     ) -> None:
         self.recorder = recorder
@@ -123,6 +125,8 @@ class Relay:
         self.topic = topic
         self.partitions = partitions
         self.replication = replication
+        self.idempotence = idempotence
+        self.owner = owner  # the application that owns the recorder: keeps its pool open
         self.position = 0
         self.sent = 0
         self.registry = registry or CollectorRegistry()
@@ -162,8 +166,9 @@ class Relay:
             await asyncio.to_thread(self.store.save, 0, {})
         self.position = position
         self._position.set(position)
-        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, enable_idempotence=True,
-                                    acks="all", linger_ms=5, max_batch_size=256 * 1024)
+        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all", linger_ms=5,
+                                    enable_idempotence=self.idempotence,
+                                    max_batch_size=256 * 1024)
         await producer.start()
         loop = asyncio.get_running_loop()
         inbox: queue.Queue[Notification | BaseException] = queue.Queue(BATCH * 4)

@@ -73,6 +73,7 @@ def create_app(
     fanout: Fanout,
     new_epoch: Callable[[], str] = lambda: uuid.uuid4().hex[:12],
 ) -> faust.App:
+    config.datadir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         config.app_id,
         broker=f"kafka://{config.bootstrap}",
@@ -92,10 +93,9 @@ def create_app(
                        partitions=config.partitions)
     by_center = app.topic(f"{config.app_id}-by-center", key_type=str, value_type=Routed,
                           partitions=config.partitions, internal=True)
-    views = app.Table(TABLE, default=None, partitions=config.partitions, key_type=str,
-                      value_serializer="json")
+    views = app.Table(TABLE, default=None, partitions=config.partitions, key_type=str)
 
-    @app.agent(events)
+    @app.agent(events, name="route")
     async def route(stream: faust.StreamT[StoredEvent]) -> None:
         async for event in stream.events():
             stored: StoredEvent = event.value
@@ -103,7 +103,7 @@ def create_app(
                 await by_center.send(key=center, value=Routed(center, event.message.partition,
                                                               stored))
 
-    @app.agent(by_center)
+    @app.agent(by_center, name="project")
     async def project(stream: faust.StreamT[Routed]) -> None:
         async for routed in stream:
             center = routed.center
