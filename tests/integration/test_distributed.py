@@ -86,7 +86,11 @@ def _relay_position(stack: Stack) -> int:
     import psycopg
 
     with psycopg.connect(stack.postgres_dsn) as conn:
-        row = conn.execute(f"SELECT position FROM {stack.schema}.linkage_relay_position").fetchone()
+        try:
+            row = conn.execute(
+                f"SELECT position FROM {stack.schema}.linkage_relay_position").fetchone()
+        except psycopg.errors.UndefinedTable:  # the relay has not created it yet
+            return 0
     return int(row[0]) if row else 0
 
 
