@@ -79,10 +79,10 @@ class ScriptedHistory:
             self.open[str(incident.id)] = "reported"
             self.reported += 1
         elif self.open and (self.reported < self.incidents or len(self.open) > self.in_flight // 2):
-            incident_id = rng.choice(sorted(self.open))
+            incident_id = rng.choice(list(self.open))
             status = self.open[incident_id]
             action = rng.choice(NEXT[status])
-            others = [i for i in sorted(self.open) if i != incident_id]
+            others = [i for i in self.open if i != incident_id]
             if action == "mark-duplicate" and not others:
                 action = "accept"
             if action == "close" and status == "visited":
