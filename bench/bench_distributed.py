@@ -162,12 +162,13 @@ def start_hub(stack: Stack, name: str) -> tuple[str, str, int]:
     return f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/ws/console", process.pid
 
 
-def start_embedded(root: Path) -> tuple[subprocess.Popen[bytes], str, str]:
+def start_embedded(root: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str, str]:
     port = free_port()
     log = root / "embedded.log"
     process = subprocess.Popen(
         [LINKAGE, "serve", "--store", "sqlite", "--data-dir", str(root / "embedded"), "--port",
-         str(port)], stdout=open(log, "ab"), stderr=subprocess.STDOUT)  # noqa: SIM115
+         str(port)], stdout=open(log, "ab"), stderr=subprocess.STDOUT,  # noqa: SIM115
+        env={**env, "LINKAGE_STORE": "sqlite"})
     wait_until(lambda: "Uvicorn running" in log.read_text(), 60, what="embedded listening")
     return process, f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/ws/console"
 
@@ -258,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
         base, ws_url, _ = start_hub(stack, "hub-latency")
         distributed = asyncio.run(latency(base, ws_url, args.rate, args.latency_count, grids))
         stack.kill("hub-latency")
-        embedded, e_base, e_ws = start_embedded(root)
+        embedded, e_base, e_ws = start_embedded(root, stack.env)
         local = asyncio.run(latency(e_base, e_ws, args.rate, args.latency_count, grids))
         results["latency_ms"] = {
             "rate_per_s": args.rate,

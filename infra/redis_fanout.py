@@ -65,9 +65,12 @@ class Keys:
         return channel[len(self.prefix) + len(":console:"):]
 
 
-def _client(url: str) -> aioredis.Redis:
-    return aioredis.Redis.from_url(url, socket_connect_timeout=5, socket_keepalive=True,
-                                   health_check_interval=10)
+def _client(url: str, max_connections: int = 32) -> aioredis.Redis:
+    """A client whose callers wait for one of a bounded set of connections, never fail for it."""
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url, max_connections=max_connections, timeout=30, socket_connect_timeout=5,
+        socket_keepalive=True, health_check_interval=10)
+    return aioredis.Redis(connection_pool=pool)
 
 
 class RedisFanout:
@@ -111,6 +114,8 @@ class RedisViewSource:
         self.keys = Keys(prefix)
         self.centers = frozenset(centers)
         self._redis = _client(url)
+        # Consoles that connect together share one read of a center's snapshot.
+        self._reading: dict[str, asyncio.Future[tuple[str, int, View]]] = {}
 
     def has_center(self, center: str) -> bool:
         return center in self.centers
@@ -120,6 +125,14 @@ class RedisViewSource:
         return (epoch.decode(), int(seq)) if epoch is not None else ("", 0)
 
     async def snapshot(self, center: str) -> tuple[str, int, View]:
+        reading = self._reading.get(center)
+        if reading is None:
+            reading = asyncio.ensure_future(self._read_snapshot(center))
+            self._reading[center] = reading
+            reading.add_done_callback(lambda _: self._reading.pop(center, None))
+        return await asyncio.shield(reading)
+
+    async def _read_snapshot(self, center: str) -> tuple[str, int, View]:
         epoch, seq, view = await self._redis.hmget(self.keys.snapshot(center),
                                                    ["epoch", "seq", "view"])
         if epoch is None:  # nothing projected for this center yet
