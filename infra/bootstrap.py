@@ -173,6 +173,7 @@ def build_worker(settings: Settings) -> faust.App:
         partitions=settings.kafka_partitions,
         replication=settings.kafka_replication,
         datadir=settings.data_dir / "worker" / settings.worker_id,
+        fetch_max_wait_ms=settings.worker_fetch_wait_ms,
         options={
             "broker_session_timeout": settings.worker_session_timeout,
             "broker_rebalance_timeout": settings.worker_session_timeout,

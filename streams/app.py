@@ -22,6 +22,7 @@ from projections.center_view import routes_to
 from projections.envelope import Envelope, from_stored
 from projections.patch import Change, View
 from streams.folding import as_state, fold, new_state
+from streams.transport import transport_class
 
 TABLE = "center-views"
 
@@ -65,6 +66,7 @@ class WorkerConfig:
     partitions: int = 4
     replication: int = 1
     datadir: Path = Path("var/worker")
+    fetch_max_wait_ms: int = 100  # how long a fetch may wait for data (see streams/transport.py)
     options: dict[str, Any] = field(default_factory=dict)
 
 
@@ -89,6 +91,8 @@ def create_app(
         processing_guarantee="at_least_once",
         **config.options,
     )
+    transport = transport_class(config.fetch_max_wait_ms)
+    app.transport = transport(app.conf.broker_consumer, app)
     events = app.topic(config.topic, key_type=bytes, value_type=StoredEvent,
                        partitions=config.partitions)
     by_center = app.topic(f"{config.app_id}-by-center", key_type=str, value_type=Routed,
