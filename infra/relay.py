@@ -49,7 +49,8 @@ def encode(notification: Notification) -> tuple[bytes, bytes, list[tuple[str, by
 
 
 class RelayPosition:
-    """The last notification id the broker acknowledged, and the offsets it gave, in PostgreSQL."""
+    """In PostgreSQL: the last notification id the broker acknowledged, and the end offsets of
+    the topic's partitions as last seen (end offsets never go back unless the broker lost data)."""
 
     def __init__(self, dsn: str, name: str, schema: str = "") -> None:
         import psycopg
@@ -105,7 +106,13 @@ async def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
         await consumer.stop()
 
 
+class BrokerLostData(KafkaError):
+    """The broker no longer holds records it acknowledged (e.g. an in-memory broker restarted)."""
+
+
 class Relay:
+    check_every = 2.0  # seconds between checks that the broker still holds what it acknowledged
+
     def __init__(
         self,
         recorder: ApplicationRecorder,
@@ -149,20 +156,23 @@ class Relay:
                             self.bootstrap, exc, retry_every)
                 await asyncio.sleep(retry_every)
 
-    async def _broker_lost_data(self, offsets: dict[int, int]) -> bool:
-        """True when the broker no longer holds records it acknowledged (e.g. in-memory storage)."""
-        if not offsets:
-            return False
+    async def _watermarks(self, seen: dict[int, int]) -> dict[int, int]:
+        """The topic's end offsets now; raises BrokerLostData if one went back since `seen`."""
         ends = await end_offsets(self.bootstrap, self.topic)
-        return any(ends.get(p, 0) <= offset for p, offset in offsets.items())
+        if any(ends.get(p, 0) < offset for p, offset in seen.items()):
+            log.warning("relay: %s holds up to offsets %s, but it held %s", self.topic, ends, seen)
+            raise BrokerLostData(self.topic)
+        return ends
 
     async def run_once(self) -> None:
-        position, offsets = await asyncio.to_thread(self.store.load)
+        position, seen = await asyncio.to_thread(self.store.load)
         await ensure_topic(self.bootstrap, self.topic, self.partitions, self.replication)
-        if await self._broker_lost_data(offsets):
+        try:
+            seen = await self._watermarks(seen)
+        except BrokerLostData:
             log.warning("relay: the broker lost acknowledged records of %s; relaying again "
                         "from notification 1 (consumers dedupe by notification id)", self.topic)
-            position, offsets = 0, {}
+            position, seen = 0, {}
             await asyncio.to_thread(self.store.save, 0, {})
         self.position = position
         self._position.set(position)
@@ -179,12 +189,19 @@ class Relay:
         feeder.start()
         log.info("relay: following notifications after %d into %s at %s",
                  position, self.topic, self.bootstrap)
+        next_check = loop.time() + self.check_every
         try:
             while True:
-                await ready.wait()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(ready.wait(), self.check_every)
                 ready.clear()
                 while batch := self._take(inbox):
-                    await self._send(producer, batch, offsets)
+                    await self._send(producer, batch, seen)
+                if loop.time() >= next_check:
+                    # A restarted in-memory broker answers as if nothing happened: look.
+                    next_check = loop.time() + self.check_every
+                    seen = await self._watermarks(seen)
+                    await asyncio.to_thread(self.store.save, self.position, seen)
         finally:
             subscription.stop()
             while feeder.is_alive():  # unblock a feeder waiting on a full inbox
@@ -210,16 +227,15 @@ class Relay:
         return batch
 
     async def _send(self, producer: AIOKafkaProducer, batch: Sequence[Notification],
-                    offsets: dict[int, int]) -> None:
+                    seen: dict[int, int]) -> None:
         futures = []
         for notification in batch:
             key, value, headers = encode(notification)
             futures.append(await producer.send(self.topic, value=value, key=key, headers=headers))
-        for record in await asyncio.gather(*futures):
-            offsets[record.partition] = max(offsets.get(record.partition, -1), record.offset)
+        await asyncio.gather(*futures)
         # Only now is the batch the broker's: save the position after the acknowledgement.
         self.position = batch[-1].id
-        await asyncio.to_thread(self.store.save, self.position, offsets)
+        await asyncio.to_thread(self.store.save, self.position, seen)
         self.sent += len(batch)
         self._position.set(self.position)
 

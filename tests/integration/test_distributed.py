@@ -162,15 +162,19 @@ def test_broker_restart_ends_with_views_equal_to_a_replay(
     try:
         stack.start("relay", "relay")
         stack.start("worker", "worker")
-        writer = _write_in_background(stack, incidents=100, seed=13)
+        history = ScriptedHistory(stack.service, _grids(stack), incidents=100, seed=13)
+        history.run(400)
         wait_until(lambda: stack.redis_state()["130700"][1] > 40, 90, what="deltas flowing")
         # Tansu keeps topics in memory: a restart is a broker that lost every record.
         broker.stop()
         broker.start()
-        writer.join(120)
+        history.run()  # the rest after the restart
+        wait_until(lambda: "lost acknowledged records" in stack.log("relay"), 60,
+                   what="the relay noticing the loss")
+        last = stack.service.recorder.max_notification_id()
+        wait_until(lambda: _relay_position(stack) == last, 90, what="the relay sending again")
         wait_until(stack.converged, 150, what="views after the broker restarted")
         stack.assert_equal_to_replay()
-        assert "lost acknowledged records" in stack.log("relay")
     finally:
         stack.close()
         broker.stop()
