@@ -56,20 +56,22 @@ def run_local(settings: Settings, *, start_broker: bool = True, demo_rate: float
         "hub2": ["serve", "--mode", "distributed", "--port", str(hub_ports[1])],
     }
     processes: dict[str, subprocess.Popen[bytes]] = {}
+    stopping: list[int] = []
+    for signum in (signal.SIGINT, signal.SIGTERM):  # also when started in the background
+        signal.signal(signum, lambda received, _frame: stopping.append(received))
     code = 0
     try:
         for name, args in commands.items():
             processes[name] = subprocess.Popen([*_linkage(), *args], env=env)
         for port in hub_ports:
             click.echo(f"console: http://{settings.host}:{port}/")
-        while True:
+        while not stopping:
             for name, process in processes.items():
                 if process.poll() is not None:
                     click.echo(f"{name} exited with {process.returncode}; stopping", err=True)
                     return process.returncode or 1
             time.sleep(0.5)
-    except KeyboardInterrupt:
-        code = 0
+        click.echo("stopping")
     finally:
         for process in processes.values():
             if process.poll() is None:
