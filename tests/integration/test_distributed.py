@@ -98,6 +98,18 @@ def _relay_position(stack: Stack) -> int:
     return int(row[0]) if row else 0
 
 
+def _gauges(port: int) -> dict[str, float]:
+    """The relay's /metrics, as {name: value}; {} while it is not up yet."""
+    import httpx
+
+    try:
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    except httpx.HTTPError:
+        return {}
+    return {line.split()[0]: float(line.split()[1]) for line in text.splitlines()
+            if line.startswith("linkage_relay_")}
+
+
 def test_relay_killed_mid_stream_resumes_without_loss_or_double_counting(stack: Stack) -> None:
     stack.start("worker", "worker")
     stack.start("relay", "relay")
@@ -107,9 +119,14 @@ def test_relay_killed_mid_stream_resumes_without_loss_or_double_counting(stack: 
     killed_at = _relay_position(stack)
     writer.join(120)
     assert killed_at < (stack.service.recorder.max_notification_id() or 0), "not mid-stream"
-    stack.start("relay", "relay")
+    metrics = free_port()
+    stack.start("relay", "relay", LINKAGE_RELAY_METRICS_PORT=str(metrics))
     wait_until(stack.converged, 120, what="views after the relay restarted")
     stack.assert_equal_to_replay()
+    last = stack.service.recorder.max_notification_id()
+    wait_until(lambda: _gauges(metrics).get("linkage_relay_position") == last, 30,
+               what="the relay reporting its position")
+    assert _gauges(metrics)["linkage_relay_lag"] == 0
 
 
 def test_worker_killed_recovers_its_table_from_the_changelog(stack: Stack) -> None:
