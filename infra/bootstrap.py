@@ -180,4 +180,16 @@ def build_worker(settings: Settings) -> faust.App:
             "broker_heartbeat_interval": min(3.0, settings.worker_session_timeout / 5),
         },
     )
-    return create_worker_app(config, fanout)
+    return create_worker_app(config, fanout, on_broker_lost=_exit_broker_lost)
+
+
+def _exit_broker_lost(reason: str) -> None:
+    """Crash-only: a worker whose broker lost its records exits; its restart rebuilds from Kafka."""
+    import logging
+    import os
+
+    logging.getLogger("infra.worker").error(
+        "the broker lost records this worker had written (%s); exiting so that a restart "
+        "rebuilds the views from the relay's topic", reason)
+    logging.shutdown()
+    os._exit(3)

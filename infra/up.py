@@ -67,6 +67,10 @@ def run_local(settings: Settings, *, start_broker: bool = True, demo_rate: float
             click.echo(f"console: http://{settings.host}:{port}/")
         while not stopping:
             for name, process in processes.items():
+                if process.poll() == 3 and name == "worker":  # its broker lost data: restart
+                    click.echo("worker exited after the broker lost its records; restarting")
+                    processes[name] = subprocess.Popen([*_linkage(), *commands[name]], env=env)
+                    break
                 if process.poll() is not None:
                     click.echo(f"{name} exited with {process.returncode}; stopping", err=True)
                     return process.returncode or 1

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import faust
+from faust.types import TP
 
 from projections.center_view import routes_to
 from projections.envelope import Envelope, from_stored
@@ -67,13 +68,23 @@ class WorkerConfig:
     replication: int = 1
     datadir: Path = Path("var/worker")
     fetch_max_wait_ms: int = 100  # how long a fetch may wait for data (see streams/transport.py)
+    check_every: float = 0.5  # seconds between checks that the broker kept our records
     options: dict[str, Any] = field(default_factory=dict)
+
+
+def _raise(reason: str) -> None:
+    raise BrokerLostRecords(reason)
+
+
+class BrokerLostRecords(RuntimeError):
+    """The broker no longer holds records it had (an in-memory broker restarted)."""
 
 
 def create_app(
     config: WorkerConfig,
     fanout: Fanout,
     new_epoch: Callable[[], str] = lambda: uuid.uuid4().hex[:12],
+    on_broker_lost: Callable[[str], None] = _raise,
 ) -> faust.App:
     config.datadir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
@@ -98,6 +109,23 @@ def create_app(
     by_center = app.topic(f"{config.app_id}-by-center", key_type=str, value_type=Routed,
                           partitions=config.partitions, internal=True)
     views = app.Table(TABLE, default=None, partitions=config.partitions, key_type=str)
+
+    # The worker's own topics only grow. If their end offsets go back, the broker lost them
+    # (and the table's changelog with them): these tables can no longer be trusted.
+    watched = [TP(by_center.get_topic_name(), p) for p in range(config.partitions)]
+    seen: dict[TP, int] = {}
+
+    @app.timer(config.check_every, name="watch-broker")
+    async def watch_broker() -> None:
+        try:
+            ends = await app.consumer.highwaters(*watched)
+        except Exception:  # not reachable right now: the next tick checks again
+            return
+        back = {tp.partition: (seen[tp], ends.get(tp, 0)) for tp in seen
+                if ends.get(tp, 0) < seen[tp]}
+        if back:
+            on_broker_lost(f"{by_center.get_topic_name()} went back (partition: (was, now)) {back}")
+        seen.update(ends)
 
     @app.agent(events, name="route")
     async def route(stream: faust.StreamT[StoredEvent]) -> None:

@@ -189,6 +189,13 @@ def test_broker_restart_ends_with_views_equal_to_a_replay(
         # Tansu keeps topics in memory: a restart is a broker that lost every record.
         broker.stop()
         broker.start()
+        # The worker sees its own topics gone back, and exits (crash-only); a supervisor
+        # restarts it, and it rebuilds its tables from what the relay sends again.
+        wait_until(lambda: stack.processes["worker"].poll() is not None, 60,
+                   what="the worker noticing the loss")
+        assert stack.processes["worker"].returncode == 3
+        assert "the broker lost records" in stack.log("worker")
+        stack.start("worker", "worker")
         history.run()  # the rest after the restart
         wait_until(lambda: "lost acknowledged records" in stack.log("relay"), 60,
                    what="the relay noticing the loss")
