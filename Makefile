@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install install-dev lint typecheck bench clean
+.PHONY: run run-distributed test install install-dev lint typecheck bench clean
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (Python 3.11+)"; exit 1; }
@@ -25,6 +25,11 @@ install-dev: $(VENV)/.installed-dev
 
 run: install
 	$(BIN)/linkage serve --host $(HOST) --port $(PORT) --demo
+
+# Distributed mode on this machine: Tansu broker, relay, faust worker, two hubs (PORT, PORT+1),
+# demo feeds; PostgreSQL and Redis from LINKAGE_POSTGRES_DSN / LINKAGE_REDIS_URL.
+run-distributed: install-dev
+	$(BIN)/linkage up --port $(PORT)
 
 lint: install-dev
 	$(BIN)/ruff check .

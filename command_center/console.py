@@ -29,6 +29,10 @@ async def _maybe(value: Any) -> Any:
     return await value if inspect.isawaitable(value) else value
 
 
+class TooSlow(Exception):
+    """A console that overflowed its queue more often than allowed."""
+
+
 class ConsoleSession:
     """One console connection: keeps (epoch, seq) of what it sent; never leaves a gap."""
 
@@ -67,6 +71,10 @@ class ConsoleSession:
 
     async def deliver(self, frame: Frame) -> None:
         epoch, seq, text = frame
+        if not text:  # a marker: the view is at (epoch, seq)
+            if (epoch, seq) != (self.epoch, self.seq):
+                await self.send_snapshot()
+            return
         if epoch != self.epoch:
             await self.send_snapshot()
         elif seq <= self.seq:
@@ -83,6 +91,8 @@ class ConsoleSession:
             async with self.lock:
                 if self.sub.overflowed:
                     self.resyncs += 1
+                    if self.resyncs > self.svc.max_overflows:
+                        raise TooSlow(self.resyncs)
                     await self.send_snapshot()
                     continue
                 await self.deliver(frame)
@@ -168,7 +178,11 @@ async def console_endpoint(ws: WebSocket) -> None:
             done, _ = await asyncio.wait({inbox_get, pump}, return_when=asyncio.FIRST_COMPLETED)
             if pump in done:
                 inbox_get.cancel()
-                pump.result()
+                try:
+                    pump.result()
+                except TooSlow as exc:
+                    log.info("closing console for %s: fell behind %s times", center, exc)
+                    await ws.close(CLOSE_TOO_SLOW, "too slow: fell behind too many times")
                 return
             message = inbox_get.result()
             if message is None:

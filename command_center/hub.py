@@ -16,6 +16,8 @@ import orjson
 from projections.patch import Change, View
 
 Frame = tuple[str, int, str]  # (epoch, seq, encoded delta frame: a JSON text)
+# A frame whose text is "" is a marker: "the view is now at (epoch, seq)"; a console
+# that is elsewhere fetches a snapshot (used after a fan-out source reconnects).
 
 
 class ViewSource(Protocol):
@@ -92,6 +94,10 @@ class Hub:
         data = delta_frame(center, epoch, seq, changes)
         self.publish_frame(center, (epoch, seq, data))
         return data
+
+    def centers(self) -> list[str]:
+        """The centers at least one console watches."""
+        return list(self._subs)
 
     def count(self, center: str | None = None) -> int:
         if center is None:

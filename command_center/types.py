@@ -47,6 +47,7 @@ class Services:
     authorize: Authorize = deny_all
     max_body_bytes: int = 1 << 20
     resume_wait: float = 1.0
+    max_overflows: int = 3  # snapshots a slow console gets before it is closed (4008)
     background: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     on_shutdown: list[Callable[[], Any]] = field(default_factory=list)
     mode: str = "embedded"

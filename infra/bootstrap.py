@@ -7,6 +7,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import faust
 from starlette.applications import Starlette
 
 from command_center.app import create_app
@@ -25,12 +26,17 @@ from infra.audit import audit_recorder
 from infra.cameras import DEFAULT_CAMERAS, load_cameras
 from infra.embedded import EmbeddedRunner, ReadNotifications
 from infra.jurisdiction_file import load_jurisdiction
+from infra.preflight import check
+from infra.redis_fanout import RedisFanout, RedisSubscriber, RedisViewSource
+from infra.relay import Relay, RelayPosition
 from infra.sealer import Sealer, build_sealer
 from infra.settings import Settings
 from infra.sla import SlaWatcher
 from infra.tokens import Tokens
 from infra.view_store import PostgresViewStore, SQLiteViewStore, ViewStore
 from projections.envelope import Envelope, from_stored
+from streams.app import WorkerConfig
+from streams.app import create_app as create_worker_app
 
 
 def notification_reader(service: IncidentService) -> ReadNotifications:
@@ -135,6 +141,7 @@ def build_embedded(settings: Settings) -> Embedded:
         wake=runner.wake,
         max_body_bytes=settings.max_body_bytes,
         resume_wait=settings.resume_wait,
+        max_overflows=settings.max_overflows,
         background=[runner.run, seal],
         on_shutdown=[runner.stop],
         alerts=alerts,
@@ -185,3 +192,115 @@ def build_security(
     keys = ApiKeys.for_settings(settings)
     sealer = build_sealer(settings, service.recorder)
     return tokens, keys, sealer, build_auth(settings, jurisdiction, service, tokens, keys)
+
+
+# -- distributed mode ---------------------------------------------------------
+
+
+@dataclass
+class DistributedHub:
+    """One hub process: commands to PostgreSQL, views and deltas from Redis."""
+
+    settings: Settings
+    jurisdiction: Jurisdiction
+    service: IncidentService
+    hub: Hub
+    source: RedisViewSource
+    subscriber: RedisSubscriber
+    services: Services
+    tokens: Tokens | None = None
+    keys: ApiKeys | None = None
+    sealer: Sealer | None = None
+
+    def app(self) -> Starlette:
+        return create_app(self.services)
+
+    def close(self) -> None:
+        self.service.close()
+
+
+def build_hub(settings: Settings) -> DistributedHub:
+    """A hub for `linkage serve --mode distributed`; fails fast when a service is unreachable."""
+    settings = settings.with_(store="postgres")
+    check(settings, "postgres", "redis")
+    jurisdiction = load_jurisdiction(settings.jurisdiction)
+    service = build_service(settings, jurisdiction)
+    hub = Hub(queue_size=settings.console_queue)
+    centers = [unit.id for unit in jurisdiction.centers()]
+    source = RedisViewSource(settings.redis_url, centers, settings.redis_prefix)
+    subscriber = RedisSubscriber(settings.redis_url, hub, source, settings.redis_prefix)
+    tokens, keys, sealer, auth = build_security(settings, jurisdiction, service)
+
+    async def seal() -> None:
+        # Every hub may run a sealer: on PostgreSQL they serialize on the tracking row.
+        await sealer.run(settings.seal_interval,
+                         checkpoint_seconds=settings.seal_checkpoint_seconds)
+
+    services = Services(
+        jurisdiction=jurisdiction,
+        incidents=service,
+        hub=hub,
+        views=source,
+        max_body_bytes=settings.max_body_bytes,
+        resume_wait=settings.resume_wait,
+        max_overflows=settings.max_overflows,
+        background=[subscriber.run, seal],
+        on_shutdown=[source.close],
+        mode="distributed",
+        alerts=build_alerts(settings, jurisdiction, service),
+        intake=build_intake(settings),
+        **auth_hooks(auth, settings),
+    )
+    sla = SlaWatcher(service, source, jurisdiction.root.id, grace=settings.sla_grace,
+                     interval=settings.sla_interval)
+    services.background.append(sla.run)
+    return DistributedHub(settings, jurisdiction, service, hub, source, subscriber, services,
+                          tokens, keys, sealer)
+
+
+def build_relay(settings: Settings) -> Relay:
+    """The relay for `linkage relay`; fails fast when PostgreSQL or Kafka is unreachable."""
+    settings = settings.with_(store="postgres")
+    check(settings, "postgres", "kafka")
+    jurisdiction = load_jurisdiction(settings.jurisdiction)
+    service = build_service(settings, jurisdiction)
+    position = RelayPosition(settings.postgres_dsn, settings.relay_name, settings.postgres_schema)
+    return Relay(service.recorder, position, bootstrap=settings.kafka_bootstrap,
+                 topic=settings.kafka_topic, partitions=settings.kafka_partitions,
+                 replication=settings.kafka_replication,
+                 idempotence=settings.kafka_idempotence, owner=service)
+
+
+def build_worker(settings: Settings) -> faust.App:
+    """The faust app for `linkage worker`; fails fast when Kafka or Redis is unreachable."""
+    check(settings, "kafka", "redis")
+    jurisdiction = load_jurisdiction(settings.jurisdiction)
+    fanout = RedisFanout(settings.redis_url, settings.redis_prefix, maxlen=settings.history_size)
+    config = WorkerConfig(
+        app_id=settings.worker_id,
+        bootstrap=settings.kafka_bootstrap,
+        topic=settings.kafka_topic,
+        centers=frozenset(unit.id for unit in jurisdiction.centers()),
+        partitions=settings.kafka_partitions,
+        replication=settings.kafka_replication,
+        datadir=settings.data_dir / "worker" / settings.worker_id,
+        fetch_max_wait_ms=settings.worker_fetch_wait_ms,
+        options={
+            "broker_session_timeout": settings.worker_session_timeout,
+            "broker_rebalance_timeout": settings.worker_session_timeout,
+            "broker_heartbeat_interval": min(3.0, settings.worker_session_timeout / 5),
+        },
+    )
+    return create_worker_app(config, fanout, on_broker_lost=_exit_broker_lost)
+
+
+def _exit_broker_lost(reason: str) -> None:
+    """Crash-only: a worker whose broker lost its records exits; its restart rebuilds from Kafka."""
+    import logging
+    import os
+
+    logging.getLogger("infra.worker").error(
+        "the broker lost records this worker had written (%s); exiting so that a restart "
+        "rebuilds the views from the relay's topic", reason)
+    logging.shutdown()
+    os._exit(3)

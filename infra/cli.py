@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sys
 from pathlib import Path
@@ -42,21 +43,27 @@ def main() -> None:
 @click.option("--demo-rate", type=float, default=2.0, help="demo actions per second")
 @click.option("--mqtt/--no-mqtt", default=None,
               help="subscribe to Frigate events over MQTT (LINKAGE_MQTT, off; LINKAGE_MQTT_URL)")
+@click.option("--mode", type=click.Choice(["embedded", "distributed"]), default="embedded",
+              help="embedded: one process; distributed: a hub over PostgreSQL and Redis")
 def serve(host: str | None, port: int | None, data_dir: str | None, store: str | None,
-          jurisdiction: str | None, demo: bool, demo_rate: float, mqtt: bool | None) -> None:
-    """Run the command center (embedded mode: one process)."""
+          jurisdiction: str | None, demo: bool, demo_rate: float, mqtt: bool | None,
+          mode: str) -> None:
+    """Run the command center (embedded: one process; distributed: one hub of many)."""
     import uvicorn
 
-    from infra.bootstrap import build_embedded
+    from infra.bootstrap import build_embedded, build_hub
     from infra.cameras import DEFAULT_CAMERAS, load_cameras
     from infra.demo import DemoDriver
     from infra.demo_cameras import CameraDemo
+    from infra.preflight import ServiceUnreachable
 
     settings = _settings(data_dir, store, jurisdiction).with_(host=host, port=port, mqtt=mqtt)
     try:
-        embedded = build_embedded(settings)
+        embedded = build_hub(settings) if mode == "distributed" else build_embedded(settings)
     except JurisdictionError as exc:
         raise click.ClickException(f"jurisdiction: {exc}") from None
+    except ServiceUnreachable as exc:
+        raise click.ClickException(str(exc)) from None
     except (ValueError, OSError) as exc:  # security settings; rules and camera files
         raise click.ClickException(str(exc)) from None
     app = embedded.app()
@@ -68,7 +75,7 @@ def serve(host: str | None, port: int | None, data_dir: str | None, store: str |
 
     redact_tokens_in_logs()
     url = f"http://{settings.host}:{settings.port}/"
-    click.echo(f"Linkage command center (embedded, {settings.store}) — console: {url}")
+    click.echo(f"Linkage command center ({mode}, {embedded.settings.store}) — console: {url}")
     demo_headers: dict[str, str] = {}
     if demo and embedded.tokens is not None:
         root = embedded.jurisdiction.root.id
@@ -143,6 +150,62 @@ def replay(data_dir: str | None, store: str | None, jurisdiction: str | None) ->
             counts = " ".join(f"{k}={v}" for k, v in view["counts"].items() if v)
             click.echo(f"{unit.id} {unit.name} ({unit.level}): open={opened} {counts}")
     embedded.close()
+
+
+@main.command()
+@click.option("--metrics-port", type=int, default=None,
+              help="port of /metrics with linkage_relay_lag (LINKAGE_RELAY_METRICS_PORT; 0: off)")
+def relay(metrics_port: int | None) -> None:
+    """Relay the PostgreSQL notification log to Kafka (distributed mode)."""
+    from infra.bootstrap import build_relay
+    from infra.preflight import ServiceUnreachable
+
+    settings = Settings().with_(relay_metrics_port=metrics_port)
+    try:
+        relay = build_relay(settings)
+    except ServiceUnreachable as exc:
+        raise click.ClickException(str(exc)) from None
+    if settings.relay_metrics_port:
+        relay.serve_metrics(settings.relay_metrics_port)
+        click.echo(f"relay lag: http://127.0.0.1:{settings.relay_metrics_port}/metrics")
+
+    async def run() -> None:
+        lag = asyncio.create_task(relay.report_lag())
+        try:
+            await relay.run()
+        finally:
+            lag.cancel()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run())
+
+
+@main.command()
+def worker() -> None:
+    """Run a faust-streaming worker: center views from Kafka, deltas to Redis."""
+    import faust
+
+    from infra.bootstrap import build_worker
+    from infra.preflight import ServiceUnreachable
+
+    try:
+        app = build_worker(Settings())
+    except ServiceUnreachable as exc:
+        raise click.ClickException(str(exc)) from None
+    faust.Worker(app, loglevel="INFO").execute_from_commandline()
+
+
+@main.command()
+@click.option("--port", type=int, default=None, help="first hub's port; the second gets port+1")
+@click.option("--broker/--no-broker", default=True,
+              help="start a local Tansu broker (else use LINKAGE_KAFKA_BOOTSTRAP)")
+@click.option("--demo-rate", type=float, default=2.0, help="demo actions per second")
+def up(port: int | None, broker: bool, demo_rate: float) -> None:
+    """Run distributed mode locally: Tansu broker, relay, worker, two hubs, demo feeds."""
+    from infra.up import run_local
+
+    settings = Settings().with_(port=port, store="postgres")
+    sys.exit(run_local(settings, start_broker=broker, demo_rate=demo_rate))
 
 
 @main.group()

@@ -83,6 +83,29 @@ class Settings:
     mqtt_url: str = field(default_factory=lambda: _env("MQTT_URL", "mqtt://127.0.0.1:1883"))
     mqtt_topic: str = field(default_factory=lambda: _env("MQTT_TOPIC", "frigate/events"))
     mqtt_feed: str = field(default_factory=lambda: _env("MQTT_FEED", "frigate"))
+    # distributed mode
+    kafka_bootstrap: str = field(default_factory=lambda: _env("KAFKA_BOOTSTRAP", "127.0.0.1:9092"))
+    kafka_topic: str = field(default_factory=lambda: _env("KAFKA_TOPIC", "linkage.events"))
+    kafka_partitions: int = field(default_factory=lambda: int(_env("KAFKA_PARTITIONS", "4")))
+    kafka_replication: int = field(default_factory=lambda: int(_env("KAFKA_REPLICATION", "1")))
+    # Idempotent producer: on for Apache Kafka; Tansu 0.6 (memory) rejects aiokafka's InitProducerId.
+    kafka_idempotence: bool = field(
+        default_factory=lambda: _env("KAFKA_IDEMPOTENCE", "true").lower() in ("1", "true", "yes")
+    )
+    redis_url: str = field(default_factory=lambda: _env("REDIS_URL", "redis://127.0.0.1:6379/0"))
+    redis_prefix: str = field(default_factory=lambda: _env("REDIS_PREFIX", "linkage"))
+    worker_id: str = field(default_factory=lambda: _env("WORKER_ID", "linkage-worker"))
+    # How long the group waits for a silent worker (faust session and rebalance timeouts).
+    worker_session_timeout: float = field(
+        default_factory=lambda: float(_env("WORKER_SESSION_TIMEOUT", "10"))
+    )
+    worker_fetch_wait_ms: int = field(
+        default_factory=lambda: int(_env("WORKER_FETCH_WAIT_MS", "100"))
+    )
+    relay_name: str = field(default_factory=lambda: _env("RELAY_NAME", "linkage-relay"))
+    relay_metrics_port: int = field(default_factory=lambda: int(_env("RELAY_METRICS_PORT", "9108")))
+    connect_timeout: float = field(default_factory=lambda: float(_env("CONNECT_TIMEOUT", "5")))
+    max_overflows: int = field(default_factory=lambda: int(_env("MAX_OVERFLOWS", "3")))
 
     def with_(self, **changes: Any) -> Settings:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})

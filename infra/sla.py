@@ -64,12 +64,16 @@ class SlaWatcher:
             snapshot = await snapshot
         _, _, view = snapshot
         now = self.clock()
-        due = [i for i, item in list(view["open"].items()) if overdue(item, now, self.grace)]
+        due = [(i, item.get("version")) for i, item in list(view["open"].items())
+               if overdue(item, now, self.grace)]
         done = 0
-        for incident_id in due:
+        for incident_id, version in due:
             try:
+                # The version the view saw: if the case moved on since (another hub's watcher
+                # escalated it, an officer resolved it), this is a conflict, not a second step.
                 await asyncio.to_thread(
-                    self.service.act, incident_id, "escalate", actor=SYSTEM, reason="overdue"
+                    self.service.act, incident_id, "escalate", actor=SYSTEM, reason="overdue",
+                    expected_version=version,
                 )
                 done += 1
             except DomainError as exc:  # changed meanwhile; the next sweep sees the new state

@@ -85,6 +85,19 @@ def mqtt_address() -> tuple[str, int]:
     return MQTT_HOST, MQTT_PORT
 
 
+@pytest.fixture(scope="session")
+def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Kafka-compatible broker (Tansu, in memory) on a free loopback port."""
+    from infra.tansu import TansuBroker
+
+    try:
+        broker = TansuBroker(log=tmp_path_factory.mktemp("tansu") / "broker.log").start()
+    except Exception as exc:
+        unavailable("Kafka (Tansu broker)", str(exc))
+    yield broker.bootstrap
+    broker.stop()
+
+
 @dataclass
 class RunningServer:
     """A real uvicorn server running the app in a background thread."""

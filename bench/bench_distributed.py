@@ -1,0 +1,305 @@
+"""Distributed-mode benchmark; every figure is a ratio against a baseline measured in the same run.
+
+    python -m bench.bench_distributed [--incidents 400] [--rate 20] [--consoles 10000]
+
+1. Throughput: events/s through relay -> faust -> Redis, against aiokafka producing and
+   consuming the same events on the same (Tansu) broker.
+2. Latency: POST /api/incidents -> delta on a console, p50/p99, distributed hub against the
+   embedded server, at the same fixed rate.
+3. Consoles: resident memory per idle console on one hub, against idle connections to a bare
+   websockets echo server; and the p99 time for one delta to reach every console.
+Needs PostgreSQL and Redis (LINKAGE_TEST_POSTGRES_DSN / LINKAGE_TEST_REDIS_URL or defaults).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import psycopg
+
+from infra.history import ScriptedHistory
+from infra.relay import encode
+from infra.tansu import TansuBroker, free_port
+from tests.integration.distributed import LINKAGE, Stack, wait_until
+
+POSTGRES_DSN = os.environ.get("LINKAGE_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("LINKAGE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+CITY = "130700"
+ECHO_SERVER = """
+import asyncio, sys
+from websockets.asyncio.server import serve
+async def echo(ws):
+    async for message in ws:
+        await ws.send(message)
+async def main():
+    async with serve(echo, "127.0.0.1", int(sys.argv[1]), ping_interval=None):
+        print("ready", flush=True)
+        await asyncio.Future()
+asyncio.run(main())
+"""
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+# -- 1. throughput ---------------------------------------------------------------------------
+
+
+async def raw_kafka_rate(bootstrap: str, records: list[tuple[bytes, bytes, Any]],
+                         partitions: int) -> float:
+    """Events/s for aiokafka alone: produce (acks=all) then consume the same records."""
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+    from infra.relay import ensure_topic
+
+    topic = f"raw-{uuid.uuid4().hex[:8]}"
+    await ensure_topic(bootstrap, topic, partitions, 1)
+    start = time.perf_counter()
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5,
+                                max_batch_size=256 * 1024)
+    await producer.start()
+    futures = [await producer.send(topic, value=v, key=k, headers=h) for k, v, h in records]
+    await asyncio.gather(*futures)
+    await producer.stop()
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                                auto_offset_reset="earliest")
+    await consumer.start()
+    consumer.assign([TopicPartition(topic, p) for p in range(partitions)])
+    seen = 0
+    while seen < len(records):
+        batches = await consumer.getmany(timeout_ms=1000)
+        seen += sum(len(b) for b in batches.values())
+    await consumer.stop()
+    return len(records) / (time.perf_counter() - start)
+
+
+def throughput(stack: Stack, incidents: int) -> dict[str, float]:
+    stack.start("worker", "worker")
+    stack.start("relay", "relay")
+    grids = [g.id for g in stack.jurisdiction.grids()]
+    ScriptedHistory(stack.service, grids, incidents=1, seed=1).run(1)
+    wait_until(lambda: stack.redis_state()[CITY][1] >= 1, 120, what="pipeline warm")
+    stack.kill("relay")
+    first = (stack.service.recorder.max_notification_id() or 0) + 1
+    ScriptedHistory(stack.service, grids, incidents=incidents, seed=2).run()
+    _, seqs = stack.replay()
+    notifications = stack.service.recorder.select_notifications(start=first, limit=10**6)
+    start = time.perf_counter()
+    stack.start("relay", "relay")
+    wait_until(lambda: stack.redis_state()[CITY][1] >= seqs[CITY], 600, every=0.05,
+               what="pipeline drained")
+    elapsed = time.perf_counter() - start
+    stack.kill("relay")
+    pipeline = len(notifications) / elapsed
+    raw = asyncio.run(raw_kafka_rate(stack.kafka_bootstrap, [encode(n) for n in notifications],
+                                     stack.partitions))
+    return {"events": len(notifications), "pipeline_eps": pipeline, "raw_aiokafka_eps": raw}
+
+
+# -- 2. latency ------------------------------------------------------------------------------
+
+
+async def latency(base: str, ws_url: str, rate: float, count: int, grids: list[str],
+                  token: str) -> list[float]:
+    """Seconds from sending POST /api/incidents to the console receiving its delta."""
+    from websockets.asyncio.client import connect
+
+    sent: dict[str, float] = {}
+    received: dict[str, float] = {}
+    async with connect(f"{ws_url}?center={CITY}&token={token}", max_size=None) as ws:
+        assert orjson.loads(await ws.recv())["type"] == "snapshot"
+
+        async def listen() -> None:
+            async for text in ws:
+                now = time.perf_counter()
+                frame = orjson.loads(text)
+                for change in frame.get("changes", []):
+                    if change["op"] == "push" and change["value"]["type"] == "Reported":
+                        received[change["value"]["incident"]] = now
+
+        listener = asyncio.create_task(listen())
+        async with httpx.AsyncClient(base_url=base, timeout=30,
+                                     headers={"Authorization": f"Bearer {token}"}) as client:
+            start = time.perf_counter()
+            for i in range(count):
+                await asyncio.sleep(max(0.0, start + i / rate - time.perf_counter()))
+                t0 = time.perf_counter()
+                response = await client.post("/api/incidents", json={
+                    "source": "hotline", "category": "noise", "severity": "routine",
+                    "grid": grids[i % len(grids)], "description": f"bench {i}"})
+                response.raise_for_status()
+                sent[response.json()["id"]] = t0
+        deadline = time.perf_counter() + 60
+        while len(received.keys() & sent.keys()) < len(sent) and time.perf_counter() < deadline:
+            await asyncio.sleep(0.05)
+        listener.cancel()
+    return [received[i] - t for i, t in sent.items() if i in received]
+
+
+def start_hub(stack: Stack, name: str) -> tuple[str, str, int]:
+    port = free_port()
+    process = stack.start(name, "serve", "--mode", "distributed", "--port", str(port))
+    wait_until(lambda: "Uvicorn running" in stack.log(name), 60, what=f"{name} listening")
+    return f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/ws/console", process.pid
+
+
+def start_embedded(root: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str, str]:
+    port = free_port()
+    log = root / "embedded.log"
+    process = subprocess.Popen(
+        [LINKAGE, "serve", "--store", "sqlite", "--data-dir", str(root / "embedded"), "--port",
+         str(port)], stdout=open(log, "ab"), stderr=subprocess.STDOUT,  # noqa: SIM115
+        env={**env, "LINKAGE_STORE": "sqlite"})
+    wait_until(lambda: "Uvicorn running" in log.read_text(), 60, what="embedded listening")
+    return process, f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/ws/console"
+
+
+# -- 3. consoles -----------------------------------------------------------------------------
+
+
+def hold_consoles(url: str, n: int, echo: bool) -> subprocess.Popen[str]:
+    client = subprocess.Popen(
+        [sys.executable, "-m", "bench._distributed_consoles", url, str(n),
+         *(["--echo"] if echo else [])],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=Path(__file__).parent.parent)
+    assert client.stdout is not None
+    line = client.stdout.readline().strip()
+    if line != "ready":
+        raise RuntimeError(f"console client failed: {line!r}")
+    return client
+
+
+def consoles(stack: Stack, n: int) -> dict[str, float]:
+    base, ws_url, pid = start_hub(stack, "hub-consoles")
+    time.sleep(1)
+    hub_before = rss_kib(pid)
+    client = hold_consoles(f"{ws_url}?center={CITY}&token={stack.token}", n, echo=False)
+    time.sleep(2)
+    hub_after = rss_kib(pid)
+    t0 = time.time()
+    httpx.post(f"{base}/api/incidents", json={
+        "source": "hotline", "category": "noise", "severity": "routine",
+        "grid": stack.jurisdiction.grids()[0].id, "description": "fan-out"}, timeout=30)
+    assert client.stdout is not None and client.stdin is not None
+    times = orjson.loads(client.stdout.readline())
+    client.stdin.write("\n")
+    client.stdin.flush()
+    client.wait(120)
+    stack.kill("hub-consoles")
+
+    port = free_port()
+    echo = subprocess.Popen([sys.executable, "-c", ECHO_SERVER, str(port)], stdout=subprocess.PIPE,
+                            text=True)
+    assert echo.stdout is not None and echo.stdout.readline().strip() == "ready"
+    time.sleep(1)
+    echo_before = rss_kib(echo.pid)
+    echo_client = hold_consoles(f"ws://127.0.0.1:{port}", n, echo=True)
+    time.sleep(2)
+    echo_after = rss_kib(echo.pid)
+    assert echo_client.stdin is not None
+    echo_client.stdin.write("\n")
+    echo_client.stdin.flush()
+    echo_client.wait(120)
+    echo.terminate()
+    echo.wait(10)
+    delays = [t - t0 for t in times]
+    return {
+        "consoles": n,
+        "hub_kib_per_console": (hub_after - hub_before) / n,
+        "echo_kib_per_connection": (echo_after - echo_before) / n,
+        "hub_rss_mib": hub_after / 1024,
+        "fanout_p50_ms": percentile(delays, 50) * 1000,
+        "fanout_p99_ms": percentile(delays, 99) * 1000,
+    }
+
+
+# -- run -------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.bench_distributed")
+    parser.add_argument("--incidents", type=int, default=400)
+    parser.add_argument("--rate", type=float, default=20.0, help="commands/s for latency")
+    parser.add_argument("--latency-count", type=int, default=200)
+    parser.add_argument("--consoles", type=int, default=10_000)
+    args = parser.parse_args(argv)
+
+    root = Path(tempfile.mkdtemp(prefix="bench-distributed-"))
+    broker = TansuBroker(log=root / "tansu.log").start()
+    schema = f"bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(POSTGRES_DSN, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    stack = Stack(root / "stack", POSTGRES_DSN, schema, REDIS_URL, broker.bootstrap, partitions=4)
+    embedded: subprocess.Popen[bytes] | None = None
+    results: dict[str, Any] = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, "
+                                          f"Python {platform.python_version()}"}
+    try:
+        results["throughput"] = throughput(stack, args.incidents)
+        stack.start("relay", "relay")
+        grids = [g.id for g in stack.jurisdiction.grids()]
+        base, ws_url, _ = start_hub(stack, "hub-latency")
+        distributed = asyncio.run(latency(base, ws_url, args.rate, args.latency_count, grids,
+                                           stack.token))
+        stack.kill("hub-latency")
+        embedded, e_base, e_ws = start_embedded(root, stack.env)
+        local = asyncio.run(latency(e_base, e_ws, args.rate, args.latency_count, grids,
+                                     stack.token))
+        results["latency_ms"] = {
+            "rate_per_s": args.rate,
+            "distributed_p50": percentile(distributed, 50) * 1000,
+            "distributed_p99": percentile(distributed, 99) * 1000,
+            "embedded_p50": percentile(local, 50) * 1000,
+            "embedded_p99": percentile(local, 99) * 1000,
+            "received": [len(distributed), len(local), args.latency_count],
+        }
+        embedded.terminate()
+        embedded.wait(10)
+        embedded = None
+        results["consoles"] = consoles(stack, args.consoles)
+    finally:
+        if embedded is not None:
+            embedded.kill()
+        stack.close()
+        broker.stop()
+        with psycopg.connect(POSTGRES_DSN, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+    t, lat, con = results["throughput"], results["latency_ms"], results["consoles"]
+    print(orjson.dumps(results, option=orjson.OPT_INDENT_2).decode())
+    print(f"throughput: {t['pipeline_eps']:.0f} events/s through relay->faust->Redis vs "
+          f"{t['raw_aiokafka_eps']:.0f} events/s raw aiokafka "
+          f"(ratio {t['pipeline_eps'] / t['raw_aiokafka_eps']:.3f})")
+    print(f"latency at {lat['rate_per_s']:g}/s: distributed p50 {lat['distributed_p50']:.1f} ms, "
+          f"p99 {lat['distributed_p99']:.1f} ms; embedded p50 {lat['embedded_p50']:.1f} ms, "
+          f"p99 {lat['embedded_p99']:.1f} ms (p50 ratio "
+          f"{lat['distributed_p50'] / lat['embedded_p50']:.2f})")
+    print(f"{con['consoles']} consoles: {con['hub_kib_per_console']:.1f} KiB/console on the hub vs "
+          f"{con['echo_kib_per_connection']:.1f} KiB/connection on a bare echo server (ratio "
+          f"{con['hub_kib_per_console'] / max(con['echo_kib_per_connection'], 0.001):.2f}); "
+          f"one delta reached all: p50 {con['fanout_p50_ms']:.0f} ms, "
+          f"p99 {con['fanout_p99_ms']:.0f} ms")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,251 @@
+"""Redis fan-out: how deltas travel from faust workers to every hub.
+
+Per center, under a prefix (default `linkage`):
+- `<prefix>:snapshot:<center>`: a hash {epoch, seq, view} — the view after delta `seq`;
+- `<prefix>:deltas:<center>`: a capped stream of recent delta frames, entry id `<seq>-1`;
+- `<prefix>:console:<center>`: a pub/sub channel carrying each delta frame.
+One Lua script writes all three atomically and only when `seq` is new for the epoch,
+so a worker that repeats a write after a crash changes nothing and publishes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+import orjson
+import redis.asyncio as aioredis
+from redis.asyncio.client import PubSub
+from redis.exceptions import RedisError
+
+from command_center.hub import Frame, Hub, delta_frame
+from projections.center_view import new_view
+from projections.patch import Change, View
+
+log = logging.getLogger(__name__)
+
+# KEYS: snapshot, stream, channel. ARGV: epoch, seq, frame, view, maxlen.
+_WRITE = """
+local cur = redis.call('HMGET', KEYS[1], 'epoch', 'seq')
+local seq = tonumber(ARGV[2])
+if cur[1] == ARGV[1] and cur[2] and tonumber(cur[2]) >= seq then
+  return 0
+end
+if cur[1] ~= ARGV[1] then
+  redis.call('DEL', KEYS[2])
+end
+redis.call('HSET', KEYS[1], 'epoch', ARGV[1], 'seq', ARGV[2], 'view', ARGV[4])
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], ARGV[2] .. '-1', 'frame', ARGV[3])
+redis.call('PUBLISH', KEYS[3], ARGV[3])
+return 1
+"""
+
+
+class Keys:
+    def __init__(self, prefix: str = "linkage") -> None:
+        self.prefix = prefix
+
+    def snapshot(self, center: str) -> str:
+        return f"{self.prefix}:snapshot:{center}"
+
+    def deltas(self, center: str) -> str:
+        return f"{self.prefix}:deltas:{center}"
+
+    def channel(self, center: str) -> str:
+        return f"{self.prefix}:console:{center}"
+
+    @property
+    def channels(self) -> str:
+        return f"{self.prefix}:console:*"
+
+    def center_of(self, channel: str) -> str:
+        return channel[len(self.prefix) + len(":console:"):]
+
+
+def _client(url: str, max_connections: int = 32) -> aioredis.Redis:
+    """A client whose callers wait for one of a bounded set of connections, never fail for it."""
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url, max_connections=max_connections, timeout=30, socket_connect_timeout=5,
+        socket_keepalive=True, health_check_interval=10)
+    return aioredis.Redis(connection_pool=pool)
+
+
+class RedisFanout:
+    """The worker's side: store and publish each delta exactly once per (epoch, seq)."""
+
+    def __init__(self, url: str, prefix: str = "linkage", maxlen: int = 1000,
+                 retry_every: float = 0.5) -> None:
+        self.url = url
+        self.keys = Keys(prefix)
+        self.maxlen = maxlen
+        self.retry_every = retry_every
+        self._redis = _client(url)
+        self._write = self._redis.register_script(_WRITE)
+        self.written = 0
+
+    async def publish(
+        self, center: str, epoch: str, seq: int, changes: list[Change], view: View
+    ) -> None:
+        """Store and publish a delta; waits for Redis rather than dropping it."""
+        k = self.keys
+        args = [epoch, seq, delta_frame(center, epoch, seq, changes), orjson.dumps(view),
+                self.maxlen]
+        while True:
+            try:
+                self.written += await self._write(
+                    keys=[k.snapshot(center), k.deltas(center), k.channel(center)], args=args)
+                return
+            except (RedisError, OSError) as exc:
+                log.warning("Redis at %s failed (%s); retrying delta %s/%d", self.url, exc,
+                            center, seq)
+                await asyncio.sleep(self.retry_every)
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+
+class RedisViewSource:
+    """The hub's side: snapshots and missed deltas from Redis (a `ViewSource`)."""
+
+    def __init__(self, url: str, centers: Iterable[str], prefix: str = "linkage") -> None:
+        self.keys = Keys(prefix)
+        self.centers = frozenset(centers)
+        self._redis = _client(url)
+        # Consoles that connect together share one read of a center's snapshot.
+        self._reading: dict[str, asyncio.Future[tuple[str, int, View]]] = {}
+
+    def has_center(self, center: str) -> bool:
+        return center in self.centers
+
+    async def state(self, center: str) -> tuple[str, int]:
+        epoch, seq = await self._redis.hmget(self.keys.snapshot(center), ["epoch", "seq"])
+        return (epoch.decode(), int(seq)) if epoch is not None else ("", 0)
+
+    async def snapshot(self, center: str) -> tuple[str, int, View]:
+        reading = self._reading.get(center)
+        if reading is None:
+            reading = asyncio.ensure_future(self._read_snapshot(center))
+            self._reading[center] = reading
+            reading.add_done_callback(lambda _: self._reading.pop(center, None))
+        return await asyncio.shield(reading)
+
+    async def _read_snapshot(self, center: str) -> tuple[str, int, View]:
+        epoch, seq, view = await self._redis.hmget(self.keys.snapshot(center),
+                                                   ["epoch", "seq", "view"])
+        if epoch is None:  # nothing projected for this center yet
+            return "", 0, new_view(center)
+        return epoch.decode(), int(seq), orjson.loads(view)
+
+    async def history(self, center: str, epoch: str, seq: int) -> list[Frame] | None:
+        """Every delta after seq, or None when Redis does not hold them all."""
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hmget(self.keys.snapshot(center), ["epoch", "seq"])
+            pipe.xrange(self.keys.deltas(center), min=f"({seq}-1", max="+")
+            (current_epoch, current_seq), entries = await pipe.execute()
+        if current_epoch is None or current_epoch.decode() != epoch:
+            return None
+        current = int(current_seq)
+        if seq == current:
+            return []
+        if seq > current:
+            return None
+        frames: list[Frame] = []
+        expected = seq + 1
+        for entry_id, fields in entries:
+            entry_seq = int(entry_id.split(b"-", 1)[0])
+            if entry_seq != expected:
+                return None  # trimmed, or a write that never happened
+            frames.append((epoch, entry_seq, fields[b"frame"].decode()))
+            expected += 1
+        return frames if expected == current + 1 else None
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+
+class _PubSub(PubSub):
+    """Counts (re)connections: redis-py resubscribes silently, and we must catch up then."""
+
+    connects = 0
+
+    async def on_connect(self, connection: Any) -> None:
+        await super().on_connect(connection)
+        self.connects += 1
+
+
+class RedisSubscriber:
+    """Feeds a hub from the pub/sub channels; after any reconnection, catches up from Redis."""
+
+    def __init__(self, url: str, hub: Hub, source: RedisViewSource, prefix: str = "linkage",
+                 check_every: float = 5.0) -> None:
+        self.url = url
+        self.hub = hub
+        self.source = source
+        self.keys = Keys(prefix)
+        self.check_every = check_every
+        self.last: dict[str, tuple[str, int]] = {}  # center -> (epoch, seq) last handed to the hub
+        self.received = 0
+        self.ready = asyncio.Event()
+
+    def _deliver(self, center: str, frame: Frame) -> None:
+        last = self.last.get(center)
+        if last is not None and last[0] == frame[0] and frame[1] <= last[1]:
+            return
+        self.last[center] = (frame[0], frame[1])
+        self.hub.publish_frame(center, frame)
+
+    def on_message(self, channel: bytes, data: bytes) -> None:
+        center = self.keys.center_of(channel.decode())
+        text = data.decode()
+        head = orjson.loads(text)
+        self.received += 1
+        self._deliver(center, (head["epoch"], head["seq"], text))
+
+    async def catch_up(self) -> None:
+        """Hand the hub what pub/sub may have missed: deltas, or a marker that forces a resync."""
+        for center in self.hub.centers():
+            last = self.last.get(center)
+            frames = await self.source.history(center, *last) if last else None
+            if frames:
+                for frame in frames:
+                    self._deliver(center, frame)
+            elif frames is None:
+                epoch, seq = await self.source.state(center)
+                if epoch:
+                    # A marker frame (no text): consoles not at (epoch, seq) fetch a snapshot.
+                    self.last[center] = (epoch, seq)
+                    self.hub.publish_frame(center, (epoch, seq, ""))
+
+    async def run(self) -> None:
+        while True:
+            client = _client(self.url)
+            pubsub = _PubSub(client.connection_pool)
+            try:
+                await pubsub.psubscribe(self.keys.channels)
+                await self._listen(pubsub)
+            except (RedisError, OSError) as exc:
+                self.ready.clear()
+                log.warning("Redis at %s failed (%s); resubscribing", self.url, exc)
+                await asyncio.sleep(0.5)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+                with contextlib.suppress(Exception):
+                    await client.aclose()
+
+    async def _listen(self, pubsub: _PubSub) -> None:
+        seen = 0
+        loop = asyncio.get_running_loop()
+        next_check = loop.time() + self.check_every
+        while True:
+            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+            if pubsub.connects != seen or loop.time() >= next_check:
+                seen = pubsub.connects
+                next_check = loop.time() + self.check_every
+                await self.catch_up()
+                self.ready.set()
+            if message is not None and message["type"] == "pmessage":
+                self.on_message(message["channel"], message["data"])

@@ -1,0 +1,208 @@
+"""Distributed mode end to end: PostgreSQL -> relay -> Kafka (Tansu) -> faust worker -> Redis -> hubs.
+
+Every process is a real `linkage` process on real services; faults are real signals and
+real dropped connections. Each test ends with the views equal to a replay from scratch.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from infra.history import ScriptedHistory
+from tests.conftest import free_port
+from tests.integration.distributed import Console, Stack, canonical, wait_until
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def stack(tmp_path: Path, postgres_dsn: str, pg_schema: str, redis_url: str,
+          kafka_bootstrap: str) -> Iterator[Stack]:
+    running = Stack(tmp_path, postgres_dsn, pg_schema, redis_url, kafka_bootstrap)
+    yield running
+    running.close()
+
+
+def _grids(stack: Stack) -> list[str]:
+    """Grids in three districts, each district well represented."""
+    grids = [g.id for g in stack.jurisdiction.grids()]
+    return [g for g in grids if g.startswith("130706")][:20] + [
+        g for g in grids if not g.startswith("130706")]
+
+
+def _hub(stack: Stack, name: str) -> str:
+    port = free_port()
+    stack.start(name, "serve", "--mode", "distributed", "--port", str(port))
+    wait_until(lambda: "Uvicorn running" in stack.log(name) or
+               stack.processes[name].poll() is not None, 60, what=f"{name} listening")
+    assert stack.processes[name].poll() is None, stack.log(name)
+    return f"ws://127.0.0.1:{port}/ws/console"
+
+
+def test_distributed_views_equal_embedded_views_and_two_hubs_stream_the_same(stack: Stack) -> None:
+    history = ScriptedHistory(stack.service, _grids(stack), incidents=300, seed=11)
+    history.run(200)  # some history before anything runs: the relay starts from the log
+    stack.start("relay", "relay")
+    stack.start("worker", "worker")
+    hubs = [_hub(stack, "hub1"), _hub(stack, "hub2")]
+    city, district = "130700", "130702"
+    consoles = [Console(f"{hub}?center={center}&token={stack.token}") for hub in hubs for center in (city, district)]
+    try:
+        history.run()  # the rest live, while consoles watch
+        assert history.reported == 300
+        wait_until(stack.converged, 120, what="Redis views at the replay's seqs")
+        stack.assert_equal_to_replay()
+
+        views, seqs = stack.replay()
+        assert {c for c in stack.centers if seqs[c]} >= {city, "130702", "130703", "130706"}
+        for console, center in zip(consoles, [city, district] * 2, strict=True):
+            wait_until(lambda c=console, s=seqs[center]: (c.state() or ("", -1))[1] == s, 60,
+                       what=f"console of {center} at seq {seqs[center]}")
+            state = console.state()
+            assert state is not None
+            assert canonical(state[2]) == canonical(views[center])
+        # Two hubs, same stream: every delta both consoles of a center received is identical.
+        for a, b in ((consoles[0].deltas(), consoles[2].deltas()),
+                     (consoles[1].deltas(), consoles[3].deltas())):
+            common = a.keys() & b.keys()
+            assert len(common) > 10
+            assert all(a[s] == b[s] for s in common)
+    finally:
+        for console in consoles:
+            console.disconnect()
+
+
+def _write_in_background(stack: Stack, incidents: int, seed: int) -> threading.Thread:
+    history = ScriptedHistory(stack.service, _grids(stack), incidents=incidents, seed=seed)
+    thread = threading.Thread(target=history.run, daemon=True)
+    thread.start()
+    return thread
+
+
+def _relay_position(stack: Stack) -> int:
+    import psycopg
+
+    with psycopg.connect(stack.postgres_dsn) as conn:
+        try:
+            row = conn.execute(
+                f"SELECT position FROM {stack.schema}.linkage_relay_position").fetchone()
+        except psycopg.errors.UndefinedTable:  # the relay has not created it yet
+            return 0
+    return int(row[0]) if row else 0
+
+
+def _gauges(port: int) -> dict[str, float]:
+    """The relay's /metrics, as {name: value}; {} while it is not up yet."""
+    import httpx
+
+    try:
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    except httpx.HTTPError:
+        return {}
+    return {line.split()[0]: float(line.split()[1]) for line in text.splitlines()
+            if line.startswith("linkage_relay_")}
+
+
+def test_relay_killed_mid_stream_resumes_without_loss_or_double_counting(stack: Stack) -> None:
+    stack.start("worker", "worker")
+    stack.start("relay", "relay")
+    writer = _write_in_background(stack, incidents=120, seed=3)
+    wait_until(lambda: _relay_position(stack) > 50, 60, what="relay under way")
+    stack.kill("relay", signal.SIGKILL)
+    killed_at = _relay_position(stack)
+    writer.join(120)
+    assert killed_at < (stack.service.recorder.max_notification_id() or 0), "not mid-stream"
+    metrics = free_port()
+    stack.start("relay", "relay", LINKAGE_RELAY_METRICS_PORT=str(metrics))
+    wait_until(stack.converged, 120, what="views after the relay restarted")
+    stack.assert_equal_to_replay()
+    last = stack.service.recorder.max_notification_id()
+    wait_until(lambda: _gauges(metrics).get("linkage_relay_position") == last, 30,
+               what="the relay reporting its position")
+    assert _gauges(metrics)["linkage_relay_lag"] == 0
+
+
+def test_worker_killed_recovers_its_table_from_the_changelog(stack: Stack) -> None:
+    stack.start("relay", "relay")
+    stack.start("worker", "worker")
+    writer = _write_in_background(stack, incidents=120, seed=5)
+    city = "130700"
+    wait_until(lambda: stack.redis_state()[city][1] > 60, 90, what="worker under way")
+    stack.kill("worker", signal.SIGKILL)
+    writer.join(120)
+    stack.start("worker", "worker")
+    wait_until(stack.converged, 120, what="views after the worker restarted")
+    stack.assert_equal_to_replay()
+    # The restarted worker read its table back from a non-empty changelog.
+    restarted = stack.log("worker").rsplit("Highwater for active changelog partitions", 1)[1]
+    highwaters = [int(h) for h in re.findall(r"\|\s*\d+\s*\|\s*(-?\d+)\s*\|", restarted[:2000])]
+    assert highwaters and max(highwaters) > 0
+
+
+def test_consoles_converge_after_redis_connections_are_dropped(stack: Stack) -> None:
+    stack.start("relay", "relay")
+    stack.start("worker", "worker")
+    hub = _hub(stack, "hub")
+    city = "130700"
+    consoles = [Console(f"{hub}?center={city}&token={stack.token}") for _ in range(3)]
+    try:
+        writer = _write_in_background(stack, incidents=80, seed=9)
+        wait_until(lambda: stack.redis_state()[city][1] > 40, 90, what="deltas flowing")
+        admin = redis.Redis.from_url(stack.redis_url)
+        dropped = admin.client_kill_filter(_type="pubsub") + admin.client_kill_filter(
+            _type="normal", skipme=True)
+        admin.close()
+        assert dropped > 0
+        writer.join(120)
+        wait_until(stack.converged, 120, what="views after Redis connections dropped")
+        stack.assert_equal_to_replay()
+        views, seqs = stack.replay()
+        for console in consoles:
+            wait_until(lambda c=console: (c.state() or ("", -1))[1] == seqs[city], 60,
+                       what="console converged")
+            state = console.state()
+            assert state is not None and canonical(state[2]) == canonical(views[city])
+    finally:
+        for console in consoles:
+            console.disconnect()
+
+
+def test_broker_restart_ends_with_views_equal_to_a_replay(
+        tmp_path: Path, postgres_dsn: str, pg_schema: str, redis_url: str) -> None:
+    from infra.tansu import TansuBroker
+
+    broker = TansuBroker(log=tmp_path / "broker.log").start()
+    stack = Stack(tmp_path / "stack", postgres_dsn, pg_schema, redis_url, broker.bootstrap)
+    try:
+        stack.start("relay", "relay")
+        stack.start("worker", "worker")
+        history = ScriptedHistory(stack.service, _grids(stack), incidents=100, seed=13)
+        history.run(400)
+        wait_until(lambda: stack.redis_state()["130700"][1] > 40, 90, what="deltas flowing")
+        # Tansu keeps topics in memory: a restart is a broker that lost every record.
+        broker.stop()
+        broker.start()
+        # The worker sees its own topics gone back, and exits (crash-only); a supervisor
+        # restarts it, and it rebuilds its tables from what the relay sends again.
+        wait_until(lambda: stack.processes["worker"].poll() is not None, 60,
+                   what="the worker noticing the loss")
+        assert stack.processes["worker"].returncode == 3
+        assert "the broker lost records" in stack.log("worker")
+        stack.start("worker", "worker")
+        history.run()  # the rest after the restart
+        wait_until(lambda: "lost acknowledged records" in stack.log("relay"), 60,
+                   what="the relay noticing the loss")
+        last = stack.service.recorder.max_notification_id()
+        wait_until(lambda: _relay_position(stack) == last, 90, what="the relay sending again")
+        wait_until(stack.converged, 150, what="views after the broker restarted")
+        stack.assert_equal_to_replay()
+    finally:
+        stack.close()
+        broker.stop()

@@ -1,0 +1,50 @@
+"""The faust agents, driven with `agent.test_context()` (no broker) and a hand-written fan-out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from projections.center_view import apply, new_view
+from projections.patch import Change, View
+from streams.app import Routed, StoredEvent, WorkerConfig, create_app
+
+
+class RecordingFanout:
+    """A fan-out that keeps what it was given."""
+
+    def __init__(self) -> None:
+        self.deltas: list[tuple[str, str, int, list[Change]]] = []
+
+    async def publish(self, center: str, epoch: str, seq: int, changes: list[Change],
+                      view: View) -> None:
+        self.deltas.append((center, epoch, seq, changes))
+
+
+def _stored(n: int, incident: str, name: str, version: int) -> StoredEvent:
+    state = {"centers": ["city"], "grid": "g1", "actor": {"user": "u"}, "description": "d",
+             "timestamp": {"_type_": "datetime_iso", "_data_": f"2026-01-01T00:00:{n:02d}"}}
+    return StoredEvent(n, incident, version, f"domain.incident:Incident.{name}",
+                       orjson.dumps(state).decode())
+
+
+async def test_the_project_agent_folds_each_event_once_and_publishes_its_delta(
+        tmp_path: Path) -> None:
+    fanout = RecordingFanout()
+    config = WorkerConfig(app_id="test-worker", bootstrap="127.0.0.1:9", topic="events",
+                          centers=frozenset({"city"}), datadir=tmp_path)
+    app = create_app(config, fanout, new_epoch=lambda: "e1")
+    project: Any = app.agents["project"]
+    events = [_stored(1, "a", "Reported", 1), _stored(2, "a", "Accepted", 2)]
+    async with project.test_context() as agent:
+        for event in [*events, events[0]]:  # the last one is a redelivery
+            await agent.put(Routed("city", 0, event), key="city")
+    assert [(c, e, s) for c, e, s, _ in fanout.deltas] == [("city", "e1", 1), ("city", "e1", 2)]
+    expected: dict[str, Any] = new_view("city")
+    for event in events:
+        apply(expected, event.envelope())
+    state = app.tables["center-views"]["city"]
+    assert state["seq"] == 2 and state["applied"] == {"0": 2}
+    assert orjson.dumps(state["view"]) == orjson.dumps(expected)
