@@ -16,6 +16,13 @@ from command_center.types import Services
 from projections.center_view import new_view
 
 
+class OneCenter:
+    """The jurisdiction of a one-center tree."""
+
+    def centers_for(self, unit: str) -> tuple[str, ...]:
+        return (unit,)
+
+
 class FixedViews:
     """A view source at (epoch 'e', seq 0) for one center."""
 
@@ -30,8 +37,13 @@ class FixedViews:
 
 
 def _app(hub: Hub, max_overflows: int) -> Any:
-    services = Services(jurisdiction=None, incidents=None, hub=hub,  # type: ignore[arg-type]
-                        views=FixedViews(), resume_wait=0.01, max_overflows=max_overflows)
+    officer = {"user": "u", "role": "city_officer", "center": "c"}
+    services = Services(jurisdiction=OneCenter(), incidents=None,  # type: ignore[arg-type]
+                        hub=hub,
+                        views=FixedViews(), resume_wait=0.01, max_overflows=max_overflows,
+                        authenticate=lambda conn: officer,  # type: ignore[arg-type,return-value]
+                        authorize=lambda actor, permission, centers: None,
+                        check_origin=lambda conn: None)
     return create_app(services)
 
 

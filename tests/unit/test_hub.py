@@ -51,6 +51,8 @@ class Source:
 
 
 class Svc:
+    max_overflows = 3
+
     def __init__(self, views: Source) -> None:
         self.views = views
 
