@@ -200,7 +200,8 @@ def consoles(stack: Stack, n: int) -> dict[str, float]:
     t0 = time.time()
     httpx.post(f"{base}/api/incidents", json={
         "source": "hotline", "category": "noise", "severity": "routine",
-        "grid": stack.jurisdiction.grids()[0].id, "description": "fan-out"}, timeout=30)
+        "grid": stack.jurisdiction.grids()[0].id, "description": "fan-out"}, timeout=30,
+        headers={"Authorization": f"Bearer {stack.token}"}).raise_for_status()
     assert client.stdout is not None and client.stdin is not None
     times = orjson.loads(client.stdout.readline())
     client.stdin.write("\n")
