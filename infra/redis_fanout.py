@@ -27,20 +27,30 @@ from projections.patch import Change, View
 
 log = logging.getLogger(__name__)
 
-# KEYS: snapshot, stream, channel. ARGV: epoch, seq, frame, view, maxlen.
+# KEYS: snapshot, stream, channel. ARGV: epoch, maxlen, last seq, view after it,
+# then (seq, frame) pairs in increasing seq. A delta at or below the stored seq of the same
+# epoch was written before (a worker replaying after a crash) and is skipped; the snapshot
+# always moves with the stream, so its seq is the stream's last id.
 _WRITE = """
 local cur = redis.call('HMGET', KEYS[1], 'epoch', 'seq')
-local seq = tonumber(ARGV[2])
-if cur[1] == ARGV[1] and cur[2] and tonumber(cur[2]) >= seq then
-  return 0
-end
-if cur[1] ~= ARGV[1] then
+local have = -1
+if cur[1] == ARGV[1] and cur[2] then
+  have = tonumber(cur[2])
+else
   redis.call('DEL', KEYS[2])
 end
-redis.call('HSET', KEYS[1], 'epoch', ARGV[1], 'seq', ARGV[2], 'view', ARGV[4])
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], ARGV[2] .. '-1', 'frame', ARGV[3])
-redis.call('PUBLISH', KEYS[3], ARGV[3])
-return 1
+local written = 0
+for i = 5, #ARGV, 2 do
+  if tonumber(ARGV[i]) > have then
+    redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], ARGV[i] .. '-1', 'frame', ARGV[i + 1])
+    redis.call('PUBLISH', KEYS[3], ARGV[i + 1])
+    written = written + 1
+  end
+end
+if tonumber(ARGV[3]) > have then
+  redis.call('HSET', KEYS[1], 'epoch', ARGV[1], 'seq', ARGV[3], 'view', ARGV[4])
+end
+return written
 """
 
 
@@ -87,12 +97,14 @@ class RedisFanout:
         self.written = 0
 
     async def publish(
-        self, center: str, epoch: str, seq: int, changes: list[Change], view: View
+        self, center: str, epoch: str, deltas: list[tuple[int, list[Change]]], view: View
     ) -> None:
-        """Store and publish a delta; waits for Redis rather than dropping it."""
+        """Store and publish consecutive deltas; waits for Redis rather than dropping them."""
         k = self.keys
-        args = [epoch, seq, delta_frame(center, epoch, seq, changes), orjson.dumps(view),
-                self.maxlen]
+        seq = deltas[-1][0]
+        args: list[Any] = [epoch, self.maxlen, seq, orjson.dumps(view)]
+        for delta_seq, changes in deltas:
+            args += [delta_seq, delta_frame(center, epoch, delta_seq, changes)]
         while True:
             try:
                 self.written += await self._write(
