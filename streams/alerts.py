@@ -7,7 +7,8 @@ the alert's own start time (`relative_to_field`), never the wall clock. The thre
 keys come from projections/storm.py, so both modes agree on what a storm is. When a key
 crosses its threshold, and then once every further `threshold` alerts, a StormUpdate goes
 to the sink (a storms topic, or the Redis fan-out): a bounded number of messages per
-window, whatever the burst. Wiring it into the worker is left to streams/app.py's owner.
+window, whatever the burst. streams/app.py wires it into the worker: its `route` agent sends
+each raised alert, keyed by grid, to `<worker-id>-alerts`; updates go to `<worker-id>-storms`.
 """
 
 from __future__ import annotations

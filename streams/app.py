@@ -1,10 +1,11 @@
 """The faust-streaming app: `linkage.events` -> re-keyed by center -> center views -> fan-out.
 
-Two agents of a few lines each:
+Three agents of a few lines each:
 - `route` reads stored events (keyed by aggregate) and sends one copy per center the event
   routes to, keyed by center, remembering the source partition;
 - `project` folds each copy into the center's state in a changelogged table (the same
-  projection functions as the embedded runner) and hands the delta to the fan-out.
+  projection functions as the embedded runner) and hands the delta to the fan-out;
+- `count-storms` (streams/alerts.py) counts raised camera alerts in tumbling windowed tables.
 The fan-out (Redis in production) is injected: this package does no I/O of its own.
 """
 
@@ -22,6 +23,7 @@ from faust.types import TP
 from projections.center_view import routes_to
 from projections.envelope import Envelope, from_stored
 from projections.patch import Change, View
+from streams.alerts import AlertRaised, StormUpdate, add_storm_tables, alert_raised, to_topic
 from streams.folding import CenterState, as_state, fold, new_state
 from streams.transport import transport_class
 
@@ -115,6 +117,14 @@ def create_app(
     by_center = app.topic(f"{config.app_id}-by-center", key_type=str, value_type=Routed,
                           partitions=config.partitions, internal=True)
     views = app.Table(TABLE, default=None, partitions=config.partitions, key_type=str)
+    # Cluster-wide storm counting (streams/alerts.py): raised alerts keyed by grid (a camera
+    # belongs to one grid, so its camera and grid windows share a partition) into tumbling
+    # windowed tables; storm updates go to `<app_id>-storms` for whoever subscribes.
+    alerts = app.topic(f"{config.app_id}-alerts", key_type=str, value_type=AlertRaised,
+                       partitions=config.partitions, internal=True)
+    storms = app.topic(f"{config.app_id}-storms", key_type=str, value_type=StormUpdate,
+                       partitions=config.partitions, internal=True)
+    add_storm_tables(app, alerts, to_topic(storms), partitions=config.partitions)
 
     # The worker's own topics only grow. If their end offsets go back, the broker lost them
     # (and the table's changelog with them): these tables can no longer be trusted.
@@ -137,7 +147,11 @@ def create_app(
     async def route(stream: faust.StreamT[StoredEvent]) -> None:
         async for event in stream.events():
             stored: StoredEvent = event.value
-            for center in _centers(stored.envelope(), config.centers):
+            envelope = stored.envelope()
+            raised = alert_raised(envelope)
+            if raised is not None:
+                await alerts.send(key=raised.grid, value=raised)
+            for center in _centers(envelope, config.centers):
                 await by_center.send(key=center, value=Routed(center, event.message.partition,
                                                               stored))
 
