@@ -23,9 +23,12 @@ def services(request: Request) -> Services:
     return svc
 
 
-def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None,
+                  *, canonical: bool = False) -> Response:
+    """JSON; `canonical` sorts keys so equal data always gives equal bytes (center views)."""
+    option = orjson.OPT_NON_STR_KEYS | (orjson.OPT_SORT_KEYS if canonical else 0)
     return Response(
-        orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS),
+        orjson.dumps(data, option=option),
         status_code=status,
         media_type="application/json",
         headers=headers,
@@ -116,7 +119,8 @@ async def center_view(request: Request) -> Response:
     if inspect.isawaitable(snapshot):
         snapshot = await snapshot
     epoch, seq, view = snapshot
-    return json_response(view, headers={"X-Linkage-Epoch": epoch, "X-Linkage-Seq": str(seq)})
+    return json_response(view, headers={"X-Linkage-Epoch": epoch, "X-Linkage-Seq": str(seq)},
+                         canonical=True)
 
 
 routes = [

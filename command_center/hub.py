@@ -39,8 +39,11 @@ def delta_frame(center: str, epoch: str, seq: int, changes: list[Change]) -> str
 
 
 def snapshot_frame(center: str, epoch: str, seq: int, view: View) -> str:
+    # Sorted keys: a view's encoding is canonical, so the same history gives the same bytes
+    # in embedded and distributed mode, whatever order incidents entered a map in.
     return orjson.dumps(
-        {"type": "snapshot", "center": center, "epoch": epoch, "seq": seq, "view": view}
+        {"type": "snapshot", "center": center, "epoch": epoch, "seq": seq, "view": view},
+        option=orjson.OPT_SORT_KEYS,
     ).decode()
 
 

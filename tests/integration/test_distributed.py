@@ -68,6 +68,19 @@ def test_distributed_views_equal_embedded_views_and_two_hubs_stream_the_same(sta
             state = console.state()
             assert state is not None
             assert canonical(state[2]) == canonical(views[center])
+        # What a hub serves is byte for byte what the embedded server serves for the same
+        # history: the same folds, and a canonical (sorted-key) encoding of the view.
+        import httpx
+
+        from command_center.api import json_response
+
+        for hub in hubs:
+            base = hub.replace("ws://", "http://").removesuffix("/ws/console")
+            for center in (city, district, "130706"):
+                served = httpx.get(f"{base}/api/centers/{center}/view", timeout=10,
+                                   headers={"Authorization": f"Bearer {stack.token}"})
+                assert served.status_code == 200
+                assert served.content == json_response(views[center], canonical=True).body
         # Two hubs, same stream: every delta both consoles of a center received is identical.
         for a, b in ((consoles[0].deltas(), consoles[2].deltas()),
                      (consoles[1].deltas(), consoles[3].deltas())):
