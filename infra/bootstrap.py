@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -12,7 +13,7 @@ from starlette.applications import Starlette
 
 from command_center.app import create_app
 from command_center.auth import Auth
-from command_center.hub import Hub
+from command_center.hub import Hub, ViewSource
 from command_center.intake import Intake, RateLimiter
 from command_center.types import Services
 from domain.access import AccessPolicy
@@ -126,37 +127,57 @@ def build_embedded(settings: Settings) -> Embedded:
         history_size=settings.history_size,
     )
     runner.catch_up()
-    alerts = build_alerts(settings, jurisdiction, service)
+    services, tokens, keys, sealer = build_services(
+        settings, jurisdiction, service, hub, runner, wake=runner.wake,
+        background=[runner.run], on_shutdown=[runner.stop], mode="embedded")
+    return Embedded(settings, jurisdiction, service, views, hub, runner, services,
+                    tokens, keys, sealer)
+
+
+def build_services(
+    settings: Settings,
+    jurisdiction: Jurisdiction,
+    service: IncidentService,
+    hub: Hub,
+    views: ViewSource,
+    *,
+    wake: Callable[[], None] = lambda: None,
+    background: list[Callable[[], Awaitable[None]]],
+    on_shutdown: list[Callable[[], Any]],
+    mode: str,
+) -> tuple[Services, Tokens, ApiKeys, Sealer]:
+    """What the app needs in either mode: identity and access, the sealer, alert intake, the
+    SLA watcher and (when enabled) MQTT, around a view source and its background tasks."""
     tokens, keys, sealer, auth = build_security(settings, jurisdiction, service)
 
     async def seal() -> None:
+        # Every process may run a sealer: on PostgreSQL they serialize on the tracking row.
         await sealer.run(settings.seal_interval,
                          checkpoint_seconds=settings.seal_checkpoint_seconds)
 
+    sla = SlaWatcher(service, views, jurisdiction.root.id, grace=settings.sla_grace,
+                     interval=settings.sla_interval, wake=wake)
     services = Services(
         jurisdiction=jurisdiction,
         incidents=service,
         hub=hub,
-        views=runner,
-        wake=runner.wake,
+        views=views,
+        wake=wake,
         max_body_bytes=settings.max_body_bytes,
         resume_wait=settings.resume_wait,
         max_overflows=settings.max_overflows,
-        background=[runner.run, seal],
-        on_shutdown=[runner.stop],
-        alerts=alerts,
+        background=[*background, seal, sla.run],
+        on_shutdown=on_shutdown,
+        mode=mode,
+        alerts=build_alerts(settings, jurisdiction, service),
         intake=build_intake(settings),
         **auth_hooks(auth, settings),
     )
-    sla = SlaWatcher(service, runner, jurisdiction.root.id, grace=settings.sla_grace,
-                     interval=settings.sla_interval, wake=runner.wake)
-    services.background.append(sla.run)
     if settings.mqtt:
         from infra.mqtt_ingest import MqttIngest
 
         services.background.append(MqttIngest(settings, services).run)
-    return Embedded(settings, jurisdiction, service, views, hub, runner, services,
-                    tokens, keys, sealer)
+    return services, tokens, keys, sealer
 
 
 def build_auth(settings: Settings, jurisdiction: Jurisdiction, service: IncidentService,
@@ -229,31 +250,9 @@ def build_hub(settings: Settings) -> DistributedHub:
     centers = [unit.id for unit in jurisdiction.centers()]
     source = RedisViewSource(settings.redis_url, centers, settings.redis_prefix)
     subscriber = RedisSubscriber(settings.redis_url, hub, source, settings.redis_prefix)
-    tokens, keys, sealer, auth = build_security(settings, jurisdiction, service)
-
-    async def seal() -> None:
-        # Every hub may run a sealer: on PostgreSQL they serialize on the tracking row.
-        await sealer.run(settings.seal_interval,
-                         checkpoint_seconds=settings.seal_checkpoint_seconds)
-
-    services = Services(
-        jurisdiction=jurisdiction,
-        incidents=service,
-        hub=hub,
-        views=source,
-        max_body_bytes=settings.max_body_bytes,
-        resume_wait=settings.resume_wait,
-        max_overflows=settings.max_overflows,
-        background=[subscriber.run, seal],
-        on_shutdown=[source.close],
-        mode="distributed",
-        alerts=build_alerts(settings, jurisdiction, service),
-        intake=build_intake(settings),
-        **auth_hooks(auth, settings),
-    )
-    sla = SlaWatcher(service, source, jurisdiction.root.id, grace=settings.sla_grace,
-                     interval=settings.sla_interval)
-    services.background.append(sla.run)
+    services, tokens, keys, sealer = build_services(
+        settings, jurisdiction, service, hub, source,
+        background=[subscriber.run], on_shutdown=[source.close], mode="distributed")
     return DistributedHub(settings, jurisdiction, service, hub, source, subscriber, services,
                           tokens, keys, sealer)
 
