@@ -53,14 +53,21 @@ def notification_reader(service: IncidentService) -> ReadNotifications:
     return read
 
 
-def build_service(settings: Settings, jurisdiction: Jurisdiction) -> IncidentService:
+def grid_centers(jurisdiction: Jurisdiction) -> Callable[[str], tuple[str, ...]]:
+    """grid id -> its centers (township, district, city); KeyError for anything but a grid."""
+
+    @cache  # the tree is immutable; one lookup per grid, not per command or alert
     def centers_for(grid: str) -> tuple[str, ...]:
         unit = jurisdiction.unit(grid)  # KeyError for an unknown id
         if unit.level != "grid":
             raise KeyError(grid)
         return jurisdiction.centers_for(grid)
 
-    return IncidentService(centers_for, env=settings.eventsourcing_env())
+    return centers_for
+
+
+def build_service(settings: Settings, jurisdiction: Jurisdiction) -> IncidentService:
+    return IncidentService(grid_centers(jurisdiction), env=settings.eventsourcing_env())
 
 
 def build_alerts(settings: Settings, jurisdiction: Jurisdiction,
@@ -70,15 +77,8 @@ def build_alerts(settings: Settings, jurisdiction: Jurisdiction,
     cameras = load_cameras(settings.cameras, jurisdiction,
                            strict=Path(settings.cameras) != DEFAULT_CAMERAS)
     rules = load_rules(settings.alert_rules)
-
-    @cache  # the tree is immutable; one lookup per grid, not per alert
-    def centers_for(grid: str) -> tuple[str, ...]:
-        unit = jurisdiction.unit(grid)
-        if unit.level != "grid":
-            raise KeyError(grid)
-        return jurisdiction.centers_for(grid)
-
-    return AlertService(service, cameras.grid_of, centers_for, rules, existing_ids(service))
+    return AlertService(service, cameras.grid_of, grid_centers(jurisdiction), rules,
+                        existing_ids(service))
 
 
 def build_intake(settings: Settings) -> Intake:
