@@ -17,15 +17,11 @@ from collections.abc import Callable, Iterable
 
 from command_center.hub import Frame, Hub, delta_frame
 from infra.view_store import ViewStore
-from projections.center_view import new_view, routes_to, step
-from projections.coalesce import compact
+from projections.center_view import RUNS, new_view, routes_to, step, step_run
 from projections.envelope import Envelope
 from projections.patch import Change, View, apply_changes
 
 log = logging.getLogger(__name__)
-
-# Aggregates whose consecutive events in a batch are sent as one delta per center.
-COALESCED = frozenset({"CameraAlert"})
 
 ReadNotifications = Callable[[int, int], list[Envelope]]  # (after position, limit)
 
@@ -137,30 +133,39 @@ class EmbeddedRunner:
         events = self.read(self.position, self.batch_size)
         if not events:
             return 0
-        # Consecutive alert events for a center share one delta (compacted): a burst of alerts
-        # becomes a few frames, not one each. Every other event keeps a delta of its own.
-        groups: dict[str, list[tuple[bool, list[Change]]]] = {}
+        # Consecutive alert events for a center fold as one run into one delta: a burst of
+        # alerts becomes a few frames, not one each. Every other event keeps a delta of its own.
+        deltas: list[tuple[str, int, list[Change]]] = []
+        runs: dict[str, list[Envelope]] = {}
+
+        def emit(center: str, changes: list[Change]) -> None:
+            apply_changes(self.views[center], changes)
+            seq = self.seqs[center] = self.seqs.get(center, 0) + 1
+            deltas.append((center, seq, changes))
+            self._dirty.add(center)
+
+        def flush(center: str) -> None:
+            run = runs.pop(center, None)
+            if run:
+                changes = step_run(self.views[center], run)
+                if changes:
+                    emit(center, changes)
+
         for event in events:
-            merge = event.aggregate in COALESCED
+            merge = event.aggregate in RUNS
             for center in routes_to(event):
                 if center not in self.centers:
                     continue
                 view = self.view(center)
-                changes = step(view, event)
-                if not changes:
+                if merge:
+                    runs.setdefault(center, []).append(event)
                     continue
-                apply_changes(view, changes)
-                group = groups.setdefault(center, [])
-                if merge and group and group[-1][0]:
-                    group[-1][1].extend(changes)
-                else:
-                    group.append((merge, changes))
-        deltas: list[tuple[str, int, list[Change]]] = []
-        for center, group in groups.items():
-            for merged, changes in group:
-                seq = self.seqs[center] = self.seqs.get(center, 0) + 1
-                deltas.append((center, seq, compact(changes) if merged else changes))
-            self._dirty.add(center)
+                flush(center)
+                changes = step(view, event)
+                if changes:
+                    emit(center, changes)
+        for center in list(runs):
+            flush(center)
         self.position = events[-1].notification_id
         views = None
         if checkpoint and time.monotonic() - self._last_checkpoint >= self.checkpoint_every:

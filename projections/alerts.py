@@ -9,17 +9,22 @@ View keys this module owns:
   (camera/grid × 10 s/60 s), until it becomes a storm.
 - ``storms``: one summary per key that passed its threshold, updated in place.
 Pure: time comes from the alert's own start time.
+
+A run of alert events folds in one pass (`fold_alerts`): the run works on copies of the keys it
+touches and gives one op per touched key, so a burst of thousands of alerts costs a few
+dictionary updates per alert and a bounded delta. One event is a run of one (`alert_changes`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
 from projections.envelope import Envelope
 from projections.patch import Change, View, del_, set_
-from projections.storm import THRESHOLDS, Window, is_storm, keys_for, tumble, window_start
+from projections.storm import THRESHOLDS, Window, is_storm, keys_for, tumble
 
 ALERTS_LIMIT = 100
 STORMS_LIMIT = 50
@@ -47,21 +52,7 @@ def _iso(at: float) -> str:
     return datetime.fromtimestamp(at, UTC).isoformat()
 
 
-class _Counts:
-    """Counter changes within one event: one op for the whole counts object."""
-
-    def __init__(self, view: View) -> None:
-        self.view_counts: dict[str, int] = view.get("alert_counts") or {}
-        self.values: dict[str, int] = {}
-
-    def add(self, key: str, delta: int) -> None:
-        self.values[key] = self.values.get(key, self.view_counts.get(key, 0)) + delta
-
-    def changes(self) -> list[Change]:
-        if not self.values:
-            return []
-        return [set_(["alert_counts"], {**dict.fromkeys(COUNT_KEYS, 0), **self.view_counts,
-                                        **self.values})]
+ZERO_COUNTS: dict[str, int] = dict.fromkeys(COUNT_KEYS, 0)
 
 
 def _item(event: Envelope, alert: dict[str, Any], priority: str = "normal") -> dict[str, Any]:
@@ -82,75 +73,147 @@ def _item(event: Envelope, alert: dict[str, Any], priority: str = "normal") -> d
     }
 
 
-def _list(view: View, item: dict[str, Any]) -> list[Change]:
-    """Add an alert to the feed, evicting the oldest past the limit."""
-    alerts: dict[str, Any] = view.get("alerts") or {}
-    changes = [set_(["alerts", item["id"]], item)]
-    if item["id"] not in alerts and len(alerts) >= ALERTS_LIMIT:
-        oldest = min(alerts.values(), key=lambda a: a.get("n", 0))
-        changes.append(del_(["alerts", oldest["id"]]))
-    return changes
+class _Run:
+    """The alert keys of one view while a run of events folds into it.
+
+    Copy on write: the view and every object in it stay untouched; an object is copied the
+    first time the run changes it and is then changed in place (`_own` holds those copies).
+    `changes()` gives one op per touched key, which applied to the view gives what folding
+    the events one by one gives.
+    """
+
+    def __init__(self, view: View) -> None:
+        self.alerts: dict[str, Any] = dict(view.get("alerts") or {})
+        self.counts: dict[str, int] = {**ZERO_COUNTS, **(view.get("alert_counts") or {})}
+        self.storms: dict[str, Any] = dict(view.get("storms") or {})
+        self._base_windows: dict[str, Any] = view.get("storm_windows") or {}
+        self.windows: dict[str, Any] = {}  # touched window keys -> new value, None when deleted
+        self.touched_alerts: set[str] = set()
+        self.touched_storms: set[str] = set()
+        self.counted = False
+        self._own: dict[int, Any] = {}  # id -> object: copies this run made (kept alive)
+
+    def count(self, key: str, delta: int) -> None:
+        self.counts[key] += delta
+        self.counted = True
+
+    def own(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """A copy of obj this run may change (obj itself if it is already one)."""
+        if id(obj) in self._own:
+            return obj
+        mine = dict(obj)
+        self._own[id(mine)] = mine
+        return mine
+
+    def adopt(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """Mark an object this run built as its own."""
+        self._own[id(obj)] = obj
+        return obj
+
+    def window(self, key: str) -> Any:
+        if key in self.windows:
+            return self.windows[key]
+        return self._base_windows.get(key)
+
+    def set_alert(self, alert_ref: str, item: dict[str, Any] | None) -> None:
+        if item is None:
+            self.alerts.pop(alert_ref, None)
+        else:
+            self.alerts[alert_ref] = item
+        self.touched_alerts.add(alert_ref)
+
+    def set_storm(self, key: str, storm: dict[str, Any] | None) -> None:
+        if storm is None:
+            self.storms.pop(key, None)
+        else:
+            self.storms[key] = storm
+        self.touched_storms.add(key)
+
+    def list_alert(self, item: dict[str, Any]) -> None:
+        """Add an alert to the feed, evicting the oldest past the limit."""
+        if item["id"] not in self.alerts and len(self.alerts) >= ALERTS_LIMIT:
+            oldest = min(self.alerts.values(), key=lambda a: a.get("n", 0))
+            self.set_alert(oldest["id"], None)
+        self.set_alert(item["id"], self.adopt(item))
+
+    def changes(self) -> list[Change]:
+        changes: list[Change] = []
+        for alert_ref in self.touched_alerts:
+            item = self.alerts.get(alert_ref)
+            changes.append(del_(["alerts", alert_ref]) if item is None
+                           else set_(["alerts", alert_ref], item))
+        for key, window in self.windows.items():
+            changes.append(del_(["storm_windows", key]) if window is None
+                           else set_(["storm_windows", key], window))
+        for key in self.touched_storms:
+            storm = self.storms.get(key)
+            changes.append(del_(["storms", key]) if storm is None else set_(["storms", key], storm))
+        if self.counted:
+            changes.append(set_(["alert_counts"], self.counts))
+        return changes
 
 
-def _windows(view: View, event: Envelope, counts: _Counts) -> tuple[list[Change], bool]:
-    """Count the alert in its camera and grid windows; (changes, whether it is in a storm)."""
+def _windows(run: _Run, event: Envelope) -> bool:
+    """Count a raised alert in its camera and grid windows; whether it is in a storm."""
     data = event.data
     at = data.get("start_time")
     if not isinstance(at, (int, float)):
-        return [], False
-    windows: dict[str, Any] = view.get("storm_windows") or {}
-    storms: dict[str, Any] = view.get("storms") or {}
-    changes: list[Change] = []
+        return False
     in_storm = False
     label = str(data.get("label", "alert"))
+    storms = run.storms
     for key, kind, ident, size in keys_for(data.get("camera"), data.get("grid")):
-        storm = storms.get(key)
-        if storm is not None and storm.get("active") and window_start(at, size) == storm["start_ts"]:
-            # The common case in a burst: one more alert in a running storm. One op per alert
-            # and key, and a batch's ops on a key compact to one.
-            in_storm = True
-            labels = storm["labels"]
-            changes.append({"op": "set", "path": ["storms", key], "value": {
-                **storm, "count": storm["count"] + 1,
-                "labels": {**labels, label: labels.get(label, 0) + 1}}})
-            continue
+        storm: dict[str, Any] | None = storms.get(key)
+        active = storm is not None and bool(storm.get("active"))
+        window = None
         current: Window | None
-        # While a storm lasts its summary holds the window count: two ops per alert and key.
-        if storm is not None and storm.get("active"):
-            current = (storm["start_ts"], storm["count"])
+        if storm is not None and active:
+            if int(at // size) * size == storm["start_ts"]:
+                # The common case in a burst: one more alert in a running storm.
+                in_storm = True
+                storm = run.own(storm)
+                labels = storm["labels"] = run.own(storm["labels"])
+                labels[label] = labels.get(label, 0) + 1
+                storm["count"] += 1
+                if key not in run.touched_storms:
+                    run.set_storm(key, storm)
+                continue
+            current = (storm["start_ts"], storm["count"])  # the summary holds the window count
         else:
-            window = windows.get(key)
+            window = run.window(key)
             current = (window[0], window[1]) if window else None
         state, counted = tumble(current, at, size)
         if not counted:
-            continue
+            continue  # a late alert for a window already past
         start, count = state
         window_labels: dict[str, int] = {}
         first_n = event.notification_id  # where a scan for this window's alerts may start
-        if current is not None and current[0] == start and key in windows:
-            window = windows[key]
+        if window and current is not None and current[0] == start:
             window_labels = dict(window[2]) if len(window) > 2 else {}
             first_n = window[3] if len(window) > 3 else 1
         window_labels[label] = window_labels.get(label, 0) + 1
         if not is_storm(kind, size, count):
-            if storm is not None and storm.get("active"):
-                changes.append(set_(["storms", key, "active"], False))
-            changes.append(set_(["storm_windows", key], [start, count, window_labels, first_n]))
+            if storm is not None and active:
+                stopped = run.own(storm)
+                stopped["active"] = False
+                run.set_storm(key, stopped)
+            run.windows[key] = [start, count, window_labels, first_n]
             continue
         in_storm = True
         if storm is None and len(storms) >= STORMS_LIMIT:
-            changes.append(del_(["storms", _oldest_storm(storms)]))
-        changes.append(del_(["storm_windows", key]))
-        changes.append(set_(["storms", key], {
+            run.set_storm(_oldest_storm(storms), None)
+        run.windows[key] = None
+        new_storm = {
             "key": key, "kind": kind, "id": ident, "window": size, "start_ts": start,
             "start": _iso(start), "end": _iso(start + size),
             "threshold": THRESHOLDS[(kind, size)], "count": count,
             "first_at": event.at, "first_n": event.notification_id, "window_first_n": first_n,
-            "labels": window_labels, "active": True,
-        }))
+            "labels": run.adopt(window_labels), "active": True,
+        }
+        run.set_storm(key, run.adopt(new_storm))
     if in_storm:
-        counts.add("in_storm", +1)
-    return changes, in_storm
+        run.count("in_storm", +1)
+    return in_storm
 
 
 def _oldest_storm(storms: dict[str, Any]) -> str:
@@ -159,48 +222,63 @@ def _oldest_storm(storms: dict[str, Any]) -> str:
     return str(min(pool, key=lambda s: s.get("first_n", 0))["key"])
 
 
-def alert_changes(view: View, event: Envelope) -> list[Change]:
-    """What a CameraAlert event changes in a center's view."""
+def _fold(run: _Run, event: Envelope) -> None:
+    """Fold one CameraAlert event into the run."""
     name = event.name
     data = event.data
     alert_ref = event.originator_id
-    listed = (view.get("alerts") or {}).get(alert_ref)
-    counts = _Counts(view)
-    changes: list[Change] = []
+    listed = run.alerts.get(alert_ref)
     if name == "Raised":
-        counts.add("raised", +1)
-        counts.add("unacknowledged", +1)
-        window_changes, in_storm = _windows(view, event, counts)
-        changes += window_changes
-        if not in_storm:
-            changes += _list(view, _item(event, data))
+        run.count("raised", +1)
+        run.count("unacknowledged", +1)
+        if not _windows(run, event):
+            run.list_alert(_item(event, data))
     elif name in ("Updated", "Ended"):
-        if listed is not None:
-            for key, value in (data.get("changes") or {}).items():
-                if key in ("score", "top_score"):
-                    changes.append(set_(["alerts", alert_ref, "score"], value))
-                elif key in ("zones", "plate"):
-                    changes.append(set_(["alerts", alert_ref, key], value))
-            if name == "Ended":
-                changes.append(set_(["alerts", alert_ref, "ended"], True))
+        if listed is None:
+            return
+        updates: dict[str, Any] = {}
+        for key, value in (data.get("changes") or {}).items():
+            if key in ("score", "top_score"):
+                updates["score"] = value
+            elif key in ("zones", "plate"):
+                updates[key] = value
+        if name == "Ended":
+            updates["ended"] = True
+        if updates:
+            item = run.own(listed)
+            item.update(updates)
+            run.set_alert(alert_ref, item)
     elif name == "RuleFired":
         if data.get("incident"):
             if data.get("was") == "new":
-                counts.add("unacknowledged", -1)
-            counts.add("escalated", +1)
+                run.count("unacknowledged", -1)
+            run.count("escalated", +1)
             if listed is not None:
-                changes.append(del_(["alerts", alert_ref]))
+                run.set_alert(alert_ref, None)
         elif data.get("was") == "new":
-            priority = data.get("priority") or "high"
-            item = _item(event, data.get("alert") or {}, priority)
+            item = _item(event, data.get("alert") or {}, data.get("priority") or "high")
             if listed is not None:
                 item["n"] = listed.get("n", item["n"])
             item["rule"] = data.get("rule")
-            changes += _list(view, item)
+            run.list_alert(item)
     elif name in HANDLED:
         if data.get("was") == "new":
-            counts.add("unacknowledged", -1)
-        counts.add(HANDLED[name], +1)
+            run.count("unacknowledged", -1)
+        run.count(HANDLED[name], +1)
         if listed is not None:
-            changes.append(del_(["alerts", alert_ref]))
-    return changes + counts.changes()
+            run.set_alert(alert_ref, None)
+
+
+def fold_alerts(view: View, events: Iterable[Envelope]) -> list[Change]:
+    """The changes a run of CameraAlert events makes to a center's view, one op per touched key.
+
+    Applying them gives the view that applying each event's `alert_changes` in turn gives."""
+    run = _Run(view)
+    for event in events:
+        _fold(run, event)
+    return run.changes()
+
+
+def alert_changes(view: View, event: Envelope) -> list[Change]:
+    """What one CameraAlert event changes in a center's view."""
+    return fold_alerts(view, (event,))

@@ -9,8 +9,6 @@ import orjson
 
 from domain.codec import plain
 
-_HIDDEN = frozenset({"timestamp", "originator_topic"})
-
 
 @dataclass(frozen=True, slots=True)
 class Envelope:
@@ -49,13 +47,15 @@ def from_stored(
     raw = orjson.loads(state)
     if not isinstance(raw, dict):
         raise ValueError(f"event state must be a JSON object; got {type(raw).__name__}")
-    stamp = plain(raw.get("timestamp", ""))
-    data = {k: plain(v) for k, v in raw.items() if k not in _HIDDEN}
+    stamp = plain(raw.pop("timestamp", ""))
+    raw.pop("originator_topic", None)
+    if state.count(b'"_type_"') > 1:  # a tagged value besides the timestamp: rare, walk it
+        raw = {k: plain(v) for k, v in raw.items()}
     return Envelope(
         notification_id=notification_id,
         originator_id=str(originator_id),
         originator_version=originator_version,
         type=event_type(topic),
         at=str(stamp),
-        data=data,
+        data=raw,
     )

@@ -24,7 +24,7 @@ from projections.center_view import routes_to
 from projections.envelope import Envelope, from_stored
 from projections.patch import Change, View
 from streams.alerts import AlertRaised, StormUpdate, add_storm_tables, alert_raised, to_topic
-from streams.folding import CenterState, as_state, fold, new_state
+from streams.folding import CenterState, as_state, fold_batch, new_state
 from streams.transport import transport_class
 
 TABLE = "center-views"
@@ -158,21 +158,19 @@ def create_app(
     @app.agent(by_center, name="project")
     async def project(stream: faust.StreamT[Routed]) -> None:
         async for batch in stream.take_events(config.batch_size, within=config.batch_within):
-            touched: dict[str, tuple[CenterState, list[tuple[int, list[Change]]], int]] = {}
+            # center -> (its batch of (source partition, event), the by-center partition)
+            grouped: dict[str, tuple[list[tuple[int, Envelope]], int]] = {}
             for event in batch:
                 routed: Routed = event.value
-                center = routed.center
-                if center in touched:
-                    state = touched[center][0]
-                else:
-                    state = as_state(views.get(center)) or new_state(center, new_epoch())
-                changes = fold(state, routed.partition, routed.event.envelope())
-                if changes is None:
-                    continue  # a redelivery: already applied
-                partition = event.message.partition  # a center's copies share one partition
-                deltas = touched.setdefault(center, (state, [], partition))[1]
-                if changes:
-                    deltas.append((state["seq"], changes))
+                items = grouped.setdefault(routed.center, ([], event.message.partition))[0]
+                items.append((routed.partition, routed.event.envelope()))
+            touched: dict[str, tuple[CenterState, list[tuple[int, list[Change]]], int]] = {}
+            for center, (items, partition) in grouped.items():
+                state = as_state(views.get(center)) or new_state(center, new_epoch())
+                before = dict(state["applied"])
+                deltas = fold_batch(state, items)
+                if deltas or state["applied"] != before:
+                    touched[center] = (state, deltas, partition)
             for center, (state, deltas, partition) in touched.items():
                 if deltas:
                     # Redis first: a crash before the table write replays these events with

@@ -1,4 +1,4 @@
-"""Pure storm windows, the alert fold, and delta coalescing."""
+"""Pure storm windows and the alert fold, one event at a time and as runs."""
 
 from __future__ import annotations
 
@@ -10,10 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from projections.alerts import ALERTS_LIMIT
-from projections.center_view import apply, new_view, step
-from projections.coalesce import compact
+from projections.center_view import apply, new_view, step_run
 from projections.envelope import Envelope
-from projections.patch import Change, apply_changes
+from projections.patch import apply_changes
 from projections.storm import THRESHOLDS, tumble, window_start
 
 CENTERS = ["town", "district", "city"]
@@ -82,52 +81,68 @@ def test_alert_feed_is_bounded() -> None:
     assert "alert-1" not in view["alerts"] and f"alert-{ALERTS_LIMIT + 29}" in view["alerts"]
 
 
-def test_a_batch_of_storm_alerts_coalesces_to_a_bounded_delta() -> None:
+def test_a_run_of_storm_alerts_folds_to_a_bounded_delta() -> None:
+    events = [raised(n, 1_800_000_000 + n * 0.01) for n in range(1, 501)]
     view = new_view("town")
-    changes: list[Change] = []
-    for n in range(1, 501):
-        step_changes = step(view, raised(n, 1_800_000_000 + n * 0.01))
-        apply_changes(view, step_changes)
-        changes.extend(step_changes)
-    assert len(changes) > 2000
-    assert len(compact(changes)) < 80
-
-
-paths = st.lists(st.sampled_from(["a", "b", "c"]), min_size=1, max_size=3)
-ops = st.one_of(
-    st.builds(lambda p, v: {"op": "set", "path": p, "value": v}, paths, st.integers(0, 9)),
-    st.builds(lambda p: {"op": "del", "path": p}, paths),
-    st.builds(lambda p, n: {"op": "push", "path": p, "value": {"n": n}, "max": 3}, paths,
-              st.integers(0, 5)),
-)
-
-
-@settings(max_examples=300, deadline=None)
-@given(st.lists(ops, max_size=25))
-def test_compacted_changes_give_the_same_view(changes: list[Any]) -> None:
-    start: dict[str, Any] = {"a": {"b": 1}, "c": []}
-    expected, got = copy.deepcopy(start), copy.deepcopy(start)
-    try:
-        apply_changes(expected, copy.deepcopy(changes))
-    except (AttributeError, TypeError, KeyError):
-        return  # ops that do not fit the shape (push onto an int) fail either way
-    apply_changes(got, compact(copy.deepcopy(changes)))
-    assert got == expected
-
-
-def test_replay_in_any_batching_gives_the_same_view() -> None:
-    rng = random.Random(7)
-    events = [raised(n, 1_800_000_000 + rng.random() * 30, camera=rng.choice(["c1", "c2"]))
-              for n in range(1, 300)]
-    one = new_view("town")
+    changes = step_run(view, events)
+    assert len(changes) < 80  # one op per touched key, not ~6 per alert
+    apply_changes(view, changes)
+    one_by_one = new_view("town")
     for event in events:
-        apply(one, event)
-    other = new_view("town")
-    batch: list[Change] = []
+        apply(one_by_one, event)
+    assert view == one_by_one
+    assert view["storms"]["camera:cam-1:10"]["count"] == 500
+
+
+HANDLED_NAMES = ["Updated", "Ended", "RuleFired", "Acknowledged", "Dismissed",
+                 "LinkedToIncident", "IncidentCreated"]
+
+
+@st.composite
+def alert_histories(draw: Any) -> list[Envelope]:
+    """Raised alerts over a few cameras and grids (some late, some past the feed limit) mixed
+    with updates, rule firings and officers' actions on alerts raised before."""
+    rng = random.Random(draw(st.integers(0, 2**32)))
+    cameras = draw(st.sampled_from([1, 2, 150]))
+    spread = draw(st.sampled_from([5, 30, 300, 3000]))
+    events: list[Envelope] = []
+    for n in range(1, draw(st.integers(1, 300)) + 1):
+        if not events or rng.random() < 0.75:
+            data: dict[str, Any] = {
+                "centers": CENTERS, "camera": f"c{rng.randrange(cameras)}",
+                "grid": f"g{rng.randrange(3)}", "label": rng.choice(["person", "car", "fire"]),
+                "start_time": 1_800_000_000 + rng.random() * spread, "score": 0.5,
+                "kind": "camera", "zones": ["gate"]}
+            events.append(Envelope(n, f"alert-{n}", 1, "CameraAlert.Raised", "2027-01-01", data))
+            continue
+        target = rng.choice([e for e in events if e.name == "Raised"]).originator_id
+        name = rng.choice(HANDLED_NAMES)
+        data = {"centers": CENTERS, "was": rng.choice(["new", "new", "acknowledged"]),
+                "changes": rng.choice([{}, {"score": 0.9}, {"zones": ["yard"]}]),
+                "rule": "watch", "priority": rng.choice([None, "urgent"])}
+        if name == "RuleFired" and rng.random() < 0.5:
+            data["incident"] = "incident-1"
+        events.append(Envelope(n, target, 2, f"CameraAlert.{name}", "2027-01-01", data))
+    return events
+
+
+@settings(max_examples=150, deadline=None)
+@given(alert_histories(), st.lists(st.integers(1, 80), min_size=1, max_size=10))
+def test_folding_alerts_as_runs_equals_folding_them_one_by_one(
+    events: list[Envelope], sizes: list[int]
+) -> None:
+    one_by_one = new_view("town")
     for event in events:
-        changes = step(other, event)
-        apply_changes(other, changes)
-        batch.extend(changes)
-    fresh = new_view("town")
-    apply_changes(fresh, compact(batch))
-    assert one == other == fresh
+        apply(one_by_one, event)
+    runs = new_view("town")
+    start = 0
+    for size in sizes * len(events):
+        if start >= len(events):
+            break
+        before = copy.deepcopy(runs)
+        changes = step_run(runs, events[start:start + size])
+        assert runs == before  # pure: computing the changes leaves the view alone
+        apply_changes(runs, copy.deepcopy(changes))
+        start += size
+    assert runs == one_by_one
+    assert step_run(runs, events) == []  # every event already applied
