@@ -4,7 +4,7 @@
 // GET /api/incidents/<id> (detail with timeline). See ARCHITECTURE.md, "Console wire protocol".
 
 import { applyChanges } from "./patch.js";
-import { renderAlerts, wireAlerts } from "./alerts.js";
+import { renderAlerts, renderLinkDialog, wireAlerts } from "./alerts.js";
 import {
   STATUSES, getLang, setLang, t, tStatus, tCategory, tSource, tEventType, tSeverity, tAssignee,
   tLevel, unitName, formatDuration, translateDom,
@@ -496,6 +496,7 @@ function flush() {
     }
     if (parts.has("feed")) renderFeed();
     if (parts.has("alerts")) renderAlerts(state.view, gridName);
+    else if (parts.has("open")) renderLinkDialog(state.view, gridName); // its incident list
     if (parts.has("grids")) renderGrids();
     if (parts.has("seq")) renderSeq();
   } catch (err) {

@@ -108,6 +108,27 @@ const STRINGS = {
     "alerts.dismissReason": "排除原因：",
     "alerts.falsePositive": "误报",
     "alerts.confirmIncident": "将此告警转为新事件？",
+    "alerts.action.link": "关联事件",
+    "alerts.linked": "已关联 {n} 条",
+    "alerts.link.title": "关联到已有事件",
+    "alerts.link.alert": "告警：{what}",
+    "alerts.link.alertGone": "该告警已不在未确认列表中",
+    "alerts.link.choose": "选择未结事件",
+    "alerts.link.placeholder": "— 请选择 —",
+    "alerts.link.noOpen": "本中心暂无未结事件",
+    "alerts.link.more": "仅列出最近上报的 {n} 件；其他事件请粘贴编号",
+    "alerts.link.paste": "或粘贴事件编号",
+    "alerts.link.pastePlaceholder": "事件编号（UUID）",
+    "alerts.link.submit": "关联",
+    "alerts.link.cancel": "取消",
+    "alerts.link.done": "告警已关联到事件 {id}",
+    "alerts.link.err.none": "请选择一个未结事件，或粘贴事件编号。",
+    "alerts.link.err.notFound": "事件 {id} 不存在，请核对编号。",
+    "alerts.link.err.alertNotFound": "该告警已不存在。",
+    "alerts.link.err.conflict": "该告警已被处理（或正被他人同时处理），无法关联。",
+    "alerts.link.err.forbidden": "您无权关联此告警。",
+    "alerts.link.err.invalid": "事件编号无效。",
+    "alerts.link.err.failed": "关联失败。",
   },
   en: {
     "app.title": "Linkage Command Center",
@@ -213,6 +234,27 @@ const STRINGS = {
     "alerts.dismissReason": "Reason for dismissing:",
     "alerts.falsePositive": "false positive",
     "alerts.confirmIncident": "Turn this alert into a new incident?",
+    "alerts.action.link": "Link to incident",
+    "alerts.linked": "{n} linked",
+    "alerts.link.title": "Link the alert to an existing incident",
+    "alerts.link.alert": "Alert: {what}",
+    "alerts.link.alertGone": "This alert is no longer in the unacknowledged list",
+    "alerts.link.choose": "Choose an open incident",
+    "alerts.link.placeholder": "— choose —",
+    "alerts.link.noOpen": "No open incidents in this center",
+    "alerts.link.more": "Only the {n} most recently reported are listed; paste the id of any other.",
+    "alerts.link.paste": "or paste an incident id",
+    "alerts.link.pastePlaceholder": "incident id (UUID)",
+    "alerts.link.submit": "Link",
+    "alerts.link.cancel": "Cancel",
+    "alerts.link.done": "Alert linked to incident {id}",
+    "alerts.link.err.none": "Choose an open incident or paste an incident id.",
+    "alerts.link.err.notFound": "There is no incident {id}; check the id.",
+    "alerts.link.err.alertNotFound": "This alert no longer exists.",
+    "alerts.link.err.conflict": "This alert was already handled (or is being handled by someone else) and cannot be linked.",
+    "alerts.link.err.forbidden": "You are not allowed to link this alert.",
+    "alerts.link.err.invalid": "That is not a valid incident id.",
+    "alerts.link.err.failed": "Linking failed.",
   },
 };
 
@@ -374,11 +416,13 @@ export function formatDuration(ms) {
   return parts.join(sep);
 }
 
-// Apply translations to static markup: data-i18n (text), data-i18n-title, data-i18n-aria.
+// Apply translations to static markup: data-i18n (text), data-i18n-title, data-i18n-aria,
+// data-i18n-placeholder.
 export function translateDom(root = document) {
   for (const el of root.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
   for (const el of root.querySelectorAll("[data-i18n-title]")) el.title = t(el.dataset.i18nTitle);
   for (const el of root.querySelectorAll("[data-i18n-aria]")) el.setAttribute("aria-label", t(el.dataset.i18nAria));
+  for (const el of root.querySelectorAll("[data-i18n-placeholder]")) el.placeholder = t(el.dataset.i18nPlaceholder);
   document.title = t("app.title");
 }
 
