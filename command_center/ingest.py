@@ -19,6 +19,7 @@ from command_center.feed_formats import CAP_MEDIA_TYPES, FeedError, decode_alert
 from command_center.intake import retry_after
 from command_center.problems import Problem
 from command_center.types import Services
+from domain import access
 from domain.alert_service import AlertService, Outcome, UnknownArea, UnknownCamera
 from domain.camera_alert import Observation
 from domain.incident import Actor
@@ -171,6 +172,9 @@ async def alert_action(request: Request) -> Response:
 
     def run() -> dict[str, Any]:
         svc.authorize(actor, f"alerts:{action}", alerts.get(alert_ref).centers)
+        if action == "link":  # the incident, too, must be one the officer may see
+            incident = svc.incidents.get(str(params["incident"]))
+            svc.authorize(actor, access.READ, incident.centers, assignee=incident.assignee)
         return alerts.act(alert_ref, action, actor=actor, **params)
 
     data = await run_in_threadpool(run)

@@ -22,7 +22,7 @@ from domain.alert_rules import Rule, RuleSet
 from domain.application import IncidentService, NotFound, UnknownGrid, VersionConflict
 from domain.camera_alert import TOPIC, CameraAlert, Observation, alert_id, window_start
 from domain.codec import plain
-from domain.incident import Actor, DomainError, Incident, InvalidCommand
+from domain.incident import TERMINAL, Actor, DomainError, Incident, InvalidCommand
 
 # (alert ids) -> the ones already in the event store; one query instead of one per alert
 ExistingIds = Callable[[Collection[UUID]], set[UUID]]
@@ -274,6 +274,10 @@ class AlertService:
                 alert.dismiss(actor=actor, reason=str(params.get("reason", "")))
             elif action == "link":
                 incident = self.incidents.get(str(params["incident"]))
+                if incident.status in TERMINAL:
+                    raise DomainError(
+                        f"incident {incident.id} is {incident.status.value}; link the alert to an "
+                        "open incident, reopen this one first, or create a new incident from it")
                 alert.link(actor=actor, incident=str(incident.id))
             else:
                 alert.check_can_create_incident()

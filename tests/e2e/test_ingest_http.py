@@ -169,3 +169,39 @@ def test_ingest_needs_a_feed_key(server: RunningServer) -> None:
     officer = httpx.post(f"{server.url}/api/ingest/alerts", json=alert("officer"),
                          headers=server.headers)
     assert officer.status_code in (401, 403), officer.text
+
+
+def test_linking_needs_an_open_incident_the_officer_may_see(server: RunningServer) -> None:
+    embedded = server.embedded  # type: ignore[attr-defined]
+    jurisdiction = embedded.jurisdiction
+    town_officer = {"Authorization": "Bearer " + embedded.tokens.issue(
+        "town-duty", "township_officer", CENTERS[0])}
+    elsewhere = next(g.id for g in jurisdiction.grids() if not jurisdiction.is_within(g.id, CENTERS[0]))
+    here = next(g.id for g in jurisdiction.grids_under(CENTERS[0]))
+
+    def report(grid: str) -> str:
+        response = httpx.post(f"{server.url}/api/incidents", headers=server.headers, json={
+            "source": "hotline", "category": "noise", "grid": grid, "description": "link test"})
+        assert response.status_code == 201, response.text
+        return str(response.json()["id"])
+
+    alert_id = post_alerts(server, [alert("link-1")]).json()["results"][0]["alert"]
+    url = f"{server.url}/api/alerts/{alert_id}/link"
+    before = stored_events(server)
+    # An incident outside the officer's township: refused, though the alert is theirs.
+    problem(httpx.post(url, json={"incident": report(elsewhere)}, headers=town_officer), 403)
+    # A rejected (final) incident: a linked alert would be forgotten there.
+    rejected = report(here)
+    reject = httpx.post(f"{server.url}/api/incidents/{rejected}/reject",
+                        json={"reason": "not ours"}, headers=server.headers)
+    assert reject.status_code == 200, reject.text
+    after_setup = stored_events(server)
+    assert after_setup == before + 3  # two reports and a rejection; no link event
+    body = problem(httpx.post(url, json={"incident": rejected}, headers=town_officer), 409)
+    assert "rejected" in body["detail"]
+    problem(httpx.post(url, json={"incident": "not-an-id"}, headers=town_officer), 404)
+    assert stored_events(server) == after_setup
+    open_here = report(here)
+    linked = httpx.post(url, json={"incident": open_here}, headers=town_officer)
+    assert linked.status_code == 200, linked.text
+    assert linked.json()["disposition"] == "linked" and linked.json()["incident"] == open_here
