@@ -33,6 +33,7 @@ from infra.relay import Relay, RelayPosition
 from infra.sealer import Sealer, build_sealer
 from infra.settings import Settings
 from infra.sla import SlaWatcher
+from infra.sqlite_recorder import LinkageSQLiteRecorder
 from infra.tokens import Tokens
 from infra.view_store import PostgresViewStore, SQLiteViewStore, ViewStore
 from projections.envelope import Envelope, from_stored
@@ -43,8 +44,17 @@ from streams.app import create_app as create_worker_app
 def notification_reader(service: IncidentService) -> ReadNotifications:
     """Read envelopes after a position from the application's notification log."""
 
+    recorder = service.recorder
+    if isinstance(recorder, LinkageSQLiteRecorder):
+        select_rows = recorder.select_notification_rows
+
+        def read_rows(after: int, limit: int) -> list[Envelope]:
+            return [from_stored(*row) for row in select_rows(after + 1, limit)]
+
+        return read_rows
+
     def read(after: int, limit: int) -> list[Envelope]:
-        notifications = service.recorder.select_notifications(start=after + 1, limit=limit)
+        notifications = recorder.select_notifications(start=after + 1, limit=limit)
         return [
             from_stored(n.id, n.originator_id, n.originator_version, n.topic, n.state)
             for n in notifications

@@ -131,6 +131,7 @@ class Settings:
                 "PERSISTENCE_MODULE": "eventsourcing.sqlite",
                 "SQLITE_DBNAME": str(self.sqlite_path),
                 "SQLITE_LOCK_TIMEOUT": "10",
+                "APPLICATION_RECORDER_TOPIC": "infra.sqlite_recorder:LinkageSQLiteRecorder",
             }
         if self.store == "postgres":
             from psycopg.conninfo import conninfo_to_dict

@@ -16,7 +16,9 @@ import pytest
 from domain.application import IncidentService, NotFound, VersionConflict
 from domain.incident import Actor
 from infra.bootstrap import notification_reader
+from infra.settings import Settings
 from infra.view_store import MemoryViewStore, PostgresViewStore, SQLiteViewStore, ViewStore
+from projections.envelope import from_stored
 from projections.patch import set_
 
 GRIDS = {"g1": ["t1", "d1", "c"], "g2": ["t2", "d1", "c"]}
@@ -63,6 +65,15 @@ class EventStoreContract:
         assert ids == sorted(ids) and len(set(ids)) == 3
         assert envelopes[0].centers == ["t1", "d1", "c"]
         assert notification_reader(service)(ids[1], 100)[0].notification_id == ids[2]
+
+    def test_the_reader_gives_what_the_library_reads(self, service: IncidentService) -> None:
+        first = report(service)
+        report(service, "g2")
+        service.act(first, "accept", actor=ACTOR)
+        library = [from_stored(n.id, n.originator_id, n.originator_version, n.topic, n.state)
+                   for n in service.recorder.select_notifications(start=2, limit=100)]
+        assert notification_reader(service)(1, 100) == library
+        assert len(library) == 2 and library[0].data["reporter"]["name"] == "张三"
 
     def test_a_stale_expected_version_is_a_conflict(self, service: IncidentService) -> None:
         incident_id = report(service)
@@ -118,6 +129,18 @@ class EventStoreContract:
 
 
 class TestEventStoreOnSQLite(EventStoreContract):
+    """As `linkage serve` configures it: with the lean notification reader."""
+
+    @pytest.fixture
+    def env(self, tmp_path: Path) -> dict[str, str]:
+        env = Settings().with_(data_dir=tmp_path).eventsourcing_env()
+        assert env["APPLICATION_RECORDER_TOPIC"].endswith(":LinkageSQLiteRecorder")
+        return env
+
+
+class TestEventStoreOnPlainSQLite(EventStoreContract):
+    """eventsourcing's own SQLite recorder (the reader falls back to select_notifications)."""
+
     @pytest.fixture
     def env(self, tmp_path: Path) -> dict[str, str]:
         return {"PERSISTENCE_MODULE": "eventsourcing.sqlite",
