@@ -90,6 +90,8 @@ class _Run:
         self.windows: dict[str, Any] = {}  # touched window keys -> new value, None when deleted
         self.touched_alerts: set[str] = set()
         self.touched_storms: set[str] = set()
+        # Active storms this run owns, labels included: one more alert there is two increments.
+        self.hot: dict[str, dict[str, Any]] = {}
         self.counted = False
         self._own: dict[int, Any] = {}  # id -> object: copies this run made (kept alive)
 
@@ -123,6 +125,7 @@ class _Run:
         self.touched_alerts.add(alert_ref)
 
     def set_storm(self, key: str, storm: dict[str, Any] | None) -> None:
+        self.hot.pop(key, None)
         if storm is None:
             self.storms.pop(key, None)
         else:
@@ -162,21 +165,30 @@ def _windows(run: _Run, event: Envelope) -> bool:
     in_storm = False
     label = str(data.get("label", "alert"))
     storms = run.storms
+    hot = run.hot
     for key, kind, ident, size in keys_for(data.get("camera"), data.get("grid")):
-        storm: dict[str, Any] | None = storms.get(key)
+        storm: dict[str, Any] | None = hot.get(key)
+        if storm is not None and int(at // size) * size == storm["start_ts"]:
+            # The common case in a burst: one more alert in a running storm this run owns.
+            in_storm = True
+            labels = storm["labels"]
+            labels[label] = labels.get(label, 0) + 1
+            storm["count"] += 1
+            continue
+        if storm is None:
+            storm = storms.get(key)
         active = storm is not None and bool(storm.get("active"))
         window = None
         current: Window | None
         if storm is not None and active:
             if int(at // size) * size == storm["start_ts"]:
-                # The common case in a burst: one more alert in a running storm.
                 in_storm = True
                 storm = run.own(storm)
                 labels = storm["labels"] = run.own(storm["labels"])
                 labels[label] = labels.get(label, 0) + 1
                 storm["count"] += 1
-                if key not in run.touched_storms:
-                    run.set_storm(key, storm)
+                run.set_storm(key, storm)
+                hot[key] = storm
                 continue
             current = (storm["start_ts"], storm["count"])  # the summary holds the window count
         else:
