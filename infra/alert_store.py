@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Collection
 from uuid import UUID
 
+from eventsourcing.sqlite import SQLiteAggregateRecorder
+
 from domain.alert_service import ExistingIds
 from domain.application import IncidentService
 
@@ -14,11 +16,10 @@ _CHUNK = 500  # stays under SQLite's bound-parameter limit
 def existing_ids(service: IncidentService) -> ExistingIds | None:
     """A bulk lookup for the service's recorder, or None to fall back to repository.get."""
     recorder = service.recorder
-    module = type(recorder).__module__
     table = getattr(recorder, "events_table_name", None)
     if table is None:
         return None
-    if module == "eventsourcing.sqlite":
+    if isinstance(recorder, SQLiteAggregateRecorder):  # LinkageSQLiteRecorder included
 
         def sqlite_existing(ids: Collection[UUID]) -> set[UUID]:
             found: set[UUID] = set()
@@ -35,7 +36,7 @@ def existing_ids(service: IncidentService) -> ExistingIds | None:
             return found
 
         return sqlite_existing
-    if module == "eventsourcing.postgres":
+    if type(recorder).__module__ == "eventsourcing.postgres":
         from psycopg.sql import SQL, Identifier
 
         schema = recorder.datastore.schema  # type: ignore[attr-defined]

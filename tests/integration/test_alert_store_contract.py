@@ -13,6 +13,7 @@ from domain.application import IncidentService
 from domain.camera_alert import Observation, alert_id
 from domain.incident import Actor
 from infra.alert_store import existing_ids
+from infra.settings import Settings
 
 FEED: Actor = {"user": "feed", "role": "feed", "center": None}
 CENTERS = ("town", "district", "city")
@@ -66,6 +67,14 @@ class AlertStoreContract:
 
 
 class TestAlertStoreOnSQLite(AlertStoreContract):
+    """As `linkage serve` configures SQLite (its own recorder class included)."""
+
+    @pytest.fixture
+    def env(self, tmp_path: Path) -> dict[str, str]:
+        return Settings().with_(data_dir=tmp_path).eventsourcing_env()
+
+
+class TestAlertStoreOnPlainSQLite(AlertStoreContract):
     @pytest.fixture
     def env(self, tmp_path: Path) -> dict[str, str]:
         return {"PERSISTENCE_MODULE": "eventsourcing.sqlite",
