@@ -18,8 +18,10 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
+from eventsourcing.persistence import Mapper, StoredEvent
 from eventsourcing.utils import get_topic
 
+from domain.codec import OrjsonTranscoder, tag
 from domain.incident import Actor, DomainError, InvalidCommand
 
 # Fixed forever: changing it would change every alert id.
@@ -193,7 +195,14 @@ class CameraAlert(Aggregate):
 
     @classmethod
     def raised_event(
-        cls, obs: Observation, *, feed: str, grid: str, centers: list[str], actor: Actor
+        cls,
+        obs: Observation,
+        *,
+        feed: str,
+        grid: str,
+        centers: list[str],
+        actor: Actor,
+        timestamp: datetime | None = None,
     ) -> Any:
         """The event raise_ would record, without building the aggregate (ingest fast path).
 
@@ -201,11 +210,17 @@ class CameraAlert(Aggregate):
         touches needs only its event. ``from_raised`` turns it into the aggregate when needed.
         """
         fields = cls.raised_fields(obs, feed=feed, grid=grid, centers=centers, actor=actor)
+        return cls.raised_event_of(alert_id(feed, obs.feed_event_id), fields,
+                                   timestamp or cls.Raised.create_timestamp())  # type: ignore[attr-defined]
+
+    @classmethod
+    def raised_event_of(cls, originator_id: UUID, fields: dict[str, Any], timestamp: datetime) -> Any:
+        """The Raised event with these ``raised_fields``, id and timestamp."""
         raised_class = cls.Raised  # type: ignore[attr-defined]  # made by @event("Raised")
         return raised_class(
-            originator_id=alert_id(feed, obs.feed_event_id),
+            originator_id=originator_id,
             originator_version=cls.INITIAL_VERSION,
-            timestamp=raised_class.create_timestamp(),
+            timestamp=timestamp,
             originator_topic=TOPIC,
             **fields,
         )
@@ -414,3 +429,33 @@ class CameraAlert(Aggregate):
 
 
 TOPIC = get_topic(CameraAlert)
+RAISED_TOPIC = get_topic(CameraAlert.Raised)  # type: ignore[attr-defined]
+RAISED_CLASS_VERSION: int = getattr(CameraAlert.Raised, "class_version", 1)  # type: ignore[attr-defined]
+
+
+def raised_stored_event(
+    mapper: Mapper[UUID], originator_id: UUID, fields: dict[str, Any], timestamp: datetime
+) -> StoredEvent:
+    """``mapper.to_stored_event(CameraAlert.raised_event_of(originator_id, fields, timestamp))``
+    without building the event object: the same bytes for half the cost (the ingest fast path
+    for a new alert that no rule touches). The state is the event's ``vars`` in their order,
+    minus originator id and version, exactly as eventsourcing's Mapper builds it."""
+    state: dict[str, Any] = {
+        # The codec's own tag for a datetime, made here rather than in an orjson callback.
+        "timestamp": tag(timestamp) if type(mapper.transcoder) is OrjsonTranscoder else timestamp,
+        "originator_topic": TOPIC,
+        **fields,
+    }
+    if RAISED_CLASS_VERSION > 1:
+        state["class_version"] = RAISED_CLASS_VERSION
+    data = mapper.transcoder.encode(state)
+    if mapper.compressor:
+        data = mapper.compressor.compress(data)
+    if mapper.cipher:
+        data = mapper.cipher.encrypt(data)
+    return StoredEvent(
+        originator_id=originator_id,
+        originator_version=CameraAlert.INITIAL_VERSION,
+        topic=RAISED_TOPIC,
+        state=data,
+    )
