@@ -183,40 +183,47 @@ class AlertService:
         actor: Actor,
     ) -> list[Outcome]:
         ids = [alert_id(feed, obs.feed_event_id) for obs in observations]
-        stored = self.existing(set(ids))
-        alerts: dict[UUID, CameraAlert] = {}  # aggregates loaded or built in this batch
-        # New alerts no rule touched (fast path): their Raised fields and timestamp, stored
-        # without an event object or aggregate; built only if the batch touches them again.
-        fresh: dict[UUID, tuple[dict[str, Any], datetime]] = {}
+        # Keyed by uuid.int below: an int hashes in C, a UUID in Python (~5 lookups an alert).
+        stored = {uuid.int for uuid in self.existing(set(ids))}
+        alerts: dict[int, CameraAlert] = {}  # aggregates loaded or built in this batch
+        # New alerts no rule touched (fast path): (index in the batch, Raised timestamp). They
+        # are stored without an event object or aggregate; built only if the batch touches
+        # them again. Nothing of theirs but the StoredEvent outlives the loop iteration.
+        fresh: dict[int, tuple[int, datetime]] = {}
         # In the order they happened (notification ids follow it): domain events, or the
         # StoredEvent of a fast-path Raised.
         events: list[Any] = []
         outcomes: list[Outcome] = []
         rules = self.rules.rules
+        may_match, matching = self.rules.may_match, self.rules.matching
         mapper = self.incidents.mapper
         now = CameraAlert.Raised.create_timestamp  # type: ignore[attr-defined]
-        for obs, uuid, (grid, centers) in zip(observations, ids, located, strict=True):
-            alert = alerts.get(uuid)
-            if alert is None and uuid in fresh:
-                raised = CameraAlert.raised_event_of(uuid, *fresh.pop(uuid))
-                alert = alerts[uuid] = CameraAlert.from_raised(raised)
-            if alert is None and uuid in stored:
-                alert = alerts[uuid] = self.incidents.repository.get(uuid)
+        raised_fields = CameraAlert.raised_fields
+        for index, (obs, uuid, (grid, centers)) in enumerate(
+            zip(observations, ids, located, strict=True)
+        ):
+            key = uuid.int
+            alert = alerts.get(key)
+            if alert is None and key in fresh:
+                first, timestamp = fresh.pop(key)
+                fields = raised_fields(observations[first], feed=feed, grid=located[first][0],
+                                       centers=located[first][1], actor=actor)
+                raised = CameraAlert.raised_event_of(uuid, fields, timestamp)
+                alert = alerts[key] = CameraAlert.from_raised(raised)
+            if alert is None and key in stored:
+                alert = alerts[key] = self.incidents.repository.get(uuid)
             if alert is None:
-                fields = CameraAlert.raised_fields(obs, feed=feed, grid=grid, centers=centers,
-                                                   actor=actor)
+                fields = raised_fields(obs, feed=feed, grid=grid, centers=centers, actor=actor)
                 timestamp = now()
                 outcome = Outcome(str(uuid), "created")
-                if self.rules.may_match(fields["label"], fields["kind"]) and self.rules.matching(
-                    _Facts.of(fields)
-                ):
+                if may_match(fields["label"], fields["kind"]) and matching(_Facts.of(fields)):
                     raised = CameraAlert.raised_event_of(uuid, fields, timestamp)
                     events.append(raised)
-                    alert = alerts[uuid] = CameraAlert.from_raised(raised)
+                    alert = alerts[key] = CameraAlert.from_raised(raised)
                     events.extend(self._fire_rules(alert, outcome))
                 else:
                     events.append(raised_stored_event(mapper, uuid, fields, timestamp))
-                    fresh[uuid] = (fields, timestamp)
+                    fresh[key] = (index, timestamp)
                 outcomes.append(outcome)
                 continue
             outcome = Outcome(str(uuid), alert.observe(obs, actor=actor))
