@@ -17,7 +17,7 @@ Actions: ``open_incident`` (with ``severity`` and ``category``), ``raise_priorit
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from domain.camera_alert import KINDS, PRIORITIES
@@ -107,15 +107,39 @@ class Rule:
         return f"rule {self.name}: {'; '.join(parts)} ({where})"
 
 
+_NONE: frozenset[str] = frozenset()
+
+
 @dataclass(frozen=True, slots=True)
 class RuleSet:
     rules: tuple[Rule, ...] = ()
+    # The (label, kind) pre-check as set lookups, built once from `rules`:
+    _every: bool = field(init=False, repr=False, compare=False)  # a rule names no label nor kind
+    _any_kind: frozenset[str] = field(init=False, repr=False, compare=False)  # labels, any kind
+    _any_label: frozenset[str] = field(init=False, repr=False, compare=False)  # kinds, any label
+    _kinds_of: dict[str, frozenset[str]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        kinds_of: dict[str, set[str]] = {}
+        for r in self.rules:
+            if r.labels and r.kinds:
+                for label in r.labels:
+                    kinds_of.setdefault(label, set()).update(r.kinds)
+        init = object.__setattr__  # frozen: set the derived index once, here
+        init(self, "_every", any(not r.labels and not r.kinds for r in self.rules))
+        init(self, "_any_kind", frozenset(x for r in self.rules if not r.kinds for x in r.labels))
+        init(self, "_any_label", frozenset(x for r in self.rules if not r.labels for x in r.kinds))
+        init(self, "_kinds_of", {label: frozenset(k) for label, k in kinds_of.items()})
 
     def may_match(self, label: str, kind: str) -> bool:
-        """False when no rule can match an alert of this label and kind (a cheap pre-check)."""
-        return any(
-            (not r.labels or label in r.labels) and (not r.kinds or kind in r.kinds)
-            for r in self.rules
+        """False when no rule can match an alert of this label and kind (a cheap pre-check).
+
+        The same as asking each rule whether its labels and kinds admit the alert, in O(1)."""
+        return (
+            self._every
+            or label in self._any_kind
+            or kind in self._any_label
+            or kind in self._kinds_of.get(label, _NONE)
         )
 
     def matching(self, alert: AlertFacts) -> list[Rule]:

@@ -11,16 +11,24 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, StoredEvent
 
 from domain.alert_rules import Rule, RuleSet
 from domain.application import IncidentService, NotFound, UnknownGrid, VersionConflict
-from domain.camera_alert import TOPIC, CameraAlert, Observation, alert_id, window_start
+from domain.camera_alert import (
+    TOPIC,
+    CameraAlert,
+    Observation,
+    alert_id,
+    raised_stored_event,
+    window_start,
+)
 from domain.codec import plain
 from domain.incident import TERMINAL, Actor, DomainError, Incident, InvalidCommand
 
@@ -82,11 +90,13 @@ class _Facts:
     rules_fired: list[str]
 
     @classmethod
-    def of(cls, raised: Any) -> _Facts:
-        times = [t for t in (raised.start_time, raised.end_time, raised.seen_time) if t is not None]
-        return cls(raised.label, raised.kind, raised.camera, raised.grid, raised.score,
-                   raised.top_score, raised.zones, raised.plate, raised.false_positive,
-                   raised.start_time, max(times), [])
+    def of(cls, raised: dict[str, Any]) -> _Facts:
+        """From the Raised event's fields (``CameraAlert.raised_fields``)."""
+        start, end, seen = raised["start_time"], raised["end_time"], raised["seen_time"]
+        times = [t for t in (start, end, seen) if t is not None]
+        return cls(raised["label"], raised["kind"], raised["camera"], raised["grid"],
+                   raised["score"], raised["top_score"], raised["zones"], raised["plate"],
+                   raised["false_positive"], start, max(times), [])
 
 
 def rule_actor(rule: Rule) -> Actor:
@@ -173,30 +183,47 @@ class AlertService:
         actor: Actor,
     ) -> list[Outcome]:
         ids = [alert_id(feed, obs.feed_event_id) for obs in observations]
-        stored = self.existing(set(ids))
-        alerts: dict[UUID, CameraAlert] = {}  # aggregates loaded or built in this batch
-        fresh: dict[UUID, Any] = {}  # Raised events of new alerts no rule touched (fast path)
-        events: list[Any] = []  # in the order they happened: notification ids follow it
+        # Keyed by uuid.int below: an int hashes in C, a UUID in Python (~5 lookups an alert).
+        stored = {uuid.int for uuid in self.existing(set(ids))}
+        alerts: dict[int, CameraAlert] = {}  # aggregates loaded or built in this batch
+        # New alerts no rule touched (fast path): (index in the batch, Raised timestamp). They
+        # are stored without an event object or aggregate; built only if the batch touches
+        # them again. Nothing of theirs but the StoredEvent outlives the loop iteration.
+        fresh: dict[int, tuple[int, datetime]] = {}
+        # In the order they happened (notification ids follow it): domain events, or the
+        # StoredEvent of a fast-path Raised.
+        events: list[Any] = []
         outcomes: list[Outcome] = []
         rules = self.rules.rules
-        for obs, uuid, (grid, centers) in zip(observations, ids, located, strict=True):
-            alert = alerts.get(uuid)
-            if alert is None and uuid in fresh:
-                alert = alerts[uuid] = CameraAlert.from_raised(fresh.pop(uuid))
-            if alert is None and uuid in stored:
-                alert = alerts[uuid] = self.incidents.repository.get(uuid)
+        may_match, matching = self.rules.may_match, self.rules.matching
+        mapper = self.incidents.mapper
+        now = CameraAlert.Raised.create_timestamp  # type: ignore[attr-defined]
+        raised_fields = CameraAlert.raised_fields
+        for index, (obs, uuid, (grid, centers)) in enumerate(
+            zip(observations, ids, located, strict=True)
+        ):
+            key = uuid.int
+            alert = alerts.get(key)
+            if alert is None and key in fresh:
+                first, timestamp = fresh.pop(key)
+                fields = raised_fields(observations[first], feed=feed, grid=located[first][0],
+                                       centers=located[first][1], actor=actor)
+                raised = CameraAlert.raised_event_of(uuid, fields, timestamp)
+                alert = alerts[key] = CameraAlert.from_raised(raised)
+            if alert is None and key in stored:
+                alert = alerts[key] = self.incidents.repository.get(uuid)
             if alert is None:
-                raised = CameraAlert.raised_event(obs, feed=feed, grid=grid, centers=centers,
-                                                  actor=actor)
-                events.append(raised)
+                fields = raised_fields(obs, feed=feed, grid=grid, centers=centers, actor=actor)
+                timestamp = now()
                 outcome = Outcome(str(uuid), "created")
-                if self.rules.may_match(raised.label, raised.kind) and self.rules.matching(
-                    _Facts.of(raised)
-                ):
-                    alert = alerts[uuid] = CameraAlert.from_raised(raised)
+                if may_match(fields["label"], fields["kind"]) and matching(_Facts.of(fields)):
+                    raised = CameraAlert.raised_event_of(uuid, fields, timestamp)
+                    events.append(raised)
+                    alert = alerts[key] = CameraAlert.from_raised(raised)
                     events.extend(self._fire_rules(alert, outcome))
                 else:
-                    fresh[uuid] = raised
+                    events.append(raised_stored_event(mapper, uuid, fields, timestamp))
+                    fresh[key] = (index, timestamp)
                 outcomes.append(outcome)
                 continue
             outcome = Outcome(str(uuid), alert.observe(obs, actor=actor))
@@ -210,8 +237,10 @@ class AlertService:
         # its per-object runtime-protocol checks and the Recording objects it builds for
         # `notify` (deprecated, unused here): together ~20% of the hot path.
         if events:
-            mapper = self.incidents.mapper
-            self.incidents.recorder.insert_events([mapper.to_stored_event(e) for e in events])
+            to_stored = mapper.to_stored_event
+            self.incidents.recorder.insert_events(
+                [e if type(e) is StoredEvent else to_stored(e) for e in events]
+            )
         return outcomes
 
     def _fire_rules(self, alert: CameraAlert, outcome: Outcome) -> list[Any]:

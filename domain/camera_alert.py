@@ -13,12 +13,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
+from hashlib import sha1
 from typing import Any
-from uuid import UUID, uuid5
+from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
+from eventsourcing.persistence import Mapper, StoredEvent
 from eventsourcing.utils import get_topic
 
+from domain.codec import OrjsonTranscoder, tag
 from domain.incident import Actor, DomainError, InvalidCommand
 
 # Fixed forever: changing it would change every alert id.
@@ -37,10 +40,20 @@ HANDLED_FROM: dict[str, tuple[str, ...]] = {
 }
 
 
+_NAMESPACE_BYTES = ALERT_NAMESPACE.bytes
+# uuid5 as RFC 4122 defines it (and uuid.uuid5 computes it): SHA-1 of namespace + name, first
+# 16 bytes, version 5 and the RFC variant. Masking the integer once is half uuid.uuid5's cost.
+_KEEP = 0xFFFFFFFF_FFFF_0FFF_3FFF_FFFFFFFFFFFF  # clear the version nibble and the variant bits
+_V5 = 0x00000000_0000_5000_8000_000000000000  # version 5, variant 10
+
+
 @lru_cache(maxsize=65536)
 def alert_id(feed: str, feed_event_id: str) -> UUID:
-    """The alert id for a feed's event id: the same every time it is delivered."""
-    return uuid5(ALERT_NAMESPACE, f"{feed}:{feed_event_id}")
+    """The alert id for a feed's event id: the same every time it is delivered.
+
+    Equal to ``uuid5(ALERT_NAMESPACE, f"{feed}:{feed_event_id}")``."""
+    digest = sha1(_NAMESPACE_BYTES + f"{feed}:{feed_event_id}".encode(), usedforsecurity=False)
+    return UUID(int=(int.from_bytes(digest.digest()[:16], "big") & _KEEP) | _V5)
 
 
 def window_start(at: float, size: int) -> int:
@@ -182,7 +195,14 @@ class CameraAlert(Aggregate):
 
     @classmethod
     def raised_event(
-        cls, obs: Observation, *, feed: str, grid: str, centers: list[str], actor: Actor
+        cls,
+        obs: Observation,
+        *,
+        feed: str,
+        grid: str,
+        centers: list[str],
+        actor: Actor,
+        timestamp: datetime | None = None,
     ) -> Any:
         """The event raise_ would record, without building the aggregate (ingest fast path).
 
@@ -190,11 +210,17 @@ class CameraAlert(Aggregate):
         touches needs only its event. ``from_raised`` turns it into the aggregate when needed.
         """
         fields = cls.raised_fields(obs, feed=feed, grid=grid, centers=centers, actor=actor)
+        return cls.raised_event_of(alert_id(feed, obs.feed_event_id), fields,
+                                   timestamp or cls.Raised.create_timestamp())  # type: ignore[attr-defined]
+
+    @classmethod
+    def raised_event_of(cls, originator_id: UUID, fields: dict[str, Any], timestamp: datetime) -> Any:
+        """The Raised event with these ``raised_fields``, id and timestamp."""
         raised_class = cls.Raised  # type: ignore[attr-defined]  # made by @event("Raised")
         return raised_class(
-            originator_id=alert_id(feed, obs.feed_event_id),
+            originator_id=originator_id,
             originator_version=cls.INITIAL_VERSION,
-            timestamp=raised_class.create_timestamp(),
+            timestamp=timestamp,
             originator_topic=TOPIC,
             **fields,
         )
@@ -403,3 +429,33 @@ class CameraAlert(Aggregate):
 
 
 TOPIC = get_topic(CameraAlert)
+RAISED_TOPIC = get_topic(CameraAlert.Raised)  # type: ignore[attr-defined]
+RAISED_CLASS_VERSION: int = getattr(CameraAlert.Raised, "class_version", 1)  # type: ignore[attr-defined]
+
+
+def raised_stored_event(
+    mapper: Mapper[UUID], originator_id: UUID, fields: dict[str, Any], timestamp: datetime
+) -> StoredEvent:
+    """``mapper.to_stored_event(CameraAlert.raised_event_of(originator_id, fields, timestamp))``
+    without building the event object: the same bytes for half the cost (the ingest fast path
+    for a new alert that no rule touches). The state is the event's ``vars`` in their order,
+    minus originator id and version, exactly as eventsourcing's Mapper builds it."""
+    state: dict[str, Any] = {
+        # The codec's own tag for a datetime, made here rather than in an orjson callback.
+        "timestamp": tag(timestamp) if type(mapper.transcoder) is OrjsonTranscoder else timestamp,
+        "originator_topic": TOPIC,
+        **fields,
+    }
+    if RAISED_CLASS_VERSION > 1:
+        state["class_version"] = RAISED_CLASS_VERSION
+    data = mapper.transcoder.encode(state)
+    if mapper.compressor:
+        data = mapper.compressor.compress(data)
+    if mapper.cipher:
+        data = mapper.cipher.encrypt(data)
+    return StoredEvent(
+        originator_id=originator_id,
+        originator_version=CameraAlert.INITIAL_VERSION,
+        topic=RAISED_TOPIC,
+        state=data,
+    )

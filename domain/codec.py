@@ -18,9 +18,14 @@ from eventsourcing.persistence import Transcoder
 _OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_NON_STR_KEYS
 
 
+def tag(value: datetime) -> dict[str, str]:
+    """How a datetime is stored (encoding the tag gives the same bytes as the datetime)."""
+    return {"_type_": "datetime_iso", "_data_": value.isoformat()}
+
+
 def _default(obj: Any) -> Any:
     if isinstance(obj, datetime):
-        return {"_type_": "datetime_iso", "_data_": obj.isoformat()}
+        return tag(obj)
     if isinstance(obj, UUID):
         return {"_type_": "uuid_hex", "_data_": obj.hex}
     if isinstance(obj, (set, frozenset, tuple)):

@@ -57,9 +57,11 @@ ReadStored = Callable[[int, int], Sequence[Stored]]
 
 def _body(originator_id: Any, version: int, topic: str, state: bytes) -> bytes:
     t = topic.encode()
-    state = bytes(state)
+    if type(state) is not bytes:
+        state = bytes(state)  # a memoryview from PostgreSQL
+    uuid = originator_id if type(originator_id) is UUID else UUID(str(originator_id))
     return b"".join([
-        UUID(str(originator_id)).bytes, version.to_bytes(8, "big"),
+        uuid.bytes, version.to_bytes(8, "big"),
         len(t).to_bytes(4, "big"), t, len(state).to_bytes(8, "big"), state,
     ])
 
@@ -76,6 +78,18 @@ def content_digest(event: Stored) -> bytes:
 
 def chain_hash(previous: bytes, event: Stored) -> bytes:
     return hashlib.sha256(previous + canonical(event)).digest()
+
+
+def digests(previous: bytes, event: Stored) -> tuple[bytes, bytes]:
+    """(content_digest(event), chain_hash(previous, event)), encoding the event once."""
+    body = _body(event.originator_id, event.originator_version, event.topic, event.state)
+    content = hashlib.sha256(MAGIC)
+    content.update(body)
+    chained = hashlib.sha256(previous)
+    chained.update(MAGIC)
+    chained.update(event.id.to_bytes(8, "big"))
+    chained.update(body)
+    return content.digest(), chained.digest()
 
 
 def checkpoint_message(k: int, notification_id: int, count: int, head: bytes) -> bytes:
@@ -119,6 +133,7 @@ class Sealer:
         self.db = db
         self.key = key
         self.public_key = key.public_key()
+        self.public_pem = public_pem(self.public_key)
         self.checkpoint_every = max(1, checkpoint_every)
         self.batch_size = batch_size
         with db.tx() as tx:
@@ -164,15 +179,17 @@ class Sealer:
                 return 0  # another sealer moved on meanwhile; read again
             last_k = tx.execute("SELECT MAX(k), MAX(count) FROM linkage_seal_checkpoints")[0]
             k, signed_count = int(last_k[0] or 0), int(last_k[1] or 0)
+            rows = []
             for event in events:
-                head = chain_hash(head, event)
+                content, head = digests(head, event)
                 count += 1
-                tx.execute("INSERT INTO linkage_seal_chain (notification_id, content, hash) "
-                           "VALUES (?, ?, ?)", (event.id, content_digest(event), head))
+                rows.append((event.id, content, head))
                 if count - signed_count >= self.checkpoint_every:
                     k += 1
                     self._sign(tx, k, event.id, count, head)
                     signed_count = count
+            tx.executemany("INSERT INTO linkage_seal_chain (notification_id, content, hash) "
+                           "VALUES (?, ?, ?)", rows)
             position = events[-1].id
             if tx.execute("SELECT 1 FROM linkage_seal_tracking WHERE name = ?", (TRACKING_NAME,)):
                 tx.execute("UPDATE linkage_seal_tracking SET notification_id = ?, count = ?, "
@@ -185,7 +202,7 @@ class Sealer:
     def _sign(self, tx: Tx, k: int, notification_id: int, count: int, head: bytes) -> None:
         signature = self.key.sign(checkpoint_message(k, notification_id, count, head))
         tx.execute("INSERT INTO linkage_seal_checkpoints VALUES (?, ?, ?, ?, ?, ?, ?)",
-                   (k, notification_id, count, head, signature, public_pem(self.public_key),
+                   (k, notification_id, count, head, signature, self.public_pem,
                     datetime.now(UTC).isoformat()))
 
     def catch_up(self) -> int:

@@ -189,3 +189,26 @@ def test_new_and_update_in_one_batch_make_one_alert_in_order() -> None:
     assert events_of(svc, outcomes[0].alert) == ["Raised", "Updated", "Ended"]
     notifications = svc.incidents.recorder.select_notifications(start=1, limit=10)
     assert [n.topic.rsplit(".", 1)[-1] for n in notifications] == ["Raised", "Updated", "Ended"]
+
+
+def test_fast_path_alerts_touched_again_later_in_the_batch_keep_their_raised_event() -> None:
+    svc = service()
+    batch = [obs("a", camera="cam-1"), obs("b", camera="cam-2"),
+             obs("c", camera="cam-2", label="car", plate="冀G12345"),  # a rule fires on c
+             obs("b", phase="update", camera="cam-2", score=0.9),
+             obs("a", phase="end", camera="cam-1", end_time=1_800_000_100.0)]  # < 300 s: no loitering
+    outcomes = svc.ingest("frigate", batch, FEED)
+    assert [o.status for o in outcomes] == ["created", "created", "created", "updated", "ended"]
+    assert outcomes[2].rules == ["watch_plate"]
+    notifications = svc.incidents.recorder.select_notifications(start=1, limit=20)
+    assert [(str(n.originator_id), n.originator_version, n.topic.rsplit(".", 1)[-1])
+            for n in notifications] == [
+        (outcomes[0].alert, 1, "Raised"), (outcomes[1].alert, 1, "Raised"),
+        (outcomes[2].alert, 1, "Raised"), (outcomes[2].alert, 2, "RuleFired"),
+        (outcomes[1].alert, 2, "Updated"), (outcomes[0].alert, 2, "Ended")]
+    b = svc.get(outcomes[1].alert)
+    assert (b.grid, b.camera, b.score, b.version) == ("grid-2", "cam-2", 0.9, 2)
+    a = svc.get(outcomes[0].alert)
+    assert a.grid == "grid-1" and a.ended and a.last_seen == 1_800_000_100.0
+    raised = svc.incidents.mapper.to_domain_event(notifications[0])
+    assert a.created_on == raised.timestamp

@@ -6,6 +6,7 @@ import orjson
 import pytest
 
 from command_center.feed_formats import FeedError, decode_alerts, decode_frigate
+from domain.camera_alert import Observation
 
 ALERT = {"id": "e1", "camera": "cam-1", "start_time": 1_800_000_000}
 
@@ -56,3 +57,16 @@ def test_bad_frigate_payloads(payload: bytes, status: int) -> None:
     with pytest.raises(FeedError) as caught:
         decode_frigate(payload)
     assert caught.value.status == status
+
+
+def test_every_alert_field_lands_in_its_observation_field() -> None:
+    body = (b'{"id": "e-1", "camera": "cam-1", "grid": "g-1", "type": "end", "kind": "sensor",'
+            b' "label": "smoke", "score": 0.25, "top_score": 0.75, "zones": ["a", "b"],'
+            b' "plate": "P 1", "start_time": 10.5, "end_time": 20.5, "frame_time": 19.5,'
+            b' "false_positive": true, "description": "d"}')
+    assert decode_alerts(body) == [Observation(
+        feed_event_id="e-1", start_time=10.5, phase="end", kind="sensor", camera="cam-1",
+        grid="g-1", label="smoke", score=0.25, top_score=0.75, zones=("a", "b"), plate="P 1",
+        end_time=20.5, seen_time=19.5, false_positive=True, description="d", details={})]
+    at = decode_alerts(b'{"id": "e-2", "grid": "g", "at": "2026-01-01T08:00:00+08:00"}')[0]
+    assert at == Observation(feed_event_id="e-2", grid="g", start_time=1767225600.0)
