@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from infra.secrets_file import read_or_create
 from infra.settings import Settings
 from infra.sqldb import Database, Tx
+from infra.sqlite_recorder import LinkageSQLiteRecorder
 
 log = logging.getLogger(__name__)
 
@@ -59,9 +60,15 @@ def _body(originator_id: Any, version: int, topic: str, state: bytes) -> bytes:
     t = topic.encode()
     if type(state) is not bytes:
         state = bytes(state)  # a memoryview from PostgreSQL
-    uuid = originator_id if type(originator_id) is UUID else UUID(str(originator_id))
+    kind = type(originator_id)
+    if kind is UUID:
+        raw = originator_id.bytes
+    elif kind is str and len(originator_id) == 36:  # canonical text, as the lean reader gives
+        raw = bytes.fromhex(originator_id.replace("-", ""))
+    else:
+        raw = UUID(str(originator_id)).bytes
     return b"".join([
-        uuid.bytes, version.to_bytes(8, "big"),
+        raw, version.to_bytes(8, "big"),
         len(t).to_bytes(4, "big"), t, len(state).to_bytes(8, "big"), state,
     ])
 
@@ -417,6 +424,14 @@ def verify_export(records: Iterable[dict[str, Any]]) -> int:
 
 def stored_reader(recorder: Any) -> ReadStored:
     """Read raw notifications from an eventsourcing application recorder."""
+
+    if isinstance(recorder, LinkageSQLiteRecorder):
+        select_rows = recorder.select_notification_rows
+
+        def read_rows(start: int, limit: int) -> list[Stored]:
+            return [Stored(*row) for row in select_rows(start, limit)]
+
+        return read_rows
 
     def read(start: int, limit: int) -> list[Stored]:
         return [Stored(n.id, n.originator_id, n.originator_version, n.topic, bytes(n.state))

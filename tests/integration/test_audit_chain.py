@@ -16,7 +16,15 @@ from domain.application import IncidentService
 from infra.bootstrap import build_service
 from infra.cli import main
 from infra.jurisdiction_file import load_jurisdiction
-from infra.sealer import build_sealer, chain_hash, verify_export
+from infra.sealer import (
+    GENESIS,
+    Stored,
+    build_sealer,
+    chain_hash,
+    digests,
+    stored_reader,
+    verify_export,
+)
 from infra.settings import Settings
 from projections.envelope import from_stored
 
@@ -233,3 +241,19 @@ def test_a_quiet_store_gets_its_head_signed_on_demand(tmp_path: Path) -> None:
     after = sealer.verify()
     assert after.message == "verified 3 events up to checkpoint 1"
     service.close()
+
+
+def test_the_lean_sqlite_read_hashes_as_the_library_read(settings: Settings) -> None:
+    """The sealer reads SQLite rows directly (LinkageSQLiteRecorder); every digest must equal
+    the one from eventsourcing's own Notification objects, so either reader extends one chain."""
+    service = make_history(settings)
+    lean = stored_reader(service.recorder)(1, 100)
+    library = [Stored(n.id, n.originator_id, n.originator_version, n.topic, bytes(n.state))
+               for n in service.recorder.select_notifications(start=1, limit=100)]
+    service.close()
+    assert len(lean) == len(library) == 9
+    head_a = head_b = GENESIS
+    for a, b in zip(lean, library, strict=True):
+        (content_a, head_a), (content_b, head_b) = digests(head_a, a), digests(head_b, b)
+        assert (content_a, head_a) == (content_b, head_b)
+        assert str(a.originator_id) == str(b.originator_id)
