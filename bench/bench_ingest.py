@@ -5,7 +5,7 @@
 2. Group commit in process: the same alerts through ``AlertService.ingest`` (JSON decode,
    bulk idempotency check, one transaction per 1,000), no HTTP, no view folding.
 3. Batched over HTTP: the same kind of alerts through ``POST /api/ingest/alerts`` (1,000 per request,
-   group commit) to ``linkage serve`` on that same data directory (a separate process), which
+   group commit) to ``linkage serve`` (a separate process) on a fresh SQLite store, which
    folds them into the center views and seals them into the audit chain meanwhile. Reported twice:
    until every request was answered (stored), and until the city view counted every alert.
 4. Console latency: time from reporting an incident to its delta on a city console websocket,
@@ -214,6 +214,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"group commit, in process (no HTTP):   {direct:10.0f} alerts/s ({args.alerts} alerts, "
           f"{args.batch}/batch)  = {direct / base:.1f}x baseline")
     port = free_port()
+    # The server gets a SQLite store of its own: on the one above it would first seal the
+    # ~34,000 events the stages above stored without a server (its sealer follows the log),
+    # and that catching up would be measured as ingest.
+    data_dir = Path(tempfile.mkdtemp(prefix="linkage-bench-http-"))
     feed, officer, token = credentials(data_dir)
     env = {**os.environ, "LINKAGE_INGEST_RATE": "1e9", "LINKAGE_INGEST_BURST": "1e9",
            "LINKAGE_WS_ALLOW_MISSING_ORIGIN": "1"}
@@ -222,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url, ws_url = f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 180  # it folds the events stored above first
+        deadline = time.monotonic() + 60
         while True:
             try:
                 if httpx.get(f"{url}/healthz").status_code == 200:
