@@ -239,7 +239,7 @@ class AlertService:
         if events:
             to_stored = mapper.to_stored_event
             self.incidents.recorder.insert_events(
-                [e if type(e) is StoredEvent else to_stored(e) for e in events]
+                [e if isinstance(e, StoredEvent) else to_stored(e) for e in events]
             )
         return outcomes
 

@@ -10,6 +10,7 @@ or a Frigate ``update`` finds the same aggregate instead of making a second aler
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -433,6 +434,29 @@ RAISED_TOPIC = get_topic(CameraAlert.Raised)  # type: ignore[attr-defined]
 RAISED_CLASS_VERSION: int = getattr(CameraAlert.Raised, "class_version", 1)  # type: ignore[attr-defined]
 
 
+@dataclass(frozen=True)
+class KnownStateStoredEvent(StoredEvent):
+    """A StoredEvent that also carries the state it encodes, as decoding it would give it (the
+    timestamp as its tag): a reader in this process can take it instead of decoding ``state``."""
+
+    plain_state: dict[str, Any] | None = field(default=None, compare=False, repr=False)
+
+
+def _round_trips(value: Any) -> bool:
+    """Whether JSON encoding and decoding gives this value back equal (and untagged)."""
+    kind = type(value)
+    if value is None or kind is str or kind is bool or kind is int:
+        return True
+    if kind is float:
+        return math.isfinite(value)
+    if kind is list:
+        return all(_round_trips(v) for v in value)
+    if kind is dict:
+        return "_type_" not in value and all(
+            type(k) is str and _round_trips(v) for k, v in value.items())
+    return False
+
+
 def raised_stored_event(
     mapper: Mapper[UUID], originator_id: UUID, fields: dict[str, Any], timestamp: datetime
 ) -> StoredEvent:
@@ -449,13 +473,18 @@ def raised_stored_event(
     if RAISED_CLASS_VERSION > 1:
         state["class_version"] = RAISED_CLASS_VERSION
     data = mapper.transcoder.encode(state)
-    if mapper.compressor:
-        data = mapper.compressor.compress(data)
-    if mapper.cipher:
-        data = mapper.cipher.encrypt(data)
-    return StoredEvent(
+    if mapper.compressor or mapper.cipher or type(mapper.transcoder) is not OrjsonTranscoder:
+        if mapper.compressor:
+            data = mapper.compressor.compress(data)
+        if mapper.cipher:
+            data = mapper.cipher.encrypt(data)
+        return StoredEvent(originator_id=originator_id,
+                           originator_version=CameraAlert.INITIAL_VERSION,
+                           topic=RAISED_TOPIC, state=data)
+    return KnownStateStoredEvent(
         originator_id=originator_id,
         originator_version=CameraAlert.INITIAL_VERSION,
         topic=RAISED_TOPIC,
         state=data,
+        plain_state=state if _round_trips(fields) else None,
     )

@@ -36,7 +36,7 @@ from infra.sla import SlaWatcher
 from infra.sqlite_recorder import LinkageSQLiteRecorder
 from infra.tokens import Tokens
 from infra.view_store import PostgresViewStore, SQLiteViewStore, ViewStore
-from projections.envelope import Envelope, from_stored
+from projections.envelope import Envelope, from_state, from_stored
 from streams.app import WorkerConfig
 from streams.app import create_app as create_worker_app
 
@@ -46,10 +46,18 @@ def notification_reader(service: IncidentService) -> ReadNotifications:
 
     recorder = service.recorder
     if isinstance(recorder, LinkageSQLiteRecorder):
-        select_rows = recorder.select_notification_rows
+        select_rows, take_known = recorder.select_notification_rows, recorder.take_known
 
         def read_rows(after: int, limit: int) -> list[Envelope]:
-            return [from_stored(*row) for row in select_rows(after + 1, limit)]
+            # What this process just stored, as it stored it; otherwise the table.
+            known = take_known(after + 1, limit)
+            if known:
+                return [from_state(n, oid, version, topic, dict(state))
+                        for n, oid, version, topic, state in known]
+            rows = select_rows(after + 1, limit)
+            if rows:
+                recorder.forget_known(rows[-1][0])
+            return [from_stored(*row) for row in rows]
 
         return read_rows
 

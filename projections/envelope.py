@@ -10,9 +10,12 @@ import orjson
 from domain.codec import plain
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Envelope:
-    """One stored event with its notification id, decoded to plain JSON values."""
+    """One stored event with its notification id, decoded to plain JSON values.
+
+    Treat it as read-only; it is not frozen only because a frozen dataclass builds itself
+    through object.__setattr__, a measurable cost at tens of thousands of events a second."""
 
     notification_id: int
     originator_id: str
@@ -47,15 +50,26 @@ def from_stored(
     raw = orjson.loads(state)
     if not isinstance(raw, dict):
         raise ValueError(f"event state must be a JSON object; got {type(raw).__name__}")
-    stamp = plain(raw.pop("timestamp", ""))
-    raw.pop("originator_topic", None)
     if state.count(b'"_type_"') > 1:  # a tagged value besides the timestamp: rare, walk it
         raw = {k: plain(v) for k, v in raw.items()}
+    return from_state(notification_id, originator_id, originator_version, topic, raw)
+
+
+def from_state(
+    notification_id: int,
+    originator_id: object,
+    originator_version: int,
+    topic: str,
+    state: dict[str, Any],
+) -> Envelope:
+    """Build an envelope from a stored event's state as decoded JSON (which it takes over)."""
+    stamp = plain(state.pop("timestamp", ""))
+    state.pop("originator_topic", None)
     return Envelope(
         notification_id=notification_id,
         originator_id=str(originator_id),
         originator_version=originator_version,
         type=event_type(topic),
         at=str(stamp),
-        data=raw,
+        data=state,
     )

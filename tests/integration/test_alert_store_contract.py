@@ -13,7 +13,10 @@ from domain.application import IncidentService
 from domain.camera_alert import Observation, alert_id
 from domain.incident import Actor
 from infra.alert_store import existing_ids
+from infra.bootstrap import notification_reader
 from infra.settings import Settings
+from infra.sqlite_recorder import LinkageSQLiteRecorder
+from projections.envelope import from_state, from_stored
 
 FEED: Actor = {"user": "feed", "role": "feed", "center": None}
 CENTERS = ("town", "district", "city")
@@ -89,3 +92,34 @@ class TestAlertStoreOnPostgres(AlertStoreContract):
                 "POSTGRES_HOST": "127.0.0.1", "POSTGRES_PORT": "5432",
                 "POSTGRES_USER": "postgres", "POSTGRES_PASSWORD": "",
                 "POSTGRES_SCHEMA": pg_schema}
+
+
+def test_the_runner_takes_from_memory_what_it_would_read_from_the_table(tmp_path: Path) -> None:
+    """The lean SQLite recorder remembers fast-path alerts it stored; what the projection runner
+    takes from there equals what it would read and decode, and the rest comes from the table."""
+    env = Settings().with_(data_dir=tmp_path).eventsourcing_env()
+    incidents = IncidentService(lambda grid: CENTERS, env=env)
+    recorder = incidents.recorder
+    assert isinstance(recorder, LinkageSQLiteRecorder)
+    alerts = AlertService(incidents, lambda camera: "grid-1", lambda grid: CENTERS,
+                          parse_rules(RULES), existing_ids(incidents))
+    batch = [obs("a"), obs("b", zones=("gate",), details={"k": [1, "x"]}),
+             obs("a", phase="update", score=0.7),  # an Updated: not remembered
+             obs("f", label="fire", score=0.9),  # a rule fires: the incident too, not remembered
+             obs("c", details={"bad": float("nan")})]  # would not decode equal: not remembered
+    alerts.ingest("feed", batch, FEED)
+    rows = recorder.select_notification_rows(1, 100)
+    remembered = {n: (oid, version, topic, dict(state))
+                  for n, oid, version, topic, state in recorder.take_known(1, 100)}
+    assert set(remembered) == {1, 2}  # the two plain Raised at the head; 3 is an Updated
+    for n, *rest in rows:
+        if n in remembered:
+            assert from_state(n, *remembered[n]) == from_stored(n, *rest)
+    assert recorder.take_known(1, 100) == []  # taken once
+    read = notification_reader(incidents)
+    envelopes = read(0, 100)  # nothing remembered at 1 any more: the table
+    assert [e.notification_id for e in envelopes] == [r[0] for r in rows]
+    alerts.ingest("feed", [obs("d"), obs("e")], FEED)
+    last = rows[-1][0]
+    assert read(last, 100) == [from_stored(*r) for r in recorder.select_notification_rows(last + 1, 100)]
+    incidents.close()

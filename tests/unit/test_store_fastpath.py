@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 from uuid import UUID, uuid5
 
+import orjson
 import pytest
 from eventsourcing.compressor import ZlibCompressor
 from eventsourcing.persistence import (
@@ -13,6 +14,7 @@ from eventsourcing.persistence import (
     DecimalAsStr,
     JSONTranscoder,
     Mapper,
+    StoredEvent,
     UUIDAsHex,
 )
 from hypothesis import given, settings
@@ -23,12 +25,14 @@ from domain.application import IncidentService
 from domain.camera_alert import (
     ALERT_NAMESPACE,
     CameraAlert,
+    KnownStateStoredEvent,
     Observation,
     alert_id,
     raised_stored_event,
 )
 from domain.codec import OrjsonTranscoder
 from domain.incident import Actor
+from projections.envelope import from_state, from_stored
 
 LABELS = ("person", "car", "fire", "smoke", "flood")
 KINDS = ("camera", "sensor", "cap")
@@ -135,7 +139,7 @@ def test_fast_raised_is_the_mapped_event_byte_for_byte(
     mapper = MAPPERS[mapper_name]
     fast, event = _fast_and_slow(mapper, obs, timestamp, ["town", "district", "city"])
     slow = mapper.to_stored_event(event)
-    assert fast == slow  # originator id and version, topic and the state's bytes
+    assert _stored(fast) == slow  # originator id and version, topic and the state's bytes
     assert fast.state == slow.state
     decoded = mapper.to_domain_event(fast)
     assert type(decoded) is type(event)
@@ -144,12 +148,49 @@ def test_fast_raised_is_the_mapped_event_byte_for_byte(
     assert CameraAlert.from_raised(decoded).as_dict() == CameraAlert.from_raised(event).as_dict()
 
 
+def _stored(event: StoredEvent) -> StoredEvent:
+    """The StoredEvent fields alone (a KnownStateStoredEvent also carries its plain state)."""
+    return StoredEvent(event.originator_id, event.originator_version, event.topic, event.state)
+
+
 def test_service_mapper_takes_the_fast_path_bytes() -> None:
     """The application's own mapper (its transcoder and settings) gives the same bytes."""
     mapper = IncidentService(lambda grid: ["c"]).mapper
     for obs in OBSERVATIONS:
         fast, event = _fast_and_slow(mapper, obs, TIMESTAMPS[0], ["c"])
-        assert fast == mapper.to_stored_event(event)
+        assert _stored(fast) == mapper.to_stored_event(event)
+
+
+@pytest.mark.parametrize("timestamp", TIMESTAMPS)
+@pytest.mark.parametrize("obs", OBSERVATIONS, ids=lambda o: o.feed_event_id[:12])
+def test_the_plain_state_carried_along_is_what_decoding_the_bytes_gives(
+    obs: Observation, timestamp: datetime
+) -> None:
+    """What the projection runner takes from memory equals what it would read and decode."""
+    fast, _event = _fast_and_slow(MAPPERS["orjson"], obs, timestamp, ["c"])
+    assert isinstance(fast, KnownStateStoredEvent) and fast.plain_state is not None
+    remembered = from_state(7, fast.originator_id, 1, fast.topic, dict(fast.plain_state))
+    decoded = from_stored(7, fast.originator_id, 1, fast.topic, fast.state)
+    assert remembered == decoded
+    assert orjson.dumps(remembered.data) == orjson.dumps(decoded.data)  # key order too
+
+
+@pytest.mark.parametrize("details", [
+    {"n": float("inf")},  # JSON has no infinity: it would decode as null
+    {"t": (1, 2)},  # a tuple decodes as a list
+    {1: "x"},  # a non-string key decodes as a string
+    {"nested": {"_type_": "uuid_hex", "_data_": "00"}},  # a tag the reader would untag
+])
+def test_no_plain_state_when_decoding_would_give_something_else(details: dict[Any, Any]) -> None:
+    obs = Observation(feed_event_id="odd", start_time=START, grid="g", details=details)
+    fast, _event = _fast_and_slow(MAPPERS["orjson"], obs, TIMESTAMPS[0], ["c"])
+    assert getattr(fast, "plain_state", None) is None
+
+
+def test_no_plain_state_when_the_bytes_are_not_plain_orjson() -> None:
+    for name in ("eventsourcing-json", "orjson+zlib"):
+        fast, _event = _fast_and_slow(MAPPERS[name], OBSERVATIONS[1], TIMESTAMPS[0], ["c"])
+        assert getattr(fast, "plain_state", None) is None
 
 
 def test_raised_event_takes_its_timestamp_from_the_clock_when_not_given() -> None:
