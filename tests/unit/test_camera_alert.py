@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from domain.alert_rules import RuleError, parse_rules
 from domain.alert_service import AlertService, UnknownCamera
 from domain.application import IncidentService
-from domain.camera_alert import AlertAlreadyHandled, CameraAlert, Observation
+from domain.camera_alert import AlertAlreadyHandled, CameraAlert, Observation, iso
 from domain.incident import Actor, Incident
 
 FEED: Actor = {"user": "frigate", "role": "feed", "center": None}
@@ -212,3 +216,15 @@ def test_fast_path_alerts_touched_again_later_in_the_batch_keep_their_raised_eve
     assert a.grid == "grid-1" and a.ended and a.last_seen == 1_800_000_100.0
     raised = svc.incidents.mapper.to_domain_event(notifications[0])
     assert a.created_on == raised.timestamp
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.one_of(
+    st.floats(min_value=0, max_value=253_402_300_798, allow_nan=False),
+    st.integers(0, 4_000_000_000).flatmap(  # whole seconds plus fractions near rounding edges
+        lambda s: st.sampled_from([5e-7, 1.5e-6, 2.5e-6, 0.9999995, 0.9999985, 0.5]).map(
+            lambda f: s + f)),
+    st.integers(-10**6, 10**10),
+))
+def test_iso_formats_exactly_as_datetime_does(at: float) -> None:
+    assert iso(at) == datetime.fromtimestamp(at, UTC).isoformat()
