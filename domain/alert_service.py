@@ -164,9 +164,18 @@ class AlertService:
 
         `authorize(centers)` is asked once per distinct jurisdiction in the batch, before anything
         is stored; it raises to refuse the whole batch."""
-        located = [self.locate(obs, i) for i, obs in enumerate(observations)]
+        # A batch comes from a handful of cameras: locate each place once and share the
+        # (grid, centers) pair (read-only below) among its alerts.
+        places: dict[tuple[str | None, str | None], tuple[str, list[str]]] = {}
+        located = []
+        for i, obs in enumerate(observations):
+            where = (obs.camera, None) if obs.camera is not None else (None, obs.grid)
+            place = places.get(where)
+            if place is None:
+                place = places[where] = self.locate(obs, i)
+            located.append(place)
         if authorize is not None:
-            for centers in {tuple(c) for _, c in located}:
+            for centers in {tuple(c) for _, c in places.values()}:
                 authorize(centers)
         with self._lock:
             try:
