@@ -10,7 +10,6 @@ or a Frigate ``update`` finds the same aggregate instead of making a second aler
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -460,16 +459,28 @@ class KnownStateStoredEvent(StoredEvent):
 def _round_trips(value: Any) -> bool:
     """Whether JSON encoding and decoding gives this value back equal (and untagged)."""
     kind = type(value)
-    if value is None or kind is str or kind is bool or kind is int:
+    if kind is str or value is None or kind is bool or kind is int:
         return True
     if kind is float:
-        return math.isfinite(value)
+        return bool(value - value == 0.0)  # finite: inf - inf and nan - nan are nan
     if kind is list:
-        return all(_round_trips(v) for v in value)
-    if kind is dict:
-        return "_type_" not in value and all(
-            type(k) is str and _round_trips(v) for k, v in value.items())
-    return False
+        items: Any = value
+    elif kind is dict:
+        if "_type_" in value or any(type(key) is not str for key in value):
+            return False
+        items = value.values()
+    else:
+        return False
+    for item in items:  # strings, numbers and None in the main: no call for them
+        kind = type(item)
+        if kind is str or item is None:
+            continue
+        if kind is float:
+            if item - item != 0.0:
+                return False
+        elif not _round_trips(item):
+            return False
+    return True
 
 
 def raised_stored_event(
