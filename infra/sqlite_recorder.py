@@ -27,7 +27,7 @@ Row = tuple[int, str, int, str, bytes]  # notification id, originator id, versio
 # notification id, originator id, version, topic, state as decoded JSON (to be copied)
 Known = tuple[int, str, int, str, dict[str, Any]]
 
-KNOWN_LIMIT = 50_000  # remembered states at most (a runner that fell behind reads the table)
+KNOWN_LIMIT = 20_000  # remembered states at most (a runner that fell behind reads the table)
 
 
 class LinkageSQLiteRecorder(SQLiteApplicationRecorder):
@@ -65,6 +65,11 @@ class LinkageSQLiteRecorder(SQLiteApplicationRecorder):
                     break
                 taken.append((n, *entry))
                 n += 1
+            if len(known) > 4 * limit:
+                # Remembered just after the runner had read them from the table (a commit and
+                # the runner in between): they will never be taken. Rare; swept here.
+                for stale in [k for k in known if k < n]:
+                    del known[stale]
         return taken
 
     def forget_known(self, upto: int) -> None:

@@ -123,3 +123,21 @@ def test_the_runner_takes_from_memory_what_it_would_read_from_the_table(tmp_path
     last = rows[-1][0]
     assert read(last, 100) == [from_stored(*r) for r in recorder.select_notification_rows(last + 1, 100)]
     incidents.close()
+
+
+def test_states_remembered_after_the_runner_read_them_are_swept(tmp_path: Path) -> None:
+    env = Settings().with_(data_dir=tmp_path).eventsourcing_env()
+    incidents = IncidentService(lambda grid: CENTERS, env=env)
+    recorder = incidents.recorder
+    assert isinstance(recorder, LinkageSQLiteRecorder)
+    alerts = AlertService(incidents, lambda camera: "grid-1", lambda grid: CENTERS,
+                          parse_rules(RULES), existing_ids(incidents))
+    alerts.ingest("feed", [obs(f"s{i}") for i in range(50)], FEED)
+    recorder.take_known(1, 50)
+    # As if the runner had read 1..50 from the table just before they were remembered:
+    recorder._known.update({n: ("x", 1, "t", {}) for n in range(1, 51)})
+    alerts.ingest("feed", [obs(f"t{i}") for i in range(10)], FEED)
+    taken = recorder.take_known(51, 10)
+    assert [t[0] for t in taken] == list(range(51, 61))
+    assert recorder._known == {}  # the stale 1..50 went with it
+    incidents.close()
