@@ -19,9 +19,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from typing import Any
+from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
-from eventsourcing.sqlite import SQLiteApplicationRecorder
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
 
 Row = tuple[int, str, int, str, bytes]  # notification id, originator id, version, topic, state
 # notification id, originator id, version, topic, state as decoded JSON (to be copied)
@@ -51,6 +52,23 @@ class LinkageSQLiteRecorder(SQLiteApplicationRecorder):
                         self._known[n] = (str(s.originator_id), s.originator_version, s.topic,
                                           s.plain_state)  # type: ignore[attr-defined]
         return ids
+
+    def _insert_events(
+        self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        """The library inserts one row per statement to read each row's id; one executemany
+        gives the same ids: inside the write transaction each new rowid is the table's largest
+        plus one, so a batch's ids are the consecutive run ending at last_insert_rowid()."""
+        if len(stored_events) < 2:
+            return super()._insert_events(c, stored_events, **kwargs)
+        c.executemany(self.insert_events_statement, [
+            (s.originator_id.hex if isinstance(s.originator_id, UUID) else s.originator_id,
+             s.originator_version, s.topic, s.state)
+            for s in stored_events
+        ])
+        c.execute("SELECT last_insert_rowid()")
+        last = int(c.fetchone()[0])
+        return list(range(last - len(stored_events) + 1, last + 1))
 
     def take_known(self, start: int, limit: int) -> list[Known]:
         """The remembered notifications start, start+1, ... (as many as are held in a row, at

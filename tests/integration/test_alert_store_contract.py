@@ -10,7 +10,7 @@ import pytest
 from domain.alert_rules import parse_rules
 from domain.alert_service import AlertService
 from domain.application import IncidentService
-from domain.camera_alert import Observation, alert_id
+from domain.camera_alert import CameraAlert, Observation, alert_id
 from domain.incident import Actor
 from infra.alert_store import existing_ids
 from infra.bootstrap import notification_reader
@@ -140,4 +140,22 @@ def test_states_remembered_after_the_runner_read_them_are_swept(tmp_path: Path) 
     taken = recorder.take_known(51, 10)
     assert [t[0] for t in taken] == list(range(51, 61))
     assert recorder._known == {}  # the stale 1..50 went with it
+    incidents.close()
+
+
+def test_a_batch_insert_returns_the_notification_ids_the_table_gives(tmp_path: Path) -> None:
+    """LinkageSQLiteRecorder inserts a batch with one executemany and derives its ids."""
+    env = Settings().with_(data_dir=tmp_path).eventsourcing_env()
+    incidents = IncidentService(lambda grid: CENTERS, env=env)
+    recorder = incidents.recorder
+    alerts = AlertService(incidents, lambda camera: "grid-1", lambda grid: CENTERS,
+                          parse_rules(RULES), existing_ids(incidents))
+    alerts.ingest("feed", [obs("one")], FEED)  # a batch of one: the library's own insert
+    events = [CameraAlert.raise_(obs(f"b{i}"), feed="feed", grid="grid-1", centers=list(CENTERS),
+                                 actor=FEED) for i in range(7)]
+    stored = [incidents.mapper.to_stored_event(e) for a in events for e in a.collect_events()]
+    ids = recorder.insert_events(stored)
+    rows = recorder.select_notification_rows(1, 100)
+    assert list(ids or []) == [r[0] for r in rows[1:]] == list(range(2, 9))
+    assert [r[1] for r in rows[1:]] == [str(s.originator_id) for s in stored]
     incidents.close()
