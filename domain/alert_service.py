@@ -224,14 +224,15 @@ class AlertService:
             if alert is None:
                 fields = raised_fields(obs, feed=feed, grid=grid, centers=centers, actor=actor)
                 timestamp = now()
-                outcome = Outcome(str(uuid), "created")
+                text_id = str(uuid)
+                outcome = Outcome(text_id, "created")
                 if may_match(fields["label"], fields["kind"]) and matching(_Facts.of(fields)):
                     raised = CameraAlert.raised_event_of(uuid, fields, timestamp)
                     events.append(raised)
                     alert = alerts[key] = CameraAlert.from_raised(raised)
                     events.extend(self._fire_rules(alert, outcome))
                 else:
-                    events.append(raised_stored_event(mapper, uuid, fields, timestamp))
+                    events.append(raised_stored_event(mapper, uuid, fields, timestamp, text_id))
                     fresh[key] = (index, timestamp)
                 outcomes.append(outcome)
                 continue

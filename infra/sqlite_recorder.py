@@ -49,8 +49,8 @@ class LinkageSQLiteRecorder(SQLiteApplicationRecorder):
                     if len(self._known) > KNOWN_LIMIT:
                         self._known.clear()
                     for n, s in known:
-                        self._known[n] = (str(s.originator_id), s.originator_version, s.topic,
-                                          s.plain_state)  # type: ignore[attr-defined]
+                        self._known[n] = (s.originator_text, s.originator_version,  # type: ignore[attr-defined]
+                                          s.topic, s.plain_state)  # type: ignore[attr-defined]
         return ids
 
     def _insert_events(
