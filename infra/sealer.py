@@ -41,9 +41,10 @@ MAGIC = b"LKSEAL1"
 TRACKING_NAME = "sealer"
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Stored:
-    """A notification as the event store holds it."""
+    """A notification as the event store holds it (read-only; not frozen, as a frozen dataclass
+    builds itself through object.__setattr__, a measurable cost per sealed event)."""
 
     id: int
     originator_id: Any
