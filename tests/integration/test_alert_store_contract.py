@@ -94,15 +94,25 @@ class TestAlertStoreOnPostgres(AlertStoreContract):
                 "POSTGRES_SCHEMA": pg_schema}
 
 
-def test_the_runner_takes_from_memory_what_it_would_read_from_the_table(tmp_path: Path) -> None:
-    """The lean SQLite recorder remembers fast-path alerts it stored; what the projection runner
-    takes from there equals what it would read and decode, and the rest comes from the table."""
-    env = Settings().with_(data_dir=tmp_path).eventsourcing_env()
-    incidents = IncidentService(lambda grid: CENTERS, env=env)
+@pytest.fixture
+def lean(tmp_path: Path) -> Iterator[tuple[IncidentService, LinkageSQLiteRecorder, AlertService]]:
+    """Alerts on SQLite as `linkage serve` configures it (LinkageSQLiteRecorder)."""
+    incidents = IncidentService(lambda grid: CENTERS,
+                                env=Settings().with_(data_dir=tmp_path).eventsourcing_env())
     recorder = incidents.recorder
     assert isinstance(recorder, LinkageSQLiteRecorder)
-    alerts = AlertService(incidents, lambda camera: "grid-1", lambda grid: CENTERS,
-                          parse_rules(RULES), existing_ids(incidents))
+    yield incidents, recorder, AlertService(incidents, lambda camera: "grid-1",
+                                            lambda grid: CENTERS, parse_rules(RULES),
+                                            existing_ids(incidents))
+    incidents.close()
+
+
+def test_the_runner_takes_from_memory_what_it_would_read_from_the_table(
+    lean: tuple[IncidentService, LinkageSQLiteRecorder, AlertService]
+) -> None:
+    """The lean SQLite recorder remembers fast-path alerts it stored; what the projection runner
+    takes from there equals what it would read and decode, and the rest comes from the table."""
+    incidents, recorder, alerts = lean
     batch = [obs("a"), obs("b", zones=("gate",), details={"k": [1, "x"]}),
              obs("a", phase="update", score=0.7),  # an Updated: not remembered
              obs("f", label="fire", score=0.9),  # a rule fires: the incident too, not remembered
@@ -122,16 +132,12 @@ def test_the_runner_takes_from_memory_what_it_would_read_from_the_table(tmp_path
     alerts.ingest("feed", [obs("d"), obs("e")], FEED)
     last = rows[-1][0]
     assert read(last, 100) == [from_stored(*r) for r in recorder.select_notification_rows(last + 1, 100)]
-    incidents.close()
 
 
-def test_states_remembered_after_the_runner_read_them_are_swept(tmp_path: Path) -> None:
-    env = Settings().with_(data_dir=tmp_path).eventsourcing_env()
-    incidents = IncidentService(lambda grid: CENTERS, env=env)
-    recorder = incidents.recorder
-    assert isinstance(recorder, LinkageSQLiteRecorder)
-    alerts = AlertService(incidents, lambda camera: "grid-1", lambda grid: CENTERS,
-                          parse_rules(RULES), existing_ids(incidents))
+def test_states_remembered_after_the_runner_read_them_are_swept(
+    lean: tuple[IncidentService, LinkageSQLiteRecorder, AlertService]
+) -> None:
+    _incidents, recorder, alerts = lean
     alerts.ingest("feed", [obs(f"s{i}") for i in range(50)], FEED)
     recorder.take_known(1, 50)
     # As if the runner had read 1..50 from the table just before they were remembered:
@@ -140,16 +146,13 @@ def test_states_remembered_after_the_runner_read_them_are_swept(tmp_path: Path) 
     taken = recorder.take_known(51, 10)
     assert [t[0] for t in taken] == list(range(51, 61))
     assert recorder._known == {}  # the stale 1..50 went with it
-    incidents.close()
 
 
-def test_a_batch_insert_returns_the_notification_ids_the_table_gives(tmp_path: Path) -> None:
+def test_a_batch_insert_returns_the_notification_ids_the_table_gives(
+    lean: tuple[IncidentService, LinkageSQLiteRecorder, AlertService]
+) -> None:
     """LinkageSQLiteRecorder inserts a batch with one executemany and derives its ids."""
-    env = Settings().with_(data_dir=tmp_path).eventsourcing_env()
-    incidents = IncidentService(lambda grid: CENTERS, env=env)
-    recorder = incidents.recorder
-    alerts = AlertService(incidents, lambda camera: "grid-1", lambda grid: CENTERS,
-                          parse_rules(RULES), existing_ids(incidents))
+    incidents, recorder, alerts = lean
     alerts.ingest("feed", [obs("one")], FEED)  # a batch of one: the library's own insert
     events = [CameraAlert.raise_(obs(f"b{i}"), feed="feed", grid="grid-1", centers=list(CENTERS),
                                  actor=FEED) for i in range(7)]
@@ -158,4 +161,3 @@ def test_a_batch_insert_returns_the_notification_ids_the_table_gives(tmp_path: P
     rows = recorder.select_notification_rows(1, 100)
     assert list(ids or []) == [r[0] for r in rows[1:]] == list(range(2, 9))
     assert [r[1] for r in rows[1:]] == [str(s.originator_id) for s in stored]
-    incidents.close()
