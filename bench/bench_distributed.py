@@ -277,7 +277,8 @@ def main(argv: list[str] | None = None) -> int:
         embedded.terminate()
         embedded.wait(10)
         embedded = None
-        results["consoles"] = consoles(stack, args.consoles)
+        if args.consoles > 0:  # --consoles 0 skips the idle-console stage
+            results["consoles"] = consoles(stack, args.consoles)
     finally:
         if embedded is not None:
             embedded.kill()
@@ -285,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
         broker.stop()
         with psycopg.connect(POSTGRES_DSN, autocommit=True) as conn:
             conn.execute(f"DROP SCHEMA {schema} CASCADE")
-    t, lat, con = results["throughput"], results["latency_ms"], results["consoles"]
+    t, lat, con = results["throughput"], results["latency_ms"], results.get("consoles")
     print(orjson.dumps(results, option=orjson.OPT_INDENT_2).decode())
     print(f"throughput: {t['pipeline_eps']:.0f} events/s through relay->faust->Redis vs "
           f"{t['raw_aiokafka_eps']:.0f} events/s raw aiokafka "
@@ -294,6 +295,8 @@ def main(argv: list[str] | None = None) -> int:
           f"p99 {lat['distributed_p99']:.1f} ms; embedded p50 {lat['embedded_p50']:.1f} ms, "
           f"p99 {lat['embedded_p99']:.1f} ms (p50 ratio "
           f"{lat['distributed_p50'] / lat['embedded_p50']:.2f})")
+    if con is None:
+        return 0
     print(f"{con['consoles']} consoles: {con['hub_kib_per_console']:.1f} KiB/console on the hub vs "
           f"{con['echo_kib_per_connection']:.1f} KiB/connection on a bare echo server (ratio "
           f"{con['hub_kib_per_console'] / max(con['echo_kib_per_connection'], 0.001):.2f}); "
