@@ -151,14 +151,18 @@ class EmbeddedRunner:
                 if changes:
                     emit(center, changes)
 
+        known, views = self.centers, self.views
         for event in events:
             merge = event.aggregate in RUNS
             for center in routes_to(event):
-                if center not in self.centers:
+                if center not in known:
                     continue
-                view = self.view(center)
+                view = views.get(center) or self.view(center)
                 if merge:
-                    runs.setdefault(center, []).append(event)
+                    run = runs.get(center)
+                    if run is None:
+                        run = runs[center] = []
+                    run.append(event)
                     continue
                 flush(center)
                 changes = step(view, event)
@@ -167,10 +171,10 @@ class EmbeddedRunner:
         for center in list(runs):
             flush(center)
         self.position = events[-1].notification_id
-        views = None
+        checkpointed = None
         if checkpoint and time.monotonic() - self._last_checkpoint >= self.checkpoint_every:
-            views = self._take_checkpoint()
-        self.store.commit(self.position, deltas, views)
+            checkpointed = self._take_checkpoint()
+        self.store.commit(self.position, deltas, checkpointed)
         for center, seq, changes in deltas:
             frame = (self.epoch, seq, delta_frame(center, self.epoch, seq, changes))
             self._ring(center).append(frame)

@@ -26,7 +26,7 @@ class Envelope:
 
     @property
     def aggregate(self) -> str:
-        return self.type.split(".", 1)[0]
+        return self.type.partition(".")[0]
 
     @property
     def name(self) -> str:
