@@ -427,10 +427,17 @@ def stored_reader(recorder: Any) -> ReadStored:
     """Read raw notifications from an eventsourcing application recorder."""
 
     if isinstance(recorder, LinkageSQLiteRecorder):
-        select_rows = recorder.select_notification_rows
+        select_rows, unsealed = recorder.select_notification_rows, recorder.unsealed
 
         def read_rows(start: int, limit: int) -> list[Stored]:
-            return [Stored(*row) for row in select_rows(start, limit)]
+            # What this process just stored, as it stored it; otherwise the table.
+            taken = unsealed.take(start, limit)
+            if taken:
+                return [Stored(*entry) for entry in taken]
+            rows = select_rows(start, limit)
+            if rows:
+                unsealed.forget(rows[-1][0])
+            return [Stored(*row) for row in rows]
 
         return read_rows
 

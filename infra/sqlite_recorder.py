@@ -4,11 +4,12 @@
 and the sealer want the row as stored (id, originator id, version, topic, state), and at a
 burst of alerts that difference is a third of reading the log.
 
-The projection runner also reads back, milliseconds later, what this process has just written.
-A stored event that carries the state it encodes (`plain_state`, as the alert ingest fast path
-gives) is remembered after its transaction commits, by notification id, so the runner can take
-it without a query or a JSON decode (`take_known`). A contract test checks that what it takes
-equals what decoding the stored row gives.
+The projection runner and the sealer also read back, milliseconds later, what this process has
+just written. Events are remembered after their transaction commits, by notification id: every
+event for the sealer (`unsealed`: as stored), and for the runner each one that carries the state
+it encodes (`known`: `plain_state`, as the alert ingest fast path gives), so the runner takes it
+without a query or a JSON decode. Contract tests check that what each takes equals what reading
+the table gives.
 
 Plugged in through eventsourcing's own `APPLICATION_RECORDER_TOPIC` setting; everything else is
 the library's.
@@ -28,29 +29,71 @@ Row = tuple[int, str, int, str, bytes]  # notification id, originator id, versio
 # notification id, originator id, version, topic, state as decoded JSON (to be copied)
 Known = tuple[int, str, int, str, dict[str, Any]]
 
-KNOWN_LIMIT = 20_000  # remembered states at most (a runner that fell behind reads the table)
+KNOWN_LIMIT = 20_000  # remembered events at most (a reader that fell behind reads the table)
+
+
+class _Recent:
+    """Notifications this process has just committed, by id, for one reader to take in order."""
+
+    def __init__(self) -> None:
+        self._entries: dict[int, tuple[Any, ...]] = {}
+        self._lock = threading.Lock()
+
+    def put(self, entries: list[tuple[int, tuple[Any, ...]]]) -> None:
+        with self._lock:
+            if len(self._entries) > KNOWN_LIMIT:
+                self._entries.clear()  # nobody is taking them: the reader reads the table
+            self._entries.update(entries)
+
+    def take(self, start: int, limit: int) -> list[tuple[Any, ...]]:
+        """Entries start, start+1, ... (as many as are held in a row, at most limit), forgotten
+        as they are taken; [] when start is not held."""
+        taken: list[tuple[Any, ...]] = []
+        with self._lock:
+            entries = self._entries
+            n = start
+            while len(taken) < limit:
+                entry = entries.pop(n, None)
+                if entry is None:
+                    break
+                taken.append((n, *entry))
+                n += 1
+            if len(entries) > 4 * limit:
+                # Remembered just after the reader had read them from the table (a commit and
+                # the reader in between): they will never be taken. Rare; swept here.
+                for stale in [k for k in entries if k < n]:
+                    del entries[stale]
+        return taken
+
+    def forget(self, upto: int) -> None:
+        """Forget entries up to a notification id (the reader read the table instead)."""
+        with self._lock:
+            for n in [n for n in self._entries if n <= upto]:
+                del self._entries[n]
+
+    def __len__(self) -> int:
+        return len(self._entries)
 
 
 class LinkageSQLiteRecorder(SQLiteApplicationRecorder):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._known: dict[int, tuple[str, int, str, dict[str, Any]]] = {}
-        self._known_lock = threading.Lock()
+        self.known = _Recent()  # for the projection runner: events with their plain state
+        self.unsealed = _Recent()  # for the sealer: every event, as stored
 
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
         ids = super().insert_events(stored_events, **kwargs)  # committed when it returns
         if ids:
-            known = [(n, s) for n, s in zip(ids, stored_events, strict=True)
-                     if getattr(s, "plain_state", None) is not None]
+            pairs = list(zip(ids, stored_events, strict=True))
+            self.unsealed.put([(n, (s.originator_id, s.originator_version, s.topic, s.state))
+                               for n, s in pairs])
+            known = [(n, (s.originator_text, s.originator_version,  # type: ignore[attr-defined]
+                          s.topic, s.plain_state))  # type: ignore[attr-defined]
+                     for n, s in pairs if getattr(s, "plain_state", None) is not None]
             if known:
-                with self._known_lock:
-                    if len(self._known) > KNOWN_LIMIT:
-                        self._known.clear()
-                    for n, s in known:
-                        self._known[n] = (s.originator_text, s.originator_version,  # type: ignore[attr-defined]
-                                          s.topic, s.plain_state)  # type: ignore[attr-defined]
+                self.known.put(known)
         return ids
 
     def _insert_events(
@@ -71,30 +114,11 @@ class LinkageSQLiteRecorder(SQLiteApplicationRecorder):
         return list(range(last - len(stored_events) + 1, last + 1))
 
     def take_known(self, start: int, limit: int) -> list[Known]:
-        """The remembered notifications start, start+1, ... (as many as are held in a row, at
-        most limit), forgetting them; [] when start is not held."""
-        taken: list[Known] = []
-        with self._known_lock:
-            known = self._known
-            n = start
-            while len(taken) < limit:
-                entry = known.pop(n, None)
-                if entry is None:
-                    break
-                taken.append((n, *entry))
-                n += 1
-            if len(known) > 4 * limit:
-                # Remembered just after the runner had read them from the table (a commit and
-                # the runner in between): they will never be taken. Rare; swept here.
-                for stale in [k for k in known if k < n]:
-                    del known[stale]
-        return taken
+        """What the projection runner may take from memory (see `_Recent.take`)."""
+        return self.known.take(start, limit)  # type: ignore[return-value]
 
     def forget_known(self, upto: int) -> None:
-        """Forget what is remembered up to a notification id (read from the table instead)."""
-        with self._known_lock:
-            for n in [n for n in self._known if n <= upto]:
-                del self._known[n]
+        self.known.forget(upto)
 
     def select_notification_rows(self, start: int, limit: int) -> list[Row]:
         """Notifications with id >= start, in order, as stored rows."""

@@ -141,11 +141,11 @@ def test_states_remembered_after_the_runner_read_them_are_swept(
     alerts.ingest("feed", [obs(f"s{i}") for i in range(50)], FEED)
     recorder.take_known(1, 50)
     # As if the runner had read 1..50 from the table just before they were remembered:
-    recorder._known.update({n: ("x", 1, "t", {}) for n in range(1, 51)})
+    recorder.known.put([(n, ("x", 1, "t", {})) for n in range(1, 51)])
     alerts.ingest("feed", [obs(f"t{i}") for i in range(10)], FEED)
     taken = recorder.take_known(51, 10)
     assert [t[0] for t in taken] == list(range(51, 61))
-    assert recorder._known == {}  # the stale 1..50 went with it
+    assert len(recorder.known) == 0  # the stale 1..50 went with it
 
 
 def test_a_batch_insert_returns_the_notification_ids_the_table_gives(

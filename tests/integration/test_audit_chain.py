@@ -156,9 +156,12 @@ def test_audit_verify_names_the_first_tampered_notification(
 
 
 def test_an_event_inserted_into_a_gap_after_sealing_is_named(settings: Settings) -> None:
-    service = make_history(settings)
+    make_history(settings).close()
     store = Store(settings)
     store.delete(5)  # a gap, as a rolled-back transaction leaves in PostgreSQL
+    # A sealer that reads the table (the writing process would seal notification 5 from memory,
+    # as it committed it, and the deletion would show as such).
+    service = build_service(settings, JURISDICTION)
     seal(settings, service)
     service.close()
     store.insert(5, like=4)
@@ -243,17 +246,33 @@ def test_a_quiet_store_gets_its_head_signed_on_demand(tmp_path: Path) -> None:
     service.close()
 
 
-def test_the_lean_sqlite_read_hashes_as_the_library_read(settings: Settings) -> None:
-    """The sealer reads SQLite rows directly (LinkageSQLiteRecorder); every digest must equal
-    the one from eventsourcing's own Notification objects, so either reader extends one chain."""
+def test_a_row_changed_before_sealing_shows_when_its_writer_seals(tmp_path: Path) -> None:
+    """The process that wrote an event seals it as it committed it, from memory: a row changed
+    in the table before the sealer got to it is named by `audit verify`, not sealed as changed."""
+    settings = Settings().with_(data_dir=tmp_path / "data", seal_checkpoint_every=4)
     service = make_history(settings)
-    lean = stored_reader(service.recorder)(1, 100)
+    Store(settings).modify(4)
+    assert seal(settings, service) == 9
+    service.close()
+    code, out = verify(settings)
+    assert code == 1 and "modified: notification 4 " in out
+
+
+def test_the_lean_sqlite_read_hashes_as_the_library_read(settings: Settings) -> None:
+    """The sealer takes what its process just stored from memory, else reads SQLite rows directly
+    (LinkageSQLiteRecorder); every digest must equal the one from eventsourcing's own
+    Notification objects, so any of these reads extends one chain."""
+    service = make_history(settings)
+    read = stored_reader(service.recorder)
+    remembered = read(1, 100)  # on SQLite: from memory
+    table = read(1, 100)  # taken once: now the rows
     library = [Stored(n.id, n.originator_id, n.originator_version, n.topic, bytes(n.state))
                for n in service.recorder.select_notifications(start=1, limit=100)]
     service.close()
-    assert len(lean) == len(library) == 9
-    head_a = head_b = GENESIS
-    for a, b in zip(lean, library, strict=True):
-        (content_a, head_a), (content_b, head_b) = digests(head_a, a), digests(head_b, b)
-        assert (content_a, head_a) == (content_b, head_b)
-        assert str(a.originator_id) == str(b.originator_id)
+    assert len(remembered) == len(table) == len(library) == 9
+    for lean in (remembered, table):
+        head_a = head_b = GENESIS
+        for a, b in zip(lean, library, strict=True):
+            (content_a, head_a), (content_b, head_b) = digests(head_a, a), digests(head_b, b)
+            assert (content_a, head_a) == (content_b, head_b)
+            assert str(a.originator_id) == str(b.originator_id)
