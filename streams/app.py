@@ -24,7 +24,7 @@ from projections.center_view import routes_to
 from projections.envelope import Envelope, from_stored
 from projections.patch import Change, View
 from streams.alerts import AlertRaised, StormUpdate, add_storm_tables, alert_raised, to_topic
-from streams.folding import CenterState, as_state, fold_batch, new_state
+from streams.folding import CenterState, as_state, fold_each, new_state
 from streams.transport import transport_class
 
 TABLE = "center-views"
@@ -158,7 +158,8 @@ def create_app(
     @app.agent(by_center, name="project")
     async def project(stream: faust.StreamT[Routed]) -> None:
         async for batch in stream.take_events(config.batch_size, within=config.batch_within):
-            # center -> (its batch of (source partition, event), the by-center partition)
+            # center -> (its events of the batch as (source partition, event), the by-center
+            # partition: a center's copies share one)
             grouped: dict[str, tuple[list[tuple[int, Envelope]], int]] = {}
             for event in batch:
                 routed: Routed = event.value
@@ -168,7 +169,7 @@ def create_app(
             for center, (items, partition) in grouped.items():
                 state = as_state(views.get(center)) or new_state(center, new_epoch())
                 before = dict(state["applied"])
-                deltas = fold_batch(state, items)
+                deltas = fold_each(state, items)  # one seq per changing event (see fold_each)
                 if deltas or state["applied"] != before:
                     touched[center] = (state, deltas, partition)
             for center, (state, deltas, partition) in touched.items():

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, TypedDict
 
-from projections.center_view import RUNS, changes_for, new_view, run_changes
+from projections.center_view import changes_for, new_view
 from projections.envelope import Envelope
 from projections.patch import Change, View, apply_changes
 
@@ -42,40 +42,18 @@ def fold(state: CenterState, partition: int, event: Envelope) -> list[Change] | 
     return changes
 
 
-def fold_batch(state: CenterState, items: list[tuple[int, Envelope]]) -> list[tuple[int, list[Change]]]:
-    """Fold one batch's (source partition, event)s for a center in place; its deltas as
-    (seq, changes). Redeliveries are skipped; consecutive events of an aggregate in RUNS fold
-    as one run into one delta, as in the embedded runner."""
+def fold_each(state: CenterState, items: list[tuple[int, Envelope]]) -> list[tuple[int, list[Change]]]:
+    """Fold one batch's (source partition, event)s for a center in place; its deltas as (seq,
+    changes), one per event that changes the view, redeliveries skipped.
+
+    One seq per event, whatever the batching, is what makes a crash safe: the worker publishes
+    before it writes its table, and a replay (batched otherwise) gives the same (epoch, seq)s,
+    which the fan-out drops. Folding a run of alerts into one delta would break that."""
     deltas: list[tuple[int, list[Change]]] = []
-    run: list[Envelope] = []
-
-    def flush() -> None:
-        changes = run_changes(state["view"], run)
-        run.clear()
-        if changes:
-            apply_changes(state["view"], changes)
-            state["seq"] += 1
-            deltas.append((state["seq"], changes))
-
     for partition, event in items:
-        key = str(partition)
-        if event.notification_id <= state["applied"].get(key, 0):
-            continue  # a redelivery: already applied
-        state["applied"][key] = event.notification_id
-        if event.aggregate in RUNS:
-            if run and run[0].aggregate != event.aggregate:
-                flush()
-            run.append(event)
-            continue
-        if run:
-            flush()
-        changes = changes_for(state["view"], event)
+        changes = fold(state, partition, event)
         if changes:
-            apply_changes(state["view"], changes)
-            state["seq"] += 1
             deltas.append((state["seq"], changes))
-    if run:
-        flush()
     return deltas
 
 

@@ -6,7 +6,7 @@ import orjson
 
 from projections.center_view import apply, new_view
 from projections.envelope import Envelope
-from streams.folding import as_state, fold, fold_batch, new_state
+from streams.folding import as_state, fold, new_state
 
 
 def _event(n: int, incident: str, name: str, version: int) -> Envelope:
@@ -51,27 +51,3 @@ def test_state_survives_a_json_round_trip() -> None:
     fold(state, 0, HISTORY[0][1])
     assert as_state(orjson.loads(orjson.dumps(state))) == state
     assert as_state(None) is None
-
-
-def _alert(n: int, at: float) -> Envelope:
-    data = {"centers": ["city"], "camera": "cam-1", "grid": "g1", "label": "person",
-            "start_time": at, "kind": "camera", "actor": {"user": "feed"}}
-    return Envelope(n, f"alert-{n}", 1, "CameraAlert.Raised", "2026-01-01T00:00:00", data)
-
-
-def test_a_batch_folds_alert_runs_into_one_delta_each_and_skips_redeliveries() -> None:
-    alerts = [(2, _alert(n, 1_800_000_000 + n * 0.01)) for n in [*range(10, 25), *range(26, 41)]]
-    accepted = (0, _event(25, "a", "Accepted", 2))
-    batch = [HISTORY[0], *alerts[:15], accepted, *alerts[15:], *alerts[:5]]  # last 5: again
-    state = new_state("city", "e1")
-    deltas = fold_batch(state, batch)
-    # incident a reported | 15 alerts | incident a accepted | 15 alerts: four deltas
-    assert [seq for seq, _ in deltas] == [1, 2, 3, 4]
-    assert len(deltas[3][1]) < 10  # a run's delta has one op per touched key, not per alert
-    one_by_one = new_view("city")
-    for _, event in batch[:-5]:
-        apply(one_by_one, event)
-    assert state["view"] == one_by_one
-    assert state["view"]["alert_counts"]["raised"] == 30
-    assert state["applied"] == {"0": 25, "2": 40}
-    assert fold_batch(state, alerts) == []  # all redeliveries
