@@ -136,8 +136,11 @@ class Verified:
 
 class Sealer:
     def __init__(self, read: ReadStored, db: Database, key: Ed25519PrivateKey, *,
-                 checkpoint_every: int = 100, batch_size: int = 500) -> None:
-        self.read = read
+                 checkpoint_every: int = 100, batch_size: int = 500,
+                 read_table: ReadStored | None = None) -> None:
+        self.read = read  # for sealing: may serve what this process just committed from memory
+        # for verifying and exporting: always the table, as it is now
+        self.read_table = read_table or read
         self.db = db
         self.key = key
         self.public_key = key.public_key()
@@ -265,13 +268,16 @@ class Sealer:
         return [(int(k), int(n), int(c), bytes(h), bytes(s)) for k, n, c, h, s in rows]
 
     def events(self, stop: int) -> Iterator[Stored]:
-        """Every stored notification with id <= stop, in order."""
+        """Every stored notification with id <= stop, in order, as the table holds it now."""
         start = 1
         while True:
-            batch = [e for e in self.read(start, self.batch_size) if e.id <= stop]
-            yield from batch
-            if len(batch) < self.batch_size:
+            batch = self.read_table(start, self.batch_size)
+            if not batch:  # not a short batch: a reader may return fewer than it could
                 return
+            for event in batch:
+                if event.id > stop:
+                    return
+                yield event
             start = batch[-1].id + 1
 
     # -- verifying -----------------------------------------------------------
@@ -423,10 +429,15 @@ def verify_export(records: Iterable[dict[str, Any]]) -> int:
     return checked
 
 
-def stored_reader(recorder: Any) -> ReadStored:
-    """Read raw notifications from an eventsourcing application recorder."""
+def stored_reader(recorder: Any, memory: bool = True) -> ReadStored:
+    """Read raw notifications from an eventsourcing application recorder; with `memory`, what
+    this process has just committed comes from memory (for sealing only: a reader that must see
+    the table as it is now, to verify it, passes memory=False)."""
 
     if isinstance(recorder, LinkageSQLiteRecorder):
+        if not memory:
+            select = recorder.select_notification_rows
+            return lambda start, limit: [Stored(*row) for row in select(start, limit)]
         select_rows, unsealed = recorder.select_notification_rows, recorder.unsealed
 
         def read_rows(start: int, limit: int) -> list[Stored]:
@@ -451,4 +462,5 @@ def stored_reader(recorder: Any) -> ReadStored:
 def build_sealer(settings: Settings, recorder: Any) -> Sealer:
     return Sealer(stored_reader(recorder),
                   Database.for_settings(settings, settings.sqlite_path),
-                  load_signing_key(settings), checkpoint_every=settings.seal_checkpoint_every)
+                  load_signing_key(settings), checkpoint_every=settings.seal_checkpoint_every,
+                  read_table=stored_reader(recorder, memory=False))

@@ -58,13 +58,15 @@ class Database:
         self.schema = schema
         self._local = threading.local()
 
+    def _connect(self) -> sqlite3.Connection:
+        assert self.sqlite_path is not None
+        self.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+        return sqlite3.connect(self.sqlite_path, timeout=10, isolation_level=None)
+
     def _sqlite(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
-            assert self.sqlite_path is not None
-            self.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.sqlite_path, timeout=10, isolation_level=None)
-            self._local.conn = conn
+            conn = self._local.conn = self._connect()
         return conn
 
     def close(self) -> None:
@@ -83,24 +85,33 @@ class Database:
     @contextlib.contextmanager
     def tx(self) -> Iterator[Tx]:
         if self.kind == "sqlite":
-            conn = self._sqlite()
+            kept = self._sqlite()
+            # A block inside another on this thread (or a coroutine's, across an await) gets a
+            # connection of its own, as every block had before connections were kept.
+            nested = kept.in_transaction
+            conn = self._connect() if nested else kept
             try:
-                conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error:
-                self.close()  # e.g. the file went away: a fresh connection next time
-                raise
-            try:
-                yield _SQLiteTx(conn)
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-            try:
-                conn.execute("COMMIT")
-            except sqlite3.Error:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
+                try:
+                    conn.execute("BEGIN IMMEDIATE")
+                except sqlite3.Error:
+                    if not nested:
+                        self.close()  # e.g. the file went away: a fresh connection next time
+                    raise
+                try:
+                    yield _SQLiteTx(conn)
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+                try:
+                    conn.execute("COMMIT")
+                except sqlite3.Error:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+            finally:
+                if nested:
+                    conn.close()
             return
         import psycopg
         from psycopg import sql
