@@ -58,11 +58,14 @@ class _Recent:
                     break
                 taken.append((n, *entry))
                 n += 1
-            if len(entries) > 4 * limit:
-                # Remembered just after the reader had read them from the table (a commit and
-                # the reader in between): they will never be taken. Rare; swept here.
-                for stale in [k for k in entries if k < n]:
-                    del entries[stale]
+            # Entries below n were remembered just after the reader had read them from the
+            # table (a commit and the reader in between): never to be taken. They sit first in
+            # insertion order once newer ones arrive; swept from the front, O(1) a take.
+            while entries:
+                first = next(iter(entries))
+                if first >= n:
+                    break
+                del entries[first]
         return taken
 
     def forget(self, upto: int) -> None:
