@@ -46,17 +46,17 @@ def notification_reader(service: IncidentService) -> ReadNotifications:
 
     recorder = service.recorder
     if isinstance(recorder, LinkageSQLiteRecorder):
-        select_rows, take_known = recorder.select_notification_rows, recorder.take_known
+        select_rows, known = recorder.select_notification_rows, recorder.known
 
         def read_rows(after: int, limit: int) -> list[Envelope]:
             # What this process just stored, as it stored it; otherwise the table.
-            known = take_known(after + 1, limit)
-            if known:
+            taken = known.take(after + 1, limit)
+            if taken:
                 return [from_state(n, oid, version, topic, dict(state))
-                        for n, oid, version, topic, state in known]
+                        for n, oid, version, topic, state in taken]
             rows = select_rows(after + 1, limit)
             if rows:
-                recorder.forget_known(rows[-1][0])
+                known.forget(rows[-1][0])
             return [from_stored(*row) for row in rows]
 
         return read_rows

@@ -151,18 +151,14 @@ class EmbeddedRunner:
                 if changes:
                     emit(center, changes)
 
-        known, views = self.centers, self.views
         for event in events:
             merge = event.aggregate in RUNS
             for center in routes_to(event):
-                if center not in known:
+                if center not in self.centers:
                     continue
-                view = views.get(center) or self.view(center)
+                view = self.view(center)
                 if merge:
-                    run = runs.get(center)
-                    if run is None:
-                        run = runs[center] = []
-                    run.append(event)
+                    runs.setdefault(center, []).append(event)
                     continue
                 flush(center)
                 changes = step(view, event)

@@ -8,7 +8,7 @@ The projection runner and the sealer also read back, milliseconds later, what th
 just written. Events are remembered after their transaction commits, by notification id: every
 event for the sealer (`unsealed`: as stored), and for the runner each one that carries the state
 it encodes (`known`: `plain_state`, as the alert ingest fast path gives), so the runner takes it
-without a query or a JSON decode. Contract tests check that what each takes equals what reading
+without a query or a JSON decode (`known.take`). Contract tests check that what each takes equals what reading
 the table gives.
 
 Plugged in through eventsourcing's own `APPLICATION_RECORDER_TOPIC` setting; everything else is
@@ -26,8 +26,6 @@ from eventsourcing.persistence import StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
 
 Row = tuple[int, str, int, str, bytes]  # notification id, originator id, version, topic, state
-# notification id, originator id, version, topic, state as decoded JSON (to be copied)
-Known = tuple[int, str, int, str, dict[str, Any]]
 
 KNOWN_LIMIT = 20_000  # remembered events at most (a reader that fell behind reads the table)
 
@@ -115,13 +113,6 @@ class LinkageSQLiteRecorder(SQLiteApplicationRecorder):
         c.execute("SELECT last_insert_rowid()")
         last = int(c.fetchone()[0])
         return list(range(last - len(stored_events) + 1, last + 1))
-
-    def take_known(self, start: int, limit: int) -> list[Known]:
-        """What the projection runner may take from memory (see `_Recent.take`)."""
-        return self.known.take(start, limit)  # type: ignore[return-value]
-
-    def forget_known(self, upto: int) -> None:
-        self.known.forget(upto)
 
     def select_notification_rows(self, start: int, limit: int) -> list[Row]:
         """Notifications with id >= start, in order, as stored rows."""

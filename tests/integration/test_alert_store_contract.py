@@ -120,12 +120,12 @@ def test_the_runner_takes_from_memory_what_it_would_read_from_the_table(
     alerts.ingest("feed", batch, FEED)
     rows = recorder.select_notification_rows(1, 100)
     remembered = {n: (oid, version, topic, dict(state))
-                  for n, oid, version, topic, state in recorder.take_known(1, 100)}
+                  for n, oid, version, topic, state in recorder.known.take(1, 100)}
     assert set(remembered) == {1, 2}  # the two plain Raised at the head; 3 is an Updated
     for n, *rest in rows:
         if n in remembered:
             assert from_state(n, *remembered[n]) == from_stored(n, *rest)
-    assert recorder.take_known(1, 100) == []  # taken once
+    assert recorder.known.take(1, 100) == []  # taken once
     read = notification_reader(incidents)
     envelopes = read(0, 100)  # nothing remembered at 1 any more: the table
     assert [e.notification_id for e in envelopes] == [r[0] for r in rows]
@@ -139,11 +139,11 @@ def test_states_remembered_after_the_runner_read_them_are_swept(
 ) -> None:
     _incidents, recorder, alerts = lean
     alerts.ingest("feed", [obs(f"s{i}") for i in range(50)], FEED)
-    recorder.take_known(1, 50)
+    recorder.known.take(1, 50)
     # As if the runner had read 1..50 from the table just before they were remembered:
     recorder.known.put([(n, ("x", 1, "t", {})) for n in range(1, 51)])
     alerts.ingest("feed", [obs(f"t{i}") for i in range(10)], FEED)
-    taken = recorder.take_known(51, 10)
+    taken = recorder.known.take(51, 10)
     assert [t[0] for t in taken] == list(range(51, 61))
     assert len(recorder.known) == 0  # the stale 1..50 went with it
 
