@@ -202,27 +202,20 @@ def step(view: View, event: Envelope) -> list[Change]:
     return changes_for(view, event)
 
 
-def run_changes(view: View, events: list[Envelope]) -> list[Change]:
-    """The changes a run of events of one aggregate type in RUNS makes (no duplicate check):
-    what `changes_for` of each in turn gives, in one op per touched key."""
-    if not events:
-        return []
-    changes = RUNS[events[0].aggregate](view, events)
-    last = max(event.notification_id for event in events)
-    if last > view["position"]:
-        changes.append(set_(["position"], last))
-    return changes
-
-
 def step_run(view: View, events: list[Envelope]) -> list[Change]:
-    """`run_changes` for the events of a run the view has not applied yet ([] for none)."""
+    """The changes for a run of events of one aggregate type in RUNS, skipping the ones the view
+    has applied: what `step` of each in turn gives, in one op per touched key ([] for none)."""
     position = view["position"]
     fresh = []
     for event in events:
         if event.notification_id > position:
             fresh.append(event)
             position = event.notification_id
-    return run_changes(view, fresh)
+    if not fresh:
+        return []
+    changes = RUNS[fresh[0].aggregate](view, fresh)
+    changes.append(set_(["position"], position))
+    return changes
 
 
 def apply(view: View, event: Envelope) -> View:
