@@ -20,7 +20,13 @@ from command_center.intake import retry_after
 from command_center.problems import Problem
 from command_center.types import Services
 from domain import access
-from domain.alert_service import AlertService, Outcome, UnknownArea, UnknownCamera
+from domain.alert_service import (
+    AlertService,
+    IngestUnavailable,
+    Outcome,
+    UnknownArea,
+    UnknownCamera,
+)
 from domain.camera_alert import Observation
 from domain.incident import Actor
 
@@ -49,7 +55,8 @@ def check_rate(svc: Services, actor: Actor, cost: int, path: str) -> None:
 
 
 def store(svc: Services, actor: Actor, observations: Sequence[Observation], path: str) -> list[Outcome]:
-    """Store a batch (blocking; run it in a thread). Raises FeedError 422 for unknown cameras."""
+    """Store a batch (blocking; run it in a thread). Raises FeedError 422 for unknown cameras,
+    Problem 503 when the writer process could not take it (nothing acknowledged)."""
     alerts = alert_service(svc)
 
     def may_report(centers: Sequence[str]) -> None:
@@ -60,6 +67,9 @@ def store(svc: Services, actor: Actor, observations: Sequence[Observation], path
     except (UnknownCamera, UnknownArea) as exc:
         svc.intake.stats.add(f"{path}.rejected")
         raise FeedError(422, str(exc)) from None
+    except IngestUnavailable as exc:  # the writer process restarted: nothing was acknowledged
+        svc.intake.stats.add(f"{path}.unavailable")
+        raise Problem(503, str(exc), headers={"Retry-After": retry_after(exc.retry_after)}) from None
     stats = svc.intake.stats
     stats.add(f"{path}.accepted", len(outcomes))
     for outcome in outcomes:

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
@@ -54,6 +54,27 @@ class UnknownArea(DomainError):
         self.index = index
         where = f"alert #{index}: " if index is not None else ""
         super().__init__(where + detail)
+
+
+class IngestUnavailable(Exception):
+    """The store could not take a batch now (its writer process is restarting): nothing of the
+    batch is acknowledged, and the feed sends it again (ingest is idempotent)."""
+
+    def __init__(self, detail: str, retry_after: float = 1.0) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
+class IngestWriter(Protocol):
+    """Stores located batches somewhere else (infra/ingest_writer.py: a writer process)."""
+
+    def __call__(
+        self,
+        feed: str,
+        observations: Sequence[Observation],
+        located: list[tuple[str, list[str]]],
+        actor: Actor,
+    ) -> list[Outcome]: ...
 
 
 @dataclass
@@ -121,6 +142,13 @@ class AlertService:
         self._existing = existing
         # One writer at a time: SQLite has one anyway, and a batch must see its own alerts.
         self._lock = threading.Lock()
+        # Where located batches are stored: None stores them here (ingest_located); a writer
+        # process's client (infra/ingest_writer.py) sends them there. It may raise
+        # IngestUnavailable, and nothing of that batch is acknowledged.
+        self.writer: IngestWriter | None = None
+        # Whether new alerts carry their plain state for an in-process reader (the runner);
+        # a writer process has none.
+        self.keep_states = True
 
     # -- ingest ----------------------------------------------------------------------------
 
@@ -177,6 +205,18 @@ class AlertService:
         if authorize is not None:
             for centers in {tuple(c) for _, c in places.values()}:
                 authorize(centers)
+        if self.writer is not None:
+            return self.writer(feed, observations, located, actor)
+        return self.ingest_located(feed, observations, located, actor)
+
+    def ingest_located(
+        self,
+        feed: str,
+        observations: Sequence[Observation],
+        located: list[tuple[str, list[str]]],
+        actor: Actor,
+    ) -> list[Outcome]:
+        """Store observations already located (and authorized): what a writer process runs."""
         with self._lock:
             try:
                 return self._ingest(feed, observations, located, actor)
@@ -208,6 +248,7 @@ class AlertService:
         mapper = self.incidents.mapper
         now = CameraAlert.Raised.create_timestamp  # type: ignore[attr-defined]
         raised_fields = CameraAlert.raised_fields
+        keep_states = self.keep_states
         for index, (obs, uuid, (grid, centers)) in enumerate(
             zip(observations, ids, located, strict=True)
         ):
@@ -232,7 +273,8 @@ class AlertService:
                     alert = alerts[key] = CameraAlert.from_raised(raised)
                     events.extend(self._fire_rules(alert, outcome))
                 else:
-                    events.append(raised_stored_event(mapper, uuid, fields, timestamp, text_id))
+                    events.append(raised_stored_event(mapper, uuid, fields, timestamp, text_id,
+                                                     keep_state=keep_states))
                     fresh[key] = (index, timestamp)
                 outcomes.append(outcome)
                 continue
@@ -386,7 +428,12 @@ class AlertService:
                 alert.acknowledge(actor=actor, note=note or f"storm {kind}:{ident}:{size}")
                 events.extend(alert.collect_events())
             if events:
-                self.incidents.events.put(events)
+                try:
+                    self.incidents.events.put(events)
+                except IntegrityError:  # a feed updated one of them meanwhile (the writer process)
+                    raise VersionConflict(
+                        "an alert of this storm changed while it was being acknowledged; retry"
+                    ) from None
         return len(events)
 
     def timeline(self, alert_ref: str) -> list[dict[str, Any]]:
@@ -411,4 +458,4 @@ class AlertService:
         return timeline
 
 
-__all__ = ["AlertService", "Outcome", "UnknownArea", "UnknownCamera", "UnknownGrid"]
+__all__ = ["AlertService", "IngestUnavailable", "IngestWriter", "Outcome", "UnknownArea", "UnknownCamera", "UnknownGrid"]

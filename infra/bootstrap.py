@@ -26,6 +26,7 @@ from infra.api_keys import ApiKeys
 from infra.audit import audit_recorder
 from infra.cameras import DEFAULT_CAMERAS, load_cameras
 from infra.embedded import EmbeddedRunner, ReadNotifications
+from infra.ingest_writer import WriterProcess
 from infra.jurisdiction_file import load_jurisdiction
 from infra.preflight import check
 from infra.redis_fanout import RedisFanout, RedisSubscriber, RedisViewSource
@@ -122,11 +123,14 @@ class Embedded:
     tokens: Tokens | None = None
     keys: ApiKeys | None = None
     sealer: Sealer | None = None
+    writer: WriterProcess | None = None
 
     def app(self) -> Starlette:
         return create_app(self.services)
 
     def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
         self.runner.stop()
         self.views.close()
         self.service.close()
@@ -148,8 +152,11 @@ def build_embedded(settings: Settings) -> Embedded:
     services, tokens, keys, sealer = build_services(
         settings, jurisdiction, service, hub, runner, wake=runner.wake,
         background=[runner.run], on_shutdown=[runner.stop], mode="embedded")
+    writer = None
+    if settings.ingest_process and services.alerts is not None:
+        writer = services.alerts.writer = WriterProcess(settings)
     return Embedded(settings, jurisdiction, service, views, hub, runner, services,
-                    tokens, keys, sealer)
+                    tokens, keys, sealer, writer)
 
 
 def build_services(

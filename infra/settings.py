@@ -79,6 +79,13 @@ class Settings:
     ingest_rate: float = field(default_factory=lambda: float(_env("INGEST_RATE", "50000")))
     ingest_burst: float = field(default_factory=lambda: float(_env("INGEST_BURST", "100000")))
     ingest_max_batch: int = field(default_factory=lambda: int(_env("INGEST_MAX_BATCH", "1000")))
+    # Embedded mode stores alert batches in a writer process of its own (see README "Ingest
+    # writer process"): the HTTP process keeps folding views and sealing on its own core.
+    ingest_process: bool = field(
+        default_factory=lambda: _env("INGEST_PROCESS", "true").lower() in ("1", "true", "yes")
+    )
+    # Seconds a request waits for the writer before answering 503 and restarting it.
+    ingest_timeout: float = field(default_factory=lambda: float(_env("INGEST_TIMEOUT", "60")))
     mqtt: bool = field(default_factory=lambda: _env("MQTT", "0").lower() in ("1", "true", "yes"))
     mqtt_url: str = field(default_factory=lambda: _env("MQTT_URL", "mqtt://127.0.0.1:1883"))
     mqtt_topic: str = field(default_factory=lambda: _env("MQTT_TOPIC", "frigate/events"))

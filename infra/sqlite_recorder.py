@@ -81,12 +81,14 @@ class LinkageSQLiteRecorder(SQLiteApplicationRecorder):
         super().__init__(*args, **kwargs)
         self.known = _Recent()  # for the projection runner: events with their plain state
         self.unsealed = _Recent()  # for the sealer: every event, as stored
+        # Off in a process without a runner or sealer (the ingest writer): nobody would take them.
+        self.remember = True
 
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
         ids = super().insert_events(stored_events, **kwargs)  # committed when it returns
-        if ids:
+        if ids and self.remember:
             pairs = list(zip(ids, stored_events, strict=True))
             self.unsealed.put([(n, (s.originator_id, s.originator_version, s.topic, s.state))
                                for n, s in pairs])

@@ -1,0 +1,228 @@
+"""The ingest writer: embedded mode stores alert batches in a process of its own.
+
+`linkage serve` is one Python process, so one core runs Python at a time: the alert ingest
+(building and inserting events), folding the console views and sealing the audit chain took
+turns under one GIL, and a burst of alerts used one of this machine's two cores. The writer
+process takes the first: the HTTP process decodes, authenticates, rate-limits and locates a
+batch (every 4xx is decided there), sends the located observations here, and answers the feed
+with the outcomes once the batch is committed. Its runner reads the new events from the store,
+as it reads anyone's.
+
+Wire: msgpack over `multiprocessing` pipes, a few of them so that the next batch is already
+waiting while one is stored. Request: (feed, observations, located, actor). Reply:
+("ok", outcomes) or ("error", kind, detail). The writer stores one batch at a time, as
+`AlertService.ingest_located` does in process; SQLite serializes it with the HTTP process's
+own writes (officers' commands), and eventsourcing's version check settles any race.
+
+If the writer dies or stops answering, the batches in flight get `IngestUnavailable` (503 with
+Retry-After; the MQTT subscriber does not ack, so the broker redelivers), and the next batch
+starts a new writer. Nothing unacknowledged is lost, and nothing is stored twice: ingest is
+idempotent on the feed's event id.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import queue
+import signal
+import threading
+import time
+from collections.abc import Sequence
+from multiprocessing.connection import Connection, wait
+from typing import Any
+
+import msgspec
+
+from domain.alert_service import IngestUnavailable, Outcome
+from domain.camera_alert import Observation
+from domain.incident import Actor, DomainError, InvalidCommand
+from infra.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Request = tuple[str, list[Observation], list[tuple[str, list[str]]], dict[str, Any]]
+Reply = tuple[str, Any, str | None]
+
+CHANNELS = 4  # batches in flight at once (the anyio pool may have more threads waiting)
+
+encode_request = msgspec.msgpack.Encoder().encode
+decode_request = msgspec.msgpack.Decoder(Request).decode
+
+
+def writer_main(conns: list[Connection], settings: Settings) -> None:
+    """The writer process: store each batch a channel sends, answer on that channel. Ends when
+    the HTTP process closes every channel (or dies)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the server; the server stops us
+    from infra.bootstrap import build_alerts, build_service
+    from infra.jurisdiction_file import load_jurisdiction
+    from infra.sqlite_recorder import LinkageSQLiteRecorder
+    from infra.tuning import tune_process
+
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s[writer]: %(message)s")
+    jurisdiction = load_jurisdiction(settings.jurisdiction)
+    service = build_service(settings, jurisdiction)
+    alerts = build_alerts(settings, jurisdiction, service)
+    alerts.keep_states = False  # no runner here to take them
+    if isinstance(service.recorder, LinkageSQLiteRecorder):
+        service.recorder.remember = False
+    tune_process()
+    encode = msgspec.msgpack.Encoder().encode
+    open_conns = list(conns)
+    try:
+        while open_conns:
+            for conn in wait(open_conns):
+                assert isinstance(conn, Connection)
+                try:
+                    data = conn.recv_bytes()
+                except (EOFError, OSError):
+                    open_conns.remove(conn)
+                    continue
+                reply: Reply
+                try:
+                    feed, observations, located, actor = decode_request(data)
+                    outcomes = alerts.ingest_located(feed, observations, located,
+                                                     actor)  # type: ignore[arg-type]
+                    reply = ("ok", [(o.alert, o.status, o.rules, o.incident) for o in outcomes],
+                             None)
+                except InvalidCommand as exc:
+                    reply = ("error", "invalid", str(exc))
+                except DomainError as exc:
+                    reply = ("error", "domain", str(exc))
+                except Exception as exc:  # logged here; the feed gets a 503 and sends it again
+                    log.exception("storing a batch of %d alerts failed", len(data))
+                    reply = ("error", "failed", f"{type(exc).__name__}: {exc}")
+                try:
+                    conn.send_bytes(encode(reply))
+                except OSError:
+                    open_conns.remove(conn)
+    finally:
+        service.close()
+
+
+class WriterProcess:
+    """The HTTP process's side: an `IngestWriter` (domain/alert_service.py) that sends located
+    batches to the writer process and waits for the outcomes."""
+
+    def __init__(self, settings: Settings, channels: int = CHANNELS,
+                 timeout: float | None = None) -> None:
+        self.settings = settings
+        self.channels = channels
+        self.timeout = settings.ingest_timeout if timeout is None else timeout
+        if not self.timeout > 0:
+            raise ValueError(f"LINKAGE_INGEST_TIMEOUT must be more than 0 seconds; got {self.timeout}")
+        self._decode = msgspec.msgpack.Decoder(Reply).decode
+        self._lock = threading.Lock()
+        self._closed = False
+        self.restarts = 0
+        self._process: Any = None
+        self._free: queue.SimpleQueue[Connection | None] = queue.SimpleQueue()
+        # Batches in flight: their deadline and the writer they went to. A watchdog kills a
+        # writer that holds one past its deadline, which wakes every call blocked on it (sending
+        # or waiting) with an error: no call waits forever on a hung writer.
+        self._inflight: dict[object, tuple[float, Any]] = {}
+        self._stopping = threading.Event()
+        self._start()
+        threading.Thread(target=self._watchdog, name="ingest-writer-watchdog", daemon=True).start()
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    def _start(self) -> None:
+        ctx = multiprocessing.get_context("spawn")  # a fresh interpreter: no inherited threads
+        pairs = [ctx.Pipe(duplex=True) for _ in range(self.channels)]
+        process = ctx.Process(target=writer_main, args=([child for _, child in pairs], self.settings),
+                              name="linkage-ingest-writer", daemon=True)
+        process.start()
+        for _, child in pairs:
+            child.close()  # the writer holds these; EOF reaches it when ours close
+        free: queue.SimpleQueue[Connection | None] = queue.SimpleQueue()
+        for parent, _ in pairs:
+            free.put(parent)
+        self._process, self._free = process, free
+        log.info("ingest writer process %s started", process.pid)
+
+    def _replace(self, process: Any, reason: str) -> None:
+        """Stop a writer that failed and start another (once, however many batches saw it fail)."""
+        with self._lock:
+            if process is not self._process or self._closed:
+                return
+            log.error("ingest writer process %s failed (%s); starting another", process.pid, reason)
+            old_free = self._free
+            process.kill()
+            process.join(5)
+            self.restarts += 1
+            self._start()
+        for _ in range(self.channels):
+            old_free.put(None)  # wake anyone waiting for a channel of the old writer
+
+    def __call__(
+        self,
+        feed: str,
+        observations: Sequence[Observation],
+        located: list[tuple[str, list[str]]],
+        actor: Actor,
+    ) -> list[Outcome]:
+        data = encode_request((feed, observations, located, actor))
+        while True:
+            with self._lock:
+                if self._closed:
+                    raise IngestUnavailable("the server is shutting down")
+                free, process = self._free, self._process
+            conn = free.get()
+            if conn is not None:
+                break
+            # That writer was replaced while we waited: take a channel of the new one.
+        token = object()
+        self._inflight[token] = (time.monotonic() + self.timeout, process)
+        try:
+            conn.send_bytes(data)
+            kind, body, detail = self._decode(conn.recv_bytes())
+        except (EOFError, OSError) as exc:
+            conn.close()
+            self._replace(process, str(exc) or type(exc).__name__)
+            raise IngestUnavailable("the alert store's writer process restarted; nothing of this "
+                                    "batch was acknowledged: send it again") from None
+        finally:
+            del self._inflight[token]
+        free.put(conn)
+        if kind == "ok":
+            return [Outcome(alert, status, rules, incident)
+                    for alert, status, rules, incident in body]
+        if body == "invalid":
+            raise InvalidCommand(str(detail))
+        if body == "domain":
+            raise DomainError(str(detail))
+        raise IngestUnavailable(f"storing the batch failed ({detail}); nothing of it was "
+                                "acknowledged: send it again")
+
+    def _watchdog(self) -> None:
+        while not self._stopping.wait(0.25):
+            now = time.monotonic()
+            for deadline, process in list(self._inflight.values()):
+                if deadline < now and process.is_alive():
+                    log.error("ingest writer process %s has not answered in %gs; stopping it",
+                              process.pid, self.timeout)
+                    process.kill()  # the calls blocked on it fail; the first one replaces it
+
+    def close(self) -> None:
+        """Close the channels (the writer finishes the batch it holds and exits)."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            process, free = self._process, self._free
+        self._stopping.set()
+        for _ in range(self.channels):  # each channel once its batch in flight (if any) is answered
+            try:
+                conn = free.get(timeout=min(self.timeout, 10.0))
+            except queue.Empty:
+                break
+            if conn is not None:
+                conn.close()
+        process.join(10)
+        if process.is_alive():
+            process.kill()
+            process.join(5)
