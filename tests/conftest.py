@@ -144,6 +144,9 @@ def start_server(data_dir: Path, port: int | None = None, **settings: object) ->
     # Test clients (httpx, websockets) send no Origin header; browsers always do. The production
     # default refuses a missing Origin; tests/e2e/test_security.py checks it with this set False.
     settings.setdefault("ws_allow_missing_origin", True)
+    # In-process ingest unless a test asks for the writer process (tests/e2e/test_ingest_writer.py
+    # and the ingest tests run both): spawning one per server would double the suite's time.
+    settings.setdefault("ingest_process", False)
     config_settings = Settings().with_(data_dir=data_dir, host="127.0.0.1", port=port,
                                        resume_wait=0.3, **settings)
     embedded = build_embedded(config_settings)
@@ -173,9 +176,18 @@ def start_server(data_dir: Path, port: int | None = None, **settings: object) ->
                          feed_headers={"X-API-Key": feed_key}, token=token)
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    # Modules marked ingest_modes run each test that uses `server` twice: alerts stored in the
+    # server's own process, and through the ingest writer process `linkage serve` runs.
+    if "server" in metafunc.fixturenames and metafunc.definition.get_closest_marker("ingest_modes"):
+        metafunc.parametrize("server", ["inline", "writer"], indirect=True,
+                             ids=["inline", "writer-process"])
+
+
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[RunningServer]:
-    running = start_server(tmp_path / "data")
+def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RunningServer]:
+    mode = getattr(request, "param", "inline")
+    running = start_server(tmp_path / "data", ingest_process=mode == "writer")
     yield running
     running.stop()
 

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from tests.conftest import RunningServer
 from tests.e2e.alerting import CENTERS, GRID, Console
+
+pytestmark = pytest.mark.ingest_modes  # every test: inline, and through the writer process
 
 CAP_TYPE = {"content-type": "application/cap+xml"}
 

@@ -6,9 +6,12 @@ from pathlib import Path
 
 import httpx
 import orjson
+import pytest
 
 from tests.conftest import RunningServer, start_server
 from tests.e2e.alerting import CENTERS, Console, alert, post_alerts, stored_events
+
+pytestmark = pytest.mark.ingest_modes  # every test: inline, and through the writer process
 
 
 def problem(response: httpx.Response, status: int) -> dict:  # type: ignore[type-arg]

@@ -18,12 +18,13 @@ from tests.conftest import RunningServer, start_server
 from tests.e2e.alerting import CAMERA, CENTERS, START, Console
 
 
-@pytest.fixture
-def mqtt_server(tmp_path: Path, mqtt_address: tuple[str, int]) -> Iterator[tuple[RunningServer, str]]:
+@pytest.fixture(params=["inline", "writer"], ids=["inline", "writer-process"])
+def mqtt_server(request: pytest.FixtureRequest, tmp_path: Path,
+                mqtt_address: tuple[str, int]) -> Iterator[tuple[RunningServer, str]]:
     host, port = mqtt_address
     topic = f"test/{uuid.uuid4().hex}/frigate/events"
     running = start_server(tmp_path / "data", mqtt=True, mqtt_url=f"mqtt://{host}:{port}",
-                           mqtt_topic=topic)
+                           mqtt_topic=topic, ingest_process=request.param == "writer")
     try:
         deadline = time.monotonic() + 15
         while stats(running)["counts"].get("mqtt.subscribed", 0) < 1:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from tests.conftest import RunningServer
 from tests.e2e.alerting import CENTERS, GRID, Console, alert, post_alerts
+
+pytestmark = pytest.mark.ingest_modes  # every test: inline, and through the writer process
 
 
 async def test_fire_in_a_zone_opens_a_major_incident_on_all_three_consoles(

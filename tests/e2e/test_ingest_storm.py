@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+import pytest
 
 from tests.conftest import RunningServer
 from tests.e2e.alerting import CAMERA, CENTERS, START, Console, alert, post_alerts, stored_events
+
+pytestmark = pytest.mark.ingest_modes  # every test: inline, and through the writer process
 
 BURST = 10_000
 

@@ -5,10 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import orjson
+import pytest
 from websockets.asyncio.client import connect
 
 from tests.conftest import RunningServer, start_server
 from tests.e2e.alerting import CAMERA, alert, stored_events
+
+pytestmark = pytest.mark.ingest_modes  # every test: inline, and through the writer process
 
 
 async def test_feed_websocket_acks_each_message_in_order(server: RunningServer) -> None:

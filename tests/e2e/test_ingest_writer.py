@@ -1,0 +1,316 @@
+"""The ingest writer process (`linkage serve`'s default): failures answer 503 and lose nothing.
+
+The ingest e2e modules (test_ingest_*.py) already run every test through the writer process
+too; these are the writer's own failure modes: killed, stopped, closed, and sharing the store
+with the server process's own writes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from domain.camera_alert import Observation
+from domain.incident import InvalidCommand
+from infra.ingest_writer import WriterProcess
+from infra.settings import Settings
+from tests.conftest import RunningServer, spawn_server, start_server
+from tests.e2e.alerting import CAMERA, CENTERS, GRID, Console, alert, post_alerts
+
+RAISED = "domain.camera_alert:CameraAlert.Raised"
+
+
+@pytest.fixture
+def writer_server(tmp_path: Path) -> Iterator[RunningServer]:
+    running = start_server(tmp_path / "data", ingest_process=True)
+    yield running
+    running.stop()
+
+
+def writer(server: RunningServer) -> WriterProcess:
+    found = server.embedded.writer  # type: ignore[attr-defined]
+    assert isinstance(found, WriterProcess)
+    return found
+
+
+def raised_events(server: RunningServer) -> list[str]:
+    """Alert ids of every Raised event in the store (one per alert if nothing was doubled)."""
+    recorder = server.embedded.service.recorder  # type: ignore[attr-defined]
+    return [str(n.originator_id) for n in recorder.select_notifications(1, 1_000_000,
+                                                                       topics=[RAISED])]
+
+
+def city_raised(server: RunningServer) -> int:
+    view = httpx.get(f"{server.url}/api/centers/{CENTERS[2]}/view", headers=server.headers).json()
+    return int(view["alert_counts"]["raised"])
+
+
+def wait_for(check: object, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_server_stores_through_a_writer_process(writer_server: RunningServer) -> None:
+    pid = writer(writer_server).pid
+    assert pid is not None and pid != os.getpid()
+    response = post_alerts(writer_server, [alert(f"w{i}") for i in range(50)])
+    assert response.status_code == 200, response.text
+    assert response.json()["created"] == 50
+    assert len(raised_events(writer_server)) == 50
+    wait_for(lambda: city_raised(writer_server) == 50)
+
+
+def test_killed_writer_answers_503_and_the_next_batch_starts_another(
+        writer_server: RunningServer) -> None:
+    assert post_alerts(writer_server, [alert(f"a{i}") for i in range(10)]).status_code == 200
+    old = writer(writer_server).pid
+    assert old is not None
+    os.kill(old, signal.SIGKILL)
+    batch = [alert(f"b{i}") for i in range(10)]
+    refused = post_alerts(writer_server, batch)
+    assert refused.status_code == 503, refused.text
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert int(refused.headers["Retry-After"]) >= 1
+    assert "send it again" in refused.json()["detail"]
+    again = post_alerts(writer_server, batch)  # the feed retries: a new writer takes it
+    assert again.status_code == 200, again.text
+    assert again.json()["created"] == 10
+    assert writer(writer_server).pid not in (None, old)
+    assert writer(writer_server).restarts == 1
+    assert len(raised_events(writer_server)) == 20
+    stats = httpx.get(f"{writer_server.url}/api/ingest/stats", headers=writer_server.headers).json()
+    assert stats["counts"]["http.unavailable"] == 1
+
+
+def test_writer_killed_during_a_burst_loses_nothing_and_doubles_nothing(
+        writer_server: RunningServer) -> None:
+    """Four feeds send 40 batches and retry on 503, as feeds do; the writer is killed mid-burst.
+    Every alert is stored exactly once and counted once on the city console."""
+    batches = [[alert(f"k{b}-{i}") for i in range(250)] for b in range(40)]
+    pending = list(range(len(batches)))
+    lock = threading.Lock()
+    refusals: list[int] = []
+    statuses: list[int] = []
+
+    def feed() -> None:
+        with httpx.Client(timeout=60) as client:
+            while True:
+                with lock:
+                    if not pending:
+                        return
+                    index = pending.pop()
+                while True:
+                    response = client.post(f"{writer_server.url}/api/ingest/alerts",
+                                           json={"alerts": batches[index]},
+                                           headers=writer_server.feed_headers)
+                    statuses.append(response.status_code)
+                    if response.status_code != 503:
+                        assert response.status_code == 200, response.text
+                        break
+                    refusals.append(index)
+                    time.sleep(0.05)
+
+    threads = [threading.Thread(target=feed) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    wait_for(lambda: len(statuses) >= 8)
+    pid = writer(writer_server).pid
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    for thread in threads:
+        thread.join(120)
+    assert refusals, "the kill refused no batch (it should have hit one in flight)"
+    assert set(statuses) <= {200, 503}
+    ids = raised_events(writer_server)
+    assert len(ids) == 40 * 250 and len(set(ids)) == len(ids)
+    wait_for(lambda: city_raised(writer_server) == 40 * 250, timeout=60)
+
+
+def test_stopped_writer_times_out_with_503_and_is_replaced(tmp_path: Path) -> None:
+    running = start_server(tmp_path / "data", ingest_process=True, ingest_timeout=1.0)
+    try:
+        assert post_alerts(running, [alert("before")]).status_code == 200
+        old = writer(running).pid
+        assert old is not None
+        os.kill(old, signal.SIGSTOP)  # hung, not dead: only the timeout can tell
+        # 1,000 alerts are ~200 KB: more than a pipe holds, so sending blocks too, not only
+        # waiting for the answer.
+        batch = [alert(f"during-{i}") for i in range(1000)]
+        started = time.monotonic()
+        refused = post_alerts(running, batch)
+        assert refused.status_code == 503, refused.text
+        assert time.monotonic() - started < 15
+        # The hung writer was killed (a stopped process still dies of SIGKILL), not left behind.
+        wait_for(lambda: not _alive(old))
+        accepted = post_alerts(running, batch)
+        assert accepted.status_code == 200 and accepted.json()["created"] == 1000
+        assert len(raised_events(running)) == 1001
+    finally:
+        running.stop()
+
+
+@pytest.mark.integration
+async def test_writer_process_on_postgresql(tmp_path: Path, postgres_dsn: str,
+                                            pg_schema: str) -> None:
+    """`LINKAGE_STORE=postgres`: the writer process stores into PostgreSQL, rules included."""
+    running = start_server(tmp_path / "data", ingest_process=True, store="postgres",
+                           postgres_dsn=postgres_dsn, postgres_schema=pg_schema)
+    try:
+        console = await Console.open(running, CENTERS[0])
+        response = post_alerts(running, [alert(f"pg{i}") for i in range(30)]
+                               + [alert("pg-fire", label="fire", score=0.95, zones=["stairwell"])])
+        assert response.status_code == 200, response.text
+        assert response.json()["created"] == 31
+        fired = response.json()["results"][-1]
+        assert fired.get("incident"), fired
+        view = await console.wait_for(lambda v: v["alert_counts"]["raised"] == 31
+                                      and fired["incident"] in v["open"])
+        assert view["open"][fired["incident"]]["severity"] == "major"
+        await console.close()
+        assert post_alerts(running, [alert("pg0")]).json()["duplicate"] == 1
+    finally:
+        running.stop()
+
+
+def test_stopping_the_server_ends_its_writer(tmp_path: Path) -> None:
+    running = start_server(tmp_path / "data", ingest_process=True)
+    assert post_alerts(running, [alert("one")]).status_code == 200
+    pid = writer(running).pid
+    assert pid is not None and _alive(pid)
+    running.stop()
+    wait_for(lambda: not _alive(pid), timeout=15)
+
+
+def test_killed_server_takes_its_writer_with_it(tmp_path: Path) -> None:
+    """kill -9 of `linkage serve`: the writer reads end-of-file on its channels and exits."""
+    served = spawn_server(tmp_path / "data")
+    try:
+        children = _children(served.process.pid)  # type: ignore[attr-defined]
+        writers = [pid for pid in children if b"multiprocessing" in _cmdline(pid)]
+        assert writers, f"no writer process among {children}"
+    finally:
+        served.kill()
+    for pid in writers:
+        wait_for(lambda pid=pid: not _alive(pid), timeout=15)
+
+
+async def test_officer_commands_and_the_writer_share_the_store(
+        writer_server: RunningServer) -> None:
+    """Incidents reported (stored by the server process) while alert batches stream (stored by
+    the writer): SQLite serializes the two writers; nothing fails and both reach the console."""
+    console = await Console.open(writer_server, CENTERS[2])
+
+    def report(i: int) -> int:
+        return httpx.post(f"{writer_server.url}/api/incidents", headers=writer_server.headers,
+                          json={"source": "hotline", "category": "noise", "grid": GRID,
+                                "description": f"shared store {i}"}, timeout=30).status_code
+
+    def alerts(b: int) -> int:
+        return post_alerts(writer_server, [alert(f"s{b}-{i}") for i in range(200)]).status_code
+
+    loop = asyncio.get_running_loop()
+    results = await asyncio.gather(
+        *(loop.run_in_executor(None, report, i) for i in range(20)),
+        *(loop.run_in_executor(None, alerts, b) for b in range(20)),
+    )
+    assert results[:20] == [201] * 20 and results[20:] == [200] * 20
+    view = await console.wait_for(lambda v: v["alert_counts"]["raised"] == 4000
+                                  and len(v["open"]) >= 20)
+    assert len(view["open"]) == 20
+    await console.close()
+
+
+def test_acknowledging_while_a_feed_updates_the_alert_is_never_a_500(
+        writer_server: RunningServer) -> None:
+    """Frigate updates (the writer) race an officer's acknowledge (the server process): the
+    officer gets 200 or 409 (retry), never 500, and the alert ends up acknowledged."""
+    alert_id = post_alerts(writer_server, [alert("race")]).json()["results"][0]["alert"]
+    stop = threading.Event()
+
+    def updates() -> None:
+        score = 0.71
+        while not stop.is_set():
+            post_alerts(writer_server, [alert("race", type="update", score=score)])
+            score = min(0.99, score + 0.001)
+
+    thread = threading.Thread(target=updates)
+    thread.start()
+    try:
+        statuses = []
+        for _ in range(20):
+            response = httpx.post(f"{writer_server.url}/api/alerts/{alert_id}/acknowledge",
+                                  headers=writer_server.headers, json={"note": "seen"})
+            statuses.append(response.status_code)
+            if response.status_code == 200:
+                break
+        assert set(statuses) <= {200, 409}, statuses
+        assert statuses[-1] == 200, statuses
+    finally:
+        stop.set()
+        thread.join(30)
+    detail = httpx.get(f"{writer_server.url}/api/alerts/{alert_id}", headers=writer_server.headers)
+    assert detail.json()["disposition"] == "acknowledged"
+
+
+def test_writer_process_maps_domain_errors_and_refuses_after_close(tmp_path: Path) -> None:
+    """The writer's side of an error reaches the caller as the same kind of error (a 422 for a
+    bad command), and a closed writer refuses with IngestUnavailable (503), not a hang."""
+    from domain.alert_service import IngestUnavailable
+
+    settings = Settings().with_(data_dir=tmp_path / "data")
+    settings.data_dir.mkdir(parents=True)
+    process = WriterProcess(settings, timeout=60)
+    actor = {"user": "direct", "role": "feed", "center": None}
+    place = [(GRID, list(reversed(CENTERS)))]
+    try:
+        good = Observation(feed_event_id="fine", start_time=1_800_000_000.0, camera=CAMERA)
+        outcomes = process("direct", [good], place, actor)  # type: ignore[arg-type]
+        assert [o.status for o in outcomes] == ["created"]
+        bad = Observation(feed_event_id="bad", start_time=1_800_000_000.0, camera=CAMERA,
+                          kind="drone")
+        with pytest.raises(InvalidCommand, match="alert kind must be one of"):
+            process("direct", [bad], place, actor)  # type: ignore[arg-type]
+        again = process("direct", [good], place, actor)  # type: ignore[arg-type]
+        assert [o.status for o in again] == ["duplicate"]
+    finally:
+        process.close()
+    with pytest.raises(IngestUnavailable):
+        process("direct", [good], place, actor)  # type: ignore[arg-type]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    if int(stat.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        found.append(int(entry))
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+    return found
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+            return cmdline.read()
+    except FileNotFoundError:
+        return b""
