@@ -8,6 +8,8 @@
    group commit) to ``linkage serve`` (a separate process) on a fresh SQLite store, which
    folds them into the center views and seals them into the audit chain meanwhile. Reported twice:
    until every request was answered (stored), and until the city view counted every alert.
+   ``linkage serve`` stores alerts in its ingest writer process (the default); the stage is
+   repeated at the end with ``LINKAGE_INGEST_PROCESS=false`` (everything in one process).
 4. Console latency: time from reporting an incident to its delta on a city console websocket,
    first on a quiet system, then during a 10,000-alert storm. Reported as p50/p99 and the ratio.
 
@@ -18,12 +20,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -189,6 +193,38 @@ async def console_latency(url: str, ws_url: str, probes: int, storm: int,
     return latencies
 
 
+@contextlib.contextmanager
+def served(extra_env: dict[str, str] | None = None) -> Iterator[
+        tuple[str, str, dict[str, str], dict[str, str], str]]:
+    """`linkage serve` in a child process on a fresh SQLite store: (url, ws url, feed headers,
+    officer headers, officer token). A store of its own: on the in-process stages' store its
+    sealer would first seal their ~34,000 events, and that catching up would count as ingest."""
+    port = free_port()
+    data_dir = Path(tempfile.mkdtemp(prefix="linkage-bench-http-"))
+    feed, officer, token = credentials(data_dir)
+    env = {**os.environ, "LINKAGE_INGEST_RATE": "1e9", "LINKAGE_INGEST_BURST": "1e9",
+           "LINKAGE_WS_ALLOW_MISSING_ORIGIN": "1", **(extra_env or {})}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "infra.cli", "serve", "--data-dir", str(data_dir), "--port", str(port)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/healthz").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise SystemExit("server did not start")
+            time.sleep(0.1)
+        yield url, f"ws://127.0.0.1:{port}", feed, officer, token
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -213,29 +249,7 @@ def main(argv: list[str] | None = None) -> int:
           f"mean of {before:.0f} before and {after:.0f} after)")
     print(f"group commit, in process (no HTTP):   {direct:10.0f} alerts/s ({args.alerts} alerts, "
           f"{args.batch}/batch)  = {direct / base:.1f}x baseline")
-    port = free_port()
-    # The server gets a SQLite store of its own: on the one above it would first seal the
-    # ~34,000 events the stages above stored without a server (its sealer follows the log),
-    # and that catching up would be measured as ingest.
-    data_dir = Path(tempfile.mkdtemp(prefix="linkage-bench-http-"))
-    feed, officer, token = credentials(data_dir)
-    env = {**os.environ, "LINKAGE_INGEST_RATE": "1e9", "LINKAGE_INGEST_BURST": "1e9",
-           "LINKAGE_WS_ALLOW_MISSING_ORIGIN": "1"}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "infra.cli", "serve", "--data-dir", str(data_dir), "--port", str(port)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url, ws_url = f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/healthz").status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise SystemExit("server did not start")
-            time.sleep(0.1)
+    with served() as (url, ws_url, feed, officer, token):
         rate, folded = asyncio.run(batched(url, args.alerts, args.batch, args.clients, feed,
                                            officer))
         print(f"batched   POST /api/ingest/alerts:    {rate:10.0f} alerts/s ({args.alerts} alerts, "
@@ -249,9 +263,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"console latency ({name:9}): p50 {pct(values, .5) * 1000:7.1f} ms  "
                   f"p99 {pct(values, .99) * 1000:7.1f} ms  (n={len(values)})")
         print(f"storm/quiet p99 ratio: {pct(stormy, .99) / pct(quiet, .99):.1f}x")
-    finally:
-        server.terminate()
-        server.wait(10)
+    # The same server with the ingest writer process off: what moving the ingest out of the
+    # HTTP process gives (README "Ingest writer process").
+    with served({"LINKAGE_INGEST_PROCESS": "false"}) as (url, _ws, feed, officer, _token):
+        rate, folded = asyncio.run(batched(url, args.alerts, args.batch, args.clients, feed,
+                                           officer))
+        print(f"  ... the same with LINKAGE_INGEST_PROCESS=false (one process): {rate:10.0f} "
+              f"alerts/s  = {rate / base:.1f}x baseline (folded: {folded:.0f}/s)")
     return 0
 
 
