@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import orjson
 import pytest
 
 from domain.camera_alert import Observation
@@ -259,6 +260,64 @@ def test_acknowledging_while_a_feed_updates_the_alert_is_never_a_500(
         thread.join(30)
     detail = httpx.get(f"{writer_server.url}/api/alerts/{alert_id}", headers=writer_server.headers)
     assert detail.json()["disposition"] == "acknowledged"
+
+
+async def test_feed_websocket_gets_503_with_retry_after_and_stays_open(
+        writer_server: RunningServer) -> None:
+    from websockets.asyncio.client import connect
+
+    async with connect(f"{writer_server.ws_url}/ws/feed",
+                       additional_headers=writer_server.feed_headers) as ws:
+        await ws.send(orjson.dumps({"ref": 1, "alert": alert("ws-1")}).decode())
+        assert orjson.loads(await ws.recv())["type"] == "ack"
+        pid = writer(writer_server).pid
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        await ws.send(orjson.dumps({"ref": 2, "alert": alert("ws-2")}).decode())
+        refused = orjson.loads(await ws.recv())
+        assert (refused["type"], refused["ref"], refused["status"]) == ("error", 2, 503)
+        assert refused["retry_after"] >= 1
+        await ws.send(orjson.dumps({"ref": 3, "alert": alert("ws-2")}).decode())  # sent again
+        again = orjson.loads(await ws.recv())
+        assert (again["type"], again["ref"], again["created"]) == ("ack", 3, 1)
+    assert len(raised_events(writer_server)) == 2
+
+
+async def test_mqtt_message_the_dead_writer_held_is_redelivered_and_stored_once(
+        tmp_path: Path, mqtt_address: tuple[str, int]) -> None:
+    """The subscriber does not PUBACK a batch the writer did not commit; after it reconnects
+    the broker redelivers it (persistent session) and a new writer stores it, once."""
+    import uuid
+
+    import aiomqtt
+
+    from domain.camera_alert import alert_id
+
+    host, port = mqtt_address
+    topic = f"test/{uuid.uuid4().hex}/frigate/events"
+    running = start_server(tmp_path / "data", ingest_process=True, mqtt=True,
+                           mqtt_url=f"mqtt://{host}:{port}", mqtt_topic=topic)
+    try:
+        stats = f"{running.url}/api/ingest/stats"
+        wait_for(lambda: httpx.get(stats, headers=running.headers).json()["counts"]
+                 .get("mqtt.subscribed", 0) >= 1)
+        pid = writer(running).pid
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        event = {"id": f"mq-{uuid.uuid4().hex[:6]}", "camera": CAMERA, "label": "person",
+                 "score": 0.8, "top_score": 0.8, "current_zones": [], "start_time": 1_800_000_000.0,
+                 "end_time": None, "false_positive": False}
+        async with aiomqtt.Client(host, port) as client:
+            await client.publish(topic, orjson.dumps({"type": "new", "before": event,
+                                                      "after": event}), qos=1)
+        ref = str(alert_id("frigate", event["id"]))
+        wait_for(lambda: ref in raised_events(running), timeout=30)
+        counts = httpx.get(stats, headers=running.headers).json()["counts"]
+        assert counts.get("mqtt.unavailable", 0) >= 1  # the first delivery met the dead writer
+        assert raised_events(running).count(ref) == 1
+        assert writer(running).restarts == 1
+    finally:
+        running.stop()
 
 
 def test_writer_process_maps_domain_errors_and_refuses_after_close(tmp_path: Path) -> None:
