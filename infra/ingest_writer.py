@@ -155,8 +155,7 @@ class WriterProcess:
             process.join(5)
             self.restarts += 1
             self._start()
-        for _ in range(self.channels):
-            old_free.put(None)  # wake anyone waiting for a channel of the old writer
+        old_free.put(None)  # wake anyone waiting for a channel of the old writer (each passes it on)
 
     def __call__(
         self,
@@ -174,7 +173,10 @@ class WriterProcess:
             conn = free.get()
             if conn is not None:
                 break
-            # That writer was replaced while we waited: take a channel of the new one.
+            # That writer was replaced (or the server is closing) while we waited: pass the
+            # wake-up on, since more callers than channels may be waiting on this queue, then take
+            # a channel of the new writer.
+            free.put(None)
         token = object()
         self._inflight[token] = (time.monotonic() + self.timeout, process)
         try:
@@ -222,6 +224,7 @@ class WriterProcess:
                 break
             if conn is not None:
                 conn.close()
+        free.put(None)  # callers still waiting for a channel: wake up, see closed, refuse
         process.join(10)
         if process.is_alive():
             process.kill()

@@ -314,3 +314,38 @@ def _cmdline(pid: int) -> bytes:
             return cmdline.read()
     except FileNotFoundError:
         return b""
+
+
+def test_more_feeds_than_channels_when_the_writer_dies_every_request_is_answered(
+        writer_server: RunningServer) -> None:
+    """Twelve feeds at once (more than the writer's four channels: eight wait for a channel)
+    when the writer dies: every request is answered, 200 or 503, none waits forever on a
+    channel of the dead writer (and holds a worker thread, and later the shutdown, with it)."""
+    assert post_alerts(writer_server, [alert("warm")]).status_code == 200
+    pid = writer(writer_server).pid
+    assert pid is not None
+    os.kill(pid, signal.SIGSTOP)  # four batches sent and held, eight waiting for a channel
+    answers: dict[int, object] = {}
+
+    def feed(i: int) -> None:
+        try:
+            answers[i] = httpx.post(f"{writer_server.url}/api/ingest/alerts",
+                                    json={"alerts": [alert(f"many{i}")]},
+                                    headers=writer_server.feed_headers, timeout=20).status_code
+        except httpx.TimeoutException as exc:
+            answers[i] = repr(exc)
+
+    threads = [threading.Thread(target=feed, args=(i,)) for i in range(12)]
+    for thread in threads:
+        thread.start()
+    time.sleep(1.5)
+    os.kill(pid, signal.SIGKILL)
+    for thread in threads:
+        thread.join(40)
+    assert sorted(answers) == list(range(12))
+    assert set(answers.values()) <= {200, 503}, answers
+    for i, status in answers.items():  # the feeds retry what was refused: all stored, once
+        if status == 503:
+            assert post_alerts(writer_server, [alert(f"many{i}")]).status_code == 200
+    ids = raised_events(writer_server)
+    assert len(ids) == 13 and len(set(ids)) == 13
