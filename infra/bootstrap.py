@@ -107,7 +107,8 @@ def build_intake(settings: Settings) -> Intake:
 
 def build_view_store(settings: Settings) -> ViewStore:
     if settings.store == "postgres":
-        return PostgresViewStore(settings.postgres_dsn, keep=settings.history_size)
+        return PostgresViewStore(settings.postgres_dsn, keep=settings.history_size,
+                                 schema=settings.postgres_schema)
     return SQLiteViewStore(settings.views_path, keep=settings.history_size)
 
 
