@@ -155,7 +155,8 @@ def build_embedded(settings: Settings) -> Embedded:
         background=[runner.run], on_shutdown=[runner.stop], mode="embedded")
     writer = None
     if settings.ingest_process and services.alerts is not None:
-        writer = services.alerts.writer = WriterProcess(settings)
+        writer = services.alerts.writer = WriterProcess(
+            settings, jurisdiction=jurisdiction, rules=services.alerts.rules)
     return Embedded(settings, jurisdiction, service, views, hub, runner, services,
                     tokens, keys, sealer, writer)
 

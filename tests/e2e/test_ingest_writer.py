@@ -349,3 +349,32 @@ def test_more_feeds_than_channels_when_the_writer_dies_every_request_is_answered
             assert post_alerts(writer_server, [alert(f"many{i}")]).status_code == 200
     ids = raised_events(writer_server)
     assert len(ids) == 13 and len(set(ids)) == 13
+
+
+def test_a_restarted_writer_keeps_the_rules_and_tree_the_server_started_with(
+        tmp_path: Path) -> None:
+    """The rules file edited (here: broken) while the server runs: a writer started after that
+    (its predecessor died) still stores with the rules the server loaded and checked at start,
+    rather than dying on the file at every start (503 forever) or applying rules the server never
+    validated."""
+    from infra.alert_rules_file import DEFAULT_RULES
+
+    rules = tmp_path / "rules.toml"
+    rules.write_bytes(DEFAULT_RULES.read_bytes())
+    running = start_server(tmp_path / "data", ingest_process=True, alert_rules=rules)
+    try:
+        fire = alert("fire-1", label="fire", score=0.95, zones=["stairwell"])
+        first = post_alerts(running, [fire])
+        assert first.status_code == 200 and first.json()["results"][0].get("rules"), first.text
+        rules.write_text("this is [not toml")
+        old = writer(running).pid
+        assert old is not None
+        os.kill(old, signal.SIGKILL)
+        assert post_alerts(running, [alert("after-kill")]).status_code == 503
+        again = post_alerts(running, [alert("fire-2", label="fire", score=0.95,
+                                            zones=["stairwell"])])
+        assert again.status_code == 200, again.text
+        assert again.json()["results"][0].get("rules"), again.text
+        assert writer(running).restarts == 1
+    finally:
+        running.stop()
