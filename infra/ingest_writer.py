@@ -88,6 +88,7 @@ def writer_main(conns: list[Connection], settings: Settings, jurisdiction: Juris
                     open_conns.remove(conn)
                     continue
                 reply: Reply
+                observations = []
                 try:
                     feed, observations, located, actor = decode_request(data)
                     outcomes = alerts.ingest_located(feed, observations, located,
@@ -99,7 +100,8 @@ def writer_main(conns: list[Connection], settings: Settings, jurisdiction: Juris
                 except DomainError as exc:
                     reply = ("error", "domain", str(exc))
                 except Exception as exc:  # logged here; the feed gets a 503 and sends it again
-                    log.exception("storing a batch of %d alerts failed", len(data))
+                    log.exception("storing a batch of %d alerts (%d bytes) failed",
+                                  len(observations), len(data))
                     reply = ("error", "failed", f"{type(exc).__name__}: {exc}")
                 try:
                     conn.send_bytes(encode(reply))
