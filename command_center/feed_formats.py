@@ -23,7 +23,10 @@ MAX_BATCH = 1000
 EventId = Annotated[str, Meta(min_length=1, max_length=200)]
 Name = Annotated[str, Meta(min_length=1, max_length=128)]
 Score = Annotated[float, Meta(ge=0, le=1)]
-Epoch = Annotated[float, Meta(ge=0, description="epoch seconds")]
+# Up to 9999-12-31T23:59:59Z: a later time has no date (the alert's `at` and its storm window
+# would fail to format: a 500, or a 503 retried forever through the ingest writer process).
+MAX_EPOCH = 253_402_300_799.0
+Epoch = Annotated[float, Meta(ge=0, le=MAX_EPOCH, description="epoch seconds")]
 Note = Annotated[str, Meta(max_length=2000)]
 
 
@@ -67,6 +70,8 @@ def to_observation(alert: AlertIn, index: int) -> Observation:
         start = alert.start_time
     elif alert.at is not None:
         start = alert.at.timestamp()
+        if start > MAX_EPOCH:  # 9999-12-31T23:59:59-12:00 is in year 10000 UTC
+            raise FeedError(422, f"alert #{index}: at is after 9999-12-31T23:59:59Z")
     else:
         raise FeedError(422, f"alert #{index}: needs start_time (epoch seconds) or at (ISO 8601)")
     if alert.camera is None and alert.grid is None:

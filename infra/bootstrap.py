@@ -107,7 +107,8 @@ def build_intake(settings: Settings) -> Intake:
 
 def build_view_store(settings: Settings) -> ViewStore:
     if settings.store == "postgres":
-        return PostgresViewStore(settings.postgres_dsn, keep=settings.history_size)
+        return PostgresViewStore(settings.postgres_dsn, keep=settings.history_size,
+                                 schema=settings.postgres_schema)
     return SQLiteViewStore(settings.views_path, keep=settings.history_size)
 
 
@@ -154,7 +155,8 @@ def build_embedded(settings: Settings) -> Embedded:
         background=[runner.run], on_shutdown=[runner.stop], mode="embedded")
     writer = None
     if settings.ingest_process and services.alerts is not None:
-        writer = services.alerts.writer = WriterProcess(settings)
+        writer = services.alerts.writer = WriterProcess(
+            settings, jurisdiction=jurisdiction, rules=services.alerts.rules)
     return Embedded(settings, jurisdiction, service, views, hub, runner, services,
                     tokens, keys, sealer, writer)
 

@@ -34,9 +34,11 @@ from typing import Any
 
 import msgspec
 
-from domain.alert_service import IngestUnavailable, Outcome
+from domain.alert_rules import RuleSet
+from domain.alert_service import AlertService, IngestUnavailable, Outcome
 from domain.camera_alert import Observation
 from domain.incident import Actor, DomainError, InvalidCommand
+from domain.jurisdiction import Jurisdiction
 from infra.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -50,20 +52,26 @@ encode_request = msgspec.msgpack.Encoder().encode
 decode_request = msgspec.msgpack.Decoder(Request).decode
 
 
-def writer_main(conns: list[Connection], settings: Settings) -> None:
+def _located_already(camera: str) -> str:
+    raise KeyError(camera)  # the HTTP process locates every batch before sending it
+
+
+def writer_main(conns: list[Connection], settings: Settings, jurisdiction: Jurisdiction,
+                rules: RuleSet) -> None:
     """The writer process: store each batch a channel sends, answer on that channel. Ends when
-    the HTTP process closes every channel (or dies)."""
+    the HTTP process closes every channel (or dies). It stores with the jurisdiction tree and the
+    rules the HTTP process loaded and checked at start, not with the files as they are now."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the server; the server stops us
-    from infra.bootstrap import build_alerts, build_service
-    from infra.jurisdiction_file import load_jurisdiction
+    from infra.alert_store import existing_ids
+    from infra.bootstrap import build_service, grid_centers
     from infra.sqlite_recorder import LinkageSQLiteRecorder
     from infra.tuning import tune_process
 
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s[writer]: %(message)s")
-    jurisdiction = load_jurisdiction(settings.jurisdiction)
     service = build_service(settings, jurisdiction)
-    alerts = build_alerts(settings, jurisdiction, service)
+    alerts = AlertService(service, _located_already, grid_centers(jurisdiction), rules,
+                          existing_ids(service))
     alerts.keep_states = False  # no runner here to take them
     if isinstance(service.recorder, LinkageSQLiteRecorder):
         service.recorder.remember = False
@@ -80,6 +88,7 @@ def writer_main(conns: list[Connection], settings: Settings) -> None:
                     open_conns.remove(conn)
                     continue
                 reply: Reply
+                observations = []
                 try:
                     feed, observations, located, actor = decode_request(data)
                     outcomes = alerts.ingest_located(feed, observations, located,
@@ -91,7 +100,8 @@ def writer_main(conns: list[Connection], settings: Settings) -> None:
                 except DomainError as exc:
                     reply = ("error", "domain", str(exc))
                 except Exception as exc:  # logged here; the feed gets a 503 and sends it again
-                    log.exception("storing a batch of %d alerts failed", len(data))
+                    log.exception("storing a batch of %d alerts (%d bytes) failed",
+                                  len(observations), len(data))
                     reply = ("error", "failed", f"{type(exc).__name__}: {exc}")
                 try:
                     conn.send_bytes(encode(reply))
@@ -106,8 +116,20 @@ class WriterProcess:
     batches to the writer process and waits for the outcomes."""
 
     def __init__(self, settings: Settings, channels: int = CHANNELS,
-                 timeout: float | None = None) -> None:
+                 timeout: float | None = None, *, jurisdiction: Jurisdiction | None = None,
+                 rules: RuleSet | None = None) -> None:
         self.settings = settings
+        # Loaded once here: every writer this starts (after one died) stores with the same tree
+        # and rules as the first, however the files have changed since.
+        if jurisdiction is None:
+            from infra.jurisdiction_file import load_jurisdiction
+
+            jurisdiction = load_jurisdiction(settings.jurisdiction)
+        if rules is None:
+            from infra.alert_rules_file import load_rules
+
+            rules = load_rules(settings.alert_rules)
+        self.jurisdiction, self.rules = jurisdiction, rules
         self.channels = channels
         self.timeout = settings.ingest_timeout if timeout is None else timeout
         if not self.timeout > 0:
@@ -133,8 +155,9 @@ class WriterProcess:
     def _start(self) -> None:
         ctx = multiprocessing.get_context("spawn")  # a fresh interpreter: no inherited threads
         pairs = [ctx.Pipe(duplex=True) for _ in range(self.channels)]
-        process = ctx.Process(target=writer_main, args=([child for _, child in pairs], self.settings),
-                              name="linkage-ingest-writer", daemon=True)
+        args = ([child for _, child in pairs], self.settings, self.jurisdiction, self.rules)
+        process = ctx.Process(target=writer_main, args=args, name="linkage-ingest-writer",
+                              daemon=True)
         process.start()
         for _, child in pairs:
             child.close()  # the writer holds these; EOF reaches it when ours close
@@ -155,8 +178,7 @@ class WriterProcess:
             process.join(5)
             self.restarts += 1
             self._start()
-        for _ in range(self.channels):
-            old_free.put(None)  # wake anyone waiting for a channel of the old writer
+        old_free.put(None)  # wake anyone waiting for a channel of the old writer (each passes it on)
 
     def __call__(
         self,
@@ -174,7 +196,10 @@ class WriterProcess:
             conn = free.get()
             if conn is not None:
                 break
-            # That writer was replaced while we waited: take a channel of the new one.
+            # That writer was replaced (or the server is closing) while we waited: pass the
+            # wake-up on, since more callers than channels may be waiting on this queue, then take
+            # a channel of the new writer.
+            free.put(None)
         token = object()
         self._inflight[token] = (time.monotonic() + self.timeout, process)
         try:
@@ -222,6 +247,7 @@ class WriterProcess:
                 break
             if conn is not None:
                 conn.close()
+        free.put(None)  # callers still waiting for a channel: wake up, see closed, refuse
         process.join(10)
         if process.is_alive():
             process.kill()

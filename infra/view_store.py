@@ -218,11 +218,14 @@ class PostgresViewStore(_SQLViewStore):
     ph = "%s"
     blob = "BYTEA"
 
-    def __init__(self, dsn: str, keep: int = 1000) -> None:
+    def __init__(self, dsn: str, keep: int = 1000, schema: str = "") -> None:
         import psycopg
+        from psycopg import sql
 
         super().__init__(keep)
         self._conn = psycopg.connect(dsn, autocommit=True)
+        if schema:  # beside the event tables (LINKAGE_POSTGRES_SCHEMA), not in public
+            self._conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
         self._schema()
 
     def _execute(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:

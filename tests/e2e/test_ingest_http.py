@@ -81,6 +81,20 @@ def test_alert_without_time_is_422(server: RunningServer) -> None:
     assert "start_time" in problem(post_alerts(server, body), 422)["detail"]
 
 
+@pytest.mark.parametrize("field", ["start_time", "end_time", "frame_time"])
+def test_a_time_past_year_9999_is_422_not_500_or_503(server: RunningServer, field: str) -> None:
+    """A time no date can hold (1e20 s): refused as bad input, not a 500 (inline) nor a 503
+    that tells the feed to send the same batch again forever (writer process)."""
+    before = stored_events(server)
+    response = post_alerts(server, [alert("fine"), alert("far", **{field: 1e20})])
+    assert f"alerts[1].{field}" in problem(response, 422)["detail"]
+    assert stored_events(server) == before
+    late = alert("late", at="9999-12-31T23:59:59-12:00")
+    del late["start_time"]
+    assert "alert #1: at" in problem(post_alerts(server, [alert("fine"), late]), 422)["detail"]
+    assert stored_events(server) == before
+
+
 def test_unknown_camera_is_422_and_nothing_is_stored(server: RunningServer) -> None:
     before = stored_events(server)
     response = post_alerts(server, [alert("fine"), alert("ghost", camera="cam-nowhere")])

@@ -373,3 +373,67 @@ def _cmdline(pid: int) -> bytes:
             return cmdline.read()
     except FileNotFoundError:
         return b""
+
+
+def test_more_feeds_than_channels_when_the_writer_dies_every_request_is_answered(
+        writer_server: RunningServer) -> None:
+    """Twelve feeds at once (more than the writer's four channels: eight wait for a channel)
+    when the writer dies: every request is answered, 200 or 503, none waits forever on a
+    channel of the dead writer (and holds a worker thread, and later the shutdown, with it)."""
+    assert post_alerts(writer_server, [alert("warm")]).status_code == 200
+    pid = writer(writer_server).pid
+    assert pid is not None
+    os.kill(pid, signal.SIGSTOP)  # four batches sent and held, eight waiting for a channel
+    answers: dict[int, object] = {}
+
+    def feed(i: int) -> None:
+        try:
+            answers[i] = httpx.post(f"{writer_server.url}/api/ingest/alerts",
+                                    json={"alerts": [alert(f"many{i}")]},
+                                    headers=writer_server.feed_headers, timeout=20).status_code
+        except httpx.TimeoutException as exc:
+            answers[i] = repr(exc)
+
+    threads = [threading.Thread(target=feed, args=(i,)) for i in range(12)]
+    for thread in threads:
+        thread.start()
+    time.sleep(1.5)
+    os.kill(pid, signal.SIGKILL)
+    for thread in threads:
+        thread.join(40)
+    assert sorted(answers) == list(range(12))
+    assert set(answers.values()) <= {200, 503}, answers
+    for i, status in answers.items():  # the feeds retry what was refused: all stored, once
+        if status == 503:
+            assert post_alerts(writer_server, [alert(f"many{i}")]).status_code == 200
+    ids = raised_events(writer_server)
+    assert len(ids) == 13 and len(set(ids)) == 13
+
+
+def test_a_restarted_writer_keeps_the_rules_and_tree_the_server_started_with(
+        tmp_path: Path) -> None:
+    """The rules file edited (here: broken) while the server runs: a writer started after that
+    (its predecessor died) still stores with the rules the server loaded and checked at start,
+    rather than dying on the file at every start (503 forever) or applying rules the server never
+    validated."""
+    from infra.alert_rules_file import DEFAULT_RULES
+
+    rules = tmp_path / "rules.toml"
+    rules.write_bytes(DEFAULT_RULES.read_bytes())
+    running = start_server(tmp_path / "data", ingest_process=True, alert_rules=rules)
+    try:
+        fire = alert("fire-1", label="fire", score=0.95, zones=["stairwell"])
+        first = post_alerts(running, [fire])
+        assert first.status_code == 200 and first.json()["results"][0].get("rules"), first.text
+        rules.write_text("this is [not toml")
+        old = writer(running).pid
+        assert old is not None
+        os.kill(old, signal.SIGKILL)
+        assert post_alerts(running, [alert("after-kill")]).status_code == 503
+        again = post_alerts(running, [alert("fire-2", label="fire", score=0.95,
+                                            zones=["stairwell"])])
+        assert again.status_code == 200, again.text
+        assert again.json()["results"][0].get("rules"), again.text
+        assert writer(running).restarts == 1
+    finally:
+        running.stop()

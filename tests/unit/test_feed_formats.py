@@ -51,7 +51,9 @@ def test_frigate_event_uses_the_after_state() -> None:
 @pytest.mark.parametrize(
     ("payload", "status"),
     [(b"not json", 400), (orjson.dumps({"type": "new"}), 422),
-     (orjson.dumps({"type": "explode", "after": {}}), 422)],
+     (orjson.dumps({"type": "explode", "after": {}}), 422),
+     (orjson.dumps({"type": "new", "after": {"id": "f", "camera": "c", "label": "car",
+                                             "start_time": 1e20}}), 422)],
 )
 def test_bad_frigate_payloads(payload: bytes, status: int) -> None:
     with pytest.raises(FeedError) as caught:
