@@ -22,6 +22,7 @@ idempotent on the feed's event id.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import queue
@@ -62,6 +63,16 @@ def writer_main(conns: list[Connection], settings: Settings, jurisdiction: Juris
     the HTTP process closes every channel (or dies). It stores with the jurisdiction tree and the
     rules the HTTP process loaded and checked at start, not with the files as they are now."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the server; the server stops us
+    # SIGTERM (a service manager stopping the whole group): finish and answer the batch in hand,
+    # then exit; when idle, exit at once. (Ignoring it would hang multiprocessing's exit join.)
+    state = {"busy": False, "stop": False}
+
+    def on_term(_signum: int, _frame: object) -> None:
+        if not state["busy"]:
+            raise SystemExit(0)
+        state["stop"] = True
+
+    signal.signal(signal.SIGTERM, on_term)
     from infra.alert_store import existing_ids
     from infra.bootstrap import build_service, grid_centers
     from infra.sqlite_recorder import LinkageSQLiteRecorder
@@ -79,14 +90,17 @@ def writer_main(conns: list[Connection], settings: Settings, jurisdiction: Juris
     encode = msgspec.msgpack.Encoder().encode
     open_conns = list(conns)
     try:
-        while open_conns:
+        while open_conns and not state["stop"]:
             for conn in wait(open_conns):
+                if state["stop"]:
+                    break
                 assert isinstance(conn, Connection)
                 try:
                     data = conn.recv_bytes()
                 except (EOFError, OSError):
                     open_conns.remove(conn)
                     continue
+                state["busy"] = True
                 reply: Reply
                 observations = []
                 try:
@@ -107,6 +121,7 @@ def writer_main(conns: list[Connection], settings: Settings, jurisdiction: Juris
                     conn.send_bytes(encode(reply))
                 except OSError:
                     open_conns.remove(conn)
+                state["busy"] = False
     finally:
         service.close()
 
@@ -240,13 +255,15 @@ class WriterProcess:
             self._closed = True
             process, free = self._process, self._free
         self._stopping.set()
+        deadline = time.monotonic() + min(self.timeout, 10.0)
         for _ in range(self.channels):  # each channel once its batch in flight (if any) is answered
-            try:
-                conn = free.get(timeout=min(self.timeout, 10.0))
-            except queue.Empty:
-                break
-            if conn is not None:
-                conn.close()
+            conn: Connection | None = None
+            while conn is None and process.is_alive() and time.monotonic() < deadline:
+                with contextlib.suppress(queue.Empty):
+                    conn = free.get(timeout=0.1)
+            if conn is None:
+                break  # the writer is gone (or hung): nothing more to wait for
+            conn.close()
         free.put(None)  # callers still waiting for a channel: wake up, see closed, refuse
         process.join(10)
         if process.is_alive():

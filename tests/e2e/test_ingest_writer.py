@@ -92,10 +92,12 @@ def test_killed_writer_answers_503_and_the_next_batch_starts_another(
     assert stats["counts"]["http.unavailable"] == 1
 
 
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
 def test_writer_killed_during_a_burst_loses_nothing_and_doubles_nothing(
-        writer_server: RunningServer) -> None:
-    """Four feeds send 40 batches and retry on 503, as feeds do; the writer is killed mid-burst.
-    Every alert is stored exactly once and counted once on the city console."""
+        writer_server: RunningServer, how: signal.Signals) -> None:
+    """Four feeds send 40 batches and retry on 503, as feeds do; the writer is killed mid-burst
+    (SIGTERM: it answers the batch in hand first, then exits). Every alert is stored exactly
+    once and counted once on the city console."""
     batches = [[alert(f"k{b}-{i}") for i in range(250)] for b in range(40)]
     pending = list(range(len(batches)))
     lock = threading.Lock()
@@ -126,7 +128,7 @@ def test_writer_killed_during_a_burst_loses_nothing_and_doubles_nothing(
     wait_for(lambda: len(statuses) >= 8)
     pid = writer(writer_server).pid
     assert pid is not None
-    os.kill(pid, signal.SIGKILL)
+    os.kill(pid, how)
     for thread in threads:
         thread.join(120)
     assert refusals, "the kill refused no batch (it should have hit one in flight)"
@@ -180,6 +182,17 @@ async def test_writer_process_on_postgresql(tmp_path: Path, postgres_dsn: str,
         assert post_alerts(running, [alert("pg0")]).json()["duplicate"] == 1
     finally:
         running.stop()
+
+
+def test_idle_writer_exits_on_sigterm_and_the_next_batch_starts_another(
+        writer_server: RunningServer) -> None:
+    assert post_alerts(writer_server, [alert("t0")]).status_code == 200  # started and idle
+    process = writer(writer_server)._process
+    os.kill(process.pid, signal.SIGTERM)
+    process.join(10)
+    assert process.exitcode == 0  # a clean exit, not killed by the signal
+    assert post_alerts(writer_server, [alert("t1")]).status_code == 503
+    assert post_alerts(writer_server, [alert("t1")]).json()["created"] == 1
 
 
 def test_stopping_the_server_ends_its_writer(tmp_path: Path) -> None:
