@@ -16,8 +16,10 @@ own writes (officers' commands), and eventsourcing's version check settles any r
 
 If the writer dies or stops answering, the batches in flight get `IngestUnavailable` (503 with
 Retry-After; the MQTT subscriber does not ack, so the broker redelivers), and the next batch
-starts a new writer. Nothing unacknowledged is lost, and nothing is stored twice: ingest is
-idempotent on the feed's event id.
+starts a new writer. A writer found dead while idle is replaced before a batch is sent to it (no
+503). Writers that die before answering anything (they cannot start) are retried after 1, 2, 4,
+... 30 s, and batches meanwhile get 503 with that Retry-After. Nothing unacknowledged is lost,
+and nothing is stored twice: ingest is idempotent on the feed's event id.
 """
 
 from __future__ import annotations
@@ -152,8 +154,11 @@ class WriterProcess:
         self._decode = msgspec.msgpack.Decoder(Reply).decode
         self._lock = threading.Lock()
         self._closed = False
-        self.restarts = 0
-        self._process: Any = None
+        self.restarts = 0  # writers replaced
+        self._process: Any = None  # None while waiting to start another (backoff)
+        self._answered = False  # whether the current writer has answered a batch yet
+        self._failures = 0  # writers in a row that died before answering anything
+        self._not_before = 0.0  # when the next writer may start (after such failures)
         self._free: queue.SimpleQueue[Connection | None] = queue.SimpleQueue()
         # Batches in flight: their deadline and the writer they went to. A watchdog kills a
         # writer that holds one past its deadline, which wakes every call blocked on it (sending
@@ -165,7 +170,8 @@ class WriterProcess:
 
     @property
     def pid(self) -> int | None:
-        return self._process.pid if self._process is not None else None
+        process = self._process
+        return process.pid if process is not None else None
 
     def _start(self) -> None:
         ctx = multiprocessing.get_context("spawn")  # a fresh interpreter: no inherited threads
@@ -179,21 +185,61 @@ class WriterProcess:
         free: queue.SimpleQueue[Connection | None] = queue.SimpleQueue()
         for parent, _ in pairs:
             free.put(parent)
-        self._process, self._free = process, free
+        self._process, self._free, self._answered = process, free, False
         log.info("ingest writer process %s started", process.pid)
 
     def _replace(self, process: Any, reason: str) -> None:
-        """Stop a writer that failed and start another (once, however many batches saw it fail)."""
+        """Stop a writer that failed and start another (once, however many batches saw it fail).
+
+        A writer that died before answering anything (it could not start: the store unreachable,
+        say) is not restarted at once: the next one may start after 1 s, then 2, 4, ... 30 s while
+        they keep failing; batches meanwhile get 503 with that Retry-After."""
         with self._lock:
             if process is not self._process or self._closed:
                 return
-            log.error("ingest writer process %s failed (%s); starting another", process.pid, reason)
             old_free = self._free
             process.kill()
             process.join(5)
             self.restarts += 1
-            self._start()
+            self._failures = 0 if self._answered else self._failures + 1
+            if self._failures:
+                delay = min(30.0, 2.0 ** (self._failures - 1))
+                log.error("ingest writer process %s failed before storing anything (%s); starting "
+                          "another in %gs", process.pid, reason, delay)
+                self._not_before = time.monotonic() + delay
+                self._process, self._free = None, queue.SimpleQueue()
+            else:
+                log.error("ingest writer process %s failed (%s); starting another", process.pid,
+                          reason)
+                self._start()
         old_free.put(None)  # wake anyone waiting for a channel of the old writer (each passes it on)
+
+    def _channel(self) -> tuple[Connection, queue.SimpleQueue[Connection | None], Any]:
+        """A free channel of a live writer (starting one if it is time), with its pool."""
+        while True:
+            with self._lock:
+                if self._closed:
+                    raise IngestUnavailable("the server is shutting down")
+                if self._process is None:
+                    wait = self._not_before - time.monotonic()
+                    if wait > 0:
+                        raise IngestUnavailable(
+                            "the alert store's writer process could not start; nothing of this "
+                            f"batch was acknowledged: send it again in {wait:.0f}s",
+                            retry_after=wait)
+                    self._start()
+                free, process = self._free, self._process
+            conn = free.get()
+            if conn is None:
+                # That writer was replaced (or the server is closing) while we waited: pass the
+                # wake-up on, since more callers than channels may be waiting on this queue.
+                free.put(None)
+                continue
+            if not process.is_alive():  # it died while idle: replace it before sending anything
+                conn.close()
+                self._replace(process, f"exited while idle, code {process.exitcode}")
+                continue
+            return conn, free, process
 
     def __call__(
         self,
@@ -203,18 +249,7 @@ class WriterProcess:
         actor: Actor,
     ) -> list[Outcome]:
         data = encode_request((feed, observations, located, actor))
-        while True:
-            with self._lock:
-                if self._closed:
-                    raise IngestUnavailable("the server is shutting down")
-                free, process = self._free, self._process
-            conn = free.get()
-            if conn is not None:
-                break
-            # That writer was replaced (or the server is closing) while we waited: pass the
-            # wake-up on, since more callers than channels may be waiting on this queue, then take
-            # a channel of the new writer.
-            free.put(None)
+        conn, free, process = self._channel()
         token = object()
         self._inflight[token] = (time.monotonic() + self.timeout, process)
         try:
@@ -228,6 +263,8 @@ class WriterProcess:
         finally:
             del self._inflight[token]
         free.put(conn)
+        if process is self._process:
+            self._answered = True  # it is up: a later death is a crash, not a failure to start
         if kind == "ok":
             return [Outcome(alert, status, rules, incident)
                     for alert, status, rules, incident in body]
@@ -255,6 +292,9 @@ class WriterProcess:
             self._closed = True
             process, free = self._process, self._free
         self._stopping.set()
+        if process is None:  # between writers (backoff): nothing to stop
+            free.put(None)
+            return
         deadline = time.monotonic() + min(self.timeout, 10.0)
         for _ in range(self.channels):  # each channel once its batch in flight (if any) is answered
             conn: Connection | None = None

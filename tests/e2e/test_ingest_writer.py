@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import orjson
@@ -70,14 +71,30 @@ def test_server_stores_through_a_writer_process(writer_server: RunningServer) ->
     wait_for(lambda: city_raised(writer_server) == 50)
 
 
-def test_killed_writer_answers_503_and_the_next_batch_starts_another(
+def held_then_killed(server: RunningServer, send: Any) -> Any:
+    """Stop the writer, start `send()` in a thread, wait until its batch is in the writer's
+    hands (in flight), kill the writer, and return what `send()` returned: the batch the writer
+    held when it died."""
+    process = writer(server)
+    pid = process.pid
+    assert pid is not None
+    os.kill(pid, signal.SIGSTOP)
+    result: list[Any] = []
+    thread = threading.Thread(target=lambda: result.append(send()))
+    thread.start()
+    wait_for(lambda: len(process._inflight) > 0)
+    os.kill(pid, signal.SIGKILL)
+    thread.join(30)
+    assert result, "the request did not return"
+    return result[0]
+
+
+def test_batch_the_writer_held_when_it_died_gets_503_and_is_sent_again(
         writer_server: RunningServer) -> None:
     assert post_alerts(writer_server, [alert(f"a{i}") for i in range(10)]).status_code == 200
     old = writer(writer_server).pid
-    assert old is not None
-    os.kill(old, signal.SIGKILL)
     batch = [alert(f"b{i}") for i in range(10)]
-    refused = post_alerts(writer_server, batch)
+    refused = held_then_killed(writer_server, lambda: post_alerts(writer_server, batch))
     assert refused.status_code == 503, refused.text
     assert refused.headers["content-type"] == "application/problem+json"
     assert int(refused.headers["Retry-After"]) >= 1
@@ -90,6 +107,23 @@ def test_killed_writer_answers_503_and_the_next_batch_starts_another(
     assert len(raised_events(writer_server)) == 20
     stats = httpx.get(f"{writer_server.url}/api/ingest/stats", headers=writer_server.headers).json()
     assert stats["counts"]["http.unavailable"] == 1
+
+
+def test_writer_dead_while_idle_is_replaced_before_the_next_batch(
+        writer_server: RunningServer) -> None:
+    """A writer that died between batches (OOM killer, say) is found dead before anything is
+    sent to it: the next batch goes to a new writer and gets its 200, no 503."""
+    assert post_alerts(writer_server, [alert("idle-0")]).status_code == 200
+    old = writer(writer_server).pid
+    assert old is not None
+    os.kill(old, signal.SIGKILL)
+    wait_for(lambda: not _alive(old))
+    response = post_alerts(writer_server, [alert("idle-1")])
+    assert response.status_code == 200 and response.json()["created"] == 1, response.text
+    assert writer(writer_server).pid not in (None, old)
+    assert writer(writer_server).restarts == 1
+    stats = httpx.get(f"{writer_server.url}/api/ingest/stats", headers=writer_server.headers).json()
+    assert "http.unavailable" not in stats["counts"]
 
 
 @pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
@@ -131,7 +165,7 @@ def test_writer_killed_during_a_burst_loses_nothing_and_doubles_nothing(
     os.kill(pid, how)
     for thread in threads:
         thread.join(120)
-    assert refusals, "the kill refused no batch (it should have hit one in flight)"
+    assert writer(writer_server).restarts == 1
     assert set(statuses) <= {200, 503}
     ids = raised_events(writer_server)
     assert len(ids) == 40 * 250 and len(set(ids)) == len(ids)
@@ -191,8 +225,7 @@ def test_idle_writer_exits_on_sigterm_and_the_next_batch_starts_another(
     os.kill(process.pid, signal.SIGTERM)
     process.join(10)
     assert process.exitcode == 0  # a clean exit, not killed by the signal
-    assert post_alerts(writer_server, [alert("t1")]).status_code == 503
-    assert post_alerts(writer_server, [alert("t1")]).json()["created"] == 1
+    assert post_alerts(writer_server, [alert("t1")]).json()["created"] == 1  # a new writer
 
 
 def test_stopping_the_server_ends_its_writer(tmp_path: Path) -> None:
@@ -285,8 +318,11 @@ async def test_feed_websocket_gets_503_with_retry_after_and_stays_open(
         assert orjson.loads(await ws.recv())["type"] == "ack"
         pid = writer(writer_server).pid
         assert pid is not None
-        os.kill(pid, signal.SIGKILL)
+        os.kill(pid, signal.SIGSTOP)
         await ws.send(orjson.dumps({"ref": 2, "alert": alert("ws-2")}).decode())
+        while not writer(writer_server)._inflight:  # held by the writer when it dies
+            await asyncio.sleep(0.02)
+        os.kill(pid, signal.SIGKILL)
         refused = orjson.loads(await ws.recv())
         assert (refused["type"], refused["ref"], refused["status"]) == ("error", 2, 503)
         assert refused["retry_after"] >= 1
@@ -316,13 +352,15 @@ async def test_mqtt_message_the_dead_writer_held_is_redelivered_and_stored_once(
                  .get("mqtt.subscribed", 0) >= 1)
         pid = writer(running).pid
         assert pid is not None
-        os.kill(pid, signal.SIGKILL)
+        os.kill(pid, signal.SIGSTOP)  # it takes the batch, and dies holding it
         event = {"id": f"mq-{uuid.uuid4().hex[:6]}", "camera": CAMERA, "label": "person",
                  "score": 0.8, "top_score": 0.8, "current_zones": [], "start_time": 1_800_000_000.0,
                  "end_time": None, "false_positive": False}
         async with aiomqtt.Client(host, port) as client:
             await client.publish(topic, orjson.dumps({"type": "new", "before": event,
                                                       "after": event}), qos=1)
+        wait_for(lambda: len(writer(running)._inflight) > 0)
+        os.kill(pid, signal.SIGKILL)
         ref = str(alert_id("frigate", event["id"]))
         wait_for(lambda: ref in raised_events(running), timeout=30)
         counts = httpx.get(stats, headers=running.headers).json()["counts"]
@@ -442,7 +480,7 @@ def test_a_restarted_writer_keeps_the_rules_and_tree_the_server_started_with(
         old = writer(running).pid
         assert old is not None
         os.kill(old, signal.SIGKILL)
-        assert post_alerts(running, [alert("after-kill")]).status_code == 503
+        wait_for(lambda: not _alive(old))
         again = post_alerts(running, [alert("fire-2", label="fire", score=0.95,
                                             zones=["stairwell"])])
         assert again.status_code == 200, again.text
@@ -450,3 +488,35 @@ def test_a_restarted_writer_keeps_the_rules_and_tree_the_server_started_with(
         assert writer(running).restarts == 1
     finally:
         running.stop()
+
+
+def test_a_writer_that_cannot_start_is_retried_with_backoff(tmp_path: Path) -> None:
+    """The store unreachable when a writer starts (PostgreSQL on a closed port): the batch gets
+    503, and no new writer is spawned per batch: the next may start after 1 s, then 2 s, ...
+    with Retry-After saying so."""
+    from domain.alert_service import IngestUnavailable
+
+    settings = Settings().with_(data_dir=tmp_path / "data", store="postgres",
+                                postgres_dsn="postgresql://postgres@127.0.0.1:1/test")
+    settings.data_dir.mkdir(parents=True)
+    process = WriterProcess(settings, timeout=60)
+    actor = {"user": "direct", "role": "feed", "center": None}
+    place = [(GRID, list(reversed(CENTERS)))]
+    obs = [Observation(feed_event_id="x", start_time=1_800_000_000.0, camera=CAMERA)]
+    try:
+        with pytest.raises(IngestUnavailable):
+            process("direct", obs, place, actor)  # type: ignore[arg-type]
+        assert process.restarts == 1 and process.pid is None  # waiting, not respawned
+        with pytest.raises(IngestUnavailable, match="could not start") as backoff:
+            process("direct", obs, place, actor)  # type: ignore[arg-type]
+        assert 0 < backoff.value.retry_after <= 1.0
+        assert process.restarts == 1  # that batch spawned nothing
+        time.sleep(backoff.value.retry_after)
+        with pytest.raises(IngestUnavailable):
+            process("direct", obs, place, actor)  # type: ignore[arg-type]  # tries again, fails
+        assert process.restarts == 2
+        with pytest.raises(IngestUnavailable) as longer:
+            process("direct", obs, place, actor)  # type: ignore[arg-type]
+        assert 1.0 < longer.value.retry_after <= 2.0  # doubled
+    finally:
+        process.close()
