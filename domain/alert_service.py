@@ -65,6 +65,9 @@ class IngestUnavailable(Exception):
         self.retry_after = retry_after
 
 
+Located = list[tuple[str, list[str]]]  # (grid, centers) of each observation of a batch
+
+
 class IngestWriter(Protocol):
     """Stores located batches somewhere else (infra/ingest_writer.py: a writer process)."""
 
@@ -72,7 +75,7 @@ class IngestWriter(Protocol):
         self,
         feed: str,
         observations: Sequence[Observation],
-        located: list[tuple[str, list[str]]],
+        located: Located,
         actor: Actor,
     ) -> list[Outcome]: ...
 
@@ -213,7 +216,7 @@ class AlertService:
         self,
         feed: str,
         observations: Sequence[Observation],
-        located: list[tuple[str, list[str]]],
+        located: Located,
         actor: Actor,
     ) -> list[Outcome]:
         """Store observations already located (and authorized): what a writer process runs."""
@@ -228,7 +231,7 @@ class AlertService:
         self,
         feed: str,
         observations: Sequence[Observation],
-        located: list[tuple[str, list[str]]],
+        located: Located,
         actor: Actor,
     ) -> list[Outcome]:
         ids = [alert_id(feed, obs.feed_event_id) for obs in observations]
@@ -458,4 +461,4 @@ class AlertService:
         return timeline
 
 
-__all__ = ["AlertService", "IngestUnavailable", "IngestWriter", "Outcome", "UnknownArea", "UnknownCamera", "UnknownGrid"]
+__all__ = ["AlertService", "IngestUnavailable", "IngestWriter", "Located", "Outcome", "UnknownArea", "UnknownCamera", "UnknownGrid"]

@@ -17,6 +17,7 @@ from command_center.hub import Hub, ViewSource
 from command_center.intake import Intake, RateLimiter
 from command_center.types import Services
 from domain.access import AccessPolicy
+from domain.alert_rules import RuleSet
 from domain.alert_service import AlertService
 from domain.application import IncidentService
 from domain.jurisdiction import Jurisdiction
@@ -95,8 +96,14 @@ def build_alerts(settings: Settings, jurisdiction: Jurisdiction,
     # The bundled sample registry fits the bundled tree; with another tree it keeps what fits.
     cameras = load_cameras(settings.cameras, jurisdiction,
                            strict=Path(settings.cameras) != DEFAULT_CAMERAS)
-    rules = load_rules(settings.alert_rules)
-    return AlertService(service, cameras.grid_of, grid_centers(jurisdiction), rules,
+    return alert_service(service, jurisdiction, cameras.grid_of, load_rules(settings.alert_rules))
+
+
+def alert_service(service: IncidentService, jurisdiction: Jurisdiction,
+                  camera_grid: Callable[[str], str], rules: RuleSet) -> AlertService:
+    """An AlertService on this store and tree, with the bulk id check (the server's, and the
+    ingest writer process's with the tree and rules the server loaded)."""
+    return AlertService(service, camera_grid, grid_centers(jurisdiction), rules,
                         existing_ids(service))
 
 

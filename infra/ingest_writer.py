@@ -38,7 +38,7 @@ from typing import Any
 import msgspec
 
 from domain.alert_rules import RuleSet
-from domain.alert_service import AlertService, IngestUnavailable, Outcome
+from domain.alert_service import IngestUnavailable, Located, Outcome
 from domain.camera_alert import Observation
 from domain.incident import Actor, DomainError, InvalidCommand
 from domain.jurisdiction import Jurisdiction
@@ -46,7 +46,7 @@ from infra.settings import Settings
 
 log = logging.getLogger(__name__)
 
-Request = tuple[str, list[Observation], list[tuple[str, list[str]]], dict[str, Any]]
+Request = tuple[str, list[Observation], Located, dict[str, Any]]
 Reply = tuple[str, Any, str | None]
 
 CHANNELS = 4  # batches in flight at once (the anyio pool may have more threads waiting)
@@ -75,16 +75,14 @@ def writer_main(conns: list[Connection], settings: Settings, jurisdiction: Juris
         state["stop"] = True
 
     signal.signal(signal.SIGTERM, on_term)
-    from infra.alert_store import existing_ids
-    from infra.bootstrap import build_service, grid_centers
+    from infra.bootstrap import alert_service, build_service
     from infra.sqlite_recorder import LinkageSQLiteRecorder
     from infra.tuning import tune_process
 
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s[writer]: %(message)s")
     service = build_service(settings, jurisdiction)
-    alerts = AlertService(service, _located_already, grid_centers(jurisdiction), rules,
-                          existing_ids(service))
+    alerts = alert_service(service, jurisdiction, _located_already, rules)
     alerts.keep_states = False  # no runner here to take them
     if isinstance(service.recorder, LinkageSQLiteRecorder):
         service.recorder.remember = False
@@ -245,7 +243,7 @@ class WriterProcess:
         self,
         feed: str,
         observations: Sequence[Observation],
-        located: list[tuple[str, list[str]]],
+        located: Located,
         actor: Actor,
     ) -> list[Outcome]:
         data = encode_request((feed, observations, located, actor))
