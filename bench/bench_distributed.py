@@ -29,9 +29,9 @@ import httpx
 import orjson
 import psycopg
 
-from infra.history import ScriptedHistory
-from infra.relay import encode
-from infra.tansu import TansuBroker, free_port
+from infra.distributed.relay import encode
+from infra.distributed.tansu import TansuBroker, free_port
+from tests.history import ScriptedHistory
 from tests.integration.distributed import LINKAGE, Stack, wait_until
 
 POSTGRES_DSN = os.environ.get("LINKAGE_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
@@ -71,7 +71,7 @@ async def raw_kafka_rate(bootstrap: str, records: list[tuple[bytes, bytes, Any]]
     """Events/s for aiokafka alone: produce (acks=all) then consume the same records."""
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-    from infra.relay import ensure_topic
+    from infra.distributed.relay import ensure_topic
 
     topic = f"raw-{uuid.uuid4().hex[:8]}"
     await ensure_topic(bootstrap, topic, partitions, 1)

@@ -55,7 +55,7 @@ def baseline(data_dir: Path, n: int, tag: str = "base") -> float:
     """Alerts/s with one Application.save per alert (no idempotency check: a generous baseline)."""
     from domain.camera_alert import CameraAlert, Observation
     from infra.bootstrap import build_service
-    from infra.jurisdiction_file import load_jurisdiction
+    from infra.loaders.jurisdiction import load_jurisdiction
     from infra.settings import Settings
 
     settings = Settings().with_(data_dir=data_dir)
@@ -82,7 +82,7 @@ def group_commit(data_dir: Path, n: int, batch: int) -> float:
     batch), in this process: the storage path without HTTP and without folding into views."""
     from command_center.feed_formats import decode_alerts
     from infra.bootstrap import build_alerts, build_service
-    from infra.jurisdiction_file import load_jurisdiction
+    from infra.loaders.jurisdiction import load_jurisdiction
     from infra.settings import Settings
 
     settings = Settings().with_(data_dir=data_dir)
@@ -103,10 +103,10 @@ def group_commit(data_dir: Path, n: int, batch: int) -> float:
 
 def credentials(data_dir: Path) -> tuple[dict[str, str], dict[str, str], str]:
     """(feed headers, officer headers, officer token) for a server on data_dir."""
-    from infra.api_keys import ApiKeys
-    from infra.jurisdiction_file import load_jurisdiction
+    from infra.loaders.jurisdiction import load_jurisdiction
+    from infra.security.api_keys import ApiKeys
+    from infra.security.tokens import Tokens
     from infra.settings import Settings
-    from infra.tokens import Tokens
 
     settings = Settings().with_(data_dir=data_dir)
     root = load_jurisdiction(settings.jurisdiction).root.id

@@ -69,7 +69,7 @@ Located = list[tuple[str, list[str]]]  # (grid, centers) of each observation of 
 
 
 class IngestWriter(Protocol):
-    """Stores located batches somewhere else (infra/ingest_writer.py: a writer process)."""
+    """Stores located batches somewhere else (infra/ingest/writer.py: a writer process)."""
 
     def __call__(
         self,
@@ -146,7 +146,7 @@ class AlertService:
         # One writer at a time: SQLite has one anyway, and a batch must see its own alerts.
         self._lock = threading.Lock()
         # Where located batches are stored: None stores them here (ingest_located); a writer
-        # process's client (infra/ingest_writer.py) sends them there. It may raise
+        # process's client (infra/ingest/writer.py) sends them there. It may raise
         # IngestUnavailable, and nothing of that batch is acknowledged.
         self.writer: IngestWriter | None = None
         # Whether new alerts carry their plain state for an in-process reader (the runner);

@@ -21,23 +21,23 @@ from domain.alert_rules import RuleSet
 from domain.alert_service import AlertService
 from domain.application import IncidentService
 from domain.jurisdiction import Jurisdiction
-from infra.alert_rules_file import load_rules
-from infra.alert_store import existing_ids
-from infra.api_keys import ApiKeys
-from infra.audit import audit_recorder
-from infra.cameras import DEFAULT_CAMERAS, load_cameras
-from infra.embedded import EmbeddedRunner, ReadNotifications
-from infra.ingest_writer import WriterProcess
-from infra.jurisdiction_file import load_jurisdiction
-from infra.preflight import check
-from infra.redis_fanout import RedisFanout, RedisSubscriber, RedisViewSource
-from infra.relay import Relay, RelayPosition
-from infra.sealer import Sealer, build_sealer
+from infra.distributed.redis_fanout import RedisFanout, RedisSubscriber, RedisViewSource
+from infra.distributed.relay import Relay, RelayPosition
+from infra.ingest.alert_store import existing_ids
+from infra.ingest.writer import WriterProcess
+from infra.loaders.alert_rules import load_rules
+from infra.loaders.cameras import DEFAULT_CAMERAS, load_cameras
+from infra.loaders.jurisdiction import load_jurisdiction
+from infra.runner.embedded import EmbeddedRunner, ReadNotifications
+from infra.runner.sla_watcher import SlaWatcher
+from infra.runtime.preflight import check
+from infra.security.api_keys import ApiKeys
+from infra.security.audit import audit_recorder
+from infra.security.sealer import Sealer, build_sealer
+from infra.security.tokens import Tokens
 from infra.settings import Settings
-from infra.sla import SlaWatcher
-from infra.sqlite_recorder import LinkageSQLiteRecorder
-from infra.tokens import Tokens
-from infra.view_store import PostgresViewStore, SQLiteViewStore, ViewStore
+from infra.store.sqlite_recorder import LinkageSQLiteRecorder
+from infra.store.view_store import PostgresViewStore, SQLiteViewStore, ViewStore
 from projections.envelope import Envelope, from_state, from_stored
 from streams.app import WorkerConfig
 from streams.app import create_app as create_worker_app
@@ -208,7 +208,7 @@ def build_services(
         **auth_hooks(auth, settings),
     )
     if settings.mqtt:
-        from infra.mqtt_ingest import MqttIngest
+        from infra.ingest.mqtt import MqttIngest
 
         services.background.append(MqttIngest(settings, services).run)
     return services, tokens, keys, sealer

@@ -8,9 +8,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from infra.alert_rules_file import DEFAULT_RULES
-from infra.cameras import DEFAULT_CAMERAS
-from infra.jurisdiction_file import DEFAULT_JURISDICTION
+from infra.loaders.alert_rules import DEFAULT_RULES
+from infra.loaders.cameras import DEFAULT_CAMERAS
+from infra.loaders.jurisdiction import DEFAULT_JURISDICTION
 
 
 def _env(name: str, default: str) -> str:
@@ -138,7 +138,7 @@ class Settings:
                 "PERSISTENCE_MODULE": "eventsourcing.sqlite",
                 "SQLITE_DBNAME": str(self.sqlite_path),
                 "SQLITE_LOCK_TIMEOUT": "10",
-                "APPLICATION_RECORDER_TOPIC": "infra.sqlite_recorder:LinkageSQLiteRecorder",
+                "APPLICATION_RECORDER_TOPIC": "infra.store.sqlite_recorder:LinkageSQLiteRecorder",
             }
         if self.store == "postgres":
             from psycopg.conninfo import conninfo_to_dict

@@ -88,7 +88,7 @@ def mqtt_address() -> tuple[str, int]:
 @pytest.fixture(scope="session")
 def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real Kafka-compatible broker (Tansu, in memory) on a free loopback port."""
-    from infra.tansu import TansuBroker
+    from infra.distributed.tansu import TansuBroker
 
     try:
         broker = TansuBroker(log=tmp_path_factory.mktemp("tansu") / "broker.log").start()
@@ -216,9 +216,9 @@ class ServerProcess:
 
 def _officer_token(data_dir: Path) -> str:
     """A city duty officer's token signed with the server's local secret (under data_dir)."""
-    from infra.jurisdiction_file import load_jurisdiction
+    from infra.loaders.jurisdiction import load_jurisdiction
+    from infra.security.tokens import Tokens
     from infra.settings import Settings
-    from infra.tokens import Tokens
 
     settings = Settings().with_(data_dir=data_dir)
     root = load_jurisdiction(settings.jurisdiction).root.id

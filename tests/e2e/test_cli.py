@@ -8,8 +8,8 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from infra.bootstrap import build_embedded
-from infra.cli import main
-from infra.jurisdiction_file import DEFAULT_JURISDICTION
+from infra.cli.commands import main
+from infra.loaders.jurisdiction import DEFAULT_JURISDICTION
 from infra.settings import Settings
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import random
 
-from infra.cameras import load_cameras
-from infra.demo_cameras import CameraDemo
+from infra.demo.cameras import CameraDemo
+from infra.loaders.cameras import load_cameras
 from tests.conftest import RunningServer
 
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from infra.alert_rules_file import DEFAULT_RULES
-from infra.cameras import DEFAULT_CAMERAS
-from infra.cli import main
+from infra.cli.commands import main
+from infra.loaders.alert_rules import DEFAULT_RULES
+from infra.loaders.cameras import DEFAULT_CAMERAS
 
 
 def test_shipped_rules_and_cameras_check_ok() -> None:

@@ -21,7 +21,7 @@ import pytest
 
 from domain.camera_alert import Observation
 from domain.incident import InvalidCommand
-from infra.ingest_writer import WriterProcess
+from infra.ingest.writer import WriterProcess
 from infra.settings import Settings
 from tests.conftest import RunningServer, spawn_server, start_server
 from tests.e2e.alerting import CAMERA, CENTERS, GRID, Console, alert, post_alerts
@@ -467,7 +467,7 @@ def test_a_restarted_writer_keeps_the_rules_and_tree_the_server_started_with(
     (its predecessor died) still stores with the rules the server loaded and checked at start,
     rather than dying on the file at every start (503 forever) or applying rules the server never
     validated."""
-    from infra.alert_rules_file import DEFAULT_RULES
+    from infra.loaders.alert_rules import DEFAULT_RULES
 
     rules = tmp_path / "rules.toml"
     rules.write_bytes(DEFAULT_RULES.read_bytes())

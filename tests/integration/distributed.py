@@ -20,11 +20,11 @@ from typing import Any
 import orjson
 
 from infra.bootstrap import build_service, notification_reader
-from infra.embedded import EmbeddedRunner
-from infra.jurisdiction_file import DEFAULT_JURISDICTION, load_jurisdiction
+from infra.loaders.jurisdiction import DEFAULT_JURISDICTION, load_jurisdiction
+from infra.runner.embedded import EmbeddedRunner
+from infra.security.tokens import Tokens
 from infra.settings import Settings
-from infra.tokens import Tokens
-from infra.view_store import MemoryViewStore
+from infra.store.view_store import MemoryViewStore
 from projections.center_view import new_view
 from projections.patch import View
 

@@ -12,10 +12,10 @@ from domain.alert_service import AlertService
 from domain.application import IncidentService
 from domain.camera_alert import CameraAlert, Observation, alert_id
 from domain.incident import Actor
-from infra.alert_store import existing_ids
 from infra.bootstrap import notification_reader
+from infra.ingest.alert_store import existing_ids
 from infra.settings import Settings
-from infra.sqlite_recorder import LinkageSQLiteRecorder
+from infra.store.sqlite_recorder import LinkageSQLiteRecorder
 from projections.envelope import from_state, from_stored
 
 FEED: Actor = {"user": "feed", "role": "feed", "center": None}

@@ -14,9 +14,9 @@ from click.testing import CliRunner
 
 from domain.application import IncidentService
 from infra.bootstrap import build_service
-from infra.cli import main
-from infra.jurisdiction_file import load_jurisdiction
-from infra.sealer import (
+from infra.cli.commands import main
+from infra.loaders.jurisdiction import load_jurisdiction
+from infra.security.sealer import (
     GENESIS,
     Sealer,
     Stored,

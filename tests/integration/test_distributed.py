@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from infra.history import ScriptedHistory
 from tests.conftest import free_port
+from tests.history import ScriptedHistory
 from tests.integration.distributed import Console, Stack, canonical, wait_until
 
 pytestmark = pytest.mark.integration
@@ -189,7 +189,7 @@ def test_consoles_converge_after_redis_connections_are_dropped(stack: Stack) -> 
 
 def test_broker_restart_ends_with_views_equal_to_a_replay(
         tmp_path: Path, postgres_dsn: str, pg_schema: str, redis_url: str) -> None:
-    from infra.tansu import TansuBroker
+    from infra.distributed.tansu import TansuBroker
 
     broker = TansuBroker(log=tmp_path / "broker.log").start()
     stack = Stack(tmp_path / "stack", postgres_dsn, pg_schema, redis_url, broker.bootstrap)
@@ -231,7 +231,7 @@ def test_camera_storms_count_in_faust_windowed_tables_and_views_match_embedded(
 
     from domain.camera_alert import Observation
     from infra.bootstrap import build_alerts
-    from infra.cameras import DEFAULT_CAMERAS, load_cameras
+    from infra.loaders.cameras import DEFAULT_CAMERAS, load_cameras
 
     camera = load_cameras(DEFAULT_CAMERAS, stack.jurisdiction, strict=False).cameras()[0]
     alerts = build_alerts(stack.settings, stack.jurisdiction, stack.service)

@@ -18,10 +18,10 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-from infra.api_keys import ApiKeys
-from infra.cli import main
+from infra.cli.commands import main
+from infra.security.api_keys import ApiKeys
+from infra.security.tokens import TokenError, Tokens
 from infra.settings import Settings
-from infra.tokens import TokenError, Tokens
 from tests.conftest import free_port
 
 

@@ -17,7 +17,7 @@ from domain.application import IncidentService, NotFound, VersionConflict
 from domain.incident import Actor
 from infra.bootstrap import notification_reader
 from infra.settings import Settings
-from infra.view_store import MemoryViewStore, PostgresViewStore, SQLiteViewStore, ViewStore
+from infra.store.view_store import MemoryViewStore, PostgresViewStore, SQLiteViewStore, ViewStore
 from projections.envelope import from_stored
 from projections.patch import set_
 

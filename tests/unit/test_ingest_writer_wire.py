@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from domain.camera_alert import Observation
-from infra.ingest_writer import WriterProcess, decode_request, encode_request
+from infra.ingest.writer import WriterProcess, decode_request, encode_request
 from infra.settings import Settings
 
 text = st.text(max_size=12)

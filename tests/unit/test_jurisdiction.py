@@ -13,7 +13,7 @@ from domain.jurisdiction import (
     JurisdictionError,
     parse_jurisdiction,
 )
-from infra.jurisdiction_file import DEFAULT_JURISDICTION, load_jurisdiction
+from infra.loaders.jurisdiction import DEFAULT_JURISDICTION, load_jurisdiction
 
 CITY = "130700"
 XIAHUAYUAN = "130706"

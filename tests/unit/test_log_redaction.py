@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from infra.log_redaction import RedactTokens, redact
+from infra.security.log_redaction import RedactTokens, redact
 
 
 def test_a_token_in_a_query_string_is_redacted() -> None:

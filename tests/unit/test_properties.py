@@ -18,8 +18,8 @@ from command_center.hub import Hub
 from domain.application import IncidentService
 from domain.incident import DomainError
 from infra.bootstrap import notification_reader
-from infra.embedded import EmbeddedRunner
-from infra.view_store import MemoryViewStore
+from infra.runner.embedded import EmbeddedRunner
+from infra.store.view_store import MemoryViewStore
 from projections.center_view import new_view
 from projections.patch import apply_changes
 

@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 from domain.application import IncidentService
 from infra.bootstrap import notification_reader
-from infra.embedded import EmbeddedRunner
-from infra.sla import SlaWatcher, overdue
-from infra.view_store import MemoryViewStore
+from infra.runner.embedded import EmbeddedRunner
+from infra.runner.sla_watcher import SlaWatcher, overdue
+from infra.store.view_store import MemoryViewStore
 
 CENTERS = ["town", "district", "city"]
 ACTOR = {"user": "u", "role": "admin", "center": None}

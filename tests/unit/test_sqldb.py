@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.sqldb import Database
+from infra.store.sqldb import Database
 
 
 def test_blocks_commit_or_roll_back_and_the_connection_stays_usable(tmp_path: Path) -> None:

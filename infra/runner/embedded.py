@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 
 from command_center.hub import Frame, Hub, delta_frame
-from infra.view_store import ViewStore
+from infra.store.view_store import ViewStore
 from projections.center_view import RUNS, new_view, routes_to, step, step_run
 from projections.envelope import Envelope
 from projections.patch import Change, View, apply_changes

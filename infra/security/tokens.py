@@ -16,7 +16,7 @@ import jwt
 
 from domain.access import ROLES
 from domain.incident import Actor
-from infra.secrets_file import read_or_create
+from infra.security.secrets_file import read_or_create
 from infra.settings import Settings
 
 SUPPORTED = ("HS256", "RS256", "EdDSA")

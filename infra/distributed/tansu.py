@@ -53,7 +53,7 @@ class TansuBroker:
 
     def wait(self, timeout: float) -> None:
         """Wait until the broker answers a Kafka metadata request."""
-        from infra.preflight import ServiceUnreachable, check_kafka
+        from infra.runtime.preflight import ServiceUnreachable, check_kafka
 
         deadline = time.monotonic() + timeout
         while True:

@@ -12,7 +12,7 @@ from domain.jurisdiction import Jurisdiction
 
 log = logging.getLogger(__name__)
 
-DEFAULT_CAMERAS = Path(__file__).parent / "data" / "cameras.json"
+DEFAULT_CAMERAS = Path(__file__).parent.parent / "data" / "cameras.json"
 
 
 class CameraRegistryError(ValueError):

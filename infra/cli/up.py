@@ -16,9 +16,9 @@ from pathlib import Path
 
 import click
 
-from infra.preflight import ServiceUnreachable, check
+from infra.distributed.tansu import TansuBroker
+from infra.runtime.preflight import ServiceUnreachable, check
 from infra.settings import Settings
-from infra.tansu import TansuBroker
 
 
 def _linkage() -> list[str]:

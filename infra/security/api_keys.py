@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from domain.incident import Actor
 from infra.settings import Settings
-from infra.sqldb import Database
+from infra.store.sqldb import Database
 
 PREFIX = "lk_"
 

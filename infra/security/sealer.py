@@ -29,10 +29,10 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from infra.secrets_file import read_or_create
+from infra.security.secrets_file import read_or_create
 from infra.settings import Settings
-from infra.sqldb import Database, Tx
-from infra.sqlite_recorder import LinkageSQLiteRecorder
+from infra.store.sqldb import Database, Tx
+from infra.store.sqlite_recorder import LinkageSQLiteRecorder
 
 log = logging.getLogger(__name__)
 
@@ -376,7 +376,7 @@ class Sealer:
             previous = h
         wanted = {n: (c, h) for n, c, h in rows if n >= start}
         yield {"format": "linkage-seal-v1", "public_key": public_pem(self.public_key),
-               "hash": "sha256(prev_hash || canonical(event)); see infra/sealer.py"}
+               "hash": "sha256(prev_hash || canonical(event)); see infra/security/sealer.py"}
         last = max(wanted) if wanted else 0
         for event in self.events(last):
             if event.id not in wanted:

@@ -76,8 +76,8 @@ def writer_main(conns: list[Connection], settings: Settings, jurisdiction: Juris
 
     signal.signal(signal.SIGTERM, on_term)
     from infra.bootstrap import alert_service, build_service
-    from infra.sqlite_recorder import LinkageSQLiteRecorder
-    from infra.tuning import tune_process
+    from infra.runtime.tuning import tune_process
+    from infra.store.sqlite_recorder import LinkageSQLiteRecorder
 
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s[writer]: %(message)s")
@@ -137,11 +137,11 @@ class WriterProcess:
         # Loaded once here: every writer this starts (after one died) stores with the same tree
         # and rules as the first, however the files have changed since.
         if jurisdiction is None:
-            from infra.jurisdiction_file import load_jurisdiction
+            from infra.loaders.jurisdiction import load_jurisdiction
 
             jurisdiction = load_jurisdiction(settings.jurisdiction)
         if rules is None:
-            from infra.alert_rules_file import load_rules
+            from infra.loaders.alert_rules import load_rules
 
             rules = load_rules(settings.alert_rules)
         self.jurisdiction, self.rules = jurisdiction, rules

@@ -9,7 +9,7 @@ import orjson
 
 from domain.alert_rules import RuleError, RuleSet, parse_rules
 
-DEFAULT_RULES = Path(__file__).parent / "data" / "alert_rules.toml"
+DEFAULT_RULES = Path(__file__).parent.parent / "data" / "alert_rules.toml"
 
 
 def load_rules(path: str | Path) -> RuleSet:

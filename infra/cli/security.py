@@ -20,7 +20,7 @@ def _settings(data_dir: str | None, store: str | None) -> Settings:
 
 def _service(settings: Settings):  # type: ignore[no-untyped-def]
     from infra.bootstrap import build_service
-    from infra.jurisdiction_file import load_jurisdiction
+    from infra.loaders.jurisdiction import load_jurisdiction
 
     jurisdiction = load_jurisdiction(settings.jurisdiction)
     return jurisdiction, build_service(settings, jurisdiction)
@@ -49,8 +49,8 @@ def token() -> None:
 def token_issue(user: str, role: str, center: str | None, department: str | None,
                 ttl: int | None, data_dir: str | None) -> None:
     """Print a signed token."""
-    from infra.audit import record_cli
-    from infra.tokens import Tokens
+    from infra.security.audit import record_cli
+    from infra.security.tokens import Tokens
 
     settings = _settings(data_dir, None)
     jurisdiction, service = _service(settings)
@@ -83,8 +83,8 @@ def feed_key() -> None:
 @_store
 def feed_key_issue(feed: str, center: str | None, data_dir: str | None, store: str | None) -> None:
     """Create a key; it is printed once and only its digest is kept."""
-    from infra.api_keys import ApiKeys
-    from infra.audit import record_cli
+    from infra.security.api_keys import ApiKeys
+    from infra.security.audit import record_cli
 
     settings = _settings(data_dir, store)
     jurisdiction, service = _service(settings)
@@ -103,8 +103,8 @@ def feed_key_issue(feed: str, center: str | None, data_dir: str | None, store: s
 @_store
 def feed_key_revoke(key_id: str, data_dir: str | None, store: str | None) -> None:
     """Revoke a key by its id."""
-    from infra.api_keys import ApiKeys
-    from infra.audit import record_cli
+    from infra.security.api_keys import ApiKeys
+    from infra.security.audit import record_cli
 
     settings = _settings(data_dir, store)
     _, service = _service(settings)
@@ -121,7 +121,7 @@ def feed_key_revoke(key_id: str, data_dir: str | None, store: str | None) -> Non
 @_store
 def feed_key_list(data_dir: str | None, store: str | None) -> None:
     """List keys (ids, feeds, centers, revocation); never the secrets."""
-    from infra.api_keys import ApiKeys
+    from infra.security.api_keys import ApiKeys
 
     for info in ApiKeys.for_settings(_settings(data_dir, store)).list():
         state = f"revoked {info.revoked_at}" if info.revoked_at else "active"
@@ -139,8 +139,8 @@ def audit() -> None:
 @click.option("--postgres-schema", default=None)
 def audit_verify(data_dir: str | None, store: str | None, postgres_schema: str | None) -> None:
     """Seal what is new, then recompute the chain; exit 1 naming the first bad notification."""
-    from infra.audit import record_cli
-    from infra.sealer import build_sealer
+    from infra.security.audit import record_cli
+    from infra.security.sealer import build_sealer
 
     settings = _settings(data_dir, store).with_(postgres_schema=postgres_schema)
     _, service = _service(settings)
@@ -159,7 +159,7 @@ def _bounds(sealer: object, start: str | None, stop: str | None) -> tuple[int, i
     """Notification ids from `--from`/`--to`, each a notification id or an ISO 8601 time."""
     from datetime import datetime
 
-    from infra.sealer import Sealer
+    from infra.security.sealer import Sealer
     from projections.envelope import from_stored
 
     assert isinstance(sealer, Sealer)
@@ -204,8 +204,8 @@ def _bounds(sealer: object, start: str | None, stop: str | None) -> tuple[int, i
 def audit_export(start: str | None, stop: str | None, output: str, data_dir: str | None,
                  store: str | None, postgres_schema: str | None) -> None:
     """JSON Lines: each sealed event with its chain hashes, then the signed checkpoints."""
-    from infra.audit import record_cli
-    from infra.sealer import build_sealer
+    from infra.security.audit import record_cli
+    from infra.security.sealer import build_sealer
 
     settings = _settings(data_dir, store).with_(postgres_schema=postgres_schema)
     _, service = _service(settings)

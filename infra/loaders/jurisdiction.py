@@ -8,7 +8,7 @@ import orjson
 
 from domain.jurisdiction import Jurisdiction, JurisdictionError, parse_jurisdiction
 
-DEFAULT_JURISDICTION: Path = Path(__file__).parent / "data" / "zhangjiakou.geojson"
+DEFAULT_JURISDICTION: Path = Path(__file__).parent.parent / "data" / "zhangjiakou.geojson"
 
 
 def load_jurisdiction(path: str | Path = DEFAULT_JURISDICTION) -> Jurisdiction:

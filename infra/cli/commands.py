@@ -13,10 +13,10 @@ import orjson
 
 from domain.alert_rules import RuleError
 from domain.jurisdiction import JurisdictionError
-from infra.cameras import CameraRegistryError
-from infra.jurisdiction_file import load_jurisdiction
+from infra.loaders.cameras import CameraRegistryError
+from infra.loaders.jurisdiction import load_jurisdiction
+from infra.runtime.tuning import tune_process
 from infra.settings import Settings
-from infra.tuning import tune_process
 
 
 def _settings(data_dir: str | None, store: str | None, jurisdiction: str | None) -> Settings:
@@ -53,10 +53,10 @@ def serve(host: str | None, port: int | None, data_dir: str | None, store: str |
     import uvicorn
 
     from infra.bootstrap import build_embedded, build_hub
-    from infra.cameras import DEFAULT_CAMERAS, load_cameras
-    from infra.demo import DemoDriver
-    from infra.demo_cameras import CameraDemo
-    from infra.preflight import ServiceUnreachable
+    from infra.demo.cameras import CameraDemo
+    from infra.demo.incidents import DemoDriver
+    from infra.loaders.cameras import DEFAULT_CAMERAS, load_cameras
+    from infra.runtime.preflight import ServiceUnreachable
 
     settings = _settings(data_dir, store, jurisdiction).with_(host=host, port=port, mqtt=mqtt)
     try:
@@ -73,7 +73,7 @@ def serve(host: str | None, port: int | None, data_dir: str | None, store: str |
                             ws="websockets-sansio", lifespan="on",
                             ws_max_size=settings.ws_max_size)
     server = uvicorn.Server(config)
-    from infra.log_redaction import install as redact_tokens_in_logs
+    from infra.security.log_redaction import install as redact_tokens_in_logs
 
     redact_tokens_in_logs()
     url = f"http://{settings.host}:{settings.port}/"
@@ -160,7 +160,7 @@ def replay(data_dir: str | None, store: str | None, jurisdiction: str | None) ->
 def relay(metrics_port: int | None) -> None:
     """Relay the PostgreSQL notification log to Kafka (distributed mode)."""
     from infra.bootstrap import build_relay
-    from infra.preflight import ServiceUnreachable
+    from infra.runtime.preflight import ServiceUnreachable
 
     settings = Settings().with_(relay_metrics_port=metrics_port)
     try:
@@ -189,7 +189,7 @@ def worker() -> None:
     import faust
 
     from infra.bootstrap import build_worker
-    from infra.preflight import ServiceUnreachable
+    from infra.runtime.preflight import ServiceUnreachable
 
     try:
         app = build_worker(Settings())
@@ -206,7 +206,7 @@ def worker() -> None:
 @click.option("--demo-rate", type=float, default=2.0, help="demo actions per second")
 def up(port: int | None, broker: bool, demo_rate: float) -> None:
     """Run distributed mode locally: Tansu broker, relay, worker, two hubs, demo feeds."""
-    from infra.up import run_local
+    from infra.cli.up import run_local
 
     settings = Settings().with_(port=port, store="postgres")
     sys.exit(run_local(settings, start_broker=broker, demo_rate=demo_rate))
@@ -241,7 +241,7 @@ def alerts() -> None:
 @click.argument("file", type=click.Path(dir_okay=False))
 def alerts_check_rules(file: str) -> None:
     """Validate an alert rules file (TOML or JSON); exit 1 naming the rule and the problem."""
-    from infra.alert_rules_file import load_rules
+    from infra.loaders.alert_rules import load_rules
 
     try:
         rules = load_rules(file)
@@ -256,7 +256,7 @@ def alerts_check_rules(file: str) -> None:
 @click.option("--jurisdiction", "jurisdiction_file", default=None, help="GeoJSON jurisdiction tree")
 def alerts_check_cameras(file: str, jurisdiction_file: str | None) -> None:
     """Validate a camera registry against the jurisdiction tree; exit 1 naming the camera."""
-    from infra.cameras import load_cameras
+    from infra.loaders.cameras import load_cameras
 
     settings = _settings(None, None, jurisdiction_file)
     try:
@@ -267,7 +267,7 @@ def alerts_check_cameras(file: str, jurisdiction_file: str | None) -> None:
     click.echo(f"ok: {len(registry)} cameras")
 
 
-from infra.security_cli import register as _register_security  # noqa: E402
+from infra.cli.security import register as _register_security  # noqa: E402
 
 _register_security(main)
 

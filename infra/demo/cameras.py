@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from infra.cameras import Camera
+from infra.loaders.cameras import Camera
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,3 @@
+from infra.cli.commands import main
+
+main()
