@@ -107,6 +107,20 @@ def action_params(action: str, rng: random.Random) -> dict[str, Any]:
     return {}
 
 
+def drive(service: Any, grids: list[str], incidents: int, seed: int = 7) -> int:
+    """Report `incidents` incidents and take each through the whole loop; the commands run."""
+    plan = schedule(incidents * (len(LOOP) + 1), seed=seed)
+    rng = random.Random(seed)
+    ids: dict[int, str] = {}
+    for slot, action in plan:
+        if action == "report":
+            ids[slot] = str(service.report(actor=ACTOR,
+                                           **report_fields(rng, grids[slot % len(grids)])).id)
+        else:
+            service.act(ids[slot], action, actor=ACTOR, **action_params(action, rng))
+    return len(plan)
+
+
 # -- a. commands/s ---------------------------------------------------------------
 
 

@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import os
 import platform
+import random
 import subprocess
 import sys
 import tempfile
@@ -29,10 +30,10 @@ import httpx
 import orjson
 import psycopg
 
+from bench._stack import LINKAGE, Stack, wait_until
+from bench.bench_commands import ACTOR, drive, report_fields
 from infra.distributed.relay import encode
 from infra.distributed.tansu import TansuBroker, free_port
-from tests.history import ScriptedHistory
-from tests.integration.distributed import LINKAGE, Stack, wait_until
 
 POSTGRES_DSN = os.environ.get("LINKAGE_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("LINKAGE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -98,11 +99,11 @@ def throughput(stack: Stack, incidents: int) -> dict[str, float]:
     stack.start("worker", "worker")
     stack.start("relay", "relay")
     grids = [g.id for g in stack.jurisdiction.grids()]
-    ScriptedHistory(stack.service, grids, incidents=1, seed=1).run(1)
+    stack.service.report(actor=ACTOR, **report_fields(random.Random(1), grids[0]))
     wait_until(lambda: stack.redis_state()[CITY][1] >= 1, 120, what="pipeline warm")
     stack.kill("relay")
     first = (stack.service.recorder.max_notification_id() or 0) + 1
-    ScriptedHistory(stack.service, grids, incidents=incidents, seed=2).run()
+    drive(stack.service, grids, incidents, seed=2)
     _, seqs = stack.replay()
     notifications = stack.service.recorder.select_notifications(start=first, limit=10**6)
     start = time.perf_counter()

@@ -1,70 +1,19 @@
-"""Helpers for distributed-mode tests: real processes (relay, worker, hubs) on real services.
-
-Each stack gets its own PostgreSQL schema, Kafka topic, faust app id and Redis prefix,
-so stacks never see each other's data. Every process is stopped in `close()`.
-"""
+"""Helpers for distributed-mode tests: the deployment harness (shared with the benchmark, which
+imports nothing from tests/) plus the assertions and a recording console."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
+import threading
 import time
-import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import orjson
 
-from infra.bootstrap import build_service, notification_reader
-from infra.loaders.jurisdiction import DEFAULT_JURISDICTION, load_jurisdiction
-from infra.runner.embedded import EmbeddedRunner
-from infra.security.tokens import Tokens
-from infra.settings import Settings
-from infra.store.view_store import MemoryViewStore
-from projections.center_view import new_view
+from bench._stack import LINKAGE, multi_district_jurisdiction, wait_until
+from bench._stack import Stack as Deployment
 from projections.patch import View
 
-LINKAGE = str(Path(sys.executable).parent / "linkage")
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float = 90.0, every: float = 0.2,
-               what: str = "condition") -> Any:
-    """Poll until predicate() is truthy; a liveness guard, not a performance assertion."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not reached within {timeout:g}s")
-        time.sleep(every)
-
-
-def multi_district_jurisdiction(path: Path) -> Path:
-    """The sample tree plus grids in two more districts: events route to several districts."""
-    data = orjson.loads(DEFAULT_JURISDICTION.read_bytes())
-    for d, (district, lon) in enumerate((("130702", 114.9), ("130703", 114.8))):
-        town, community = f"{district}001", f"{district}001001"
-        data["features"].append(_feature(town, "township", district))
-        data["features"].append(_feature(community, "community", town))
-        for g in range(5):
-            x, y = lon + g * 0.01, 40.0 + d * 0.1
-            square = [[[x, y], [x + 0.009, y], [x + 0.009, y + 0.009], [x, y + 0.009], [x, y]]]
-            data["features"].append(
-                _feature(f"{community}{g:03d}", "grid", community,
-                         {"type": "Polygon", "coordinates": square}))
-    path.write_bytes(orjson.dumps(data))
-    return path
-
-
-def _feature(unit: str, level: str, parent: str, geometry: Any = None) -> dict[str, Any]:
-    return {"type": "Feature", "id": unit, "geometry": geometry,
-            "properties": {"id": unit, "name": unit, "name_en": unit, "level": level,
-                           "parent": parent}}
+__all__ = ["LINKAGE", "Console", "Stack", "canonical", "multi_district_jurisdiction", "wait_until"]
 
 
 def canonical(view: View) -> bytes:
@@ -72,114 +21,9 @@ def canonical(view: View) -> bytes:
     return orjson.dumps(view, option=orjson.OPT_SORT_KEYS)
 
 
-@dataclass
-class Stack:
-    """One distributed deployment for a test: env, processes, and ways to read its state."""
 
-    root: Path
-    postgres_dsn: str
-    schema: str
-    redis_url: str
-    kafka_bootstrap: str
-    partitions: int = 2
-    env: dict[str, str] = field(default_factory=dict)
-    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        tag = uuid.uuid4().hex[:8]
-        # Every hub verifies tokens with the same secret; test clients send no Origin.
-        secret = uuid.uuid4().hex + uuid.uuid4().hex
-        self.root.mkdir(parents=True, exist_ok=True)
-        jurisdiction = multi_district_jurisdiction(self.root / "jurisdiction.geojson")
-        self.env = {
-            **os.environ,
-            "LINKAGE_STORE": "postgres",
-            "LINKAGE_POSTGRES_DSN": self.postgres_dsn,
-            "LINKAGE_POSTGRES_SCHEMA": self.schema,
-            "LINKAGE_REDIS_URL": self.redis_url,
-            "LINKAGE_REDIS_PREFIX": f"t{tag}",
-            "LINKAGE_KAFKA_BOOTSTRAP": self.kafka_bootstrap,
-            "LINKAGE_KAFKA_TOPIC": f"events-{tag}",
-            "LINKAGE_KAFKA_PARTITIONS": str(self.partitions),
-            "LINKAGE_KAFKA_IDEMPOTENCE": "false",  # Tansu 0.6 (memory) lacks InitProducerId v0
-            "LINKAGE_WORKER_ID": f"worker-{tag}",
-            "LINKAGE_WORKER_SESSION_TIMEOUT": "6",
-            "LINKAGE_RELAY_METRICS_PORT": "0",
-            "LINKAGE_DATA_DIR": str(self.root / "var"),
-            "LINKAGE_JURISDICTION": str(jurisdiction),
-            "LINKAGE_RESUME_WAIT": "0.3",
-            "LINKAGE_JWT_SECRET": secret,
-            "LINKAGE_WS_ALLOW_MISSING_ORIGIN": "true",
-        }
-        self.settings = Settings(
-            store="postgres", postgres_dsn=self.postgres_dsn, postgres_schema=self.schema,
-            jurisdiction=jurisdiction, data_dir=self.root / "var", jwt_secret=secret,
-        )
-        self.jurisdiction = load_jurisdiction(jurisdiction)
-        self.service = build_service(self.settings, self.jurisdiction)
-        self.centers = [unit.id for unit in self.jurisdiction.centers()]
-        self.prefix = self.env["LINKAGE_REDIS_PREFIX"]
-        self.token = Tokens(self.settings).issue("test-officer", "city_officer",
-                                                 self.jurisdiction.root.id)
-
-    # -- processes ---------------------------------------------------------
-
-    def start(self, name: str, *args: str, **env: str) -> subprocess.Popen[bytes]:
-        log = open(self.root / f"{name}.log", "ab")  # noqa: SIM115 - the process owns it
-        process = subprocess.Popen([LINKAGE, *args], env={**self.env, **env}, stdout=log,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
-        self.processes[name] = process
-        return process
-
-    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
-        process = self.processes.pop(name)
-        process.send_signal(sig)
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
-
-    def log(self, name: str) -> str:
-        path = self.root / f"{name}.log"
-        return path.read_text(errors="replace") if path.exists() else ""
-
-    def close(self) -> None:
-        for name in list(self.processes):
-            self.kill(name, signal.SIGTERM)
-        self.service.close()
-        import redis
-
-        client = redis.Redis.from_url(self.redis_url)
-        keys = list(client.scan_iter(f"{self.prefix}:*"))
-        if keys:
-            client.delete(*keys)
-        client.close()
-
-    # -- state -------------------------------------------------------------
-
-    def replay(self) -> tuple[dict[str, View], dict[str, int]]:
-        """Views (and seqs) from a replay of the whole log by the embedded runner."""
-        runner = EmbeddedRunner(notification_reader(self.service), MemoryViewStore(),
-                                self.centers)
-        runner.catch_up()
-        views = {c: runner.views.get(c, new_view(c)) for c in self.centers}
-        return views, {c: runner.seqs.get(c, 0) for c in self.centers}
-
-    def redis_state(self) -> dict[str, tuple[str, int, View]]:
-        import redis
-
-        client = redis.Redis.from_url(self.redis_url)
-        try:
-            state = {}
-            for center in self.centers:
-                epoch, seq, view = client.hmget(f"{self.prefix}:snapshot:{center}",
-                                                ["epoch", "seq", "view"])
-                state[center] = ((epoch.decode(), int(seq), orjson.loads(view)) if epoch
-                                 else ("", 0, new_view(center)))
-            return state
-        finally:
-            client.close()
+class Stack(Deployment):
+    """A deployment with the checks the tests make against a replay."""
 
     def converged(self) -> bool:
         """Redis holds, for every center, as many deltas as a replay makes."""
@@ -195,11 +39,11 @@ class Stack:
             assert canonical(state[center][2]) == canonical(views[center]), f"view of {center}"
 
 
+
 class Console:
     """A websocket console in a thread: records every frame, rebuilds the view as a browser does."""
 
     def __init__(self, url: str) -> None:
-        import threading
 
         self.url = url
         self.frames: list[dict[str, Any]] = []
