@@ -41,7 +41,8 @@ def main() -> None:
 @click.option("--store", type=click.Choice(["sqlite", "postgres"]), default=None)
 @click.option("--jurisdiction", default=None, help="GeoJSON jurisdiction tree")
 @click.option("--demo/--no-demo", default=False, help="drive realistic activity through the API")
-@click.option("--demo-rate", type=float, default=2.0, help="demo actions per second")
+@click.option("--demo-rate", type=click.FloatRange(min=0), default=2.0,
+              help="demo actions per second (0: no demo)")
 @click.option("--mqtt/--no-mqtt", default=None,
               help="subscribe to Frigate events over MQTT (LINKAGE_MQTT, off; LINKAGE_MQTT_URL)")
 @click.option("--mode", type=click.Choice(["embedded", "distributed"]), default="embedded",
@@ -59,6 +60,7 @@ def serve(host: str | None, port: int | None, data_dir: str | None, store: str |
     from infra.runtime.preflight import ServiceUnreachable
 
     settings = _settings(data_dir, store, jurisdiction).with_(host=host, port=port, mqtt=mqtt)
+    demo = demo and demo_rate > 0  # a rate of 0 turns the demo off (it used to mean "flat out")
     try:
         embedded = build_hub(settings) if mode == "distributed" else build_embedded(settings)
     except JurisdictionError as exc:
@@ -203,13 +205,15 @@ def worker() -> None:
 @click.option("--port", type=int, default=None, help="first hub's port; the second gets port+1")
 @click.option("--broker/--no-broker", default=True,
               help="start a local Tansu broker (else use LINKAGE_KAFKA_BOOTSTRAP)")
-@click.option("--demo-rate", type=float, default=2.0, help="demo actions per second")
-def up(port: int | None, broker: bool, demo_rate: float) -> None:
-    """Run distributed mode locally: Tansu broker, relay, worker, two hubs, demo feeds."""
+@click.option("--demo/--no-demo", default=True, help="drive demo feeds through the first hub")
+@click.option("--demo-rate", type=click.FloatRange(min=0), default=2.0,
+              help="demo actions per second (0: no demo)")
+def up(port: int | None, broker: bool, demo: bool, demo_rate: float) -> None:
+    """Run distributed mode locally, supervised: Tansu broker, relay, worker, two hubs, demo."""
     from infra.cli.up import run_local
 
     settings = Settings().with_(port=port, store="postgres")
-    sys.exit(run_local(settings, start_broker=broker, demo_rate=demo_rate))
+    sys.exit(run_local(settings, start_broker=broker, demo_rate=demo_rate if demo else 0.0))
 
 
 @main.group()

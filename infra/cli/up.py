@@ -1,23 +1,23 @@
 """`linkage up`: the whole distributed mode on one machine, for trying it out.
 
 Starts a Tansu broker (unless told to use LINKAGE_KAFKA_BOOTSTRAP), the relay, one faust
-worker and two hubs (the first drives the demo feeds), against the PostgreSQL and Redis
-the settings name. Stops everything it started when any process exits or on Ctrl-C.
+worker and two hubs (the first drives the demo feeds unless the demo rate is 0), against the
+PostgreSQL and Redis the settings name. Every child is supervised: one that exits is restarted
+after 1, 2, 4 ... 30 s and the others keep running; Ctrl-C (or SIGTERM) stops them all.
 """
 
 from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import click
 
 from infra.distributed.tansu import TansuBroker
 from infra.runtime.preflight import ServiceUnreachable, check
+from infra.runtime.supervisor import Supervisor
 from infra.settings import Settings
 
 
@@ -48,43 +48,25 @@ def run_local(settings: Settings, *, start_broker: bool = True, demo_rate: float
             click.echo(f"error: {exc}", err=True)
             return 1
     hub_ports = (settings.port, settings.port + 1)
-    commands = {
-        "relay": ["relay"],
-        "worker": ["worker"],
-        "hub1": ["serve", "--mode", "distributed", "--port", str(hub_ports[0]), "--demo",
-                 "--demo-rate", str(demo_rate)],
-        "hub2": ["serve", "--mode", "distributed", "--port", str(hub_ports[1])],
-    }
-    processes: dict[str, subprocess.Popen[bytes]] = {}
+    demo = ["--demo", "--demo-rate", f"{demo_rate:g}"] if demo_rate > 0 else []
+    supervisor = Supervisor(log=lambda line: click.echo(f"linkage up: {line}", err=True))
+    supervisor.add("relay", [*_linkage(), "relay"], env)
+    supervisor.add("worker", [*_linkage(), "worker"], env)
+    supervisor.add("hub1", [*_linkage(), "serve", "--mode", "distributed", "--port",
+                            str(hub_ports[0]), *demo], env)
+    supervisor.add("hub2", [*_linkage(), "serve", "--mode", "distributed", "--port",
+                            str(hub_ports[1])], env)
     stopping: list[int] = []
     for signum in (signal.SIGINT, signal.SIGTERM):  # also when started in the background
         signal.signal(signum, lambda received, _frame: stopping.append(received))
-    code = 0
     try:
-        for name, args in commands.items():
-            processes[name] = subprocess.Popen([*_linkage(), *args], env=env)
+        supervisor.start()
         for port in hub_ports:
             click.echo(f"console: http://{settings.host}:{port}/")
-        while not stopping:
-            for name, process in processes.items():
-                if process.poll() == 3 and name == "worker":  # its broker lost data: restart
-                    click.echo("worker exited after the broker lost its records; restarting")
-                    processes[name] = subprocess.Popen([*_linkage(), *commands[name]], env=env)
-                    break
-                if process.poll() is not None:
-                    click.echo(f"{name} exited with {process.returncode}; stopping", err=True)
-                    return process.returncode or 1
-            time.sleep(0.5)
+        supervisor.run(lambda: bool(stopping))
         click.echo("stopping")
     finally:
-        for process in processes.values():
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in processes.values():
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        supervisor.stop()
         if broker is not None:
             broker.stop()
-    return code
+    return 0
