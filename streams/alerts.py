@@ -90,7 +90,7 @@ def add_storm_tables(
         tables[size] = (
             app.Table(f"alert-storms-{size}s", default=int, partitions=partitions, key_type=str)
             .tumbling(timedelta(seconds=size), expires=timedelta(seconds=size * 6))
-            .relative_to_field(AlertRaised.start_time)
+            .relative_to_field(AlertRaised.start_time)  # type: ignore[arg-type]  # a faust field
         )
 
     @app.agent(alerts, name="count-storms")

@@ -106,7 +106,7 @@ async def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
         await consumer.stop()
 
 
-class BrokerLostData(KafkaError):
+class BrokerLostData(KafkaError):  # type: ignore[misc]  # aiokafka is untyped
     """The broker no longer holds records it acknowledged (e.g. an in-memory broker restarted)."""
 
 

@@ -71,7 +71,7 @@ def parse_cameras(data: object, jurisdiction: Jurisdiction, strict: bool = True)
         zones = raw.get("zones", [])
         if not isinstance(zones, list) or not all(isinstance(z, str) for z in zones):
             raise CameraRegistryError(f"camera {camera_id!r}: zones must be a list of strings")
-        cameras.append(Camera(camera_id, grid, str(raw.get("name", "")), tuple(zones)))
+        cameras.append(Camera(camera_id, str(grid), str(raw.get("name", "")), tuple(zones)))
     if skipped:
         log.warning("camera registry: %d cameras are in grids this jurisdiction tree does not have; "
                     "left out (set LINKAGE_CAMERAS to a registry for this tree)", skipped)

@@ -60,7 +60,7 @@ class Supervisor:
 
     def backoff(self, failures: int) -> float:
         """Seconds to wait before the restart that follows `failures` exits in a row."""
-        return min(self.max_backoff, self.first_backoff * 2 ** max(0, failures - 1))
+        return float(min(self.max_backoff, self.first_backoff * 2 ** max(0, failures - 1)))
 
     def poll(self) -> None:
         """Notice exited children and restart those whose wait is over; never blocks."""

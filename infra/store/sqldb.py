@@ -116,11 +116,11 @@ class Database:
         import psycopg
         from psycopg import sql
 
-        with psycopg.connect(self.dsn, connect_timeout=5) as conn:
+        with psycopg.connect(self.dsn, connect_timeout=5) as pg:
             if self.schema:
-                conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(self.schema)))
-            with conn.transaction():
-                yield _PostgresTx(conn)
+                pg.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(self.schema)))
+            with pg.transaction():
+                yield _PostgresTx(pg)
 
     @property
     def blob(self) -> str:
