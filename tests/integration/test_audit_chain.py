@@ -16,16 +16,9 @@ from domain.application import IncidentService
 from infra.bootstrap import build_service
 from infra.cli.commands import main
 from infra.loaders.jurisdiction import load_jurisdiction
-from infra.security.sealer import (
-    GENESIS,
-    Sealer,
-    Stored,
-    build_sealer,
-    chain_hash,
-    digests,
-    stored_reader,
-    verify_export,
-)
+from infra.security.seal_export import verify_export
+from infra.security.seal_format import GENESIS, Stored, chain_hash, digests
+from infra.security.sealer import Sealer, build_sealer, stored_reader
 from infra.settings import Settings
 from projections.envelope import from_stored
 
@@ -196,6 +189,7 @@ def test_rewriting_the_chain_rows_too_is_caught_by_the_signed_checkpoint(tmp_pat
 
 def test_an_export_carries_the_hashes_an_outsider_needs(settings: Settings, tmp_path: Path) -> None:
     service = make_history(settings)
+    seal(settings, service)
     service.close()
     out = tmp_path / "export.jsonl"
     args = ["audit", "export", "--from", "3", "--to", "8", "-o", str(out),
@@ -220,6 +214,7 @@ def test_an_export_can_be_bounded_by_time(tmp_path: Path) -> None:
     (second,) = service.recorder.select_notifications(start=2, limit=1)
     middle = from_stored(second.id, second.originator_id, second.originator_version,
                          second.topic, second.state).at
+    seal(settings, service)
     service.close()
     out = tmp_path / "export.jsonl"
     result = CliRunner().invoke(main, ["audit", "export", "--from", middle,
