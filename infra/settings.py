@@ -68,7 +68,7 @@ class Settings:
     seal_checkpoint_seconds: float = field(
         default_factory=lambda: float(_env("SEAL_CHECKPOINT_SECONDS", "300"))
     )
-    # A file outside the data dir that every signed head is appended to (README "Witness").
+    # Outside the data dir: every signed head is appended to it (README "Tamper-evident history").
     seal_witness: str = field(default_factory=lambda: _env("SEAL_WITNESS", ""))
     # An overdue case escalates one level when due passes, and again every grace period after.
     sla_grace: timedelta = field(
