@@ -5,9 +5,9 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 import orjson
@@ -15,6 +15,8 @@ import orjson
 from infra.settings import Settings
 
 if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
     from infra.security.seal_snapshot import SealSnapshot
 
 _data_dir = click.option("--data-dir", default=None, help="LINKAGE_DATA_DIR (var)")
@@ -167,7 +169,6 @@ def _read_snapshot(settings: Settings) -> Iterator[SealSnapshot]:
 def audit_verify(data_dir: str | None, store: str | None, postgres_schema: str | None,
                  expect_head: Path | None, strict: bool) -> None:
     """Recompute the chain, read-only; exit 1 naming what was tampered with (see README)."""
-    from infra.security.sealer import load_public_key
     from infra.security.verification import NoSealKey, verify
     from infra.security.witness import HeadFileError, read_heads
 
@@ -178,7 +179,7 @@ def audit_verify(data_dir: str | None, store: str | None, postgres_schema: str |
             heads = read_heads(expect_head)
         except HeadFileError as exc:
             raise click.BadParameter(str(exc), param_hint="--expect-head") from None
-    key, key_path = _public_key(settings, load_public_key)
+    key, key_path = _public_key(settings)
     with _read_snapshot(settings) as snapshot:
         try:
             result = verify(snapshot, key, heads, source=str(expect_head))
@@ -195,10 +196,12 @@ def audit_verify(data_dir: str | None, store: str | None, postgres_schema: str |
             sys.exit(3)
 
 
-def _public_key(settings: Settings, load: Callable[[Settings], tuple[Any, Path]]
-                ) -> tuple[Any, Path]:
+def _public_key(settings: Settings) -> tuple[Ed25519PublicKey | None, Path]:
+    """The seal key's public half, read-only (absent: None), and where it was looked for."""
+    from infra.security.sealer import load_public_key
+
     try:
-        return load(settings)
+        return load_public_key(settings)
     except ValueError as exc:
         raise click.ClickException(f"seal key: {exc}") from None
 
@@ -251,10 +254,9 @@ def audit_export(start: str | None, stop: str | None, output: str, data_dir: str
                  store: str | None, postgres_schema: str | None) -> None:
     """JSON Lines: each sealed event with its chain hashes, then the signed checkpoints."""
     from infra.security.seal_export import export
-    from infra.security.sealer import load_public_key
 
     settings = _settings(data_dir, store).with_(postgres_schema=postgres_schema)
-    key, key_path = _public_key(settings, load_public_key)
+    key, key_path = _public_key(settings)
     if key is None:
         raise click.ClickException(f"no seal key at {key_path} (LINKAGE_SEAL_KEY): an export "
                                    "names the key its checkpoints are signed with")

@@ -159,8 +159,13 @@ class Sealer:
     def _witness(self, signed: list[Head]) -> None:
         # Only after the commit: a head whose transaction rolled back would read as a rewrite.
         # A crash between the two loses a head from the witness, never adds a false one.
-        if self.witness is not None:
+        if self.witness is None:
+            return
+        try:
             self.witness.append(signed)
+        except OSError:  # the chain is committed: keep sealing, and say loudly what is missing
+            log.exception("could not append %d signed heads to the witness %s", len(signed),
+                          self.witness.path)
 
     def catch_up(self) -> int:
         total = 0
