@@ -68,6 +68,8 @@ class Settings:
     seal_checkpoint_seconds: float = field(
         default_factory=lambda: float(_env("SEAL_CHECKPOINT_SECONDS", "300"))
     )
+    # Outside the data dir: every signed head is appended to it (README "Tamper-evident history").
+    seal_witness: str = field(default_factory=lambda: _env("SEAL_WITNESS", ""))
     # An overdue case escalates one level when due passes, and again every grace period after.
     sla_grace: timedelta = field(
         default_factory=lambda: timedelta(seconds=float(_env("SLA_GRACE_SECONDS", "3600")))

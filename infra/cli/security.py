@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 import orjson
 
 from infra.settings import Settings
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    from infra.security.seal_snapshot import SealSnapshot
 
 _data_dir = click.option("--data-dir", default=None, help="LINKAGE_DATA_DIR (var)")
 _store = click.option("--store", type=click.Choice(["sqlite", "postgres"]), default=None)
@@ -130,39 +139,79 @@ def feed_key_list(data_dir: str | None, store: str | None) -> None:
 
 @click.group()
 def audit() -> None:
-    """The tamper-evident history: verify the seal chain, export it."""
+    """The tamper-evident history: verify the seal chain, export it (both read-only)."""
+
+
+@contextlib.contextmanager
+def _read_snapshot(settings: Settings) -> Iterator[SealSnapshot]:
+    """The store's read-only snapshot; a missing or unreachable store is a clear error."""
+    import psycopg
+
+    from infra.security.seal_snapshot import SealSnapshot, StoreMissing
+
+    try:
+        with SealSnapshot.for_settings(settings) as snapshot:
+            yield snapshot
+    except StoreMissing as exc:
+        raise click.ClickException(str(exc)) from None
+    except (sqlite3.Error, psycopg.Error) as exc:
+        raise click.ClickException(f"cannot read the event store: {exc}") from None
 
 
 @audit.command("verify")
 @_data_dir
 @_store
 @click.option("--postgres-schema", default=None)
-def audit_verify(data_dir: str | None, store: str | None, postgres_schema: str | None) -> None:
-    """Seal what is new, then recompute the chain; exit 1 naming the first bad notification."""
-    from infra.security.audit import record_cli
-    from infra.security.sealer import build_sealer
+@click.option("--expect-head", "expect_head", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="signed heads kept elsewhere: a head from `audit export-head` "
+              "or the LINKAGE_SEAL_WITNESS file; each must still be on the chain")
+@click.option("--strict", is_flag=True, help="exit 3 when events are not sealed yet")
+def audit_verify(data_dir: str | None, store: str | None, postgres_schema: str | None,
+                 expect_head: Path | None, strict: bool) -> None:
+    """Recompute the chain, read-only; exit 1 naming what was tampered with (see README)."""
+    from infra.security.verification import NoSealKey, verify
+    from infra.security.witness import HeadFileError, read_heads
 
     settings = _settings(data_dir, store).with_(postgres_schema=postgres_schema)
-    _, service = _service(settings)
-    sealer = build_sealer(settings, service.recorder)
-    sealer.catch_up()
-    result = sealer.verify()
-    record_cli(service, "audit verify", ok=result.ok, message=result.message)
-    service.close()
+    heads = []
+    if expect_head is not None:
+        try:
+            heads = read_heads(expect_head)
+        except HeadFileError as exc:
+            raise click.BadParameter(str(exc), param_hint="--expect-head") from None
+    key, key_path = _public_key(settings)
+    with _read_snapshot(settings) as snapshot:
+        try:
+            result = verify(snapshot, key, heads, source=str(expect_head))
+        except NoSealKey as exc:
+            raise click.ClickException(f"{exc}: no seal key at {key_path} (LINKAGE_SEAL_KEY)"
+                                       ) from None
     if not result.ok:
         click.echo(f"TAMPERED: {result.message}", err=True)
         sys.exit(1)
     click.echo(result.message)
+    if result.unsealed is not None:
+        click.echo(str(result.unsealed), err=strict)
+        if strict:
+            sys.exit(3)
 
 
-def _bounds(sealer: object, start: str | None, stop: str | None) -> tuple[int, int | None]:
+def _public_key(settings: Settings) -> tuple[Ed25519PublicKey | None, Path]:
+    """The seal key's public half, read-only (absent: None), and where it was looked for."""
+    from infra.security.sealer import load_public_key
+
+    try:
+        return load_public_key(settings)
+    except ValueError as exc:
+        raise click.ClickException(f"seal key: {exc}") from None
+
+
+def _bounds(snapshot: SealSnapshot, start: str | None, stop: str | None) -> tuple[int, int]:
     """Notification ids from `--from`/`--to`, each a notification id or an ISO 8601 time."""
     from datetime import datetime
 
-    from infra.security.sealer import Sealer
+    from infra.security.seal_snapshot import LAST
     from projections.envelope import from_stored
-
-    assert isinstance(sealer, Sealer)
 
     def as_time(value: str, option: str) -> datetime:
         try:
@@ -181,7 +230,7 @@ def _bounds(sealer: object, start: str | None, stop: str | None) -> tuple[int, i
         after = as_time(start, "--from") if start is not None and first is None else None
         before = as_time(stop, "--to") if stop is not None and last is None else None
         ids = []
-        for event in sealer.events(2**62):
+        for event in snapshot.events():
             at = datetime.fromisoformat(from_stored(event.id, event.originator_id,
                                                     event.originator_version, event.topic,
                                                     event.state).at)
@@ -191,7 +240,7 @@ def _bounds(sealer: object, start: str | None, stop: str | None) -> tuple[int, i
             raise click.ClickException("no event lies between --from and --to")
         first = ids[0] if after is not None else first
         last = ids[-1] if before is not None else last
-    return first or 1, last
+    return first or 1, last if last is not None else LAST
 
 
 @audit.command("export")
@@ -204,19 +253,36 @@ def _bounds(sealer: object, start: str | None, stop: str | None) -> tuple[int, i
 def audit_export(start: str | None, stop: str | None, output: str, data_dir: str | None,
                  store: str | None, postgres_schema: str | None) -> None:
     """JSON Lines: each sealed event with its chain hashes, then the signed checkpoints."""
-    from infra.security.audit import record_cli
-    from infra.security.sealer import build_sealer
+    from infra.security.seal_export import export
 
     settings = _settings(data_dir, store).with_(postgres_schema=postgres_schema)
-    _, service = _service(settings)
-    sealer = build_sealer(settings, service.recorder)
-    sealer.catch_up()
-    first, last = _bounds(sealer, start, stop)
-    out = click.open_file(output, "wb")
-    count = 0
-    for record in sealer.export(first, last):
-        out.write(orjson.dumps(record) + b"\n")
-        count += 1
-    out.flush()
-    record_cli(service, "audit export", start=first, stop=last, records=count)
-    service.close()
+    key, key_path = _public_key(settings)
+    if key is None:
+        raise click.ClickException(f"no seal key at {key_path} (LINKAGE_SEAL_KEY): an export "
+                                   "names the key its checkpoints are signed with")
+    with _read_snapshot(settings) as snapshot:
+        first, last = _bounds(snapshot, start, stop)
+        with click.open_file(output, "wb") as out:
+            for record in export(snapshot, key, first, last):
+                out.write(orjson.dumps(record) + b"\n")
+
+
+@audit.command("export-head")
+@click.option("--output", "-o", type=click.Path(dir_okay=False), default="-")
+@_data_dir
+@_store
+@click.option("--postgres-schema", default=None)
+def audit_export_head(output: str, data_dir: str | None, store: str | None,
+                      postgres_schema: str | None) -> None:
+    """Print the latest signed checkpoint (one JSON line) to keep outside the data dir."""
+    from infra.security.seal_export import latest_head
+    from infra.security.witness import encode
+
+    settings = _settings(data_dir, store).with_(postgres_schema=postgres_schema)
+    with _read_snapshot(settings) as snapshot:
+        head = latest_head(snapshot)
+    if head is None:
+        raise click.ClickException("no signed checkpoint yet: the sealer signs one every "
+                                   "LINKAGE_SEAL_CHECKPOINT_EVERY events")
+    with click.open_file(output, "wb") as out:
+        out.write(encode(head))

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,122 +11,26 @@ import orjson
 import pytest
 from click.testing import CliRunner
 
-from domain.application import IncidentService
 from infra.bootstrap import build_service
 from infra.cli.commands import main
-from infra.loaders.jurisdiction import load_jurisdiction
-from infra.security.sealer import (
-    GENESIS,
-    Sealer,
-    Stored,
-    build_sealer,
-    chain_hash,
-    digests,
-    stored_reader,
-    verify_export,
-)
+from infra.security.seal_export import verify_export
+from infra.security.seal_format import GENESIS, Stored, chain_hash, digests
+from infra.security.sealer import Sealer, build_sealer, stored_reader
 from infra.settings import Settings
 from projections.envelope import from_stored
-
-ACTOR = {"user": "officer", "role": "city_officer", "center": "130700"}
-JURISDICTION = load_jurisdiction(Settings().jurisdiction)
-
-
-class Store:
-    """Raw access to the stored_events table, as an attacker with database access has it."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.pg = settings.store == "postgres"
-
-    def _connect(self) -> Any:
-        if self.pg:
-            import psycopg
-
-            conn = psycopg.connect(self.settings.postgres_dsn, autocommit=True)
-            conn.execute(f"SET search_path TO {self.settings.postgres_schema}")
-            return conn
-        return sqlite3.connect(self.settings.sqlite_path, isolation_level=None)
-
-    def run(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        id_col = "notification_id" if self.pg else "rowid"
-        table = "linkage_events" if self.pg else "stored_events"  # eventsourcing's names
-        sql = sql.replace("{id}", id_col).replace("stored_events", table)
-        if self.pg:
-            sql = sql.replace("?", "%s")
-        conn = self._connect()
-        try:
-            cur = conn.execute(sql, params)
-            return list(cur.fetchall()) if cur.description else []
-        finally:
-            conn.close()
-
-    def row(self, n: int) -> tuple[Any, ...]:
-        return self.run("SELECT originator_id, originator_version, topic, state "
-                        "FROM stored_events WHERE {id} = ?", (n,))[0]
-
-    def modify(self, n: int) -> None:
-        state = bytes(self.row(n)[3])
-        changed = state.replace(b'"category":"noise"', b'"category":"n0ise"')
-        if changed == state:
-            changed = state.replace(b'"user":"officer"', b'"user":"0fficer"')
-        assert changed != state
-        self.run("UPDATE stored_events SET state = ? WHERE {id} = ?", (changed, n))
-
-    def delete(self, n: int) -> None:
-        self.run("DELETE FROM stored_events WHERE {id} = ?", (n,))
-
-    def swap(self, a: int, b: int) -> None:
-        ra, rb = self.row(a), self.row(b)
-        put = ("UPDATE stored_events SET originator_id = ?, originator_version = ?, topic = ?, "
-               "state = ? WHERE {id} = ?")
-        self.run("UPDATE stored_events SET originator_version = -1 WHERE {id} = ?", (a,))
-        self.run("UPDATE stored_events SET originator_version = -2 WHERE {id} = ?", (b,))
-        self.run(put, (*rb, a))  # a now holds b's event
-        self.run(put, (*ra, b))  # b now holds a's event
-
-    def insert(self, n: int, like: int) -> None:
-        oid, _version, topic, state = self.row(like)
-        cols = "notification_id, " if self.pg else "rowid, "
-        self.run(f"INSERT INTO stored_events ({cols}originator_id, originator_version, topic, "
-                 "state) VALUES (?, ?, ?, ?, ?)", (n, oid, 999, topic, state))
+from tests.integration.sealed_store import (
+    JURISDICTION,
+    Store,
+    make_history,
+    seal,
+    settings_for,
+    verify,
+)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
-    base = Settings().with_(data_dir=tmp_path / "data", seal_checkpoint_every=4)
-    if request.param == "postgres":
-        dsn = request.getfixturevalue("postgres_dsn")
-        schema = request.getfixturevalue("pg_schema")
-        yield base.with_(store="postgres", postgres_dsn=dsn, postgres_schema=schema)
-    else:
-        yield base
-
-
-def make_history(settings: Settings, incidents: int = 3) -> IncidentService:
-    """Three incidents: reported, accepted, dispatched (9 events, notifications 1..9)."""
-    service = build_service(settings, JURISDICTION)
-    grid = JURISDICTION.grids()[0].id
-    for i in range(incidents):
-        incident = service.report(actor=ACTOR, grid=grid, source="hotline", category="noise",
-                                  severity="routine", description=f"case {i}")
-        service.act(str(incident.id), "accept", actor=ACTOR)
-        service.act(str(incident.id), "dispatch", actor=ACTOR,
-                    assignee={"kind": "department", "id": "water"}, due="2030-01-01T00:00:00Z")
-    return service
-
-
-def seal(settings: Settings, service: IncidentService) -> int:
-    return build_sealer(settings, service.recorder).catch_up()
-
-
-def verify(settings: Settings) -> tuple[int, str]:
-    args = ["audit", "verify", "--data-dir", str(settings.data_dir), "--store", settings.store]
-    if settings.postgres_schema:
-        args += ["--postgres-schema", settings.postgres_schema]
-    result = CliRunner().invoke(main, args, env={"LINKAGE_POSTGRES_DSN": settings.postgres_dsn,
-                                                   "LINKAGE_SEAL_CHECKPOINT_EVERY": "4"})
-    return result.exit_code, result.output
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    return settings_for(request, tmp_path)
 
 
 def test_an_untouched_store_verifies_up_to_its_last_checkpoint(settings: Settings) -> None:
@@ -196,6 +99,7 @@ def test_rewriting_the_chain_rows_too_is_caught_by_the_signed_checkpoint(tmp_pat
 
 def test_an_export_carries_the_hashes_an_outsider_needs(settings: Settings, tmp_path: Path) -> None:
     service = make_history(settings)
+    seal(settings, service)
     service.close()
     out = tmp_path / "export.jsonl"
     args = ["audit", "export", "--from", "3", "--to", "8", "-o", str(out),
@@ -220,6 +124,7 @@ def test_an_export_can_be_bounded_by_time(tmp_path: Path) -> None:
     (second,) = service.recorder.select_notifications(start=2, limit=1)
     middle = from_stored(second.id, second.originator_id, second.originator_version,
                          second.topic, second.state).at
+    seal(settings, service)
     service.close()
     out = tmp_path / "export.jsonl"
     result = CliRunner().invoke(main, ["audit", "export", "--from", middle,

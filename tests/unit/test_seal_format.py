@@ -7,7 +7,7 @@ from uuid import UUID
 
 import pytest
 
-from infra.security.sealer import GENESIS, Stored, chain_hash, content_digest, digests
+from infra.security.seal_format import GENESIS, Stored, chain_hash, content_digest, digests
 
 ID = UUID("5dec9664-1fd7-5795-b895-68d4643abb75")
 STATE = '{"k":"冀"}'.encode()
