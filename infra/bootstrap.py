@@ -190,7 +190,7 @@ def build_services(
                          checkpoint_seconds=settings.seal_checkpoint_seconds)
 
     sla = SlaWatcher(service, views, jurisdiction.root.id, grace=settings.sla_grace,
-                     interval=settings.sla_interval, wake=wake)
+                     interval=settings.sla_interval)
     services = Services(
         jurisdiction=jurisdiction,
         incidents=service,
