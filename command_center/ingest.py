@@ -102,7 +102,6 @@ async def ingest_alerts(request: Request) -> Response:
         outcomes = await run_in_threadpool(store, svc, actor, observations, "http")
     except FeedError as exc:
         raise Problem(exc.status, exc.detail) from None
-    svc.wake()
     return json_response(summary(outcomes))
 
 
@@ -125,7 +124,6 @@ async def ingest_cap(request: Request) -> Response:
         outcomes = await run_in_threadpool(store, svc, actor, [observation], "cap")
     except FeedError as exc:
         raise Problem(exc.status, exc.detail) from None
-    svc.wake()
     return json_response(summary(outcomes))
 
 
@@ -189,7 +187,6 @@ async def alert_action(request: Request) -> Response:
         return alerts.act(alert_ref, action, actor=actor, **params)
 
     data = await run_in_threadpool(run)
-    svc.wake()
     return json_response(data)
 
 
@@ -225,7 +222,6 @@ async def acknowledge_storm(request: Request) -> Response:
             authorize=lambda centers: svc.authorize(actor, "alerts:acknowledge", centers))
 
     count = await run_in_threadpool(run)
-    svc.wake()
     return json_response({"storm": body.key, "acknowledged": count})
 
 
