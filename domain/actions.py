@@ -21,7 +21,7 @@ class LoopAction:
     name: str  # as the aggregate names it (`ALLOWED`): "mark_duplicate"
     command: Callable[..., None]  # the Incident method, called with actor= and the body's fields
     # Done by the assignee itself (a department or a grid worker, on a case dispatched to it);
-    # every action is an officer's, within the officer's jurisdiction.
+    # officers may do every action, within their jurisdiction.
     handler: bool = False
 
     @property
