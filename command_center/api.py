@@ -51,7 +51,6 @@ async def report_incident(request: Request) -> Response:
     svc.authorize(actor, access.REPORT, svc.jurisdiction.centers_for(body.grid))
     fields = to_params(body)
     incident = await run_in_threadpool(lambda: svc.incidents.report(actor=actor, **fields))
-    svc.wake()
     data = incident.as_dict()
     return json_response(data, 201, {"Location": f"/api/incidents/{data['id']}"})
 
@@ -98,7 +97,6 @@ async def incident_action(request: Request) -> Response:
                                  **params)
 
     incident = await run_in_threadpool(act)
-    svc.wake()
     return json_response(incident.as_dict())
 
 

@@ -28,7 +28,7 @@ from command_center.openapi import build_openapi
 from command_center.problems import Problem, problem_response
 from command_center.types import Services
 from domain.application import NotFound, UnknownGrid, VersionConflict
-from domain.incident import DomainError, IllegalTransition, InvalidCommand
+from domain.incident import DomainError, IllegalTransition, InvalidCommand, public_name
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
@@ -63,7 +63,7 @@ async def on_domain_error(request: Request, exc: Exception) -> Response:
     extra = {}
     if isinstance(exc, IllegalTransition):
         extra = {"current_status": exc.status.value,
-                 "allowed_actions": [a.replace("_", "-") for a in exc.allowed]}
+                 "allowed_actions": [public_name(a) for a in exc.allowed]}
     return problem_response(_domain_status(exc), str(exc), instance=request.url.path, **extra)
 
 

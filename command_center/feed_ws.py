@@ -80,7 +80,6 @@ async def handle(svc: Services, actor: Any, text: str | bytes) -> dict[str, Any]
         if "Retry-After" in exc.headers:
             reply["retry_after"] = int(exc.headers["Retry-After"])
         return reply
-    svc.wake()
     return {"type": "ack", "ref": ref, **summary(outcomes)}
 
 

@@ -21,6 +21,7 @@ from command_center.problems import Problem
 from command_center.types import Services
 from domain import access
 from domain.alert_service import (
+    ALERT_ACTIONS,
     AlertService,
     IngestUnavailable,
     Outcome,
@@ -101,7 +102,6 @@ async def ingest_alerts(request: Request) -> Response:
         outcomes = await run_in_threadpool(store, svc, actor, observations, "http")
     except FeedError as exc:
         raise Problem(exc.status, exc.detail) from None
-    svc.wake()
     return json_response(summary(outcomes))
 
 
@@ -124,7 +124,6 @@ async def ingest_cap(request: Request) -> Response:
         outcomes = await run_in_threadpool(store, svc, actor, [observation], "cap")
     except FeedError as exc:
         raise Problem(exc.status, exc.detail) from None
-    svc.wake()
     return json_response(summary(outcomes))
 
 
@@ -171,9 +170,9 @@ async def alert_action(request: Request) -> Response:
     alerts = alert_service(svc)
     alert_ref = request.path_params["alert_id"]
     action = request.path_params["action"]
-    if action not in ("acknowledge", "dismiss", "link", "create-incident"):
-        raise Problem(404, f"unknown alert action {action!r}; expected acknowledge, dismiss, link "
-                           "or create-incident")
+    if action not in ALERT_ACTIONS:
+        raise Problem(404, f"unknown alert action {action!r}; expected one of "
+                           f"{', '.join(ALERT_ACTIONS)}")
     body = await read_json(request, AlertAction, svc.max_body_bytes, allow_empty=True)
     field_name = REQUIRED.get(action)
     if field_name and not getattr(body, field_name):
@@ -188,7 +187,6 @@ async def alert_action(request: Request) -> Response:
         return alerts.act(alert_ref, action, actor=actor, **params)
 
     data = await run_in_threadpool(run)
-    svc.wake()
     return json_response(data)
 
 
@@ -224,7 +222,6 @@ async def acknowledge_storm(request: Request) -> Response:
             authorize=lambda centers: svc.authorize(actor, "alerts:acknowledge", centers))
 
     count = await run_in_threadpool(run)
-    svc.wake()
     return json_response({"storm": body.key, "acknowledged": count})
 
 
@@ -281,7 +278,7 @@ def add_openapi(doc: dict[str, Any]) -> None:
     doc["paths"]["/api/alerts/{alert_id}"] = {"get": {
         "summary": "An alert with its timeline (rule firings included)", "operationId": "getAlert",
         "parameters": [alert_param], "responses": {"200": ok("the alert"), **errors(404)}}}
-    for action in ("acknowledge", "dismiss", "link", "create-incident"):
+    for action in ALERT_ACTIONS:
         op_id = "".join(part.capitalize() for part in action.split("-"))
         doc["paths"][f"/api/alerts/{{alert_id}}/{action}"] = {"post": {
             "summary": f"{action} an alert", "operationId": f"alert{op_id}",

@@ -1,12 +1,19 @@
-"""Request bodies, validated with msgspec; the OpenAPI schemas come from the same types."""
+"""Request bodies, validated with msgspec; the OpenAPI schemas come from the same types.
+
+Each loop action's body names its action (`@body_of`); which actions exist, and in what order
+the API lists them, comes from the domain's table (domain/actions.py).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
 import msgspec
 from msgspec import Meta, Struct
+
+from domain.actions import LOOP_ACTIONS, PATHS
 
 Text = Annotated[str, Meta(min_length=1, max_length=4000)]
 ShortText = Annotated[str, Meta(min_length=1, max_length=500)]
@@ -53,84 +60,109 @@ class Action(Base, kw_only=True):
     expected_version: Version | None = None
 
 
+A = TypeVar("A", bound=type[Action])
+_BODIES: dict[str, type[Action]] = {}
+
+
+def body_of(action: str) -> Callable[[A], A]:
+    """Register a Struct as the request body of a loop action (named as in the HTTP path)."""
+    if action not in PATHS:
+        raise ValueError(f"{action!r} is not a loop action of domain/actions.py; expected one "
+                         f"of {', '.join(PATHS)}")
+
+    def register(body: A) -> A:
+        _BODIES[action] = body
+        return body
+
+    return register
+
+
+@body_of("accept")
 class Accept(Action, kw_only=True):
     note: OptionalNote = ""
 
 
+@body_of("reject")
 class Reject(Action, kw_only=True):
     reason: ShortText
 
 
+@body_of("mark-duplicate")
 class MarkDuplicate(Action, kw_only=True):
     of: Annotated[str, Meta(min_length=1, max_length=64)]
 
 
+@body_of("dispatch")
 class Dispatch(Action, kw_only=True):
     assignee: Assignee
     due: Annotated[datetime, Meta(tz=True, description="deadline, ISO 8601 with time zone")]
     note: OptionalNote = ""
 
 
+@body_of("return")
 class Return(Action, kw_only=True):
     reason: ShortText
 
 
+@body_of("transfer")
 class Transfer(Action, kw_only=True):
     assignee: Assignee
     due: Annotated[datetime, Meta(tz=True)] | None = None
     reason: OptionalNote = ""
 
 
+@body_of("acknowledge")
 class Acknowledge(Action, kw_only=True):
     pass
 
 
+@body_of("progress")
 class Progress(Action, kw_only=True):
     note: Text
 
 
+@body_of("resolve")
 class Resolve(Action, kw_only=True):
     outcome: Text
 
 
+@body_of("return-visit")
 class ReturnVisit(Action, kw_only=True):
     satisfaction: Annotated[int, Meta(ge=1, le=5)]
     comment: OptionalNote = ""
 
 
+@body_of("reopen")
 class Reopen(Action, kw_only=True):
     reason: OptionalNote = ""
 
 
+@body_of("close")
 class Close(Action, kw_only=True):
     note: OptionalNote = ""
 
 
+@body_of("supervise")
 class Supervise(Action, kw_only=True):
     note: Text
     by_center: Ident
 
 
+@body_of("escalate")
 class Escalate(Action, kw_only=True):
     reason: ShortText
 
 
-ACTION_BODIES: dict[str, type[Action]] = {
-    "accept": Accept,
-    "reject": Reject,
-    "mark-duplicate": MarkDuplicate,
-    "dispatch": Dispatch,
-    "return": Return,
-    "transfer": Transfer,
-    "acknowledge": Acknowledge,
-    "progress": Progress,
-    "resolve": Resolve,
-    "return-visit": ReturnVisit,
-    "reopen": Reopen,
-    "close": Close,
-    "supervise": Supervise,
-    "escalate": Escalate,
-}
+def _bodies_in_table_order() -> dict[str, type[Action]]:
+    missing = [action.path for action in LOOP_ACTIONS if action.path not in _BODIES]
+    if missing:
+        raise RuntimeError(f"no request body for loop action(s) {', '.join(missing)}; "
+                           "expected a Struct registered with @body_of for each")
+    return {action.path: _BODIES[action.path] for action in LOOP_ACTIONS}
+
+
+# loop action (as in the path) -> its body; the routes and /openapi.json follow it
+ACTION_BODIES: dict[str, type[Action]] = _bodies_in_table_order()
 
 
 def to_params(body: Action) -> dict[str, object]:

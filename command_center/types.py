@@ -41,7 +41,6 @@ class Services:
     incidents: IncidentService
     hub: Hub
     views: ViewSource
-    wake: Callable[[], None] = lambda: None
     authenticate: Authenticate = unconfigured
     authenticate_feed: Authenticate = unconfigured
     authorize: Authorize = deny_all

@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from domain.actions import LOOP_ACTIONS
+from domain.alert_service import ALERT_ACTIONS
 from domain.incident import Actor
 from domain.jurisdiction import Jurisdiction
 
@@ -34,25 +36,10 @@ OFFICER_LEVEL: dict[str, str] = {
     "township_officer": "township",
 }
 
-# Loop actions as the HTTP path names them.
-INCIDENT_ACTIONS: tuple[str, ...] = (
-    "accept",
-    "reject",
-    "mark-duplicate",
-    "dispatch",
-    "return",
-    "transfer",
-    "acknowledge",
-    "progress",
-    "resolve",
-    "return-visit",
-    "reopen",
-    "close",
-    "supervise",
-    "escalate",
-)
-# What the assignee itself does with a case dispatched to it.
-HANDLER_ACTIONS: frozenset[str] = frozenset({"acknowledge", "progress", "resolve", "return"})
+# Loop actions as the HTTP path names them, and those the assignee itself does with a case
+# dispatched to it: both from the one table (domain/actions.py).
+INCIDENT_ACTIONS: tuple[str, ...] = tuple(action.path for action in LOOP_ACTIONS)
+HANDLER_ACTIONS: frozenset[str] = frozenset(action.path for action in LOOP_ACTIONS if action.handler)
 
 REPORT = "incident.report"
 READ = "incident.read"
@@ -61,10 +48,9 @@ SUBSCRIBE = "center.subscribe"
 AUDIT = "audit.read"
 TREE = "centers.list"
 # Camera and sensor alerts (the alerts branch names them so): a feed ingests; officers read and
-# handle the alerts of their jurisdiction.
+# handle the alerts of their jurisdiction, with the actions AlertService.act runs.
 ALERT_INGEST = "alerts:ingest"
 ALERT_READ = "alerts:read"
-ALERT_ACTIONS: tuple[str, ...] = ("acknowledge", "dismiss", "link", "create-incident")
 ALERT_ACTION_PERMISSIONS: frozenset[str] = frozenset(f"alerts:{a}" for a in ALERT_ACTIONS)
 # Acting in the name of a center (ordering supervision "by" it): its jurisdiction is that center's
 # chain, so an officer acts for their own center or one beneath it, never above or beside.

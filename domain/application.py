@@ -9,6 +9,7 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, Transcoder
 
+from domain.actions import BY_PATH, PATHS
 from domain.codec import OrjsonTranscoder, plain
 from domain.incident import Actor, DomainError, Incident, InvalidCommand
 
@@ -23,25 +24,6 @@ class VersionConflict(DomainError):
 
 class UnknownGrid(DomainError):
     """A report for a grid the jurisdiction tree does not have."""
-
-
-# action name (as in the HTTP path) -> Incident method name
-ACTIONS: dict[str, str] = {
-    "accept": "accept",
-    "reject": "reject",
-    "mark-duplicate": "mark_duplicate",
-    "dispatch": "dispatch",
-    "return": "return_",
-    "transfer": "transfer",
-    "acknowledge": "acknowledge",
-    "progress": "progress",
-    "resolve": "resolve",
-    "return-visit": "return_visit",
-    "reopen": "reopen",
-    "close": "close",
-    "supervise": "supervise",
-    "escalate": "escalate",
-}
 
 
 def require_actor(actor: Actor) -> None:
@@ -101,11 +83,11 @@ class IncidentService(Application[UUID]):
         expected_version: int | None = None,
         **params: Any,
     ) -> Incident:
-        """Run one loop action on an incident and save its new events."""
+        """Run one loop action (named as in the HTTP path) on an incident and save its events."""
         require_actor(actor)
-        method = ACTIONS.get(action)
-        if method is None:
-            raise NotFound(f"unknown action {action!r}; expected one of {', '.join(ACTIONS)}")
+        loop_action = BY_PATH.get(action)
+        if loop_action is None:
+            raise NotFound(f"unknown action {action!r}; expected one of {', '.join(PATHS)}")
         incident = self.get(incident_id)
         if expected_version is not None and expected_version != incident.version:
             raise VersionConflict(
@@ -114,7 +96,7 @@ class IncidentService(Application[UUID]):
             )
         if action == "mark-duplicate":
             self.get(str(params["of"]))  # the original must exist
-        getattr(incident, method)(actor=actor, **params)
+        loop_action.command(incident, actor=actor, **params)
         try:
             self.save(incident)
         except IntegrityError:

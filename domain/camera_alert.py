@@ -22,7 +22,7 @@ from eventsourcing.persistence import Mapper, StoredEvent
 from eventsourcing.utils import get_topic
 
 from domain.codec import OrjsonTranscoder, tag
-from domain.incident import Actor, DomainError, InvalidCommand
+from domain.incident import Actor, DomainError, InvalidCommand, public_name
 
 # Fixed forever: changing it would change every alert id.
 ALERT_NAMESPACE = UUID("6c1f3a52-5d0e-4f53-9a63-3f1bd0c2a7e1")
@@ -109,8 +109,8 @@ class AlertAlreadyHandled(DomainError):
         self.disposition = disposition
         self.allowed = allowed
         super().__init__(
-            f"cannot {action.replace('_', '-')} an alert that is {disposition!r}; "
-            f"allowed actions: {', '.join(a.replace('_', '-') for a in allowed) or 'none'}"
+            f"cannot {public_name(action)} an alert that is {disposition!r}; "
+            f"allowed actions: {', '.join(public_name(a) for a in allowed) or 'none'}"
         )
 
 
@@ -436,7 +436,7 @@ class CameraAlert(Aggregate):
             "incident": self.incident,
             "rules_fired": list(self.rules_fired),
             "allowed_actions": [
-                a.replace("_", "-") for a, froms in HANDLED_FROM.items() if self.disposition in froms
+                public_name(a) for a, froms in HANDLED_FROM.items() if self.disposition in froms
             ],
             "created_at": self.created_on.isoformat(),
             "updated_at": self.modified_on.isoformat(),

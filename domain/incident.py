@@ -70,6 +70,18 @@ ESCALATION_LEVELS = ("township", "district", "city")
 DISSATISFIED_AT_OR_BELOW = 2
 
 
+def public_name(action: str) -> str:
+    """An action as paths, permissions and messages spell it: `mark_duplicate` -> `mark-duplicate`.
+
+    The domain names actions like its methods (`ALLOWED`); everything users see uses this."""
+    return action.replace("_", "-")
+
+
+def can_escalate(status: Status, escalations: int) -> bool:
+    """Whether a case in `status`, escalated `escalations` times, can go one level higher."""
+    return status in SUPERVISABLE and escalations < len(ESCALATION_LEVELS)
+
+
 class DomainError(Exception):
     """A command that the domain refuses; the message says what was expected."""
 
@@ -79,10 +91,10 @@ class IllegalTransition(DomainError):
         self.action = action
         self.status = status
         self.allowed = allowed
-        allowed_text = ", ".join(a.replace("_", "-") for a in allowed) or "none (final status)"
+        allowed_text = ", ".join(public_name(a) for a in allowed) or "none (final status)"
         reason = f" ({why})" if why else ""
         super().__init__(
-            f"cannot {action.replace('_', '-')} an incident in status {status.value!r}{reason}; "
+            f"cannot {public_name(action)} an incident in status {status.value!r}{reason}; "
             f"allowed actions: {allowed_text}"
         )
 
@@ -174,7 +186,7 @@ class Incident(Aggregate):
             return ("reopen",)
         if self.status in SUPERVISABLE:
             allowed = (*allowed, "supervise")
-            if self.escalations < len(ESCALATION_LEVELS):
+            if can_escalate(self.status, self.escalations):
                 allowed = (*allowed, "escalate")
         return allowed
 
@@ -391,7 +403,7 @@ class Incident(Aggregate):
             "escalations": self.escalations,
             "escalated_to": self.escalated_to,
             "supervised_by": self.supervised_by,
-            "allowed_actions": [a.replace("_", "-") for a in self.allowed_actions()],
+            "allowed_actions": [public_name(a) for a in self.allowed_actions()],
             "created_at": self.created_on.isoformat(),
             "updated_at": self.modified_on.isoformat(),
         }

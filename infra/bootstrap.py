@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -18,8 +18,10 @@ from command_center.intake import Intake, RateLimiter
 from command_center.types import Services
 from domain.access import AccessPolicy
 from domain.alert_rules import RuleSet
-from domain.alert_service import AlertService
+from domain.alert_service import AlertService, IngestWriter, Located, Outcome
 from domain.application import IncidentService
+from domain.camera_alert import Observation
+from domain.incident import Actor
 from domain.jurisdiction import Jurisdiction
 from infra.distributed.redis_fanout import RedisFanout, RedisSubscriber, RedisViewSource
 from infra.distributed.relay import Relay, RelayPosition
@@ -36,6 +38,7 @@ from infra.security.audit import audit_recorder
 from infra.security.sealer import Sealer, build_sealer
 from infra.security.tokens import Tokens
 from infra.settings import Settings
+from infra.store.commits import SignalsCommits
 from infra.store.sqlite_recorder import LinkageSQLiteRecorder
 from infra.store.view_store import PostgresViewStore, SQLiteViewStore, ViewStore
 from projections.envelope import Envelope, from_state, from_stored
@@ -157,15 +160,40 @@ def build_embedded(settings: Settings) -> Embedded:
         history_size=settings.history_size,
     )
     runner.catch_up()
+    commits = commit_signal(service)
+    commits.after_commit(runner.wake)  # every commit in this process wakes the runner
     services, tokens, keys, sealer = build_services(
-        settings, jurisdiction, service, hub, runner, wake=runner.wake,
+        settings, jurisdiction, service, hub, runner,
         background=[runner.run], on_shutdown=[runner.stop], mode="embedded")
     writer = None
     if settings.ingest_process and services.alerts is not None:
-        writer = services.alerts.writer = WriterProcess(
-            settings, jurisdiction=jurisdiction, rules=services.alerts.rules)
+        writer = WriterProcess(settings, jurisdiction=jurisdiction, rules=services.alerts.rules)
+        services.alerts.writer = signalled(writer, commits.committed)
     return Embedded(settings, jurisdiction, service, views, hub, runner, services,
                     tokens, keys, sealer, writer)
+
+
+def commit_signal(service: IncidentService) -> SignalsCommits:
+    """The recorder's after-commit hook (infra/store/commits.py)."""
+    recorder = service.recorder
+    if not isinstance(recorder, SignalsCommits):
+        raise TypeError(f"the event store's recorder {type(recorder).__name__} does not signal "
+                        "commits; expected one of infra/store's recorders, as "
+                        "Settings.eventsourcing_env() configures")
+    return recorder
+
+
+def signalled(writer: IngestWriter, committed: Callable[[], None]) -> IngestWriter:
+    """The writer process's commits, signalled here as this process's own are: its answer means
+    the batch is committed, so the runner here has new events to read."""
+
+    def store(feed: str, observations: Sequence[Observation], located: Located,
+              actor: Actor) -> list[Outcome]:
+        outcomes = writer(feed, observations, located, actor)
+        committed()
+        return outcomes
+
+    return store
 
 
 def build_services(
@@ -175,7 +203,6 @@ def build_services(
     hub: Hub,
     views: ViewSource,
     *,
-    wake: Callable[[], None] = lambda: None,
     background: list[Callable[[], Awaitable[None]]],
     on_shutdown: list[Callable[[], Any]],
     mode: str,
@@ -190,13 +217,12 @@ def build_services(
                          checkpoint_seconds=settings.seal_checkpoint_seconds)
 
     sla = SlaWatcher(service, views, jurisdiction.root.id, grace=settings.sla_grace,
-                     interval=settings.sla_interval, wake=wake)
+                     interval=settings.sla_interval)
     services = Services(
         jurisdiction=jurisdiction,
         incidents=service,
         hub=hub,
         views=views,
-        wake=wake,
         max_body_bytes=settings.max_body_bytes,
         resume_wait=settings.resume_wait,
         max_overflows=settings.max_overflows,

@@ -154,6 +154,8 @@ class Settings:
                 "POSTGRES_USER": str(info.get("user", "postgres")),
                 "POSTGRES_PASSWORD": str(info.get("password", "")),
                 "POSTGRES_CONNECT_TIMEOUT": "5",
+                "APPLICATION_RECORDER_TOPIC":
+                    "infra.store.postgres_recorder:LinkagePostgresRecorder",
                 **({"POSTGRES_SCHEMA": self.postgres_schema} if self.postgres_schema else {}),
             }
         raise ValueError(f"LINKAGE_STORE must be 'sqlite' or 'postgres'; got {self.store!r}")

@@ -119,7 +119,9 @@ def create_app(
     views = app.Table(TABLE, default=None, partitions=config.partitions, key_type=str)
     # Cluster-wide storm counting (streams/alerts.py): raised alerts keyed by grid (a camera
     # belongs to one grid, so its camera and grid windows share a partition) into tumbling
-    # windowed tables; storm updates go to `<app_id>-storms` for whoever subscribes.
+    # windowed tables; storm updates go to `<app_id>-storms` for whoever subscribes. No process
+    # of ours does (the consoles' storm summaries come from the `project` fold), but it is the
+    # tables' only output, and their integration test reads it there.
     alerts = app.topic(f"{config.app_id}-alerts", key_type=str, value_type=AlertRaised,
                        partitions=config.partitions, internal=True)
     storms = app.topic(f"{config.app_id}-storms", key_type=str, value_type=StormUpdate,

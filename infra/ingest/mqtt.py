@@ -104,7 +104,6 @@ class MqttIngest:
             return
         # Store; if the store itself fails (not the payload), do not ack: let the broker redeliver.
         await asyncio.to_thread(store, svc, self.actor, observations, "mqtt")
-        svc.wake()
 
     def _dead(self, reason: str, payload: bytes) -> None:
         log.warning("MQTT dead letter on %s: %s", self.topic, reason)

@@ -53,6 +53,7 @@ class EmbeddedRunner:
         self._dirty: set[str] = set()
         self._last_checkpoint = time.monotonic()
         self._wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None  # the one run() follows on
         self._stopped = False
         self.listeners: list[Callable[[list[Envelope]], None]] = []
         self.restore()
@@ -198,10 +199,18 @@ class EmbeddedRunner:
     # -- running -----------------------------------------------------------
 
     def wake(self) -> None:
-        self._wake.set()
+        """Read the log now, not at the next poll. Any thread may call it: the recorder signals
+        each commit from the thread that committed (infra/store/commits.py)."""
+        loop = self._loop
+        if loop is None:  # not following yet: the flag makes run() read as soon as it starts
+            self._wake.set()
+            return
+        with contextlib.suppress(RuntimeError):  # the loop has closed: nothing to wake
+            loop.call_soon_threadsafe(self._wake.set)
 
     async def run(self, poll_interval: float = 1.0) -> None:
-        """Follow the log until stopped: woken by commands, or polling as a fallback."""
+        """Follow the log until stopped: woken by commits, or polling as a fallback."""
+        self._loop = asyncio.get_running_loop()
         while not self._stopped:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), poll_interval)

@@ -1,8 +1,8 @@
-"""The SLA watcher: escalates overdue cases up the tree (step 4, tracking and supervision).
+"""The SLA watcher: a timer that escalates overdue cases (step 4, tracking and supervision).
 
-The clock lives here, at the edge: the watcher reads the city view, and for an
-open case whose due time passed more than `grace` × (escalations so far) ago,
-it runs the `escalate` command as the system actor. The domain decides the level.
+The clock lives here, at the edge: every `interval` the watcher reads the city view, asks the
+domain's SLA rule (domain/sla.py) which open cases are overdue now, and runs the `escalate`
+command on each as the system actor. The rule decides when; the aggregate decides the level.
 """
 
 from __future__ import annotations
@@ -15,25 +15,26 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from command_center.hub import ViewSource
+from domain import sla
 from domain.application import IncidentService
-from domain.incident import Actor, DomainError
+from domain.incident import Actor, DomainError, Status
 
 log = logging.getLogger(__name__)
 
 SYSTEM: Actor = {"user": "sla-watcher", "role": "system", "center": None}
-WORKING = frozenset({"accepted", "dispatched", "returned", "acknowledged", "reopened"})
 
 
 def overdue(item: dict[str, Any], now: datetime, grace: timedelta) -> bool:
-    """Whether an open-incident entry of a view is due for its next escalation."""
+    """Whether an open-incident entry of a view is due for its next escalation (the view's
+    status, ISO 8601 due time and escalation count, read for the domain's rule)."""
+    try:
+        status = Status(item.get("status"))
+    except ValueError:  # not an incident entry this rule knows
+        return False
     due = item.get("due")
-    if not due or item.get("status") not in WORKING:
-        return False
+    deadline = datetime.fromisoformat(due) if due else None
     escalations = int(item.get("escalations") or 0)
-    if escalations >= 3:
-        return False
-    deadline = datetime.fromisoformat(due.replace("Z", "+00:00")) + grace * escalations
-    return now > deadline
+    return sla.overdue(status, deadline, escalations, grace, now) is not None
 
 
 class SlaWatcher:
@@ -46,7 +47,6 @@ class SlaWatcher:
         grace: timedelta = timedelta(hours=1),
         interval: float = 30.0,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-        wake: Callable[[], None] = lambda: None,
     ) -> None:
         self.service = service
         self.views = views
@@ -54,7 +54,6 @@ class SlaWatcher:
         self.grace = grace
         self.interval = interval
         self.clock = clock
-        self.wake = wake
         self.escalated = 0
 
     async def sweep(self) -> int:
@@ -78,9 +77,7 @@ class SlaWatcher:
                 done += 1
             except DomainError as exc:  # changed meanwhile; the next sweep sees the new state
                 log.info("not escalating %s: %s", incident_id, exc)
-        if done:
-            self.escalated += done
-            self.wake()
+        self.escalated += done
         return done
 
     async def run(self) -> None:

@@ -11,8 +11,9 @@ it encodes (`known`: `plain_state`, as the alert ingest fast path gives), so the
 without a query or a JSON decode (`known.take`). Contract tests check that what each takes equals what reading
 the table gives.
 
-Plugged in through eventsourcing's own `APPLICATION_RECORDER_TOPIC` setting; everything else is
-the library's.
+After both are remembered, the recorder signals the commit (infra/store/commits.py), so the
+runner that is woken finds them. Plugged in through eventsourcing's own
+`APPLICATION_RECORDER_TOPIC` setting; everything else is the library's.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
+
+from infra.store.commits import SignalsCommits
 
 Row = tuple[int, str, int, str, bytes]  # notification id, originator id, version, topic, state
 
@@ -76,7 +79,7 @@ class _Recent:
         return len(self._entries)
 
 
-class LinkageSQLiteRecorder(SQLiteApplicationRecorder):
+class LinkageSQLiteRecorder(SignalsCommits, SQLiteApplicationRecorder):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.known = _Recent()  # for the projection runner: events with their plain state
@@ -97,6 +100,8 @@ class LinkageSQLiteRecorder(SQLiteApplicationRecorder):
                      for n, s in pairs if getattr(s, "plain_state", None) is not None]
             if known:
                 self.known.put(known)
+        if ids:
+            self.committed()
         return ids
 
     def _insert_events(

@@ -1,66 +1,70 @@
-"""The SLA watcher escalates overdue cases one level per grace period, using the view."""
+"""The SLA rule (domain/sla.py): which case is overdue, to which level it escalates, and when."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from domain.application import IncidentService
-from infra.bootstrap import notification_reader
-from infra.runner.embedded import EmbeddedRunner
-from infra.runner.sla_watcher import SlaWatcher, overdue
-from infra.store.view_store import MemoryViewStore
+import pytest
 
-CENTERS = ["town", "district", "city"]
-ACTOR = {"user": "u", "role": "admin", "center": None}
+from domain.incident import Actor, Incident, Status
+from domain.sla import Escalation, next_escalation, overdue
+
 DUE = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
+GRACE = timedelta(hours=1)
+OFFICER: Actor = {"user": "officer-1", "role": "township_officer", "center": "130706001"}
+SYSTEM: Actor = {"user": "sla-watcher", "role": "system", "center": None}
+
+# Written out here rather than taken from the domain: the statuses in which a case is worked.
+WORKED = ("accepted", "dispatched", "returned", "acknowledged", "reopened")
 
 
-def setup() -> tuple[IncidentService, EmbeddedRunner, str]:
-    service = IncidentService(lambda grid: CENTERS, env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
-    runner = EmbeddedRunner(notification_reader(service), MemoryViewStore(), CENTERS)
-    incident = service.report(actor=ACTOR, grid="g", source="hotline", category="noise",
-                              severity="routine", description="d", location=None, reporter=None)
-    incident_id = str(incident.id)
-    service.act(incident_id, "accept", actor=ACTOR)
-    service.act(incident_id, "dispatch", actor=ACTOR, assignee={"kind": "department", "id": "x"},
-                due=DUE.isoformat())
-    runner.catch_up()
-    return service, runner, incident_id
+def test_a_case_escalates_to_the_township_once_its_deadline_has_passed() -> None:
+    assert overdue(Status.DISPATCHED, DUE, 0, GRACE, DUE - timedelta(seconds=1)) is None
+    assert overdue(Status.DISPATCHED, DUE, 0, GRACE, DUE) is None  # due, not yet overdue
+    assert overdue(Status.DISPATCHED, DUE, 0, GRACE, DUE + timedelta(seconds=1)) == Escalation(
+        "township", DUE)
 
 
-async def test_an_overdue_case_escalates_to_township_then_district_then_city() -> None:
-    service, runner, incident_id = setup()
-    now = [DUE - timedelta(minutes=1)]
-    watcher = SlaWatcher(service, runner, "city", grace=timedelta(hours=1), clock=lambda: now[0],
-                         wake=runner.catch_up)
-    assert await watcher.sweep() == 0
-    now[0] = DUE + timedelta(minutes=1)
-    assert await watcher.sweep() == 1
-    assert runner.view("city")["open"][incident_id]["escalated_to"] == "township"
-    assert await watcher.sweep() == 0  # not again within the grace period
-    now[0] = DUE + timedelta(hours=1, minutes=1)
-    assert await watcher.sweep() == 1
-    assert runner.view("district")["open"][incident_id]["escalated_to"] == "district"
-    now[0] = DUE + timedelta(hours=5)
-    assert await watcher.sweep() == 1
-    assert await watcher.sweep() == 0  # at the city: nowhere higher
-    assert service.get(incident_id).escalated_to == "city"
-    timeline = service.timeline(incident_id)
-    assert [e["data"].get("level") for e in timeline if e["type"] == "Escalated"] == [
-        "township", "district", "city"]
-    assert all(e["actor"]["user"] == "sla-watcher" for e in timeline if e["type"] == "Escalated")
+def test_each_escalation_waits_one_more_grace_period_and_climbs_one_level() -> None:
+    steps = [next_escalation(Status.ACKNOWLEDGED, DUE, n, GRACE) for n in range(3)]
+    assert steps == [Escalation("township", DUE), Escalation("district", DUE + GRACE),
+                     Escalation("city", DUE + 2 * GRACE)]
+    assert overdue(Status.ACKNOWLEDGED, DUE, 1, GRACE, DUE + GRACE / 2) is None
+    assert overdue(Status.ACKNOWLEDGED, DUE, 1, GRACE, DUE + 2 * GRACE) == steps[1]
 
 
-async def test_a_resolved_case_is_never_escalated() -> None:
-    service, runner, incident_id = setup()
-    service.act(incident_id, "acknowledge", actor=ACTOR)
-    service.act(incident_id, "resolve", actor=ACTOR, outcome="done")
-    runner.catch_up()
-    watcher = SlaWatcher(service, runner, "city", clock=lambda: DUE + timedelta(days=3))
-    assert await watcher.sweep() == 0
+def test_a_case_at_the_city_has_nowhere_higher_to_go() -> None:
+    assert next_escalation(Status.DISPATCHED, DUE, 3, GRACE) is None
+    assert overdue(Status.DISPATCHED, DUE, 3, GRACE, DUE + timedelta(days=30)) is None
 
 
-def test_overdue_reads_due_times_with_a_z_suffix() -> None:
-    item = {"status": "dispatched", "due": "2026-11-27T08:00:00Z", "escalations": 0}
-    assert overdue(item, DUE + timedelta(seconds=1), timedelta(hours=1))
-    assert not overdue(item, DUE - timedelta(seconds=1), timedelta(hours=1))
+def test_a_case_without_a_deadline_never_escalates_by_itself() -> None:
+    assert overdue(Status.ACCEPTED, None, 0, GRACE, DUE + timedelta(days=30)) is None
+
+
+@pytest.mark.parametrize("status", list(Status), ids=[s.value for s in Status])
+def test_only_a_case_being_worked_escalates(status: Status) -> None:
+    late = overdue(status, DUE, 0, GRACE, DUE + timedelta(days=1))
+    assert (late is not None) is (status.value in WORKED)
+
+
+def new_incident() -> Incident:
+    return Incident.report(source="hotline", category="noise", severity="routine",
+                           grid="130706001001001", centers=["130706001", "130706", "130700"],
+                           description="loud construction at night", actor=OFFICER)
+
+
+def test_the_rule_names_the_level_the_aggregate_escalates_to_and_stops_where_it_stops() -> None:
+    incident = new_incident()
+    incident.accept(actor=OFFICER)
+    incident.dispatch(actor=OFFICER, assignee={"kind": "department", "id": "water"},
+                      due=DUE.isoformat())
+    incident.collect_events()
+    for _ in range(3):
+        step = next_escalation(incident.status, DUE, incident.escalations, GRACE)
+        assert step is not None and "escalate" in incident.allowed_actions()
+        incident.escalate(actor=SYSTEM, reason="overdue")
+        (escalated,) = incident.collect_events()
+        assert escalated.level == step.level  # type: ignore[attr-defined]
+    assert next_escalation(incident.status, DUE, incident.escalations, GRACE) is None
+    assert "escalate" not in incident.allowed_actions()
