@@ -159,8 +159,8 @@ async def console_endpoint(ws: WebSocket) -> None:
     pump: asyncio.Task[Close] | None = None
     closing: Close | None = None
     try:
-        await asyncio.wait({first, reader}, timeout=svc.resume_wait,
-                           return_when=asyncio.FIRST_COMPLETED)
+        started: set[asyncio.Future[Any]] = {first, reader}
+        await asyncio.wait(started, timeout=svc.resume_wait, return_when=asyncio.FIRST_COMPLETED)
         if not reader.done():
             await session.start(first.result() if first.done() else None)
             pump = asyncio.create_task(session.pump())
