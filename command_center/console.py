@@ -130,10 +130,11 @@ async def _admit(ws: WebSocket, svc: Services, center: str) -> bool:
     return True
 
 
-async def _close(ws: WebSocket, code: int, reason: str, timeout: float) -> None:
-    # Bounded: a console that does not read cannot take a close frame either.
+async def _close(ws: WebSocket, code: int, reason: str, send_timeout: float) -> None:
+    # A console that does not read cannot take a close frame either. The server runtime
+    # (infra/runtime/server.py) resets it after send_timeout; this bounds other servers.
     with contextlib.suppress(Exception):
-        await asyncio.wait_for(ws.close(code, reason), timeout)
+        await asyncio.wait_for(ws.close(code, reason), 2 * send_timeout)
 
 
 async def console_endpoint(ws: WebSocket) -> None:
