@@ -106,6 +106,8 @@ class Invalid:
 
 ClientMessage = Hello | Resume | Ping | SnapshotRequest | Invalid
 KINDS = "hello, resume, ping or snapshot"
+_JSON_NAMES = {list: "array", str: "string", int: "number", float: "number", bool: "boolean",
+               type(None): "null"}
 
 
 def parse(text: str) -> ClientMessage:
@@ -113,11 +115,10 @@ def parse(text: str) -> ClientMessage:
     try:
         data: Any = orjson.loads(text)
     except orjson.JSONDecodeError:
-        return Invalid(f"a message must be a JSON object with a 'type' ({KINDS}); "
-                       "got text that is not JSON")
+        return Invalid(f"expected a JSON object whose type is {KINDS}; got text that is not JSON")
     if not isinstance(data, dict):
-        return Invalid(f"a message must be a JSON object with a 'type' ({KINDS}); "
-                       f"got a JSON {type(data).__name__}")
+        return Invalid(f"expected a JSON object whose type is {KINDS}; "
+                       f"got a JSON {_JSON_NAMES.get(type(data), 'value')}")
     kind = data.get("type")
     if kind == "hello":
         return Hello()

@@ -249,7 +249,7 @@ def test_a_resume_without_a_usable_position_is_answered_with_a_snapshot() -> Non
 def test_bad_messages_say_what_was_wrong_and_what_was_expected() -> None:
     not_json, not_object, unknown = (parse(t) for t in ("{", "[1]", '{"type":"subscribe"}'))
     assert isinstance(not_json, Invalid) and "not JSON" in not_json.detail
-    assert isinstance(not_object, Invalid) and "got a JSON list" in not_object.detail
+    assert isinstance(not_object, Invalid) and "got a JSON array" in not_object.detail
     assert isinstance(unknown, Invalid) and "'subscribe'" in unknown.detail
     for invalid in (not_json, not_object, unknown):
         assert "hello, resume, ping or snapshot" in invalid.detail
