@@ -223,11 +223,19 @@ class Console:
     def receive(self, message: ClientMessage) -> None:
         """A client message after the first."""
         if isinstance(message, Ping):
-            self._replies.append(PONG)
+            self._reply(PONG)
         elif isinstance(message, (Resume, SnapshotRequest, Hello)):
             self._wants_snapshot = True
         else:
-            self._replies.append(error_frame(message.detail))
+            self._reply(error_frame(message.detail))
+
+    def _reply(self, text: str) -> None:
+        # A console that asks faster than it reads the answers falls behind like any other.
+        if len(self._replies) >= self.queue_size:
+            self.overflowed = True
+            self._replies.clear()
+        elif not self.overflowed:
+            self._replies.append(text)
 
     def snapshot(self, epoch: str, seq: int, view: View) -> str:
         """The snapshot taken after TakeSnapshot; returns its frame, to send now."""

@@ -192,6 +192,16 @@ def test_a_console_that_falls_behind_gets_a_snapshot_then_is_closed_when_it_keep
     assert steps(console) == [{"type": "close", "code": CLOSE_TOO_SLOW, "cause": "too_slow"}]
 
 
+def test_a_console_that_asks_faster_than_it_reads_falls_behind_too() -> None:
+    console = Console("c", queue_size=4, max_overflows=0)
+    console.start(None)
+    steps(console)
+    for _ in range(5):
+        console.receive(Ping())
+    assert console.overflowed
+    assert steps(console) == [{"type": "close", "code": CLOSE_TOO_SLOW, "cause": "too_slow"}]
+
+
 def test_a_queue_that_never_fills_never_resyncs() -> None:
     console = Console("c", queue_size=4, max_overflows=0)
     console.start(None)
