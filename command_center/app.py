@@ -24,6 +24,7 @@ from command_center.console import console_endpoint
 from command_center.feed_ws import feed_endpoint
 from command_center.ingest import add_openapi as add_ingest_openapi
 from command_center.ingest import routes as ingest_routes
+from command_center.metrics import routes as metrics_routes
 from command_center.openapi import build_openapi
 from command_center.problems import Problem, problem_response
 from command_center.types import Services
@@ -106,6 +107,7 @@ def create_app(services: Services) -> Starlette:
             *api_routes,
             *ingest_routes,
             *audit_routes,
+            *metrics_routes,
             WebSocketRoute("/ws/console", console_endpoint),
             WebSocketRoute("/ws/feed", feed_endpoint),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),

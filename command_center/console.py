@@ -1,4 +1,9 @@
-"""The console websocket: snapshot, then deltas with epoch and seq; resume on reconnect."""
+"""The console websocket: a thin driver doing the I/O that `command_center/protocol.py` decides.
+
+Three tasks per connection: the reader feeds client messages to the protocol, the pump sends
+what the protocol says next (one send at a time, each bounded by the send timeout), and an
+optional timer closes the socket when the token that opened it expires.
+"""
 
 from __future__ import annotations
 
@@ -9,118 +14,104 @@ import logging
 import time
 from typing import Any
 
-import orjson
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from command_center.auth import RateLimit, token_expiry
-from command_center.hub import Frame, Subscription, snapshot_frame
+from command_center.hub import Subscription
 from command_center.problems import Problem
+from command_center.protocol import (
+    CLOSE_POLICY,
+    CLOSE_TOKEN_EXPIRED,
+    CLOSE_TOO_SLOW,
+    CLOSE_UNSUPPORTED,
+    ClientMessage,
+    Close,
+    Console,
+    Send,
+    error_frame,
+    parse,
+)
 from command_center.types import Services
 from domain import access
 
-log = logging.getLogger(__name__)
+__all__ = ["CLOSE_POLICY", "CLOSE_TOKEN_EXPIRED", "CLOSE_TOO_SLOW", "ConsoleSession",
+           "console_endpoint"]
 
-CLOSE_POLICY = 1008
-CLOSE_TOO_SLOW = 4008  # fell too far behind too often
-CLOSE_TOKEN_EXPIRED = 4401  # the console client treats 4401 as "log in again"
+log = logging.getLogger(__name__)
 
 
 async def _maybe(value: Any) -> Any:
     return await value if inspect.isawaitable(value) else value
 
 
-class TooSlow(Exception):
-    """A console that overflowed its queue more often than allowed."""
-
-
 class ConsoleSession:
-    """One console connection: keeps (epoch, seq) of what it sent; never leaves a gap."""
+    """One console connection: sends what its protocol state asks for, in order."""
 
-    def __init__(self, ws: WebSocket, svc: Services, center: str, sub: Subscription) -> None:
+    def __init__(self, ws: WebSocket, svc: Services, sub: Subscription) -> None:
         self.ws = ws
         self.svc = svc
-        self.center = center
         self.sub = sub
-        self.epoch = ""
-        self.seq = -1
-        self.resyncs = 0
-        self.lock = asyncio.Lock()  # one sender at a time: the pump or a client request
+        self.console = sub.console
+        self.center = sub.center
 
-    async def send(self, text: str) -> None:
-        await self.ws.send_text(text)
-
-    async def send_snapshot(self) -> None:
-        self.sub.drain()
-        epoch, seq, view = await _maybe(self.svc.views.snapshot(self.center))
-        # Encode now: the view is live and changes after this point.
-        text = snapshot_frame(self.center, epoch, seq, view)
-        self.epoch, self.seq = epoch, seq
-        await self.send(text)
-
-    async def start(self, resume: dict[str, Any] | None) -> None:
+    async def start(self, first: ClientMessage | None) -> None:
+        """Begin from the first message: fetch the history a resume asks for."""
+        resume = self.console.start(first)
         if resume is not None:
-            epoch, seq = resume.get("epoch"), resume.get("seq")
-            if isinstance(epoch, str) and isinstance(seq, int) and seq >= 0:
-                frames = await _maybe(self.svc.views.history(self.center, epoch, seq))
-                if frames is not None:
-                    self.epoch, self.seq = epoch, seq
-                    for frame in frames:
-                        await self.deliver(frame)
-                    return
-        await self.send_snapshot()
+            frames = await _maybe(self.svc.views.history(self.center, resume.epoch, resume.seq))
+            self.console.resumed(resume, frames)
+        self.sub.ready.set()
 
-    async def deliver(self, frame: Frame) -> None:
-        epoch, seq, text = frame
-        if not text:  # a marker: the view is at (epoch, seq)
-            if (epoch, seq) != (self.epoch, self.seq):
-                await self.send_snapshot()
-            return
-        if epoch != self.epoch:
-            await self.send_snapshot()
-        elif seq <= self.seq:
-            return  # already covered by the snapshot or history
-        elif seq != self.seq + 1:
-            await self.send_snapshot()  # a gap: never skip silently
-        else:
-            self.seq = seq
-            await self.send(text)
-
-    async def pump(self) -> None:
+    async def pump(self) -> Close:
+        """Send until the protocol says close; returns that Close (not sent yet)."""
         while True:
-            frame = await self.sub.queue.get()
-            async with self.lock:
-                if self.sub.overflowed:
-                    self.resyncs += 1
-                    if self.resyncs > self.svc.max_overflows:
-                        raise TooSlow(self.resyncs)
-                    await self.send_snapshot()
-                    continue
-                await self.deliver(frame)
-
-
-async def _reader(ws: WebSocket, inbox: asyncio.Queue[dict[str, Any] | None],
-                  limit: RateLimit | None = None) -> None:
-    try:
-        while True:
-            text = await ws.receive_text()
-            if limit is not None and not limit.take():
-                await ws.close(CLOSE_POLICY, "message rate limit exceeded")
-                await inbox.put(None)
-                return
+            step = self.console.next_step()
+            if step is None:
+                await self.sub.ready.wait()
+                self.sub.ready.clear()
+                continue
+            if isinstance(step, Close):
+                return step
+            if isinstance(step, Send):
+                text = step.text
+            else:
+                epoch, seq, view = await _maybe(self.svc.views.snapshot(self.center))
+                text = self.console.snapshot(epoch, seq, view)
             try:
-                message = orjson.loads(text)
-            except orjson.JSONDecodeError:
-                message = {"type": "invalid"}
-            await inbox.put(message if isinstance(message, dict) else {"type": "invalid"})
-    except (WebSocketDisconnect, RuntimeError, KeyError):
-        await inbox.put(None)
+                await asyncio.wait_for(self.ws.send_text(text), self.console.send_timeout)
+            except TimeoutError:
+                return self.console.send_timed_out()
 
 
-async def _expire(ws: WebSocket, at: float) -> None:
+async def _read(ws: WebSocket, sub: Subscription, first: asyncio.Future[ClientMessage | None],
+                limit: RateLimit | None) -> tuple[int, str]:
+    """Hand client messages to the protocol until the client is gone: (close code, reason)."""
+    console = sub.console
+    while True:
+        message = await ws.receive()
+        if message["type"] == "websocket.disconnect":
+            return int(message.get("code", 1000)), str(message.get("reason") or "")
+        text = message.get("text")
+        if limit is not None and not limit.take():
+            console.close(CLOSE_POLICY, "message rate limit exceeded", "rate_limit")
+        elif text is None:
+            console.close(CLOSE_UNSUPPORTED, "binary frames are not accepted; "
+                          "send JSON text frames", "binary_frame")
+        elif not first.done():
+            first.set_result(parse(text))
+            continue
+        else:
+            console.receive(parse(text))
+        if not first.done():
+            first.set_result(None)
+        sub.ready.set()
+
+
+async def _expire(sub: Subscription, at: float) -> None:
     """Close the socket when the token that opened it expires."""
     await asyncio.sleep(max(0.0, at - time.time()))
-    with contextlib.suppress(Exception):
-        await ws.close(CLOSE_TOKEN_EXPIRED, "token expired")
+    sub.console.close(CLOSE_TOKEN_EXPIRED, "token expired", "token_expired")
+    sub.ready.set()
 
 
 async def _admit(ws: WebSocket, svc: Services, center: str) -> bool:
@@ -139,6 +130,13 @@ async def _admit(ws: WebSocket, svc: Services, center: str) -> bool:
     return True
 
 
+async def _close(ws: WebSocket, code: int, reason: str, send_timeout: float) -> None:
+    # A console that does not read cannot take a close frame either. The server runtime
+    # (infra/runtime/server.py) resets it after send_timeout; this bounds other servers.
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(ws.close(code, reason), 2 * send_timeout)
+
+
 async def console_endpoint(ws: WebSocket) -> None:
     svc: Services = ws.app.state.services
     center = ws.query_params.get("center", "")
@@ -148,52 +146,35 @@ async def console_endpoint(ws: WebSocket) -> None:
     await ws.accept(subprotocol="bearer" if offered and offered[0].lower() == "bearer" else None)
     expires = token_expiry(ws)
     if not svc.views.has_center(center):
-        await ws.send_text(
-            orjson.dumps(
-                {"type": "error", "detail": f"center {center!r} not found; expected a city, "
-                 "district or township id in ?center="}
-            ).decode()
-        )
+        await ws.send_text(error_frame(f"center {center!r} not found; expected a city, "
+                                       "district or township id in ?center="))
         await ws.close(CLOSE_POLICY)
         return
-    inbox: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(64)
+    console = Console(center, svc.hub.queue_size, svc.max_overflows, svc.send_timeout)
+    sub = svc.hub.subscribe(center, console)
+    session = ConsoleSession(ws, svc, sub)
+    first: asyncio.Future[ClientMessage | None] = asyncio.get_running_loop().create_future()
     limit = RateLimit(svc.ws_rate, svc.ws_burst) if svc.ws_rate > 0 else None
-    reader = asyncio.create_task(_reader(ws, inbox, limit))
-    expiry = asyncio.create_task(_expire(ws, expires)) if expires is not None else None
-    sub = svc.hub.subscribe(center)
-    session = ConsoleSession(ws, svc, center, sub)
-    pump: asyncio.Task[None] | None = None
+    reader = asyncio.create_task(_read(ws, sub, first, limit))
+    expiry = asyncio.create_task(_expire(sub, expires)) if expires is not None else None
+    pump: asyncio.Task[Close] | None = None
+    closing: Close | None = None
     try:
-        first: dict[str, Any] | None
-        try:
-            first = await asyncio.wait_for(inbox.get(), svc.resume_wait)
-        except TimeoutError:
-            first = {}
-        if first is None:
-            return
-        await session.start(first if first.get("type") == "resume" else None)
-        pump = asyncio.create_task(session.pump())
-        while True:
-            inbox_get = asyncio.create_task(inbox.get())
-            done, _ = await asyncio.wait({inbox_get, pump}, return_when=asyncio.FIRST_COMPLETED)
-            if pump in done:
-                inbox_get.cancel()
-                try:
-                    pump.result()
-                except TooSlow as exc:
-                    log.info("closing console for %s: fell behind %s times", center, exc)
-                    await ws.close(CLOSE_TOO_SLOW, "too slow: fell behind too many times")
-                return
-            message = inbox_get.result()
-            if message is None:
-                return
-            kind = message.get("type")
-            async with session.lock:
-                if kind == "ping":
-                    await ws.send_text('{"type":"pong"}')
-                elif kind in ("resume", "snapshot"):
-                    await session.send_snapshot()
-    except (WebSocketDisconnect, RuntimeError, ConnectionError):
+        started: set[asyncio.Future[Any]] = {first, reader}
+        await asyncio.wait(started, timeout=svc.resume_wait, return_when=asyncio.FIRST_COMPLETED)
+        if not reader.done():
+            await session.start(first.result() if first.done() else None)
+            pump = asyncio.create_task(session.pump())
+            await asyncio.wait({reader, pump}, return_when=asyncio.FIRST_COMPLETED)
+        if pump is not None and pump.done():
+            closing = pump.result()
+        else:
+            code, reason = reader.result()
+            cause = Console.disconnected(code, reason)
+            if cause is not None:
+                log.info("console for %s closed by the server: %s (%d)", center, reason, code)
+                svc.metrics.console_closed(cause)
+    except (WebSocketDisconnect, RuntimeError, OSError):
         pass
     finally:
         svc.hub.unsubscribe(sub)
@@ -202,6 +183,9 @@ async def console_endpoint(ws: WebSocket) -> None:
                 task.cancel()
                 with contextlib.suppress(BaseException):
                     await task
-        if ws.application_state == WebSocketState.CONNECTED:
-            with contextlib.suppress(Exception):
-                await ws.close()
+        if closing is not None:
+            log.info("closing console for %s: %s", center, closing.reason)
+            svc.metrics.console_closed(closing.cause)
+            await _close(ws, closing.code, closing.reason, svc.send_timeout)
+        elif ws.application_state == WebSocketState.CONNECTED:
+            await _close(ws, 1000, "", svc.send_timeout)

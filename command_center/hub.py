@@ -1,7 +1,8 @@
-"""The console hub: fans deltas out to websocket consoles, one bounded queue per console.
+"""The in-process fan-out of delta frames to consoles: publishing never awaits a console.
 
-Publishing never awaits a console. A console whose queue fills up is marked
-`overflowed`; its sender drops what is queued and sends a fresh snapshot.
+Each console's protocol state (`command_center/protocol.py`) holds its own bounded queue and
+decides what to do when it overflows; the hub offers it every frame of its center and wakes
+its sender (`command_center/console.py`). The embedded runner and the Redis subscriber feed it.
 """
 
 from __future__ import annotations
@@ -9,15 +10,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
-import orjson
-
-from projections.patch import Change, View
-
-Frame = tuple[str, int, str]  # (epoch, seq, encoded delta frame: a JSON text)
-# A frame whose text is "" is a marker: "the view is now at (epoch, seq)"; a console
-# that is elsewhere fetches a snapshot (used after a fan-out source reconnects).
+from command_center.protocol import Console, Frame
+from projections.patch import View
 
 
 class ViewSource(Protocol):
@@ -32,40 +28,17 @@ class ViewSource(Protocol):
     def has_center(self, center: str) -> bool: ...
 
 
-def delta_frame(center: str, epoch: str, seq: int, changes: list[Change]) -> str:
-    return orjson.dumps(
-        {"type": "delta", "center": center, "epoch": epoch, "seq": seq, "changes": changes}
-    ).decode()
-
-
-def snapshot_frame(center: str, epoch: str, seq: int, view: View) -> str:
-    # Sorted keys: a view's encoding is canonical, so the same history gives the same bytes
-    # in embedded and distributed mode, whatever order incidents entered a map in.
-    return orjson.dumps(
-        {"type": "snapshot", "center": center, "epoch": epoch, "seq": seq, "view": view},
-        option=orjson.OPT_SORT_KEYS,
-    ).decode()
-
-
 @dataclass(eq=False)
 class Subscription:
+    """A console on the hub: its protocol state, and the event that wakes its sender."""
+
     center: str
-    queue: asyncio.Queue[Frame]
-    overflowed: bool = False
-    meta: dict[str, Any] = field(default_factory=dict)
+    console: Console
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
 
     def offer(self, frame: Frame) -> None:
-        if self.overflowed:
-            return
-        try:
-            self.queue.put_nowait(frame)
-        except asyncio.QueueFull:
-            self.overflowed = True
-
-    def drain(self) -> None:
-        while not self.queue.empty():
-            self.queue.get_nowait()
-        self.overflowed = False
+        self.console.offer(frame)
+        self.ready.set()
 
 
 class Hub:
@@ -76,8 +49,8 @@ class Hub:
         self._subs: dict[str, set[Subscription]] = {}
         self.published = 0
 
-    def subscribe(self, center: str) -> Subscription:
-        sub = Subscription(center, asyncio.Queue(self.queue_size))
+    def subscribe(self, center: str, console: Console | None = None) -> Subscription:
+        sub = Subscription(center, console or Console(center, self.queue_size))
         self._subs.setdefault(center, set()).add(sub)
         return sub
 
@@ -92,11 +65,6 @@ class Hub:
         self.published += 1
         for sub in self._subs.get(center, ()):
             sub.offer(frame)
-
-    def publish(self, center: str, epoch: str, seq: int, changes: list[Change]) -> str:
-        data = delta_frame(center, epoch, seq, changes)
-        self.publish_frame(center, (epoch, seq, data))
-        return data
 
     def centers(self) -> list[str]:
         """The centers at least one console watches."""

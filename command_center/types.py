@@ -10,6 +10,7 @@ from starlette.requests import HTTPConnection
 
 from command_center.hub import Hub, ViewSource
 from command_center.intake import Intake, RateLimiter
+from command_center.metrics import Metrics
 from command_center.problems import Problem
 from domain.alert_service import AlertService
 from domain.application import IncidentService
@@ -47,6 +48,8 @@ class Services:
     max_body_bytes: int = 1 << 20
     resume_wait: float = 1.0
     max_overflows: int = 3  # snapshots a slow console gets before it is closed (4008)
+    send_timeout: float = 10.0  # seconds a console send may take before it is closed (4008)
+    metrics: Metrics = field(default_factory=Metrics)
     background: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     on_shutdown: list[Callable[[], Any]] = field(default_factory=list)
     mode: str = "embedded"

@@ -226,6 +226,7 @@ def build_services(
         max_body_bytes=settings.max_body_bytes,
         resume_wait=settings.resume_wait,
         max_overflows=settings.max_overflows,
+        send_timeout=settings.ws_send_timeout,
         background=[*background, seal, sla.run],
         on_shutdown=on_shutdown,
         mode=mode,

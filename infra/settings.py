@@ -59,6 +59,15 @@ class Settings:
     ws_max_size: int = field(default_factory=lambda: int(_env("WS_MAX_SIZE", "65536")))
     ws_rate: float = field(default_factory=lambda: float(_env("WS_RATE", "10")))  # msgs/s
     ws_burst: int = field(default_factory=lambda: int(_env("WS_BURST", "20")))
+    # A console send (or close) that has not completed in this many seconds: the console is
+    # not reading; it is closed (4008) or, when even a close cannot be written, reset.
+    ws_send_timeout: float = field(default_factory=lambda: float(_env("WS_SEND_TIMEOUT", "10")))
+    # Websocket keepalive: a ping every interval; no pong within the timeout closes with 1011.
+    ws_ping_interval: float = field(
+        default_factory=lambda: float(_env("WS_PING_INTERVAL", "20")))
+    ws_ping_timeout: float = field(default_factory=lambda: float(_env("WS_PING_TIMEOUT", "20")))
+    # Kernel send buffer of each websocket in bytes (0: the kernel's autotuning, up to MiBs).
+    ws_send_buffer: int = field(default_factory=lambda: int(_env("WS_SEND_BUFFER", "0")))
     seal_checkpoint_every: int = field(
         default_factory=lambda: int(_env("SEAL_CHECKPOINT_EVERY", "100"))
     )

@@ -131,6 +131,7 @@ def start_server(data_dir: Path, port: int | None = None, **settings: object) ->
     import uvicorn
 
     from infra.bootstrap import build_embedded
+    from infra.runtime.server import server_config
     from infra.settings import Settings
 
     # Bind the listening socket here and hand it to uvicorn: no window in which another
@@ -150,9 +151,8 @@ def start_server(data_dir: Path, port: int | None = None, **settings: object) ->
     config_settings = Settings().with_(data_dir=data_dir, host="127.0.0.1", port=port,
                                        resume_wait=0.3, **settings)
     embedded = build_embedded(config_settings)
-    config = uvicorn.Config(embedded.app(), host="127.0.0.1", port=port, log_level="warning",
-                            ws="websockets-sansio", lifespan="on",
-                            ws_max_size=config_settings.ws_max_size)
+    config = server_config(embedded.app(), config_settings, host="127.0.0.1", port=port,
+                           log_level="warning")
     server = uvicorn.Server(config)
 
     def run() -> None:

@@ -1,7 +1,7 @@
 // Linkage console — live duty-officer console.
 //
 // Data: GET /api/centers (tree), websocket /ws/console?center=ID (snapshot + deltas),
-// GET /api/incidents/<id> (detail with timeline). See ARCHITECTURE.md, "Console wire protocol".
+// GET /api/incidents/<id> (detail with timeline). The protocol: docs/PROTOCOL.md.
 
 import { applyChanges } from "./patch.js";
 import { renderAlerts, renderLinkDialog, wireAlerts } from "./alerts.js";

@@ -58,6 +58,7 @@ def serve(host: str | None, port: int | None, data_dir: str | None, store: str |
     from infra.demo.incidents import DemoDriver
     from infra.loaders.cameras import DEFAULT_CAMERAS, load_cameras
     from infra.runtime.preflight import ServiceUnreachable
+    from infra.runtime.server import server_config
 
     settings = _settings(data_dir, store, jurisdiction).with_(host=host, port=port, mqtt=mqtt)
     demo = demo and demo_rate > 0  # a rate of 0 turns the demo off (it used to mean "flat out")
@@ -71,9 +72,8 @@ def serve(host: str | None, port: int | None, data_dir: str | None, store: str |
         raise click.ClickException(str(exc)) from None
     app = embedded.app()
     tune_process()
-    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info",
-                            ws="websockets-sansio", lifespan="on",
-                            ws_max_size=settings.ws_max_size)
+    config = server_config(app, settings, host=settings.host, port=settings.port,
+                           log_level="info")
     server = uvicorn.Server(config)
     from infra.security.log_redaction import install as redact_tokens_in_logs
 

@@ -21,7 +21,8 @@ import redis.asyncio as aioredis
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
-from command_center.hub import Frame, Hub, delta_frame
+from command_center.hub import Hub
+from command_center.protocol import Cursor, Frame, delta_frame, missed
 from projections.center_view import new_view
 from projections.patch import Change, View
 
@@ -157,22 +158,11 @@ class RedisViewSource:
             pipe.hmget(self.keys.snapshot(center), ["epoch", "seq"])
             pipe.xrange(self.keys.deltas(center), min=f"({seq}-1", max="+")
             (current_epoch, current_seq), entries = await pipe.execute()
-        if current_epoch is None or current_epoch.decode() != epoch:
+        if current_epoch is None:
             return None
-        current = int(current_seq)
-        if seq == current:
-            return []
-        if seq > current:
-            return None
-        frames: list[Frame] = []
-        expected = seq + 1
-        for entry_id, fields in entries:
-            entry_seq = int(entry_id.split(b"-", 1)[0])
-            if entry_seq != expected:
-                return None  # trimmed, or a write that never happened
-            frames.append((epoch, entry_seq, fields[b"frame"].decode()))
-            expected += 1
-        return frames if expected == current + 1 else None
+        held = (Frame(epoch, int(entry_id.split(b"-", 1)[0]), fields[b"frame"].decode())
+                for entry_id, fields in entries)
+        return missed((current_epoch.decode(), int(current_seq)), epoch, seq, held)
 
     async def close(self) -> None:
         await self._redis.aclose()
@@ -198,38 +188,27 @@ class RedisSubscriber:
         self.source = source
         self.keys = Keys(prefix)
         self.check_every = check_every
-        self.last: dict[str, tuple[str, int]] = {}  # center -> (epoch, seq) last handed to the hub
+        self.cursor = Cursor()  # what was last handed to the hub, per center
         self.received = 0
         self.ready = asyncio.Event()
-
-    def _deliver(self, center: str, frame: Frame) -> None:
-        last = self.last.get(center)
-        if last is not None and last[0] == frame[0] and frame[1] <= last[1]:
-            return
-        self.last[center] = (frame[0], frame[1])
-        self.hub.publish_frame(center, frame)
 
     def on_message(self, channel: bytes, data: bytes) -> None:
         center = self.keys.center_of(channel.decode())
         text = data.decode()
         head = orjson.loads(text)
         self.received += 1
-        self._deliver(center, (head["epoch"], head["seq"], text))
+        frame = Frame(head["epoch"], head["seq"], text)
+        if self.cursor.accept(center, frame):
+            self.hub.publish_frame(center, frame)
 
     async def catch_up(self) -> None:
         """Hand the hub what pub/sub may have missed: deltas, or a marker that forces a resync."""
         for center in self.hub.centers():
-            last = self.last.get(center)
+            last = self.cursor.last.get(center)
             frames = await self.source.history(center, *last) if last else None
-            if frames:
-                for frame in frames:
-                    self._deliver(center, frame)
-            elif frames is None:
-                epoch, seq = await self.source.state(center)
-                if epoch:
-                    # A marker frame (no text): consoles not at (epoch, seq) fetch a snapshot.
-                    self.last[center] = (epoch, seq)
-                    self.hub.publish_frame(center, (epoch, seq, ""))
+            state = await self.source.state(center) if frames is None else None
+            for frame in self.cursor.caught_up(center, frames, state):
+                self.hub.publish_frame(center, frame)
 
     async def run(self) -> None:
         while True:

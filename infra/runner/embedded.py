@@ -15,7 +15,8 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 
-from command_center.hub import Frame, Hub, delta_frame
+from command_center.hub import Hub
+from command_center.protocol import Frame, delta_frame, missed
 from infra.store.view_store import ViewStore
 from projections.center_view import RUNS, new_view, routes_to, step, step_run
 from projections.envelope import Envelope
@@ -55,7 +56,6 @@ class EmbeddedRunner:
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None  # the one run() follows on
         self._stopped = False
-        self.listeners: list[Callable[[list[Envelope]], None]] = []
         self.restore()
 
     # -- state -------------------------------------------------------------
@@ -72,7 +72,8 @@ class EmbeddedRunner:
             seq = self.seqs.get(center, 0)
             ring = self._ring(center)
             for delta_seq, changes in deltas:
-                ring.append((self.epoch, delta_seq, delta_frame(center, self.epoch, delta_seq, changes)))
+                ring.append(Frame(self.epoch, delta_seq,
+                                  delta_frame(center, self.epoch, delta_seq, changes)))
                 if delta_seq > seq:
                     apply_changes(view, changes)
                     seq = delta_seq
@@ -116,17 +117,8 @@ class EmbeddedRunner:
 
     def history(self, center: str, epoch: str, seq: int) -> list[Frame] | None:
         """Every delta after seq, or None when they are not all held (other epoch, trimmed)."""
-        if epoch != self.epoch:
-            return None
-        current = self.seqs.get(center, 0)
-        if seq == current:
-            return []
-        if seq > current:
-            return None
-        ring = self.history_frames.get(center)
-        if not ring or ring[0][1] > seq + 1:
-            return None
-        return [frame for frame in ring if frame[1] > seq]
+        current = (self.epoch, self.seqs.get(center, 0))
+        return missed(current, epoch, seq, self.history_frames.get(center, ()))
 
     # -- folding -----------------------------------------------------------
 
@@ -173,12 +165,10 @@ class EmbeddedRunner:
             checkpointed = self._take_checkpoint()
         self.store.commit(self.position, deltas, checkpointed)
         for center, seq, changes in deltas:
-            frame = (self.epoch, seq, delta_frame(center, self.epoch, seq, changes))
+            frame = Frame(self.epoch, seq, delta_frame(center, self.epoch, seq, changes))
             self._ring(center).append(frame)
             if self.hub is not None:
                 self.hub.publish_frame(center, frame)
-        for listener in self.listeners:
-            listener(events)
         return len(events)
 
     def _take_checkpoint(self) -> dict[str, tuple[int, View]]:

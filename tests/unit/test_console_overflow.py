@@ -11,7 +11,8 @@ from starlette.websockets import WebSocketDisconnect
 
 from command_center.app import create_app
 from command_center.console import CLOSE_TOO_SLOW
-from command_center.hub import Hub, delta_frame
+from command_center.hub import Hub
+from command_center.protocol import Frame, delta_frame
 from command_center.types import Services
 from projections.center_view import new_view
 
@@ -49,7 +50,7 @@ def _app(hub: Hub, max_overflows: int) -> Any:
 
 def _burst(hub: Hub, first: int) -> None:
     for seq in range(first, first + 5):  # more than the queue holds, before the console reads
-        hub.publish_frame("c", ("e", seq, delta_frame("c", "e", seq, [])))
+        hub.publish_frame("c", Frame("e", seq, delta_frame("c", "e", seq, [])))
 
 
 def test_console_that_overflows_gets_a_fresh_snapshot() -> None:

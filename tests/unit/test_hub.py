@@ -8,7 +8,8 @@ from typing import Any
 import orjson
 
 from command_center.console import ConsoleSession
-from command_center.hub import Frame, Hub
+from command_center.hub import Hub
+from command_center.protocol import Frame, delta_frame
 from projections.center_view import new_view
 from projections.patch import apply_changes, set_
 
@@ -47,18 +48,24 @@ class Source:
         changes = [set_(["counts", "reported"], n)]
         apply_changes(self.view, changes)
         self.seq += 1
-        self.hub.publish("c", "e1", self.seq, changes)
+        self.hub.publish_frame("c", Frame("e1", self.seq, delta_frame("c", "e1", self.seq, changes)))
 
 
 class Svc:
-    max_overflows = 3
-
     def __init__(self, views: Source) -> None:
         self.views = views
 
 
 def session(hub: Hub, source: Source, ws: FakeSocket) -> ConsoleSession:
-    return ConsoleSession(ws, Svc(source), "c", hub.subscribe("c"))  # type: ignore[arg-type]
+    return ConsoleSession(ws, Svc(source), hub.subscribe("c"))  # type: ignore[arg-type]
+
+
+async def sent(ws: FakeSocket, n: int) -> None:
+    """Until the socket has been sent n frames (a liveness guard, not a timing assertion)."""
+    async def until() -> None:
+        while len(ws.sent) < n:
+            await asyncio.sleep(0)
+    await asyncio.wait_for(until(), 5)
 
 
 async def test_a_console_that_falls_behind_gets_a_fresh_snapshot_then_continues() -> None:
@@ -68,11 +75,15 @@ async def test_a_console_that_falls_behind_gets_a_fresh_snapshot_then_continues(
     console = session(hub, source, ws)
     await console.start(None)
     pump = asyncio.create_task(console.pump())
+    await sent(ws, 1)
     ws.open.clear()  # the link stalls
-    for n in range(1, 50):
+    source.change(1)
+    while console.console.pending:  # the pump takes delta 1 and waits on the link
+        await asyncio.sleep(0)
+    for n in range(2, 50):
         source.change(n)
-    assert console.sub.overflowed
-    assert console.sub.queue.qsize() <= 8  # memory stays bounded
+    assert console.console.overflowed
+    assert len(console.console.pending) <= 8  # memory stays bounded
     ws.open.set()
     await asyncio.sleep(0.05)
     source.change(50)
@@ -88,7 +99,7 @@ async def test_a_console_that_falls_behind_gets_a_fresh_snapshot_then_continues(
         seq = frame["seq"]
         apply_changes(view, frame["changes"])
     assert view == source.view
-    assert console.resyncs == 1
+    assert console.console.resyncs == 1
 
 
 async def test_a_gap_in_the_stream_resyncs_instead_of_skipping() -> None:
@@ -97,9 +108,12 @@ async def test_a_gap_in_the_stream_resyncs_instead_of_skipping() -> None:
     ws = FakeSocket()
     console = session(hub, source, ws)
     await console.start(None)
+    pump = asyncio.create_task(console.pump())
+    await sent(ws, 1)
     source.seq += 3  # three deltas that never reach this hub
     source.change(7)
-    await console.deliver(console.sub.queue.get_nowait())
+    await sent(ws, 2)
+    pump.cancel()
     assert [f["type"] for f in ws.sent] == ["snapshot", "snapshot"]
     assert ws.sent[-1]["seq"] == source.seq
 
@@ -108,7 +122,7 @@ async def test_publishing_never_waits_for_a_console() -> None:
     hub = Hub(queue_size=1)
     subs = [hub.subscribe("c") for _ in range(100)]
     for seq in range(1, 10):
-        hub.publish("c", "e", seq, [])
-    assert all(s.overflowed and s.queue.qsize() == 1 for s in subs)
+        hub.publish_frame("c", Frame("e", seq, delta_frame("c", "e", seq, [])))
+    assert all(s.console.overflowed and len(s.console.pending) <= 1 for s in subs)
     hub.unsubscribe(subs[0])
     assert hub.count("c") == 99

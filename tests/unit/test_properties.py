@@ -84,8 +84,7 @@ def run(commands: list[tuple[str, Any]]) -> tuple[IncidentService, EmbeddedRunne
     runner.catch_up()
     frames: dict[str, list[tuple[int, str]]] = {c: [] for c in CENTERS}
     for center, sub in subs.items():
-        while not sub.queue.empty():
-            _, seq, text = sub.queue.get_nowait()
+        for _, seq, text in sub.console.pending:
             frames[center].append((seq, text))
     return service, runner, hub, {"snapshots": snapshots, "frames": frames}
 
