@@ -11,7 +11,6 @@ the dead-letter counter (GET /api/ingest/stats), then acknowledged: it would nev
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from urllib.parse import urlparse
@@ -74,10 +73,11 @@ class MqttIngest:
             pending: list[aiomqtt.Message] = []
             while True:
                 pending.append(await anext(messages))
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(LINGER):
-                        while len(pending) < BATCH:
-                            pending.append(await anext(messages))
+                # Let more join, then take only what is queued: cancelling a waiting anext()
+                # (a timeout) can drop the message aiomqtt has just dequeued for it, unacked.
+                await asyncio.sleep(LINGER)
+                while len(pending) < BATCH and len(messages):
+                    pending.append(await anext(messages))
                 await self._handle(pending)
                 for message in pending:
                     if message.qos > 0:
