@@ -50,7 +50,8 @@ _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 
 def nesting_depth(data: bytes | str) -> int:
     """How deep the arrays and objects of a JSON text nest, counted without decoding it (in C
-    loops, linear in its length; brackets inside strings do not count)."""
+    loops, linear in its length; brackets inside strings do not count). A text too small to
+    nest past MAX_JSON_DEPTH is not scanned: MAX_JSON_DEPTH stands for "at most that"."""
     raw = data.encode() if isinstance(data, str) else data
     if raw.count(b"[") + raw.count(b"{") <= MAX_JSON_DEPTH:
         return MAX_JSON_DEPTH  # at most this deep: the common case costs two counts
