@@ -116,7 +116,7 @@ async def ingest_cap(request: Request) -> Response:
     if not body.strip():
         raise Problem(400, "empty body; expected a CAP 1.2 <alert> document")
     try:
-        # Always in a thread: XML is parsed (and areas located) at Python speed.
+        # Always in a thread: the XML is parsed in chunks and its areas are located in Python.
         observation = await run_in_threadpool(decode_cap, body, svc.jurisdiction.locate)
     except FeedError as exc:
         svc.intake.stats.add(f"cap.{exc.status}")
