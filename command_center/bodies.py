@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TypeVar
+from functools import cache
+from typing import Any, TypeVar
 
-import msgspec
 from starlette.requests import Request
 
+from command_center.decoding import InputError, JsonDecoder, off_loop
 from command_center.problems import Problem
 
 T = TypeVar("T")
@@ -42,14 +43,19 @@ def check_json_media_type(request: Request) -> None:
         raise Problem(415, f"expected Content-Type: application/json; got {got}")
 
 
+@cache
+def _decoder(into: type[Any]) -> JsonDecoder[Any]:
+    return JsonDecoder(into, "request body")
+
+
 def decode(body: bytes, into: type[T]) -> T:
-    """Decode and validate JSON: 400 when it is not JSON, 422 when a field is wrong."""
+    """Decode and validate JSON: 400 when it is not JSON (or nests too deep), 422 when a field
+    is wrong."""
+    decoder: JsonDecoder[T] = _decoder(into)
     try:
-        return msgspec.json.decode(body, type=into)
-    except msgspec.ValidationError as exc:
-        raise Problem(422, f"invalid request body: {exc}") from None
-    except msgspec.DecodeError as exc:
-        raise Problem(400, f"malformed JSON: {exc}") from None
+        return decoder.decode(body)
+    except InputError as exc:
+        raise Problem(exc.status, exc.detail) from None
 
 
 async def read_json(request: Request, into: type[T], limit: int, allow_empty: bool = False) -> T:
@@ -59,4 +65,4 @@ async def read_json(request: Request, into: type[T], limit: int, allow_empty: bo
             return decode(b"{}", into)
         raise Problem(400, "empty body; expected a JSON object")
     check_json_media_type(request)
-    return decode(body, into)
+    return await off_loop(lambda data: decode(data, into), body)

@@ -1,14 +1,17 @@
 """Feed formats → Observations: the JSON alert, the Frigate NVR event, OASIS CAP 1.2 XML.
 
 Every decoder raises FeedError(status, detail): 400 when the payload is not JSON/XML at
-all, 413 for a batch over the limit, 422 when a field is wrong (the detail names it).
+all (or nests too deep), 413 for a batch or a CAP area list over the limit, 422 when a field
+is wrong (the detail names it). The limits are domain/ingest_limits.py's, the same for every
+path.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from io import BytesIO
+from typing import Annotated, Literal
 from xml.etree.ElementTree import Element, ParseError
 
 import defusedxml.ElementTree as SafeET
@@ -16,25 +19,33 @@ import msgspec
 from defusedxml import DefusedXmlException
 from msgspec import Meta, Struct
 
+from command_center.decoding import InputError, JsonDecoder
 from domain.camera_alert import Observation
+from domain.ingest_limits import (
+    EARLIEST,
+    LATEST,
+    MAX_BATCH,
+    MAX_CAP_AREAS,
+    MAX_CAP_POINTS,
+    MAX_DESCRIPTION,
+    MAX_EVENT_ID,
+    MAX_NAME,
+    MAX_PLATE,
+    MAX_ZONES,
+    time_problem,
+)
 
-MAX_BATCH = 1000
-
-EventId = Annotated[str, Meta(min_length=1, max_length=200)]
-Name = Annotated[str, Meta(min_length=1, max_length=128)]
+EventId = Annotated[str, Meta(min_length=1, max_length=MAX_EVENT_ID)]
+Name = Annotated[str, Meta(min_length=1, max_length=MAX_NAME)]
+Zones = Annotated[list[Name], Meta(max_length=MAX_ZONES)]
+Plate = Annotated[str, Meta(max_length=MAX_PLATE)]
 Score = Annotated[float, Meta(ge=0, le=1)]
-# Up to 9999-12-31T23:59:59Z: a later time has no date (the alert's `at` and its storm window
-# would fail to format: a 500, or a 503 retried forever through the ingest writer process).
-MAX_EPOCH = 253_402_300_799.0
-Epoch = Annotated[float, Meta(ge=0, le=MAX_EPOCH, description="epoch seconds")]
-Note = Annotated[str, Meta(max_length=2000)]
+# A time no date can hold would fail to format (the alert's `at`, its storm windows): a 500, or
+# a 503 the ingest writer process answers for the same batch again and again.
+Epoch = Annotated[float, Meta(ge=EARLIEST, le=LATEST, description="epoch seconds")]
+Note = Annotated[str, Meta(max_length=MAX_DESCRIPTION)]
 
-
-class FeedError(Exception):
-    def __init__(self, status: int, detail: str) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.detail = detail
+FeedError = InputError  # what every ingest path raises and catches
 
 
 class AlertIn(Struct, forbid_unknown_fields=True, kw_only=True, gc=False):
@@ -51,8 +62,8 @@ class AlertIn(Struct, forbid_unknown_fields=True, kw_only=True, gc=False):
     label: Name = "alert"
     score: Score | None = None
     top_score: Score | None = None
-    zones: Annotated[list[Name], Meta(max_length=64)] = []
-    plate: Annotated[str, Meta(max_length=32)] | None = None
+    zones: Zones = []
+    plate: Plate | None = None
     start_time: Epoch | None = None
     at: Annotated[datetime, Meta(tz=True)] | None = None
     end_time: Epoch | None = None
@@ -66,12 +77,15 @@ class AlertBatch(Struct, forbid_unknown_fields=True, gc=False):
 
 
 def to_observation(alert: AlertIn, index: int) -> Observation:
+    if alert.at is not None:
+        at = alert.at.timestamp()  # in UTC, whatever offset it was sent with
+        problem = time_problem(at)
+        if problem is not None:
+            raise FeedError(422, f"alert #{index}: at {alert.at.isoformat()} {problem}")
     if alert.start_time is not None:
         start = alert.start_time
     elif alert.at is not None:
-        start = alert.at.timestamp()
-        if start > MAX_EPOCH:  # 9999-12-31T23:59:59-12:00 is in year 10000 UTC
-            raise FeedError(422, f"alert #{index}: at is after 9999-12-31T23:59:59Z")
+        start = at
     else:
         raise FeedError(422, f"alert #{index}: needs start_time (epoch seconds) or at (ISO 8601)")
     if alert.camera is None and alert.grid is None:
@@ -98,26 +112,29 @@ def to_observation(alert: AlertIn, index: int) -> Observation:
     )
 
 
-_any_decoder = msgspec.json.Decoder()
-_batch_decoder = msgspec.json.Decoder(AlertBatch)
-_one_decoder = msgspec.json.Decoder(AlertIn)
+class _BatchShape(Struct, gc=False):
+    """Just enough of a body to tell a batch (and its size) from one alert."""
+
+    alerts: list[msgspec.Raw] | None = None
+
+
+# The common case (a valid batch, or one alert) decodes in one typed pass; anything else goes
+# through the bounded decoders, which tell 400 from 413 from 422 and name the field.
+_fast_batch = msgspec.json.Decoder(AlertBatch).decode
+_fast_one = msgspec.json.Decoder(AlertIn).decode
+_shape = JsonDecoder(_BatchShape, "alert batch")
+_batch = JsonDecoder(AlertBatch, "alert batch")
+_one = JsonDecoder(AlertIn, "alert")
 
 
 def decode_alerts(body: bytes, max_batch: int = MAX_BATCH) -> list[Observation]:
     """One alert object, or {"alerts": [...]} with at most max_batch alerts."""
+    if body.lstrip()[:1] != b"{":
+        raise FeedError(400, 'malformed JSON: expected an alert object or {"alerts": [...]}')
     try:
-        if body.lstrip()[:1] != b"{":
-            raise msgspec.DecodeError("expected a JSON object")
-        # The common case (a valid batch, or one alert) decodes in one typed pass.
-        if b'"alerts"' in body[:64]:
-            items = _batch_decoder.decode(body).alerts
-        else:
-            items = [_one_decoder.decode(body)]
-    except msgspec.ValidationError as exc:
-        items = _slow_path(body, exc, max_batch)
-    except msgspec.DecodeError as exc:
-        raise FeedError(400, f"malformed JSON: {exc}; expected an alert object or "
-                             '{"alerts": [...]}') from None
+        items = _fast_batch(body).alerts if b'"alerts"' in body[:64] else [_fast_one(body)]
+    except (msgspec.MsgspecError, RecursionError):
+        items = _careful(body, max_batch)
     if len(items) > max_batch:
         raise FeedError(413, f"batch has {len(items)} alerts; at most {max_batch} per request")
     if not items:
@@ -125,68 +142,59 @@ def decode_alerts(body: bytes, max_batch: int = MAX_BATCH) -> list[Observation]:
     return [to_observation(item, i) for i, item in enumerate(items)]
 
 
-def _slow_path(body: bytes, exc: msgspec.ValidationError, max_batch: int) -> list[AlertIn]:
-    """Decode generically to tell 413 from 422 and to name the field that is wrong."""
-    try:
-        raw = _any_decoder.decode(body)
-    except msgspec.DecodeError as bad:
-        raise FeedError(400, f"malformed JSON: {bad}") from None
-    if isinstance(raw, dict) and "alerts" in raw:
-        alerts = raw["alerts"]
-        if isinstance(alerts, list) and len(alerts) > max_batch:
-            raise FeedError(413, f"batch has {len(alerts)} alerts; at most {max_batch} per request")
-        try:
-            return msgspec.convert(raw, AlertBatch).alerts
-        except msgspec.ValidationError as error:
-            raise FeedError(422, f"invalid alert batch: {error}") from None
-    if isinstance(raw, dict):
-        try:
-            return [msgspec.convert(raw, AlertIn)]
-        except msgspec.ValidationError as error:
-            raise FeedError(422, f"invalid alert: {error}") from None
-    raise FeedError(422, f"invalid alert: {exc}") from None
+def _careful(body: bytes, max_batch: int) -> list[AlertIn]:
+    shape = _shape.decode(body)
+    if shape.alerts is None:
+        return [_one.decode(body)]
+    if len(shape.alerts) > max_batch:
+        raise FeedError(413, f"batch has {len(shape.alerts)} alerts; at most {max_batch} per request")
+    return _batch.decode(body).alerts
 
 
 # -- Frigate NVR events (MQTT topic frigate/events) -------------------------------------------
 
 
+# Frigate sends `sub_label` as a name, or (0.13 and later) as [name, score].
+SubLabel = Annotated[str, Meta(max_length=MAX_NAME)] | Annotated[
+    list[Annotated[str, Meta(max_length=MAX_NAME)] | float], Meta(max_length=2)]
+
+
 class FrigateObject(Struct, kw_only=True):
+    """The fields of a Frigate tracked object that are kept, bounded as an AlertIn's are; its
+    other fields (boxes, regions, snapshot, path data) are skipped."""
+
     id: EventId
     camera: Name
     label: Name
     start_time: Epoch
     score: Score | None = None
     top_score: Score | None = None
-    current_zones: list[str] = []
-    entered_zones: list[str] = []
+    current_zones: Zones = []
+    entered_zones: Zones = []
     end_time: Epoch | None = None
     frame_time: Epoch | None = None
     false_positive: bool | None = False
-    recognized_license_plate: str | None = None
-    sub_label: Any = None
+    recognized_license_plate: Plate | None = None
+    sub_label: SubLabel | None = None
 
 
 class FrigateEvent(Struct, kw_only=True):
     type: Literal["new", "update", "end"]
-    after: FrigateObject
-    before: dict[str, Any] | None = None
+    after: FrigateObject  # `before` is skipped: the after state is what counts
 
 
-_frigate_decoder = msgspec.json.Decoder(FrigateEvent)
+_frigate = JsonDecoder(FrigateEvent, "Frigate event")
 
 
 def decode_frigate(payload: bytes) -> Observation:
     """A Frigate `frigate/events` message: the `after` state is what counts."""
-    try:
-        message = _frigate_decoder.decode(payload)
-    except msgspec.ValidationError as exc:
-        raise FeedError(422, f"invalid Frigate event: {exc}") from None
-    except msgspec.DecodeError as exc:
-        raise FeedError(400, f"malformed JSON in Frigate event: {exc}") from None
+    message = _frigate.decode(payload)
     after = message.after
     plate = after.recognized_license_plate
-    if plate is None and isinstance(after.sub_label, str) and after.label in ("car", "license_plate"):
-        plate = after.sub_label
+    sub_label = after.sub_label
+    if (plate is None and isinstance(sub_label, str) and len(sub_label) <= MAX_PLATE
+            and after.label in ("car", "license_plate")):
+        plate = sub_label  # a longer sub label is a known vehicle's name, not its plate
     return Observation(
         feed_event_id=after.id,
         phase=message.type,
@@ -214,6 +222,14 @@ CAP_PHASES = {"Alert": "new", "Update": "update", "Cancel": "end", "Ack": None, 
 Locate = Callable[[float, float], "str | None"]  # (lon, lat) -> grid id
 
 
+_AREA = f"{{{CAP_NS}}}area"
+
+
+def _shown(text: str) -> str:
+    """A value for an error message: its start, quoted (the whole of it may be huge)."""
+    return repr(text) if len(text) <= 60 else f"{text[:60]!r}... ({len(text)} characters)"
+
+
 def _text(node: Element | None, tag: str) -> str | None:
     if node is None:
         return None
@@ -230,21 +246,30 @@ def _required(node: Element, tag: str, where: str = "alert") -> str:
     return value
 
 
+def _name(node: Element, tag: str) -> str | None:
+    """A short CAP value kept with the alert (an enumeration, a grid id): at most MAX_NAME."""
+    value = _text(node, tag)
+    if value is not None and len(value) > MAX_NAME:
+        raise FeedError(422, f"CAP <{tag}> is {len(value)} characters long; at most {MAX_NAME} "
+                             "are accepted")
+    return value
+
+
 def _point(text: str, what: str) -> tuple[float, float]:
     try:
         lat, lon = (float(x) for x in text.split(",")[:2])
     except ValueError:
-        raise FeedError(422, f"CAP {what} must be 'lat,lon ...'; got {text!r}") from None
+        raise FeedError(422, f"CAP {what} must be 'lat,lon ...'; got {_shown(text)}") from None
     if not (-90 <= lat <= 90 and -180 <= lon <= 180):
         raise FeedError(422, f"CAP {what} point {lat},{lon} is out of range")
     return lon, lat
 
 
 def _area_grid(info: Element, locate: Locate) -> str:
-    for area in info.findall(f"{{{CAP_NS}}}area"):
+    for area in info.findall(_AREA):
         for geocode in area.findall(f"{{{CAP_NS}}}geocode"):
             if _text(geocode, "valueName") == "grid" and _text(geocode, "value"):
-                return str(_text(geocode, "value"))
+                return str(_name(geocode, "value"))
         circle = _text(area, "circle")
         if circle:
             grid = locate(*_point(circle.split()[0], "<circle>"))
@@ -252,7 +277,11 @@ def _area_grid(info: Element, locate: Locate) -> str:
                 return grid
         polygon = _text(area, "polygon")
         if polygon:
-            points = [_point(p, "<polygon>") for p in polygon.split()]
+            pairs = polygon.split()
+            if len(pairs) > MAX_CAP_POINTS:
+                raise FeedError(422, f"CAP <polygon> has {len(pairs)} points; at most "
+                                     f"{MAX_CAP_POINTS} are accepted")
+            points = [_point(p, "<polygon>") for p in pairs]
             lon = sum(p[0] for p in points) / len(points)
             lat = sum(p[1] for p in points) / len(points)
             grid = locate(lon, lat)
@@ -262,44 +291,80 @@ def _area_grid(info: Element, locate: Locate) -> str:
                          "valueName 'grid', or a <circle>/<polygon> inside one of its grids")
 
 
-def decode_cap(body: bytes, locate: Locate) -> Observation:
-    """A CAP 1.2 <alert>; DTDs and entities are refused (XML bombs, external entities)."""
+def _event_id(sender: str, identifier: str, what: str) -> str:
+    event_id = f"{sender}/{identifier}"
+    if len(event_id) > MAX_EVENT_ID:
+        raise FeedError(422, f"CAP {what} is {len(event_id)} characters long as an event id; "
+                             f"at most {MAX_EVENT_ID} are accepted")
+    return event_id
+
+
+def _parse(body: bytes) -> Element:
+    """The CAP document; DTDs and entities are refused (XML bombs, external entities).
+
+    Parsed in chunks, so a thread parsing a large message lets the event loop run in between,
+    and stopped at the first <area> past MAX_CAP_AREAS: a message of thousands is refused for
+    the cost of its first few."""
+    areas = 0
     try:
-        root = SafeET.fromstring(body, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+        events = SafeET.iterparse(BytesIO(body), events=("end",), forbid_dtd=True,
+                                  forbid_entities=True, forbid_external=True)
+        for _event, element in events:
+            if element.tag == _AREA:
+                areas += 1
+                if areas > MAX_CAP_AREAS:
+                    raise FeedError(413, f"CAP message has more than {MAX_CAP_AREAS} <area> "
+                                         f"blocks; at most {MAX_CAP_AREAS} are accepted")
     except DefusedXmlException as exc:
         raise FeedError(400, f"XML refused: {type(exc).__name__}; DTDs and entities are not "
                              "accepted in CAP messages") from None
     except ParseError as exc:
         raise FeedError(400, f"malformed XML: {exc}") from None
+    root: Element = events.root  # type: ignore[attr-defined]  # set once iterparse is done
+    return root
+
+
+def decode_cap(body: bytes, locate: Locate) -> Observation:
+    """A CAP 1.2 <alert> as an Observation, within the limits of every ingest path."""
+    root = _parse(body)
     if root.tag != f"{{{CAP_NS}}}alert":
-        raise FeedError(422, f"expected a CAP 1.2 <alert> in namespace {CAP_NS}; got <{root.tag}>")
+        raise FeedError(422, f"expected a CAP 1.2 <alert> in namespace {CAP_NS}; "
+                             f"got <{_shown(root.tag)}>")
     identifier = _required(root, "identifier")
     sender = _required(root, "sender")
     sent = _required(root, "sent")
     msg_type = _required(root, "msgType")
     phase = CAP_PHASES.get(msg_type)
     if phase is None:
-        raise FeedError(422, f"CAP msgType {msg_type!r} is not ingested; expected Alert, Update or Cancel")
+        raise FeedError(422, f"CAP msgType {_shown(msg_type)} is not ingested; expected Alert, "
+                             "Update or Cancel")
     try:
         sent_at = datetime.fromisoformat(sent)
     except ValueError:
-        raise FeedError(422, f"CAP <sent> must be a date-time with offset; got {sent!r}") from None
+        raise FeedError(422, f"CAP <sent> must be a date-time with offset; got {_shown(sent)}") from None
     if sent_at.tzinfo is None:
-        raise FeedError(422, f"CAP <sent> needs a time zone offset; got {sent!r}")
-    event_id = f"{sender}/{identifier}"
+        raise FeedError(422, f"CAP <sent> needs a time zone offset; got {_shown(sent)}")
+    sent_time = sent_at.timestamp()  # in UTC, whatever offset it was sent with
+    problem = time_problem(sent_time)
+    if problem is not None:
+        raise FeedError(422, f"CAP <sent> {sent} {problem}")
+    event_id = _event_id(sender, identifier, "<sender>/<identifier>")
     references = _text(root, "references")
     if phase != "new" and references:
         # "sender,identifier,sent" of the original message: the same alert, updated or cancelled.
         first = references.split()[0].split(",")
         if len(first) >= 2:
-            event_id = f"{first[0]}/{first[1]}"
+            event_id = _event_id(first[0], first[1], "the alert <references> names")
     info = root.find(f"{{{CAP_NS}}}info")
     if info is None:
         raise FeedError(422, "CAP alert needs an <info> block")
     event = _required(info, "event", "<info>")
     severity = _text(info, "severity") or "Unknown"
     if severity not in CAP_SCORES:
-        raise FeedError(422, f"CAP <severity> must be one of {', '.join(CAP_SCORES)}; got {severity!r}")
+        raise FeedError(422, f"CAP <severity> must be one of {', '.join(CAP_SCORES)}; "
+                             f"got {_shown(severity)}")
+    details = {"sender": sender, "identifier": identifier, "severity": severity,
+               **{tag: _name(info, tag) for tag in ("urgency", "certainty", "category")}}
     grid = _area_grid(info, locate)
     description = _text(info, "headline") or _text(info, "description") or event
     return Observation(
@@ -307,17 +372,10 @@ def decode_cap(body: bytes, locate: Locate) -> Observation:
         phase=phase,
         kind="cap",
         grid=grid,
-        label=event[:128],
+        label=event[:MAX_NAME],
         score=CAP_SCORES[severity],
-        start_time=sent_at.timestamp(),
-        end_time=sent_at.timestamp() if phase == "end" else None,
-        description=description[:2000],
-        details={
-            "sender": sender,
-            "identifier": identifier,
-            "severity": severity,
-            "urgency": _text(info, "urgency"),
-            "certainty": _text(info, "certainty"),
-            "category": _text(info, "category"),
-        },
+        start_time=sent_time,
+        end_time=sent_time if phase == "end" else None,
+        description=description[:MAX_DESCRIPTION],
+        details=details,
     )

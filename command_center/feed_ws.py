@@ -1,6 +1,7 @@
 """The feed websocket `/ws/feed`: camera gateways keep one connection open and get an ack per message.
 
-Client → server: `{"ref": <any>, "alert": {...}}` or `{"ref": <any>, "alerts": [...]}` (≤ 1,000).
+Client → server: `{"ref": <ref>, "alert": {...}}` or `{"ref": <ref>, "alerts": [...]}` (≤ 1,000), where
+the optional ref is a number or a string of up to 128 characters (it comes back with the reply).
 Server → client, one per message, in order:
 `{"type": "ack", "ref": ..., "accepted": n, "created": .., "results": [...]}` once the alerts are
 committed, or `{"type": "error", "ref": ..., "status": 400|413|422|429, "detail": ...}`
@@ -11,39 +12,48 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from typing import Any
+from typing import Annotated, Any
 
-import msgspec
 import orjson
-from msgspec import Struct
+from msgspec import Meta, Struct
 from starlette.concurrency import run_in_threadpool
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from command_center.decoding import JsonDecoder, off_loop
 from command_center.feed_formats import AlertIn, FeedError, to_observation
 from command_center.ingest import authenticate_feed, check_rate, store, summary
 from command_center.problems import Problem
 from command_center.types import Services
 from domain.incident import DomainError
+from domain.ingest_limits import MAX_REF
 
 log = logging.getLogger(__name__)
 CLOSE_POLICY = 1008
 
 
+# A correlation id, echoed in the reply: kept small and flat, as every part of a message is.
+Ref = Annotated[str, Meta(max_length=MAX_REF)] | int | float | None
+
+
 class FeedMessage(Struct, forbid_unknown_fields=True, kw_only=True):
-    ref: Any = None
+    ref: Ref = None
     alert: AlertIn | None = None
     alerts: list[AlertIn] | None = None
 
 
-_decoder = msgspec.json.Decoder(FeedMessage)
-_any = msgspec.json.Decoder()
+class _RefOnly(Struct):
+    """The ref of a message that is otherwise invalid, for its error reply."""
+
+    ref: Ref = None
+
+
+_decoder = JsonDecoder(FeedMessage, "feed message")
+_ref_decoder = JsonDecoder(_RefOnly, "feed message")
 
 
 def _ref_of(text: str | bytes) -> Any:
-    with contextlib.suppress(msgspec.DecodeError):
-        raw = _any.decode(text)
-        if isinstance(raw, dict):
-            return raw.get("ref")
+    with contextlib.suppress(FeedError):
+        return _ref_decoder.decode(text).ref
     return None
 
 
@@ -52,12 +62,11 @@ async def handle(svc: Services, actor: Any, text: str | bytes) -> dict[str, Any]
     ref = None
     try:
         try:
-            message = _decoder.decode(text)
-        except msgspec.ValidationError as exc:
-            ref = _ref_of(text)
-            raise FeedError(422, f"invalid feed message: {exc}") from None
-        except msgspec.DecodeError as exc:
-            raise FeedError(400, f"malformed JSON: {exc}") from None
+            message = await off_loop(_decoder.decode, text)
+        except FeedError as exc:
+            if exc.status == 422:
+                ref = await off_loop(_ref_of, text)
+            raise
         ref = message.ref
         items = message.alerts if message.alerts is not None else []
         if message.alert is not None:

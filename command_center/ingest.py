@@ -15,6 +15,7 @@ from starlette.routing import Route
 
 from command_center.api import json_response, services
 from command_center.bodies import check_json_media_type, read_body, read_json
+from command_center.decoding import off_loop
 from command_center.feed_formats import CAP_MEDIA_TYPES, FeedError, decode_alerts, decode_cap
 from command_center.intake import retry_after
 from command_center.problems import Problem
@@ -93,7 +94,7 @@ async def ingest_alerts(request: Request) -> Response:
         raise Problem(400, 'empty body; expected an alert object or {"alerts": [...]}')
     check_json_media_type(request)
     try:
-        observations = decode_alerts(body, svc.intake.max_batch)
+        observations = await off_loop(lambda data: decode_alerts(data, svc.intake.max_batch), body)
     except FeedError as exc:
         svc.intake.stats.add(f"http.{exc.status}")
         raise Problem(exc.status, exc.detail) from None
@@ -115,7 +116,8 @@ async def ingest_cap(request: Request) -> Response:
     if not body.strip():
         raise Problem(400, "empty body; expected a CAP 1.2 <alert> document")
     try:
-        observation = decode_cap(body, svc.jurisdiction.locate)
+        # Always in a thread: the XML is parsed in chunks and its areas are located in Python.
+        observation = await run_in_threadpool(decode_cap, body, svc.jurisdiction.locate)
     except FeedError as exc:
         svc.intake.stats.add(f"cap.{exc.status}")
         raise Problem(exc.status, exc.detail) from None

@@ -208,9 +208,33 @@ class AlertService:
         if authorize is not None:
             for centers in {tuple(c) for _, c in places.values()}:
                 authorize(centers)
+            self._authorize_changes(feed, observations, located, authorize)
         if self.writer is not None:
             return self.writer(feed, observations, located, actor)
         return self.ingest_located(feed, observations, located, actor)
+
+    def _authorize_changes(
+        self,
+        feed: str,
+        observations: Sequence[Observation],
+        located: Located,
+        authorize: Callable[[Sequence[str]], None],
+    ) -> None:
+        """An update or end changes the stored alert where it was raised, wherever this delivery
+        places it: authorize it there too (two keys may share a feed name, and with it the
+        alerts' ids). Only an alert stored elsewhere than the delivery places it is asked."""
+        placed = {alert_id(feed, obs.feed_event_id): centers
+                  for obs, (_, centers) in zip(observations, located, strict=True)
+                  if obs.phase != "new"}  # a "new" for a stored alert changes nothing
+        if not placed:
+            return
+        elsewhere: set[tuple[str, ...]] = set()
+        for uuid in self.existing(set(placed)):
+            raised: Any = next(iter(self.incidents.events.get(uuid, lte=CameraAlert.INITIAL_VERSION)))
+            if list(raised.centers) != placed[uuid]:
+                elsewhere.add(tuple(raised.centers))
+        for centers in elsewhere:
+            authorize(centers)
 
     def ingest_located(
         self,

@@ -23,6 +23,7 @@ from eventsourcing.utils import get_topic
 
 from domain.codec import OrjsonTranscoder, tag
 from domain.incident import Actor, DomainError, InvalidCommand, public_name
+from domain.ingest_limits import EARLIEST, LATEST, time_problem
 
 # Fixed forever: changing it would change every alert id.
 ALERT_NAMESPACE = UUID("6c1f3a52-5d0e-4f53-9a63-3f1bd0c2a7e1")
@@ -180,6 +181,8 @@ class CameraAlert(Aggregate):
             raise InvalidCommand(f"alert kind must be one of {', '.join(KINDS)}; got {obs.kind!r}")
         if not centers:
             raise InvalidCommand(f"grid {grid!r} belongs to no center")
+        if not EARLIEST <= obs.start_time <= LATEST:  # the edge checks it; no path may skip it
+            raise InvalidCommand(f"alert start time {obs.start_time} {time_problem(obs.start_time)}")
         return {
             "feed": feed,
             "feed_event_id": obs.feed_event_id,

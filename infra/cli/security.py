@@ -88,19 +88,26 @@ def feed_key() -> None:
 @feed_key.command("issue")
 @click.option("--feed", required=True, help="feed name, e.g. camera-gate-3")
 @click.option("--center", default=None, help="limit the feed to reports within this center")
+@click.option("--shared", is_flag=True, help="let this key share a feed name that a key of another "
+              "center uses (the keys then address the same alerts)")
 @_data_dir
 @_store
-def feed_key_issue(feed: str, center: str | None, data_dir: str | None, store: str | None) -> None:
+def feed_key_issue(feed: str, center: str | None, shared: bool, data_dir: str | None,
+                   store: str | None) -> None:
     """Create a key; it is printed once and only its digest is kept."""
-    from infra.security.api_keys import ApiKeys
+    from infra.security.api_keys import ApiKeys, FeedNameTaken
     from infra.security.audit import record_cli
 
     settings = _settings(data_dir, store)
     jurisdiction, service = _service(settings)
     if center is not None and center not in jurisdiction:
         raise click.BadParameter(f"{center!r} is not in the jurisdiction tree", param_hint="--center")
-    key_id, key = ApiKeys.for_settings(settings).issue(feed, center)
-    record_cli(service, "feed-key issue", feed=feed, center=center, key_id=key_id)
+    try:
+        key_id, key = ApiKeys.for_settings(settings).issue(feed, center, shared=shared)
+    except FeedNameTaken as exc:
+        service.close()
+        raise click.ClickException(str(exc)) from None
+    record_cli(service, "feed-key issue", feed=feed, center=center, key_id=key_id, shared=shared)
     service.close()
     click.echo(f"key id {key_id} for feed {feed}; send it as header X-API-Key:")
     click.echo(key)

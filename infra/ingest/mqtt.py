@@ -3,14 +3,14 @@
 Messages are decoded, grouped into small batches and stored with group commit; each
 message is acknowledged to the broker (PUBACK) only after its batch is committed, so a
 crash before the commit means redelivery, and redelivery is harmless (idempotent ids).
-A payload that cannot be decoded, or names an unknown camera, is logged and counted on
+A payload that cannot be decoded, goes past a limit of domain/ingest_limits.py (the same as on
+every ingest path) or names an unknown camera, is logged and counted on
 the dead-letter counter (GET /api/ingest/stats), then acknowledged: it would never succeed.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from urllib.parse import urlparse
@@ -73,10 +73,11 @@ class MqttIngest:
             pending: list[aiomqtt.Message] = []
             while True:
                 pending.append(await anext(messages))
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(LINGER):
-                        while len(pending) < BATCH:
-                            pending.append(await anext(messages))
+                # Let more join, then take only what is queued: cancelling a waiting anext()
+                # (a timeout) can drop the message aiomqtt has just dequeued for it, unacked.
+                await asyncio.sleep(LINGER)
+                while len(pending) < BATCH and len(messages):
+                    pending.append(await anext(messages))
                 await self._handle(pending)
                 for message in pending:
                     if message.qos > 0:
@@ -85,25 +86,37 @@ class MqttIngest:
 
     async def _handle(self, messages: list[aiomqtt.Message]) -> None:
         svc = self.services
-        stats = svc.intake.stats
-        observations: list[Observation] = []
-        stats.add("mqtt.received", len(messages))
-        for message in messages:
-            payload = message.payload if isinstance(message.payload, bytes) else str(message.payload).encode()
-            try:
-                obs = decode_frigate(payload)
-                svc.alerts.locate(obs) if svc.alerts else None  # unknown camera → dead letter
-            except FeedError as exc:
-                self._dead(exc.detail, payload)
-                continue
-            except Exception as exc:  # UnknownCamera/UnknownArea, or anything a payload caused
-                self._dead(str(exc), payload)
-                continue
-            observations.append(obs)
+        svc.intake.stats.add("mqtt.received", len(messages))
+        payloads = [m.payload if isinstance(m.payload, bytes) else str(m.payload).encode()
+                    for m in messages]
+        # Decoded in a thread: a batch of up to BATCH messages, each as large as the broker lets it.
+        observations, dead = await asyncio.to_thread(self._decode, payloads)
+        for reason, payload in dead:
+            self._dead(reason, payload)
         if not observations:
             return
         # Store; if the store itself fails (not the payload), do not ack: let the broker redeliver.
         await asyncio.to_thread(store, svc, self.actor, observations, "mqtt")
+
+    def _decode(self, payloads: list[bytes]) -> tuple[list[Observation], list[tuple[str, bytes]]]:
+        """The observations of the payloads that can be stored, and (reason, payload) of the
+        others: past a limit of domain/ingest_limits.py, or naming an unknown camera."""
+        observations: list[Observation] = []
+        dead: list[tuple[str, bytes]] = []
+        alerts = self.services.alerts
+        for payload in payloads:
+            try:
+                obs = decode_frigate(payload)
+                if alerts is not None:
+                    alerts.locate(obs)  # an unknown camera: a dead letter
+            except FeedError as exc:
+                dead.append((exc.detail, payload))
+                continue
+            except Exception as exc:  # UnknownCamera/UnknownArea, or anything a payload caused
+                dead.append((str(exc), payload))
+                continue
+            observations.append(obs)
+        return observations, dead
 
     def _dead(self, reason: str, payload: bytes) -> None:
         log.warning("MQTT dead letter on %s: %s", self.topic, reason)

@@ -32,6 +32,10 @@ def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+class FeedNameTaken(ValueError):
+    """A feed name already used by a key of another center, and not explicitly shared."""
+
+
 class ApiKeys:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -46,11 +50,26 @@ class ApiKeys:
     def for_settings(cls, settings: Settings) -> ApiKeys:
         return cls(Database.for_settings(settings, settings.keys_path))
 
-    def issue(self, feed: str, center: str | None = None) -> tuple[str, str]:
-        """A new key for a feed: (key id, the full key — shown once, never stored)."""
+    def issue(self, feed: str, center: str | None = None, *, shared: bool = False) -> tuple[str, str]:
+        """A new key for a feed: (key id, the full key — shown once, never stored).
+
+        Alert ids derive from the feed name, so keys with one name address the same alerts: a
+        name an active key with another center uses is refused (FeedNameTaken) unless `shared`.
+        Another key with the same name and center (rotating a key) is allowed."""
         key_id = secrets.token_hex(6)
         secret = secrets.token_urlsafe(32)
         with self.db.tx() as tx:
+            rows = tx.execute(
+                "SELECT key_id, center FROM linkage_api_keys WHERE feed = ? AND revoked_at IS NULL",
+                (feed,),
+            )
+            others = [(other, where) for other, where in rows if where != center]
+            if others and not shared:
+                other, where = others[0]
+                raise FeedNameTaken(
+                    f"feed name {feed!r} is used by key {other} (center {where or 'none'}), and keys "
+                    "with one feed name share its alerts; choose another name, or share it "
+                    "explicitly (linkage feed-key issue --shared)")
             tx.execute(
                 "INSERT INTO linkage_api_keys (key_id, feed, center, digest, created_at) "
                 "VALUES (?, ?, ?, ?, ?)",

@@ -86,3 +86,49 @@ async def test_bad_mqtt_payloads_are_dead_lettered_and_counted(
     assert any("malformed JSON" in r for r in reasons)
     assert any("cam-ghost" in r for r in reasons)
     assert stats(server)["dead_letter"] == 3
+
+
+async def test_frigate_messages_past_the_ingest_limits_are_dead_lettered_not_stored(
+    mqtt_server: tuple[RunningServer, str], mqtt_address: tuple[str, int],
+) -> None:
+    """Issue #11 row 10: one message with 200,000 zones was stored and grew every console
+    snapshot. The limits of the other paths hold here too; what breaks them is a dead letter."""
+    server, topic = mqtt_server
+
+    def with_after(event_id: str, **fields: object) -> bytes:
+        message = orjson.loads(frigate("new", event_id, 0.9))
+        message["after"].update(fields)
+        return orjson.dumps(message)
+
+    refused = {
+        "zones": with_after("zones", current_zones=[f"z{i}" for i in range(200_000)]),
+        "entered": with_after("entered", entered_zones=["z" * 129]),
+        "plate": with_after("plate", recognized_license_plate="P" * 10_000),
+        "label": with_after("label", sub_label="s" * 10_000),
+        "late": with_after("late", start_time=253_402_300_799.0),  # 9999-12-31T23:59:59Z
+        "nested": b'{"type":"new","after":' + b"[" * 1000 + b"]" * 1000 + b"}",
+        # valid but for a field that is skipped (`before`): nested too deep all the same
+        "nested-skipped": b'{"type":"new","before":' + b"[" * 100 + b"]" * 100 + b',"after":'
+        + orjson.dumps(orjson.loads(frigate("new", "nested-skipped", 0.9))["after"]) + b"}",
+    }
+    async with aiomqtt.Client(*mqtt_address) as client:
+        for payload in refused.values():
+            await client.publish(topic, payload, qos=1)
+        await client.publish(topic, frigate("new", "within-limits", 0.9), qos=1)
+    deadline = time.monotonic() + 30
+    while stats(server)["dead_letter"] < len(refused) \
+            or stats(server)["counts"].get("alerts.created", 0) < 1:
+        assert time.monotonic() < deadline, stats(server)
+        await asyncio.sleep(0.05)
+    assert stats(server)["dead_letter"] == len(refused)
+    assert stats(server)["counts"]["alerts.created"] == 1
+    reasons = [d["reason"] for d in stats(server)["recent_dead_letters"]]
+    for words in ("length <= 64 - at `$.after.current_zones`",
+                  "$.after.entered_zones[0]", "$.after.recognized_license_plate",
+                  "$.after.sub_label", "$.after.start_time", "nested 1001 levels deep",
+                  "nested 101 levels deep"):
+        assert any(words in reason for reason in reasons), (words, reasons)
+    for event_id in refused:
+        ref = alert_id("frigate", event_id)
+        missing = httpx.get(f"{server.url}/api/alerts/{ref}", headers=server.headers)
+        assert missing.status_code == 404, missing.text
