@@ -134,7 +134,10 @@ def parse(text: str) -> ClientMessage:
             return Resume(epoch, seq)
         # A resume without a usable position is answered like a hello: with a snapshot.
         return SnapshotRequest()
-    return Invalid(f"unknown message type {kind!r}; expected {KINDS}")
+    if not isinstance(kind, str):  # never repr() a client's value: it may nest 1,000 deep
+        return Invalid(f"expected a string type ({KINDS}); "
+                       f"got a JSON {_JSON_NAMES.get(type(kind), 'object')}")
+    return Invalid(f"unknown message type {kind[:64]!r}; expected {KINDS}")
 
 
 # -- what the driver does next ----------------------------------------------------------------
