@@ -17,13 +17,14 @@ from command_center.hub import Hub, ViewSource
 from command_center.intake import Intake, RateLimiter
 from command_center.types import Services
 from domain.access import AccessPolicy
-from domain.alert_rules import RuleSet
+from domain.alert_decision import AlertDecider
 from domain.alert_service import AlertService
 from domain.application import IncidentService
 from domain.jurisdiction import Jurisdiction
 from infra.distributed.redis_fanout import RedisFanout, RedisSubscriber, RedisViewSource
 from infra.distributed.relay import Relay, RelayPosition
-from infra.ingest.alert_store import existing_ids
+from infra.ingest.alert_store import RecorderAlertStore
+from infra.ingest.stored_alerts import RecorderAlerts
 from infra.ingest.writer import WriterProcess
 from infra.loaders.alert_rules import load_rules
 from infra.loaders.cameras import DEFAULT_CAMERAS, load_cameras
@@ -92,19 +93,14 @@ def build_service(settings: Settings, jurisdiction: Jurisdiction) -> IncidentSer
 
 def build_alerts(settings: Settings, jurisdiction: Jurisdiction,
                  service: IncidentService) -> AlertService:
-    """Camera registry, rules file and the bulk id check, around the same event store."""
+    """Camera registry and rules file, around the same event store; batches are stored in
+    process (build_embedded may hand them to the ingest writer process instead)."""
     # The bundled sample registry fits the bundled tree; with another tree it keeps what fits.
     cameras = load_cameras(settings.cameras, jurisdiction,
                            strict=Path(settings.cameras) != DEFAULT_CAMERAS)
-    return alert_service(service, jurisdiction, cameras.grid_of, load_rules(settings.alert_rules))
-
-
-def alert_service(service: IncidentService, jurisdiction: Jurisdiction,
-                  camera_grid: Callable[[str], str], rules: RuleSet) -> AlertService:
-    """An AlertService on this store and tree, with the bulk id check (the server's, and the
-    ingest writer process's with the tree and rules the server loaded)."""
-    return AlertService(service, camera_grid, grid_centers(jurisdiction), rules,
-                        existing_ids(service))
+    store = RecorderAlertStore(service, AlertDecider(load_rules(settings.alert_rules)))
+    return AlertService(service, store, RecorderAlerts(service), cameras.grid_of,
+                        grid_centers(jurisdiction))
 
 
 def build_intake(settings: Settings) -> Intake:
@@ -162,8 +158,10 @@ def build_embedded(settings: Settings) -> Embedded:
         background=[runner.run], on_shutdown=[runner.stop], mode="embedded")
     writer = None
     if settings.ingest_process and services.alerts is not None:
-        writer = services.alerts.writer = WriterProcess(
-            settings, jurisdiction=jurisdiction, rules=services.alerts.rules)
+        in_process = services.alerts.store
+        assert isinstance(in_process, RecorderAlertStore)  # as build_alerts made it
+        # The writer stores with the rules this process loaded and checked.
+        writer = services.alerts.store = WriterProcess(settings, rules=in_process.decider.rules)
     return Embedded(settings, jurisdiction, service, views, hub, runner, services,
                     tokens, keys, sealer, writer)
 
