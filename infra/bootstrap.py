@@ -24,7 +24,6 @@ from domain.jurisdiction import Jurisdiction
 from infra.distributed.redis_fanout import RedisFanout, RedisSubscriber, RedisViewSource
 from infra.distributed.relay import Relay, RelayPosition
 from infra.ingest.alert_store import RecorderAlertStore
-from infra.ingest.stored_alerts import RecorderAlerts
 from infra.ingest.writer import WriterProcess
 from infra.loaders.alert_rules import load_rules
 from infra.loaders.cameras import DEFAULT_CAMERAS, load_cameras
@@ -99,7 +98,7 @@ def build_alerts(settings: Settings, jurisdiction: Jurisdiction,
     cameras = load_cameras(settings.cameras, jurisdiction,
                            strict=Path(settings.cameras) != DEFAULT_CAMERAS)
     store = RecorderAlertStore(service, AlertDecider(load_rules(settings.alert_rules)))
-    return AlertService(service, store, RecorderAlerts(service), cameras.grid_of,
+    return AlertService(service, store, store.stored, cameras.grid_of,
                         grid_centers(jurisdiction))
 
 
