@@ -185,7 +185,7 @@ class AlertService:
         scanned = 0
         # Alerts of a window are stored close together; a bounded scan keeps this a cheap action.
         while len(ids) < limit and scanned < max_scan:
-            page = self.stored.raised_after(position, 1000)
+            page = self.stored.raised_from(position, 1000)
             if not page:
                 break
             scanned += len(page)

@@ -72,7 +72,7 @@ class StoredAlerts(Protocol):
         """A stored alert (one that `existing` found)."""
         ...
 
-    def raised_after(self, position: int, limit: int) -> list[tuple[int, Any]]:
+    def raised_from(self, position: int, limit: int) -> list[tuple[int, Any]]:
         """(notification id, Raised event) of alerts raised at `position` or later, in order."""
         ...
 

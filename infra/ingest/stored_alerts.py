@@ -82,7 +82,7 @@ class RecorderAlerts:
         alert: CameraAlert = self.service.repository.get(alert_id)
         return alert
 
-    def raised_after(self, position: int, limit: int) -> list[tuple[int, Any]]:
+    def raised_from(self, position: int, limit: int) -> list[tuple[int, Any]]:
         mapper = self.service.mapper
         page = self.service.recorder.select_notifications(start=position, limit=limit,
                                                           topics=[RAISED])

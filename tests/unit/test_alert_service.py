@@ -68,7 +68,7 @@ class FakeAlertStore:
         assert isinstance(alert, CameraAlert)
         return alert
 
-    def raised_after(self, position: int, limit: int) -> list[tuple[int, Any]]:
+    def raised_from(self, position: int, limit: int) -> list[tuple[int, Any]]:
         raised = [(n, e) for n, e in enumerate(self.events, 1)
                   if isinstance(e, CameraAlert.Raised)]  # type: ignore[attr-defined]
         return [(n, e) for n, e in raised if n >= position][:limit]
