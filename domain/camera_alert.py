@@ -28,8 +28,8 @@ ALERT_NAMESPACE = UUID("6c1f3a52-5d0e-4f53-9a63-3f1bd0c2a7e1")
 PHASES = ("new", "update", "end")
 KINDS = ("camera", "sensor", "cap")
 PRIORITIES = ("normal", "high", "critical")
-# What a duty officer has done with the alert. Only "new" counts as unacknowledged.
-DISPOSITIONS = ("new", "acknowledged", "dismissed", "linked", "escalated")
+# The dispositions each officer's action may start from (what a duty officer has done with the
+# alert: new, acknowledged, dismissed, linked or escalated; only "new" counts as unacknowledged).
 HANDLED_FROM: dict[str, tuple[str, ...]] = {
     "acknowledge": ("new",),
     "dismiss": ("new", "acknowledged"),
