@@ -82,7 +82,8 @@ async def handle(svc: Services, actor: Any, text: str | bytes) -> dict[str, Any]
     except FeedError as exc:
         svc.intake.stats.add(f"ws.{exc.status}")
         return {"type": "error", "ref": ref, "status": exc.status, "detail": exc.detail}
-    except DomainError as exc:
+    except DomainError as exc:  # unknown cameras and areas included
+        svc.intake.stats.add("ws.422")
         return {"type": "error", "ref": ref, "status": 422, "detail": str(exc)}
     except Problem as exc:
         reply = {"type": "error", "ref": ref, "status": exc.status, "detail": exc.detail}

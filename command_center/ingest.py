@@ -57,8 +57,8 @@ def check_rate(svc: Services, actor: Actor, cost: int, path: str) -> None:
 
 
 def store(svc: Services, actor: Actor, observations: Sequence[Observation], path: str) -> list[Outcome]:
-    """Store a batch (blocking; run it in a thread). Raises FeedError 422 for unknown cameras,
-    Problem 503 when the writer process could not take it (nothing acknowledged)."""
+    """Store a batch (blocking; run it in a thread). Unknown cameras and areas raise their domain
+    error (422, as every InvalidCommand); a store that could not take the batch, Problem 503."""
     alerts = alert_service(svc)
 
     def may_report(centers: Sequence[str]) -> None:
@@ -66,10 +66,10 @@ def store(svc: Services, actor: Actor, observations: Sequence[Observation], path
 
     try:
         outcomes = alerts.ingest(actor["user"], observations, actor, authorize=may_report)
-    except (UnknownCamera, UnknownArea) as exc:
+    except (UnknownCamera, UnknownArea):
         svc.intake.stats.add(f"{path}.rejected")
-        raise FeedError(422, str(exc)) from None
-    except IngestUnavailable as exc:  # the writer process restarted: nothing was acknowledged
+        raise
+    except IngestUnavailable as exc:  # e.g. the writer process restarted: nothing was acknowledged
         svc.intake.stats.add(f"{path}.unavailable")
         raise Problem(503, str(exc), headers={"Retry-After": retry_after(exc.retry_after)}) from None
     stats = svc.intake.stats
@@ -99,10 +99,7 @@ async def ingest_alerts(request: Request) -> Response:
         svc.intake.stats.add(f"http.{exc.status}")
         raise Problem(exc.status, exc.detail) from None
     check_rate(svc, actor, len(observations), "http")
-    try:
-        outcomes = await run_in_threadpool(store, svc, actor, observations, "http")
-    except FeedError as exc:
-        raise Problem(exc.status, exc.detail) from None
+    outcomes = await run_in_threadpool(store, svc, actor, observations, "http")
     return json_response(summary(outcomes))
 
 
@@ -122,10 +119,7 @@ async def ingest_cap(request: Request) -> Response:
         svc.intake.stats.add(f"cap.{exc.status}")
         raise Problem(exc.status, exc.detail) from None
     check_rate(svc, actor, 1, "cap")
-    try:
-        outcomes = await run_in_threadpool(store, svc, actor, [observation], "cap")
-    except FeedError as exc:
-        raise Problem(exc.status, exc.detail) from None
+    outcomes = await run_in_threadpool(store, svc, actor, [observation], "cap")
     return json_response(summary(outcomes))
 
 

@@ -18,10 +18,8 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
-from eventsourcing.persistence import Mapper, StoredEvent
 from eventsourcing.utils import get_topic
 
-from domain.codec import OrjsonTranscoder, tag
 from domain.incident import Actor, DomainError, InvalidCommand, public_name
 from domain.ingest_limits import EARLIEST, LATEST, time_problem
 
@@ -31,8 +29,8 @@ ALERT_NAMESPACE = UUID("6c1f3a52-5d0e-4f53-9a63-3f1bd0c2a7e1")
 PHASES = ("new", "update", "end")
 KINDS = ("camera", "sensor", "cap")
 PRIORITIES = ("normal", "high", "critical")
-# What a duty officer has done with the alert. Only "new" counts as unacknowledged.
-DISPOSITIONS = ("new", "acknowledged", "dismissed", "linked", "escalated")
+# The dispositions each officer's action may start from (what a duty officer has done with the
+# alert: new, acknowledged, dismissed, linked or escalated; only "new" counts as unacknowledged).
 HANDLED_FROM: dict[str, tuple[str, ...]] = {
     "acknowledge": ("new",),
     "dismiss": ("new", "acknowledged"),
@@ -212,28 +210,11 @@ class CameraAlert(Aggregate):
         return cls(**cls.raised_fields(obs, feed=feed, grid=grid, centers=centers, actor=actor))
 
     @classmethod
-    def raised_event(
-        cls,
-        obs: Observation,
-        *,
-        feed: str,
-        grid: str,
-        centers: list[str],
-        actor: Actor,
-        timestamp: datetime | None = None,
-    ) -> Any:
-        """The event raise_ would record, without building the aggregate (ingest fast path).
-
-        eventsourcing's generic constructor costs ~35 µs an alert; a new alert that no rule
-        touches needs only its event. ``from_raised`` turns it into the aggregate when needed.
-        """
-        fields = cls.raised_fields(obs, feed=feed, grid=grid, centers=centers, actor=actor)
-        return cls.raised_event_of(alert_id(feed, obs.feed_event_id), fields,
-                                   timestamp or cls.Raised.create_timestamp())  # type: ignore[attr-defined]
-
-    @classmethod
     def raised_event_of(cls, originator_id: UUID, fields: dict[str, Any], timestamp: datetime) -> Any:
-        """The Raised event with these ``raised_fields``, id and timestamp."""
+        """The Raised event with these ``raised_fields``, id and timestamp, without building the
+        aggregate: eventsourcing's generic constructor costs ~35 µs an alert, and a new alert that
+        no rule touches needs at most its event. ``from_raised`` builds the aggregate when needed.
+        """
         raised_class = cls.Raised  # type: ignore[attr-defined]  # made by @event("Raised")
         return raised_class(
             originator_id=originator_id,
@@ -447,85 +428,3 @@ class CameraAlert(Aggregate):
 
 
 TOPIC = get_topic(CameraAlert)
-RAISED_TOPIC = get_topic(CameraAlert.Raised)  # type: ignore[attr-defined]
-RAISED_CLASS_VERSION: int = getattr(CameraAlert.Raised, "class_version", 1)  # type: ignore[attr-defined]
-
-
-class KnownStateStoredEvent(StoredEvent):
-    """A StoredEvent that also carries the state it encodes, as decoding it would give it (the
-    timestamp as its tag): a reader in this process can take it instead of decoding ``state``.
-
-    Built by filling its ``__dict__``: the frozen dataclass's own ``__init__`` goes through
-    ``object.__setattr__`` per field, ~2 µs an alert at ingest rates."""
-
-    plain_state: dict[str, Any] | None
-    originator_text: str  # str(originator_id), made once
-
-    def __init__(self, originator_id: UUID, originator_version: int, topic: str, state: bytes,
-                 plain_state: dict[str, Any] | None, originator_text: str | None = None) -> None:
-        self.__dict__.update(originator_id=originator_id, originator_version=originator_version,
-                             topic=topic, state=state, plain_state=plain_state,
-                             originator_text=originator_text or str(originator_id))
-
-
-def _round_trips(value: Any) -> bool:
-    """Whether JSON encoding and decoding gives this value back equal (and untagged)."""
-    kind = type(value)
-    if kind is str or value is None or kind is bool or kind is int:
-        return True
-    if kind is float:
-        return bool(value - value == 0.0)  # finite: inf - inf and nan - nan are nan
-    if kind is list:
-        items: Any = value
-    elif kind is dict:
-        if "_type_" in value or any(type(key) is not str for key in value):
-            return False
-        items = value.values()
-    else:
-        return False
-    for item in items:  # strings, numbers and None in the main: no call for them
-        kind = type(item)
-        if kind is str or item is None:
-            continue
-        if kind is float:
-            if item - item != 0.0:
-                return False
-        elif not _round_trips(item):
-            return False
-    return True
-
-
-def raised_stored_event(
-    mapper: Mapper[UUID],
-    originator_id: UUID,
-    fields: dict[str, Any],
-    timestamp: datetime,
-    originator_text: str | None = None,
-    keep_state: bool = True,
-) -> StoredEvent:
-    """``mapper.to_stored_event(CameraAlert.raised_event_of(originator_id, fields, timestamp))``
-    without building the event object: the same bytes for half the cost (the ingest fast path
-    for a new alert that no rule touches). The state is the event's ``vars`` in their order,
-    minus originator id and version, exactly as eventsourcing's Mapper builds it. With
-    `keep_state` the event also carries its plain state for a reader in this process (when it
-    decodes back equal)."""
-    state: dict[str, Any] = {
-        # The codec's own tag for a datetime, made here rather than in an orjson callback.
-        "timestamp": tag(timestamp) if type(mapper.transcoder) is OrjsonTranscoder else timestamp,
-        "originator_topic": TOPIC,
-        **fields,
-    }
-    if RAISED_CLASS_VERSION > 1:
-        state["class_version"] = RAISED_CLASS_VERSION
-    data = mapper.transcoder.encode(state)
-    if mapper.compressor or mapper.cipher or type(mapper.transcoder) is not OrjsonTranscoder:
-        if mapper.compressor:
-            data = mapper.compressor.compress(data)
-        if mapper.cipher:
-            data = mapper.cipher.encrypt(data)
-        return StoredEvent(originator_id=originator_id,
-                           originator_version=CameraAlert.INITIAL_VERSION,
-                           topic=RAISED_TOPIC, state=data)
-    return KnownStateStoredEvent(originator_id, CameraAlert.INITIAL_VERSION, RAISED_TOPIC, data,
-                                 state if keep_state and _round_trips(fields) else None,
-                                 originator_text)

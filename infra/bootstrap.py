@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -17,15 +18,16 @@ from command_center.hub import Hub, ViewSource
 from command_center.intake import Intake, RateLimiter
 from command_center.types import Services
 from domain.access import AccessPolicy
-from domain.alert_rules import RuleSet
-from domain.alert_service import AlertService, IngestWriter, Located, Outcome
+from domain.alert_decision import AlertDecider
+from domain.alert_service import AlertService
+from domain.alert_store import AlertStore, Located, Outcome
 from domain.application import IncidentService
 from domain.camera_alert import Observation
 from domain.incident import Actor
 from domain.jurisdiction import Jurisdiction
 from infra.distributed.redis_fanout import RedisFanout, RedisSubscriber, RedisViewSource
 from infra.distributed.relay import Relay, RelayPosition
-from infra.ingest.alert_store import existing_ids
+from infra.ingest.alert_store import RecorderAlertStore
 from infra.ingest.writer import WriterProcess
 from infra.loaders.alert_rules import load_rules
 from infra.loaders.cameras import DEFAULT_CAMERAS, load_cameras
@@ -95,19 +97,14 @@ def build_service(settings: Settings, jurisdiction: Jurisdiction) -> IncidentSer
 
 def build_alerts(settings: Settings, jurisdiction: Jurisdiction,
                  service: IncidentService) -> AlertService:
-    """Camera registry, rules file and the bulk id check, around the same event store."""
+    """Camera registry and rules file, around the same event store; batches are stored in
+    process (build_embedded may hand them to the ingest writer process instead)."""
     # The bundled sample registry fits the bundled tree; with another tree it keeps what fits.
     cameras = load_cameras(settings.cameras, jurisdiction,
                            strict=Path(settings.cameras) != DEFAULT_CAMERAS)
-    return alert_service(service, jurisdiction, cameras.grid_of, load_rules(settings.alert_rules))
-
-
-def alert_service(service: IncidentService, jurisdiction: Jurisdiction,
-                  camera_grid: Callable[[str], str], rules: RuleSet) -> AlertService:
-    """An AlertService on this store and tree, with the bulk id check (the server's, and the
-    ingest writer process's with the tree and rules the server loaded)."""
-    return AlertService(service, camera_grid, grid_centers(jurisdiction), rules,
-                        existing_ids(service))
+    store = RecorderAlertStore(service, AlertDecider(load_rules(settings.alert_rules)))
+    return AlertService(service, store, store.stored, cameras.grid_of,
+                        grid_centers(jurisdiction))
 
 
 def build_intake(settings: Settings) -> Intake:
@@ -167,8 +164,11 @@ def build_embedded(settings: Settings) -> Embedded:
         background=[runner.run], on_shutdown=[runner.stop], mode="embedded")
     writer = None
     if settings.ingest_process and services.alerts is not None:
-        writer = WriterProcess(settings, jurisdiction=jurisdiction, rules=services.alerts.rules)
-        services.alerts.writer = signalled(writer, commits.committed)
+        in_process = services.alerts.store
+        assert isinstance(in_process, RecorderAlertStore)  # as build_alerts made it
+        # The writer stores with the rules this process loaded and checked.
+        writer = WriterProcess(settings, rules=in_process.decider.rules)
+        services.alerts.store = Signalled(writer, commits.committed)
     return Embedded(settings, jurisdiction, service, views, hub, runner, services,
                     tokens, keys, sealer, writer)
 
@@ -183,17 +183,23 @@ def commit_signal(service: IncidentService) -> SignalsCommits:
     return recorder
 
 
-def signalled(writer: IngestWriter, committed: Callable[[], None]) -> IngestWriter:
-    """The writer process's commits, signalled here as this process's own are: its answer means
-    the batch is committed, so the runner here has new events to read."""
+@dataclass
+class Signalled:
+    """An AlertStore whose commits happen in another process (the ingest writer), signalled here
+    as this process's own are: its answer means the batch is committed, so the runner here has new
+    events to read."""
 
-    def store(feed: str, observations: Sequence[Observation], located: Located,
-              actor: Actor) -> list[Outcome]:
-        outcomes = writer(feed, observations, located, actor)
-        committed()
+    store: AlertStore
+    committed: Callable[[], None]
+
+    def ingest(self, feed: str, observations: Sequence[Observation], located: Located,
+               actor: Actor) -> list[Outcome]:
+        outcomes = self.store.ingest(feed, observations, located, actor)
+        self.committed()
         return outcomes
 
-    return store
+    def exclusive(self) -> AbstractContextManager[object]:
+        return self.store.exclusive()
 
 
 def build_services(

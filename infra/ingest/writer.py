@@ -9,10 +9,12 @@ with the outcomes once the batch is committed. Its runner reads the new events f
 as it reads anyone's.
 
 Wire: msgpack over `multiprocessing` pipes, a few of them so that the next batch is already
-waiting while one is stored. Request: (feed, observations, located, actor). Reply:
-("ok", outcomes) or ("error", kind, detail). The writer stores one batch at a time, as
-`AlertService.ingest_located` does in process; SQLite serializes it with the HTTP process's
-own writes (officers' commands), and eventsourcing's version check settles any race.
+waiting while one is stored. Request: (feed, observations, located, actor). Reply: `Stored`
+(the outcomes), `Refused` (a domain error: its class by name, its message and attributes,
+rebuilt into the same class here) or `Failed` (anything else, logged by the writer: the batch
+gets IngestUnavailable). The writer stores one batch at a time with the in-process adapter
+(infra/ingest/alert_store.py); SQLite serializes it with the HTTP process's own writes
+(officers' commands), and eventsourcing's version check settles any race.
 
 If the writer dies or stops answering, the batches in flight get `IngestUnavailable` (503 with
 Retry-After; the MQTT subscriber does not ack, so the broker redelivers), and the next batch
@@ -32,38 +34,49 @@ import signal
 import threading
 import time
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
-import msgspec
-
+from domain.alert_decision import AlertDecider
 from domain.alert_rules import RuleSet
-from domain.alert_service import IngestUnavailable, Located, Outcome
+from domain.alert_store import IngestUnavailable, Located, Outcome
+from domain.application import IncidentService
 from domain.camera_alert import Observation
-from domain.incident import Actor, DomainError, InvalidCommand
-from domain.jurisdiction import Jurisdiction
+from domain.incident import Actor, DomainError
+from infra.ingest.alert_store import RecorderAlertStore
+from infra.ingest.writer_wire import (
+    Failed,
+    Refused,
+    Reply,
+    Stored,
+    decode_reply,
+    decode_request,
+    encode_reply,
+    encode_request,
+    outcomes_of,
+    rebuilt,
+    refused,
+    stored,
+    unavailable,
+)
+from infra.runtime.tuning import tune_process
 from infra.settings import Settings
+from infra.store.sqlite_recorder import LinkageSQLiteRecorder
 
 log = logging.getLogger(__name__)
 
-Request = tuple[str, list[Observation], Located, dict[str, Any]]
-Reply = tuple[str, Any, str | None]
-
 CHANNELS = 4  # batches in flight at once (the anyio pool may have more threads waiting)
 
-encode_request = msgspec.msgpack.Encoder().encode
-decode_request = msgspec.msgpack.Decoder(Request).decode
+
+def _located_already(grid: str) -> Sequence[str]:
+    raise KeyError(grid)  # the HTTP process locates every batch before sending it
 
 
-def _located_already(camera: str) -> str:
-    raise KeyError(camera)  # the HTTP process locates every batch before sending it
-
-
-def writer_main(conns: list[Connection], settings: Settings, jurisdiction: Jurisdiction,
-                rules: RuleSet) -> None:
+def writer_main(conns: list[Connection], settings: Settings, rules: RuleSet) -> None:
     """The writer process: store each batch a channel sends, answer on that channel. Ends when
-    the HTTP process closes every channel (or dies). It stores with the jurisdiction tree and the
-    rules the HTTP process loaded and checked at start, not with the files as they are now."""
+    the HTTP process closes every channel (or dies). It stores with the rules the HTTP process
+    loaded and checked at start, not with the file as it is now."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the server; the server stops us
     # SIGTERM (a service manager stopping the whole group): finish and answer the batch in hand,
     # then exit; when idle, exit at once. (Ignoring it would hang multiprocessing's exit join.)
@@ -75,19 +88,13 @@ def writer_main(conns: list[Connection], settings: Settings, jurisdiction: Juris
         state["stop"] = True
 
     signal.signal(signal.SIGTERM, on_term)
-    from infra.bootstrap import alert_service, build_service
-    from infra.runtime.tuning import tune_process
-    from infra.store.sqlite_recorder import LinkageSQLiteRecorder
-
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s[writer]: %(message)s")
-    service = build_service(settings, jurisdiction)
-    alerts = alert_service(service, jurisdiction, _located_already, rules)
-    alerts.keep_states = False  # no runner here to take them
+    service = IncidentService(_located_already, env=settings.eventsourcing_env())
+    store = RecorderAlertStore(service, AlertDecider(rules), keep_states=False)  # no runner here
     if isinstance(service.recorder, LinkageSQLiteRecorder):
         service.recorder.remember = False
     tune_process()
-    encode = msgspec.msgpack.Encoder().encode
     open_conns = list(conns)
     try:
         while open_conns and not state["stop"]:
@@ -101,24 +108,9 @@ def writer_main(conns: list[Connection], settings: Settings, jurisdiction: Juris
                     open_conns.remove(conn)
                     continue
                 state["busy"] = True
-                reply: Reply
-                observations = []
+                reply = _store(store, data)
                 try:
-                    feed, observations, located, actor = decode_request(data)
-                    outcomes = alerts.ingest_located(feed, observations, located,
-                                                     actor)  # type: ignore[arg-type]
-                    reply = ("ok", [(o.alert, o.status, o.rules, o.incident) for o in outcomes],
-                             None)
-                except InvalidCommand as exc:
-                    reply = ("error", "invalid", str(exc))
-                except DomainError as exc:
-                    reply = ("error", "domain", str(exc))
-                except Exception as exc:  # logged here; the feed gets a 503 and sends it again
-                    log.exception("storing a batch of %d alerts (%d bytes) failed",
-                                  len(observations), len(data))
-                    reply = ("error", "failed", f"{type(exc).__name__}: {exc}")
-                try:
-                    conn.send_bytes(encode(reply))
+                    conn.send_bytes(reply)
                 except OSError:
                     open_conns.remove(conn)
                 state["busy"] = False
@@ -126,31 +118,43 @@ def writer_main(conns: list[Connection], settings: Settings, jurisdiction: Juris
         service.close()
 
 
+def _store(store: RecorderAlertStore, data: bytes) -> bytes:
+    """One request in, its encoded reply out."""
+    observations: list[Observation] = []
+    reply: Reply
+    try:
+        feed, observations, located, actor = decode_request(data)
+        reply = stored(store.ingest(feed, observations, located, actor))  # type: ignore[arg-type]
+    except DomainError as exc:
+        reply = refused(exc)
+    except Exception as exc:  # logged here; the feed gets a 503 and sends it again
+        log.exception("storing a batch of %d alerts (%d bytes) failed", len(observations), len(data))
+        reply = Failed(f"{type(exc).__name__}: {exc}")
+    return encode_reply(reply)
+
+
 class WriterProcess:
-    """The HTTP process's side: an `IngestWriter` (domain/alert_service.py) that sends located
-    batches to the writer process and waits for the outcomes."""
+    """The HTTP process's side, an `AlertStore` (domain/alert_store.py): sends located batches
+    to the writer process and waits for the outcomes."""
 
     def __init__(self, settings: Settings, channels: int = CHANNELS,
-                 timeout: float | None = None, *, jurisdiction: Jurisdiction | None = None,
-                 rules: RuleSet | None = None) -> None:
+                 timeout: float | None = None, *, rules: RuleSet | None = None) -> None:
         self.settings = settings
-        # Loaded once here: every writer this starts (after one died) stores with the same tree
-        # and rules as the first, however the files have changed since.
-        if jurisdiction is None:
-            from infra.loaders.jurisdiction import load_jurisdiction
-
-            jurisdiction = load_jurisdiction(settings.jurisdiction)
+        # Loaded once here: every writer this starts (after one died) stores with the same rules
+        # as the first, however the file has changed since.
         if rules is None:
             from infra.loaders.alert_rules import load_rules
 
             rules = load_rules(settings.alert_rules)
-        self.jurisdiction, self.rules = jurisdiction, rules
+        self.rules = rules
         self.channels = channels
         self.timeout = settings.ingest_timeout if timeout is None else timeout
         if not self.timeout > 0:
             raise ValueError(f"LINKAGE_INGEST_TIMEOUT must be more than 0 seconds; got {self.timeout}")
-        self._decode = msgspec.msgpack.Decoder(Reply).decode
         self._lock = threading.Lock()
+        # Officers' commands on alerts, one at a time in this process (the writer's batches are
+        # settled with them by eventsourcing's version check).
+        self._commands = threading.Lock()
         self._closed = False
         self.restarts = 0  # writers replaced
         self._process: Any = None  # None while waiting to start another (backoff)
@@ -174,7 +178,7 @@ class WriterProcess:
     def _start(self) -> None:
         ctx = multiprocessing.get_context("spawn")  # a fresh interpreter: no inherited threads
         pairs = [ctx.Pipe(duplex=True) for _ in range(self.channels)]
-        args = ([child for _, child in pairs], self.settings, self.jurisdiction, self.rules)
+        args = ([child for _, child in pairs], self.settings, self.rules)
         process = ctx.Process(target=writer_main, args=args, name="linkage-ingest-writer",
                               daemon=True)
         process.start()
@@ -239,20 +243,18 @@ class WriterProcess:
                 continue
             return conn, free, process
 
-    def __call__(
-        self,
-        feed: str,
-        observations: Sequence[Observation],
-        located: Located,
-        actor: Actor,
-    ) -> list[Outcome]:
+    def exclusive(self) -> AbstractContextManager[object]:
+        return self._commands
+
+    def ingest(self, feed: str, observations: Sequence[Observation], located: Located,
+               actor: Actor) -> list[Outcome]:
         data = encode_request((feed, observations, located, actor))
         conn, free, process = self._channel()
         token = object()
         self._inflight[token] = (time.monotonic() + self.timeout, process)
         try:
             conn.send_bytes(data)
-            kind, body, detail = self._decode(conn.recv_bytes())
+            reply = decode_reply(conn.recv_bytes())
         except (EOFError, OSError) as exc:
             conn.close()
             self._replace(process, str(exc) or type(exc).__name__)
@@ -263,15 +265,11 @@ class WriterProcess:
         free.put(conn)
         if process is self._process:
             self._answered = True  # it is up: a later death is a crash, not a failure to start
-        if kind == "ok":
-            return [Outcome(alert, status, rules, incident)
-                    for alert, status, rules, incident in body]
-        if body == "invalid":
-            raise InvalidCommand(str(detail))
-        if body == "domain":
-            raise DomainError(str(detail))
-        raise IngestUnavailable(f"storing the batch failed ({detail}); nothing of it was "
-                                "acknowledged: send it again")
+        if isinstance(reply, Stored):
+            return outcomes_of(reply)
+        if isinstance(reply, Refused):
+            raise rebuilt(reply)
+        raise unavailable(reply)
 
     def _watchdog(self) -> None:
         while not self._stopping.wait(0.25):

@@ -101,6 +101,8 @@ def test_unknown_camera_is_422_and_nothing_is_stored(server: RunningServer) -> N
     detail = problem(response, 422)["detail"]
     assert "alert #1" in detail and "cam-nowhere" in detail
     assert stored_events(server) == before
+    counts = httpx.get(f"{server.url}/api/ingest/stats", headers=server.headers).json()["counts"]
+    assert counts["http.rejected"] == 1
 
 
 def test_oversized_batch_is_413(server: RunningServer) -> None:

@@ -376,7 +376,7 @@ async def test_mqtt_message_the_dead_writer_held_is_redelivered_and_stored_once(
 def test_writer_process_maps_domain_errors_and_refuses_after_close(tmp_path: Path) -> None:
     """The writer's side of an error reaches the caller as the same kind of error (a 422 for a
     bad command), and a closed writer refuses with IngestUnavailable (503), not a hang."""
-    from domain.alert_service import IngestUnavailable
+    from domain.alert_store import IngestUnavailable
 
     settings = Settings().with_(data_dir=tmp_path / "data")
     settings.data_dir.mkdir(parents=True)
@@ -385,18 +385,19 @@ def test_writer_process_maps_domain_errors_and_refuses_after_close(tmp_path: Pat
     place = [(GRID, list(reversed(CENTERS)))]
     try:
         good = Observation(feed_event_id="fine", start_time=1_800_000_000.0, camera=CAMERA)
-        outcomes = process("direct", [good], place, actor)  # type: ignore[arg-type]
+        outcomes = process.ingest("direct", [good], place, actor)  # type: ignore[arg-type]
         assert [o.status for o in outcomes] == ["created"]
         bad = Observation(feed_event_id="bad", start_time=1_800_000_000.0, camera=CAMERA,
                           kind="drone")
-        with pytest.raises(InvalidCommand, match="alert kind must be one of"):
-            process("direct", [bad], place, actor)  # type: ignore[arg-type]
-        again = process("direct", [good], place, actor)  # type: ignore[arg-type]
+        with pytest.raises(InvalidCommand, match="alert kind must be one of") as refused:
+            process.ingest("direct", [bad], place, actor)  # type: ignore[arg-type]
+        assert type(refused.value) is InvalidCommand  # rebuilt as the class the writer raised
+        again = process.ingest("direct", [good], place, actor)  # type: ignore[arg-type]
         assert [o.status for o in again] == ["duplicate"]
     finally:
         process.close()
     with pytest.raises(IngestUnavailable):
-        process("direct", [good], place, actor)  # type: ignore[arg-type]
+        process.ingest("direct", [good], place, actor)  # type: ignore[arg-type]
 
 
 def _alive(pid: int) -> bool:
@@ -496,7 +497,7 @@ def test_a_writer_that_cannot_start_is_retried_with_backoff(tmp_path: Path) -> N
     """The store unreachable when a writer starts (PostgreSQL on a closed port): the batch gets
     503, and no new writer is spawned per batch: the next may start after 1 s, then 2 s, ...
     with Retry-After saying so."""
-    from domain.alert_service import IngestUnavailable
+    from domain.alert_store import IngestUnavailable
 
     settings = Settings().with_(data_dir=tmp_path / "data", store="postgres",
                                 postgres_dsn="postgresql://postgres@127.0.0.1:1/test")
@@ -507,18 +508,18 @@ def test_a_writer_that_cannot_start_is_retried_with_backoff(tmp_path: Path) -> N
     obs = [Observation(feed_event_id="x", start_time=1_800_000_000.0, camera=CAMERA)]
     try:
         with pytest.raises(IngestUnavailable):
-            process("direct", obs, place, actor)  # type: ignore[arg-type]
+            process.ingest("direct", obs, place, actor)  # type: ignore[arg-type]
         assert process.restarts == 1 and process.pid is None  # waiting, not respawned
         with pytest.raises(IngestUnavailable, match="could not start") as backoff:
-            process("direct", obs, place, actor)  # type: ignore[arg-type]
+            process.ingest("direct", obs, place, actor)  # type: ignore[arg-type]
         assert 0 < backoff.value.retry_after <= 1.0
         assert process.restarts == 1  # that batch spawned nothing
         time.sleep(backoff.value.retry_after)
         with pytest.raises(IngestUnavailable):
-            process("direct", obs, place, actor)  # type: ignore[arg-type]  # tries again, fails
+            process.ingest("direct", obs, place, actor)  # type: ignore[arg-type]  # tries again, fails
         assert process.restarts == 2
         with pytest.raises(IngestUnavailable) as longer:
-            process("direct", obs, place, actor)  # type: ignore[arg-type]
+            process.ingest("direct", obs, place, actor)  # type: ignore[arg-type]
         assert 1.0 < longer.value.retry_after <= 2.0  # doubled
     finally:
         process.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 import orjson
 import pytest
 from websockets.asyncio.client import connect
@@ -58,3 +59,17 @@ async def _bad_messages(server: RunningServer) -> None:
         await ws.send(orjson.dumps({"ref": "ok", "alert": alert("z", camera=CAMERA)}))
         ok = orjson.loads(await ws.recv())
         assert (ok["type"], ok["ref"], ok["created"]) == ("ack", "ok", 1)
+
+
+async def test_an_unknown_camera_on_the_feed_websocket_is_422_counted_as_rejected(
+        server: RunningServer) -> None:
+    async with connect(f"{server.ws_url}/ws/feed",
+                       additional_headers=server.feed_headers) as ws:
+        await ws.send(orjson.dumps({"ref": 1, "alerts": [alert("u1"),
+                                                         alert("u2", camera="cam-nowhere")]}))
+        refused = orjson.loads(await ws.recv())
+    assert (refused["type"], refused["status"]) == ("error", 422)
+    assert refused["detail"].startswith("alert #1: camera 'cam-nowhere' is not in the camera registry")
+    counts = httpx.get(f"{server.url}/api/ingest/stats", headers=server.headers).json()["counts"]
+    assert (counts["ws.rejected"], counts["ws.422"]) == (1, 1)
+    assert "alerts.created" not in counts

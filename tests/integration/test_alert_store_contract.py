@@ -1,4 +1,5 @@
-"""Alert ingest on every event store adapter: bulk id lookup, group commit, idempotency."""
+"""Alert ingest on every AlertStore adapter and event store: bulk id lookup, group commit,
+idempotency, errors, and what officers and later batches see."""
 
 from __future__ import annotations
 
@@ -7,18 +8,23 @@ from pathlib import Path
 
 import pytest
 
+from domain.alert_decision import AlertDecider
 from domain.alert_rules import parse_rules
 from domain.alert_service import AlertService
+from domain.alert_store import AlertStore
 from domain.application import IncidentService
-from domain.camera_alert import CameraAlert, Observation, alert_id
-from domain.incident import Actor
+from domain.camera_alert import CameraAlert, Observation, alert_id, window_start
+from domain.incident import Actor, InvalidCommand
 from infra.bootstrap import notification_reader
-from infra.ingest.alert_store import existing_ids
+from infra.ingest.alert_store import RecorderAlertStore
+from infra.ingest.stored_alerts import RecorderAlerts
+from infra.ingest.writer import WriterProcess
 from infra.settings import Settings
 from infra.store.sqlite_recorder import LinkageSQLiteRecorder
 from projections.envelope import from_state, from_stored
 
 FEED: Actor = {"user": "feed", "role": "feed", "center": None}
+OFFICER: Actor = {"user": "duty", "role": "city_officer", "center": None}
 CENTERS = ("town", "district", "city")
 RULES = {"rules": [{"name": "fire", "labels": ["fire"], "min_score": 0.8,
                     "action": "open_incident", "severity": "major"}]}
@@ -32,23 +38,31 @@ def obs(event_id: str, **fields: object) -> Observation:
 
 
 class AlertStoreContract:
+    """The same contract for every AlertStore adapter, each on its event store."""
+
     @pytest.fixture
     def env(self, tmp_path: Path) -> dict[str, str]:
         raise NotImplementedError
 
     @pytest.fixture
-    def alerts(self, env: dict[str, str]) -> Iterator[AlertService]:
-        incidents = IncidentService(lambda grid: CENTERS, env=env)
-        lookup = existing_ids(incidents)
-        assert lookup is not None, "every adapter has a bulk id lookup"
-        yield AlertService(incidents, lambda camera: "grid-1", lambda grid: CENTERS,
-                           parse_rules(RULES), lookup)
-        incidents.close()
+    def store(self, incidents: IncidentService) -> Iterator[AlertStore]:
+        yield RecorderAlertStore(incidents, AlertDecider(parse_rules(RULES)))
+
+    @pytest.fixture
+    def incidents(self, env: dict[str, str]) -> Iterator[IncidentService]:
+        service = IncidentService(lambda grid: CENTERS, env=env)
+        yield service
+        service.close()
+
+    @pytest.fixture
+    def alerts(self, incidents: IncidentService, store: AlertStore) -> AlertService:
+        return AlertService(incidents, store, RecorderAlerts(incidents), lambda camera: "grid-1",
+                            lambda grid: CENTERS)
 
     def test_bulk_lookup_finds_exactly_the_stored_alerts(self, alerts: AlertService) -> None:
         alerts.ingest("feed", [obs(f"e{i}") for i in range(700)], FEED)  # > one SQLite chunk
         wanted = {alert_id("feed", f"e{i}") for i in range(650, 750)}
-        found = alerts.existing(wanted)
+        found = alerts.stored.existing(wanted)
         assert found == {alert_id("feed", f"e{i}") for i in range(650, 700)}
 
     def test_a_batch_is_one_transaction_and_a_retry_stores_nothing(self, alerts: AlertService) -> None:
@@ -67,6 +81,37 @@ class AlertStoreContract:
         assert [o.status for o in again] == ["duplicate"] * 4
         assert recorder.max_notification_id() == before
         assert alerts.get(outcomes[0].alert).score == 0.7
+
+    def test_an_invalid_observation_refuses_the_whole_batch_with_its_domain_error(
+            self, alerts: AlertService) -> None:
+        with pytest.raises(InvalidCommand, match="alert kind must be one of camera, sensor, cap; "
+                                                 "got 'drone'"):
+            alerts.ingest("feed", [obs("fine"), obs("odd", kind="drone")], FEED)
+        assert alerts.incidents.recorder.max_notification_id() in (None, 0)
+        assert [o.status for o in alerts.ingest("feed", [obs("fine")], FEED)] == ["created"]
+
+    def test_officers_act_on_stored_alerts_and_later_batches_see_it(
+            self, alerts: AlertService) -> None:
+        first = alerts.ingest("feed", [obs("x"), obs("y")], FEED)
+        assert alerts.act(first[0].alert, "acknowledge", actor=OFFICER)["disposition"] == "acknowledged"
+        later = alerts.ingest("feed", [obs("x", phase="end", end_time=1_800_000_060.0)], FEED)
+        assert [o.status for o in later] == ["ended"]
+        alert = alerts.get(first[0].alert)
+        assert (alert.disposition, alert.ended, alert.version) == ("acknowledged", True, 3)
+
+    def test_a_storm_window_is_found_by_the_raised_events_in_order(
+            self, alerts: AlertService) -> None:
+        start = 1_800_000_000.0
+        alerts.ingest("feed", [obs(f"s{i}", start_time=start + i) for i in range(5)]
+                      + [obs("later", start_time=start + 3600),
+                         obs("other", camera="cam-2", start_time=start + 1)], FEED)
+        window = window_start(start, 60)
+        count = alerts.acknowledge_storm(kind="camera", ident="cam-1", size=60, start=window,
+                                         from_notification=1, actor=OFFICER)
+        assert count == 5
+        assert alerts.get(str(alert_id("feed", "s0"))).disposition == "acknowledged"
+        assert alerts.get(str(alert_id("feed", "later"))).disposition == "new"
+        assert alerts.get(str(alert_id("feed", "other"))).disposition == "new"
 
 
 class TestAlertStoreOnSQLite(AlertStoreContract):
@@ -94,6 +139,38 @@ class TestAlertStoreOnPostgres(AlertStoreContract):
                 "POSTGRES_SCHEMA": pg_schema}
 
 
+class WriterProcessContract(AlertStoreContract):
+    """The ingest writer process as the store: batches are decided and committed there."""
+
+    @pytest.fixture
+    def settings(self, tmp_path: Path) -> Settings:
+        raise NotImplementedError
+
+    @pytest.fixture
+    def env(self, settings: Settings) -> dict[str, str]:
+        return settings.eventsourcing_env()
+
+    @pytest.fixture
+    def store(self, settings: Settings) -> Iterator[AlertStore]:
+        writer = WriterProcess(settings, rules=parse_rules(RULES))
+        yield writer
+        writer.close()
+
+
+class TestAlertStoreInWriterProcessOnSQLite(WriterProcessContract):
+    @pytest.fixture
+    def settings(self, tmp_path: Path) -> Settings:
+        return Settings().with_(data_dir=tmp_path)
+
+
+@pytest.mark.integration
+class TestAlertStoreInWriterProcessOnPostgres(WriterProcessContract):
+    @pytest.fixture
+    def settings(self, tmp_path: Path, postgres_dsn: str, pg_schema: str) -> Settings:
+        return Settings().with_(data_dir=tmp_path, store="postgres", postgres_dsn=postgres_dsn,
+                                postgres_schema=pg_schema)
+
+
 @pytest.fixture
 def lean(tmp_path: Path) -> Iterator[tuple[IncidentService, LinkageSQLiteRecorder, AlertService]]:
     """Alerts on SQLite as `linkage serve` configures it (LinkageSQLiteRecorder)."""
@@ -101,9 +178,9 @@ def lean(tmp_path: Path) -> Iterator[tuple[IncidentService, LinkageSQLiteRecorde
                                 env=Settings().with_(data_dir=tmp_path).eventsourcing_env())
     recorder = incidents.recorder
     assert isinstance(recorder, LinkageSQLiteRecorder)
-    yield incidents, recorder, AlertService(incidents, lambda camera: "grid-1",
-                                            lambda grid: CENTERS, parse_rules(RULES),
-                                            existing_ids(incidents))
+    store = RecorderAlertStore(incidents, AlertDecider(parse_rules(RULES)))
+    yield incidents, recorder, AlertService(incidents, store, store.stored,
+                                            lambda camera: "grid-1", lambda grid: CENTERS)
     incidents.close()
 
 

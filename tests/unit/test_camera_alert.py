@@ -1,4 +1,5 @@
-"""CameraAlert lifecycle, idempotent ingest and rule firings (in-memory event store)."""
+"""CameraAlert lifecycle, idempotent ingest and rule firings (the in-process store on an
+in-memory event store)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from domain.alert_decision import AlertDecider
 from domain.alert_rules import RuleError, parse_rules
 from domain.alert_service import AlertService, UnknownCamera
 from domain.application import IncidentService
 from domain.camera_alert import AlertAlreadyHandled, CameraAlert, Observation, iso
 from domain.incident import Actor, Incident
+from infra.ingest.alert_store import RecorderAlertStore
 
 FEED: Actor = {"user": "frigate", "role": "feed", "center": None}
 OFFICER: Actor = {"user": "duty", "role": "city_officer", "center": None}
@@ -33,8 +36,8 @@ RULES = {
 def service(rules: dict | None = None) -> AlertService:  # type: ignore[type-arg]
     incidents = IncidentService(lambda grid: CENTERS)
     cameras = {"cam-1": "grid-1", "cam-2": "grid-2"}
-    return AlertService(incidents, cameras.__getitem__, lambda grid: CENTERS,
-                        parse_rules(rules or RULES))
+    store = RecorderAlertStore(incidents, AlertDecider(parse_rules(rules or RULES)))
+    return AlertService(incidents, store, store.stored, cameras.__getitem__, lambda grid: CENTERS)
 
 
 def obs(event_id: str = "e1", phase: str = "new", **fields: object) -> Observation:

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import msgspec
@@ -22,8 +21,6 @@ from command_center.feed_formats import (
 from command_center.feed_ws import FeedMessage
 from command_center.ingest import AlertAction, StormAck
 from command_center.schemas import ACTION_BODIES, ReportIncident
-from domain.alert_service import AlertService
-from domain.application import IncidentService
 from domain.camera_alert import CameraAlert, Observation
 from domain.incident import Actor, InvalidCommand
 from domain.ingest_limits import EARLIEST, LATEST, MAX_JSON_DEPTH, time_problem
@@ -114,28 +111,3 @@ def test_frigate_sub_labels_name_or_pair_and_a_long_one_is_no_plate() -> None:
     assert named.plate is None
     plate = decode_frigate(orjson.dumps({"type": "new", "after": {**after, "sub_label": "冀G1"}}))
     assert plate.plate == "冀G1"
-
-
-def test_an_update_is_authorized_where_the_alert_is_stored() -> None:
-    """Two keys sharing a feed name share its alert ids: B's alert, changed through A's
-    camera, must be asked of B's centers."""
-    places = {"grid-a": ["town-a", "city"], "grid-b": ["town-b", "city"]}
-    alerts = AlertService(IncidentService(lambda grid: places[grid]), {"cam-a": "grid-a"}.__getitem__,
-                          places.__getitem__)
-    actor: Actor = {"user": "feed:shared", "role": "feed", "center": None}
-    asked: list[list[str]] = []
-
-    def only_town_a(centers: Sequence[str]) -> None:
-        asked.append(list(centers))
-        if "town-b" in centers:
-            raise PermissionError("town-b")
-
-    alerts.ingest("feed:shared", [Observation("s-x", 1_800_000_000.0, grid="grid-b")], actor)
-    forged = Observation("s-x", 1_800_000_000.0, phase="end", camera="cam-a", plate="FORGED")
-    with pytest.raises(PermissionError):
-        alerts.ingest("feed:shared", [forged], actor, authorize=only_town_a)
-    assert asked == [["town-a", "city"], ["town-b", "city"]]
-    asked.clear()
-    again = Observation("s-x", 1_800_000_000.0, phase="new", camera="cam-a")
-    assert alerts.ingest("feed:shared", [again], actor, authorize=only_town_a)[0].status == "duplicate"
-    assert asked == [["town-a", "city"]]  # a repeated "new" changes nothing: not asked of B

@@ -8,8 +8,24 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from domain.camera_alert import Observation
-from infra.ingest.writer import WriterProcess, decode_request, encode_request
+from domain.alert_service import UnknownArea, UnknownCamera
+from domain.alert_store import IngestUnavailable
+from domain.application import NotFound, UnknownGrid, VersionConflict
+from domain.camera_alert import AlertAlreadyHandled, Observation
+from domain.incident import DomainError, IllegalTransition, InvalidCommand, Status
+from infra.ingest.writer import WriterProcess
+from infra.ingest.writer_wire import (
+    REFUSALS,
+    Failed,
+    Refused,
+    decode_reply,
+    decode_request,
+    encode_reply,
+    encode_request,
+    rebuilt,
+    refused,
+    unavailable,
+)
 from infra.settings import Settings
 
 text = st.text(max_size=12)
@@ -64,3 +80,53 @@ def test_a_batch_crosses_the_wire_unchanged(feed: str, batch: list[Observation],
 def test_a_writer_needs_a_positive_timeout(tmp_path: Any, timeout: float) -> None:
     with pytest.raises(ValueError, match="LINKAGE_INGEST_TIMEOUT must be more than 0"):
         WriterProcess(Settings().with_(data_dir=tmp_path), timeout=timeout)
+
+
+ERRORS = [
+    InvalidCommand("alert kind must be one of camera, sensor, cap; got 'drone'"),
+    DomainError("incident x is closed; link the alert to an open incident"),
+    UnknownCamera("cam-9", 3),
+    UnknownCamera(None),
+    UnknownArea("grid 'g-9' is not in the jurisdiction tree", 0),
+    AlertAlreadyHandled("acknowledge", "dismissed"),
+    NotFound("alert 'x' not found"),
+    VersionConflict("alert x was changed by another command at the same time; retry"),
+    UnknownGrid("grid 'g' is not in the jurisdiction tree"),
+]
+
+
+def _across(error: DomainError) -> DomainError:
+    reply = decode_reply(encode_reply(refused(error)))
+    assert isinstance(reply, Refused)
+    return rebuilt(reply)
+
+
+@pytest.mark.parametrize("error", ERRORS, ids=lambda e: type(e).__name__)
+def test_a_domain_error_crosses_the_wire_as_the_same_class(error: DomainError) -> None:
+    back = _across(error)
+    assert type(back) is type(error)
+    assert str(back) == str(error) and back.args == error.args
+    assert vars(back) == vars(error)
+
+
+def test_every_listed_refusal_is_tested() -> None:
+    assert set(REFUSALS) == {type(e).__name__ for e in ERRORS}
+
+
+def test_an_unlisted_domain_error_crosses_as_its_nearest_listed_base() -> None:
+    class Odd(InvalidCommand):
+        pass
+
+    back = _across(Odd("odd value"))
+    assert type(back) is InvalidCommand and str(back) == "odd value"
+    transition = IllegalTransition("accept", Status.CLOSED, ())
+    back = _across(transition)
+    assert type(back) is DomainError and str(back) == str(transition)
+
+
+def test_any_other_failure_becomes_ingest_unavailable_naming_it() -> None:
+    reply = decode_reply(encode_reply(Failed("OperationalError: disk I/O error")))
+    assert isinstance(reply, Failed)
+    error = unavailable(reply)
+    assert isinstance(error, IngestUnavailable) and error.retry_after == 1.0
+    assert "OperationalError: disk I/O error" in str(error) and "send it again" in str(error)

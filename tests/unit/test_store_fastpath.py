@@ -20,18 +20,15 @@ from eventsourcing.persistence import (
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from domain.alert_decision import AlertDecider
 from domain.alert_rules import Rule, RuleSet
+from domain.alert_store import NewAlert
 from domain.application import IncidentService
-from domain.camera_alert import (
-    ALERT_NAMESPACE,
-    CameraAlert,
-    KnownStateStoredEvent,
-    Observation,
-    alert_id,
-    raised_stored_event,
-)
+from domain.camera_alert import ALERT_NAMESPACE, CameraAlert, Observation, alert_id
 from domain.codec import OrjsonTranscoder
 from domain.incident import Actor
+from infra.ingest.raised_event import KnownStateStoredEvent, raised_stored_event
+from infra.ingest.stored_alerts import RecorderAlerts
 from projections.envelope import from_state, from_stored
 
 LABELS = ("person", "car", "fire", "smoke", "flood")
@@ -123,10 +120,11 @@ MAPPERS = {
 def _fast_and_slow(mapper: Mapper[UUID], obs: Observation, timestamp: datetime,
                    centers: list[str]) -> tuple[Any, Any]:
     grid = obs.grid or "grid-1"
-    event = CameraAlert.raised_event(obs, feed="frigate", grid=grid, centers=centers, actor=FEED,
-                                     timestamp=timestamp)
+    uuid = alert_id("frigate", obs.feed_event_id)
+    event = CameraAlert.raised_event_of(uuid, CameraAlert.raised_fields(
+        obs, feed="frigate", grid=grid, centers=centers, actor=FEED), timestamp)
     fields = CameraAlert.raised_fields(obs, feed="frigate", grid=grid, centers=centers, actor=FEED)
-    fast = raised_stored_event(mapper, alert_id("frigate", obs.feed_event_id), fields, timestamp)
+    fast = raised_stored_event(mapper, uuid, fields, timestamp)
     return fast, event
 
 
@@ -193,8 +191,10 @@ def test_no_plain_state_when_the_bytes_are_not_plain_orjson() -> None:
         assert getattr(fast, "plain_state", None) is None
 
 
-def test_raised_event_takes_its_timestamp_from_the_clock_when_not_given() -> None:
+def test_a_new_alert_takes_its_timestamp_from_the_clock() -> None:
+    incidents = IncidentService(lambda grid: ["c"])
     before = datetime.now(UTC)
-    event = CameraAlert.raised_event(OBSERVATIONS[0], feed="f", grid="g", centers=["c"],
-                                     actor=FEED)
-    assert before <= event.timestamp <= datetime.now(UTC)
+    events, _ = AlertDecider().decide("f", OBSERVATIONS[:1], [("g", ["c"])], FEED,
+                                      RecorderAlerts(incidents))
+    assert isinstance(events[0], NewAlert)
+    assert before <= events[0].timestamp <= datetime.now(UTC)
