@@ -22,6 +22,7 @@ from command_center.audit_api import routes as audit_routes
 from command_center.audit_api import secure_openapi
 from command_center.console import console_endpoint
 from command_center.feed_ws import feed_endpoint
+from command_center.incident_list import routes as incident_list_routes
 from command_center.ingest import add_openapi as add_ingest_openapi
 from command_center.ingest import routes as ingest_routes
 from command_center.openapi import build_openapi
@@ -104,6 +105,7 @@ def create_app(services: Services) -> Starlette:
             Route("/", index, methods=["GET"]),
             Route("/openapi.json", openapi, methods=["GET"]),
             *api_routes,
+            *incident_list_routes,
             *ingest_routes,
             *audit_routes,
             WebSocketRoute("/ws/console", console_endpoint),
