@@ -1,4 +1,4 @@
-"""The SLA watcher escalates overdue cases one level per grace period, using the view."""
+"""The SLA watcher escalates overdue cases one level per grace period, read from the read model."""
 
 from __future__ import annotations
 
@@ -31,16 +31,16 @@ def setup() -> tuple[IncidentService, EmbeddedRunner, str]:
 async def test_an_overdue_case_escalates_to_township_then_district_then_city() -> None:
     service, runner, incident_id = setup()
     now = [DUE - timedelta(minutes=1)]
-    watcher = SlaWatcher(service, runner, "city", grace=timedelta(hours=1), clock=lambda: now[0],
-                         wake=runner.catch_up)
+    watcher = SlaWatcher(service, runner.store, "city", grace=timedelta(hours=1),
+                         clock=lambda: now[0], wake=runner.catch_up)
     assert await watcher.sweep() == 0
     now[0] = DUE + timedelta(minutes=1)
     assert await watcher.sweep() == 1
-    assert runner.view("city")["open"][incident_id]["escalated_to"] == "township"
+    assert runner.view("city")["queue"][incident_id]["escalated_to"] == "township"
     assert await watcher.sweep() == 0  # not again within the grace period
     now[0] = DUE + timedelta(hours=1, minutes=1)
     assert await watcher.sweep() == 1
-    assert runner.view("district")["open"][incident_id]["escalated_to"] == "district"
+    assert runner.view("district")["queue"][incident_id]["escalated_to"] == "district"
     now[0] = DUE + timedelta(hours=5)
     assert await watcher.sweep() == 1
     assert await watcher.sweep() == 0  # at the city: nowhere higher
@@ -56,7 +56,7 @@ async def test_a_resolved_case_is_never_escalated() -> None:
     service.act(incident_id, "acknowledge", actor=ACTOR)
     service.act(incident_id, "resolve", actor=ACTOR, outcome="done")
     runner.catch_up()
-    watcher = SlaWatcher(service, runner, "city", clock=lambda: DUE + timedelta(days=3))
+    watcher = SlaWatcher(service, runner.store, "city", clock=lambda: DUE + timedelta(days=3))
     assert await watcher.sweep() == 0
 
 
