@@ -15,8 +15,7 @@ import orjson
 import pytest
 import redis
 
-from infra.distributed.redis_fanout import RedisFanout
-from infra.distributed.redis_fanout import RedisViewSource
+from infra.distributed.redis_fanout import RedisFanout, RedisViewSource
 from projections.center_view import new_view
 from projections.envelope import Envelope
 from projections.patch import apply_changes
