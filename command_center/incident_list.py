@@ -136,3 +136,35 @@ async def list_incidents(request: Request) -> Response:
 
 
 routes = [Route("/api/incidents", list_incidents, methods=["GET"])]
+
+
+def add_openapi(doc: dict[str, Any]) -> None:
+    """Add `GET /api/incidents` to the /openapi.json document."""
+
+    def param(name: str, schema: dict[str, Any], description: str,
+              required: bool = False) -> dict[str, Any]:
+        return {"name": name, "in": "query", "required": required, "schema": schema,
+                "description": description}
+
+    problem = {"$ref": "#/components/responses/Problem"}
+    doc["paths"].setdefault("/api/incidents", {})["get"] = {
+        "summary": "A center's incidents, most urgent first, one page at a time",
+        "operationId": "listIncidents",
+        "parameters": [
+            param("center", {"type": "string"}, "a city, district or township id", True),
+            param("status", {"type": "string"}, "open, or statuses, comma-separated"),
+            param("grid", {"type": "string"}, "a grid id"),
+            param("severity", {"type": "string", "enum": ["routine", "major"]}, "severity"),
+            param("assignee", {"type": "string"}, "kind:id, e.g. department:water_affairs"),
+            param("overdue", {"type": "string", "enum": ["true", "false"]},
+                  "being worked with its due time passed (true), or not (false)"),
+            param("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
+                  f"page size (default 100, at most {MAX_LIMIT})"),
+            param("cursor", {"type": "string"}, "`next` of the previous page"),
+        ],
+        "responses": {
+            "200": {"description": "{items: [incident record], next: cursor or null}",
+                    "content": {"application/json": {"schema": {"type": "object"}}}},
+            **{str(code): problem for code in (400, 401, 403, 422)},
+        },
+    }
