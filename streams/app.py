@@ -225,15 +225,16 @@ def create_app(
                 if deltas or state.applied != before:
                     cases = {e.originator_id for _, e in items if e.aggregate == "Incident"}
                     touched_centers.append((state, deltas, partition, cases))
-            for state, deltas, _, _ in touched_centers:
-                if deltas:
-                    # Redis first: a crash before the table write replays these events with
-                    # the same (epoch, seq)s, which the fan-out recognises and drops.
-                    names = touched(c for _, changes in deltas for c in changes)
-                    records = {name: record_value(state.view, name) for name in names}
-                    await fanout.publish(state.view["center"], state.epoch, deltas, records)
+            # Redis and the read model first, together: a crash before the table write replays
+            # these events with the same (epoch, seq)s, which the fan-out recognises and drops,
+            # and the same incident versions, which the read model keeps as they are.
+            stores = [fanout.publish(state.view["center"], state.epoch, deltas,
+                                     {name: record_value(state.view, name) for name in
+                                      touched(c for _, changes in deltas for c in changes)})
+                      for state, deltas, _, _ in touched_centers if deltas]
             if rows is not None and written:
-                await rows.upsert(list(written.values()))
+                stores.append(rows.upsert(list(written.values())))
+            await asyncio.gather(*stores)
             for state, deltas, partition, cases in touched_centers:
                 names = touched(c for _, changes in deltas for c in changes)
                 state.batch += 1
@@ -245,26 +246,25 @@ def create_app(
 
 async def _write(app: faust.App, table: Any, writes: list[Write]) -> None:
     """Set (or delete, for None) changelogged table keys after a batch, changelog first, then
-    the local store, on the partitions given; returns once the broker has them all.
+    the local store, on the partitions given.
 
-    Produced straight to the changelog topic in one burst and awaited together: through faust's
-    per-message buffer (`send_changelog`) a batch of a few hundred records took seconds."""
+    Produced straight to the changelog topic in one burst (through faust's per-message buffer,
+    `send_changelog`, a batch of a few hundred records took seconds); in order per partition,
+    and flushed by faust before it commits the offsets of the events they came from."""
     topic = table.changelog_topic
     name = topic.get_topic_name()
-    sent = []
     for partition, key, value in writes:
         raw_key, _ = topic.prepare_key(key, table.key_serializer)
         raw_value = None if value is None else topic.prepare_value(value,
                                                                    table.value_serializer)[0]
         try:
-            sent.append(await app.producer.send(name, raw_key, raw_value, partition, None, None))
+            await app.producer.send(name, raw_key, raw_value, partition, None, None)
         except NotReady:  # no producer (an agent's test context): faust's buffered path
             table.send_changelog(partition, key, value)
         if value is None:
             table.data.pop(key, None)
         else:
             table.data[key] = value
-    await asyncio.gather(*sent)
 
 
 def _forget(table: Any, cache: dict[str, Any], partitions: set[int]) -> None:

@@ -112,15 +112,15 @@ def batch_writes(state: CenterState, partition: int, batch: int, view_records: s
         was = old.get("v") if isinstance(old, dict) else None
         if value == was:
             return
-        writes.append((partition, key, {"b": batch, "p": partition, "v": _copy(value),
-                                        "was": was}))
+        writes.append((partition, key, {"b": batch, "p": partition, "v": value, "was": was}))
         if value is None:
             deleted.append((partition, key, None))
 
     for name in sorted(view_records):
         if not name.startswith(QUEUE + "/"):  # the queue is derived from the open cases
-            put(view_key(center, name), record_value(state.center.view, name))
+            put(view_key(center, name), _copy(record_value(state.center.view, name)))
     for case_id in sorted(case_ids):
+        # never copied: the fold replaces a case's record, it does not change one in place
         put(case_key(center, case_id), state.center.cases.get(case_id))
     writes.append((partition, center, {"epoch": state.epoch, "seq": state.seq,
                                        "applied": dict(state.applied), "batch": batch,
