@@ -33,7 +33,7 @@ from projections.queue import QUEUE_SIZE, OpenCases, queue_changes, queue_view
 RECENT_LIMIT = 50
 
 __all__ = ["NEXT_STATUS", "QUEUE_SIZE", "RECENT_LIMIT", "STATUSES", "SUMMARY_CHARS", "TERMINAL",
-           "Center", "apply", "apply_event", "new_center", "new_view", "routes_to", "step",
+           "Center", "apply", "apply_event", "new_center", "new_view", "restored", "routes_to", "step",
            "step_run"]
 
 
