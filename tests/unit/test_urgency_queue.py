@@ -206,3 +206,28 @@ def test_open_cases_keep_urgency_order_through_updates() -> None:
     cases.put({"id": "c0", "urgency": "0major"})
     assert [c["id"] for c in cases.top(2)] == ["c0", "c1"] and cases.rank("c2") == 2
     assert cases.remove("c1") is not None and cases.at(1)["id"] == "c2"
+
+
+def test_a_runner_restarted_with_another_queue_size_rebuilds_its_views() -> None:
+    from domain.application import IncidentService
+    from infra.bootstrap import notification_reader
+    from infra.runner.embedded import EmbeddedRunner
+    from infra.store.view_store import MemoryViewStore
+
+    service = IncidentService(lambda grid: CENTERS, env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    actor = {"user": "u", "role": "admin", "center": None}
+    for _ in range(5):
+        service.report(actor=actor, grid="g", source="hotline", category="noise",
+                       severity="routine", description="d", location=None, reporter=None)
+    store = MemoryViewStore()
+    first = EmbeddedRunner(notification_reader(service), store, CENTERS, queue_size=2,
+                           checkpoint_every=0)
+    first.catch_up()
+    assert len(first.view("city")["queue"]) == 2
+    again = EmbeddedRunner(notification_reader(service), store, CENTERS, queue_size=2)
+    assert again.epoch == first.epoch  # same size: resumes where it was
+    bigger = EmbeddedRunner(notification_reader(service), store, CENTERS, queue_size=4)
+    assert bigger.epoch != first.epoch  # rebuilt: consoles take a fresh snapshot
+    fresh = EmbeddedRunner(notification_reader(service), MemoryViewStore(), CENTERS, queue_size=4)
+    fresh.catch_up()
+    assert bigger.view("city") == fresh.view("city") and len(fresh.view("city")["queue"]) == 4
