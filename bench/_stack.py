@@ -163,16 +163,16 @@ class Stack:
         return views, {c: runner.seqs.get(c, 0) for c in self.centers}
 
     def redis_state(self) -> dict[str, tuple[str, int, View]]:
-        import redis
+        """(epoch, seq, view) of every center as a hub reads it from Redis."""
+        import asyncio
 
-        client = redis.Redis.from_url(self.redis_url)
-        try:
-            state = {}
-            for center in self.centers:
-                epoch, seq, view = client.hmget(f"{self.prefix}:snapshot:{center}",
-                                                ["epoch", "seq", "view"])
-                state[center] = ((epoch.decode(), int(seq), orjson.loads(view)) if epoch
-                                 else ("", 0, new_view(center)))
-            return state
-        finally:
-            client.close()
+        from infra.distributed.redis_fanout import RedisViewSource
+
+        async def read() -> dict[str, tuple[str, int, View]]:
+            source = RedisViewSource(self.redis_url, self.centers, self.prefix)
+            try:
+                return {center: await source.snapshot(center) for center in self.centers}
+            finally:
+                await source.close()
+
+        return asyncio.run(read())

@@ -164,10 +164,10 @@ async def console_latency(url: str, ws_url: str, probes: int, storm: int,
                 now = time.perf_counter()
                 for change in frame.get("changes", ()):
                     path = change.get("path", [])
-                    if len(path) == 2 and path[0] == "open" and change.get("op") == "set":
+                    if len(path) == 2 and path[0] == "queue" and change.get("op") == "set":
                         seen.setdefault(path[1], now)
                 if frame.get("type") == "snapshot":
-                    for incident_id in frame["view"]["open"]:
+                    for incident_id in frame["view"]["queue"]:
                         seen.setdefault(incident_id, now)
 
         async def flood() -> None:

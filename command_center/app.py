@@ -22,6 +22,8 @@ from command_center.audit_api import routes as audit_routes
 from command_center.audit_api import secure_openapi
 from command_center.console import console_endpoint
 from command_center.feed_ws import feed_endpoint
+from command_center.incident_list import add_openapi as add_incident_list_openapi
+from command_center.incident_list import routes as incident_list_routes
 from command_center.ingest import add_openapi as add_ingest_openapi
 from command_center.ingest import routes as ingest_routes
 from command_center.metrics import routes as metrics_routes
@@ -105,6 +107,7 @@ def create_app(services: Services) -> Starlette:
             Route("/", index, methods=["GET"]),
             Route("/openapi.json", openapi, methods=["GET"]),
             *api_routes,
+            *incident_list_routes,
             *ingest_routes,
             *audit_routes,
             *metrics_routes,
@@ -123,5 +126,6 @@ def create_app(services: Services) -> Starlette:
     app.state.services = services
     openapi_doc = build_openapi(AUDIT_PATHS)
     add_ingest_openapi(openapi_doc)
+    add_incident_list_openapi(openapi_doc)
     app.state.openapi = secure_openapi(openapi_doc)
     return app

@@ -1,7 +1,7 @@
 """The auditor's API: an incident's full history, and any center's view as it was at a time.
 
 The past view is rebuilt from notification 1 through the same projection
-functions the live runner uses (`new_view`, `apply`, `routes_to`), folding only
+functions the live runner uses (`new_center`, `apply`, `routes_to`), folding only
 the events whose time is at or before `at`.
 """
 
@@ -21,7 +21,7 @@ from command_center.api import json_response, services
 from command_center.problems import Problem
 from domain import access
 from domain.application import IncidentService
-from projections.center_view import apply, new_view, routes_to
+from projections.center_view import apply, new_center, routes_to
 from projections.envelope import Envelope, from_stored
 from projections.patch import View
 
@@ -57,11 +57,11 @@ def parse_time(text: str | None, name: str = "at") -> datetime:
 
 def view_at(service: IncidentService, center: str, at: datetime) -> View:
     """The center's view as it was at `at`, folded from notification 1."""
-    view = new_view(center)
+    state = new_center(center)
     for event in envelopes(service):
         if center in routes_to(event) and datetime.fromisoformat(event.at) <= at:
-            apply(view, event)
-    return view
+            apply(state, event)
+    return state.view
 
 
 def center_events(service: IncidentService, center: str) -> list[dict[str, Any]]:

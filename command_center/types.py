@@ -9,6 +9,7 @@ from typing import Any
 from starlette.requests import HTTPConnection
 
 from command_center.hub import Hub, ViewSource
+from command_center.incident_query import IncidentRows
 from command_center.intake import Intake, RateLimiter
 from command_center.metrics import Metrics
 from command_center.problems import Problem
@@ -42,6 +43,8 @@ class Services:
     incidents: IncidentService
     hub: Hub
     views: ViewSource
+    # The per-incident read model (GET /api/incidents); None: not configured
+    incident_rows: IncidentRows | None = None
     authenticate: Authenticate = unconfigured
     authenticate_feed: Authenticate = unconfigured
     authorize: Authorize = deny_all

@@ -15,6 +15,7 @@ from starlette.applications import Starlette
 from command_center.app import create_app
 from command_center.auth import Auth
 from command_center.hub import Hub, ViewSource
+from command_center.incident_query import IncidentRows
 from command_center.intake import Intake, RateLimiter
 from command_center.types import Services
 from domain.access import AccessPolicy
@@ -41,6 +42,7 @@ from infra.security.sealer import Sealer, build_sealer
 from infra.security.tokens import Tokens
 from infra.settings import Settings
 from infra.store.commits import SignalsCommits
+from infra.store.incident_rows import PostgresIncidentRows
 from infra.store.sqlite_recorder import LinkageSQLiteRecorder
 from infra.store.view_store import PostgresViewStore, SQLiteViewStore, ViewStore
 from projections.envelope import Envelope, from_state, from_stored
@@ -155,12 +157,13 @@ def build_embedded(settings: Settings) -> Embedded:
         [unit.id for unit in jurisdiction.centers()],
         hub,
         history_size=settings.history_size,
+        queue_size=settings.view_queue_size,
     )
     runner.catch_up()
     commits = commit_signal(service)
     commits.after_commit(runner.wake)  # every commit in this process wakes the runner
     services, tokens, keys, sealer = build_services(
-        settings, jurisdiction, service, hub, runner,
+        settings, jurisdiction, service, hub, runner, views,
         background=[runner.run], on_shutdown=[runner.stop], mode="embedded")
     writer = None
     if settings.ingest_process and services.alerts is not None:
@@ -208,6 +211,7 @@ def build_services(
     service: IncidentService,
     hub: Hub,
     views: ViewSource,
+    incident_rows: IncidentRows,
     *,
     background: list[Callable[[], Awaitable[None]]],
     on_shutdown: list[Callable[[], Any]],
@@ -222,13 +226,14 @@ def build_services(
         await sealer.run(settings.seal_interval,
                          checkpoint_seconds=settings.seal_checkpoint_seconds)
 
-    sla = SlaWatcher(service, views, jurisdiction.root.id, grace=settings.sla_grace,
+    sla = SlaWatcher(service, incident_rows, jurisdiction.root.id, grace=settings.sla_grace,
                      interval=settings.sla_interval)
     services = Services(
         jurisdiction=jurisdiction,
         incidents=service,
         hub=hub,
         views=views,
+        incident_rows=incident_rows,
         max_body_bytes=settings.max_body_bytes,
         resume_wait=settings.resume_wait,
         max_overflows=settings.max_overflows,
@@ -317,9 +322,10 @@ def build_hub(settings: Settings) -> DistributedHub:
     centers = [unit.id for unit in jurisdiction.centers()]
     source = RedisViewSource(settings.redis_url, centers, settings.redis_prefix)
     subscriber = RedisSubscriber(settings.redis_url, hub, source, settings.redis_prefix)
+    rows = PostgresIncidentRows(settings.postgres_dsn, settings.postgres_schema)
     services, tokens, keys, sealer = build_services(
-        settings, jurisdiction, service, hub, source,
-        background=[subscriber.run], on_shutdown=[source.close], mode="distributed")
+        settings, jurisdiction, service, hub, source, rows,
+        background=[subscriber.run], on_shutdown=[source.close, rows.close], mode="distributed")
     return DistributedHub(settings, jurisdiction, service, hub, source, subscriber, services,
                           tokens, keys, sealer)
 
@@ -338,10 +344,12 @@ def build_relay(settings: Settings) -> Relay:
 
 
 def build_worker(settings: Settings) -> faust.App:
-    """The faust app for `linkage worker`; fails fast when Kafka or Redis is unreachable."""
-    check(settings, "kafka", "redis")
+    """The faust app for `linkage worker`; fails fast when Kafka, Redis or PostgreSQL (the
+    per-incident read model) is unreachable."""
+    check(settings, "kafka", "redis", "postgres")
     jurisdiction = load_jurisdiction(settings.jurisdiction)
     fanout = RedisFanout(settings.redis_url, settings.redis_prefix, maxlen=settings.history_size)
+    rows = PostgresIncidentRows(settings.postgres_dsn, settings.postgres_schema)
     config = WorkerConfig(
         app_id=settings.worker_id,
         bootstrap=settings.kafka_bootstrap,
@@ -351,13 +359,14 @@ def build_worker(settings: Settings) -> faust.App:
         replication=settings.kafka_replication,
         datadir=settings.data_dir / "worker" / settings.worker_id,
         fetch_max_wait_ms=settings.worker_fetch_wait_ms,
+        queue_size=settings.view_queue_size,
         options={
             "broker_session_timeout": settings.worker_session_timeout,
             "broker_rebalance_timeout": settings.worker_session_timeout,
             "broker_heartbeat_interval": min(3.0, settings.worker_session_timeout / 5),
         },
     )
-    return create_worker_app(config, fanout, on_broker_lost=_exit_broker_lost)
+    return create_worker_app(config, fanout, on_broker_lost=_exit_broker_lost, rows=rows)
 
 
 def _exit_broker_lost(reason: str) -> None:

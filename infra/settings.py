@@ -38,6 +38,8 @@ class Settings:
     console_queue: int = field(default_factory=lambda: int(_env("CONSOLE_QUEUE", "512")))
     resume_wait: float = field(default_factory=lambda: float(_env("RESUME_WAIT", "1.0")))
     history_size: int = field(default_factory=lambda: int(_env("HISTORY_SIZE", "1000")))
+    # Open cases a center's view holds (its urgency queue); the rest are GET /api/incidents.
+    view_queue_size: int = field(default_factory=lambda: int(_env("VIEW_QUEUE_SIZE", "200")))
     # -- security and audit (see README "Security and audit") --
     # Algorithms accepted for bearer tokens; never taken from the token itself.
     jwt_algorithms: tuple[str, ...] = field(

@@ -1,57 +1,40 @@
-"""The live view of one linkage center: a pure fold over incident events.
+"""The live view of one linkage center: a pure fold over incident and alert events.
 
-`changes_for(view, event)` says what an event changes in a view; `apply(view, event)`
-applies it unless the view has already seen that notification. No clock, no I/O:
-time comes from the event.
+A view holds counts by status, open cases per grid, a bounded feed of recent events, the
+alert summaries (projections/alerts.py) and the urgency queue: the `queue_size` most urgent
+open cases (projections/queue.py), never every open case, so its size does not grow with the
+number of open cases. The open cases beyond the queue, which it refills from, are kept beside
+the view in `Center.cases`, one record per case, never in the view.
+
+`step(center, event)` folds an event into a center (its view and its open cases) unless the
+view has already seen that notification, and returns the changes it made to the view: the
+delta consoles apply. No clock, no I/O: time comes from the event.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from projections.alerts import alert_changes, fold_alerts, new_alert_view
+from projections.cases import (
+    NEXT_STATUS,
+    STATUSES,
+    SUMMARY_CHARS,
+    TERMINAL,
+    Case,
+    case_after,
+)
 from projections.envelope import Envelope
 from projections.patch import Change, View, apply_changes, del_, push, set_
+from projections.queue import QUEUE_SIZE, OpenCases, queue_changes, queue_view
 
 RECENT_LIMIT = 50
-SUMMARY_CHARS = 80
 
-STATUSES = (
-    "reported",
-    "accepted",
-    "rejected",
-    "duplicate",
-    "dispatched",
-    "returned",
-    "acknowledged",
-    "resolved",
-    "visited",
-    "reopened",
-    "closed",
-)
-TERMINAL = frozenset({"rejected", "duplicate", "closed"})
-
-# Event name -> the status it leaves the incident in (None: status unchanged).
-NEXT_STATUS: dict[str, str | None] = {
-    "Reported": "reported",
-    "Accepted": "accepted",
-    "Rejected": "rejected",
-    "MarkedDuplicate": "duplicate",
-    "Dispatched": "dispatched",
-    "Returned": "returned",
-    "Transferred": "dispatched",
-    "Acknowledged": "acknowledged",
-    "ProgressReported": None,
-    "Resolved": "resolved",
-    "ReturnVisited": "visited",
-    "Reopened": "reopened",
-    "Closed": "closed",
-    "Supervised": None,
-    "Escalated": None,
-}
-
-Handler = Callable[[View, Envelope], list[Change]]
+__all__ = ["NEXT_STATUS", "QUEUE_SIZE", "RECENT_LIMIT", "STATUSES", "SUMMARY_CHARS", "TERMINAL",
+           "Center", "apply", "apply_event", "new_center", "new_view", "restored", "routes_to", "step",
+           "step_run"]
 
 
 def new_view(center: str) -> View:
@@ -60,11 +43,40 @@ def new_view(center: str) -> View:
         "center": center,
         "position": 0,
         "counts": dict.fromkeys(STATUSES, 0),
-        "open": {},
+        "queue": {},
         "grids": {},
         "recent": [],
         **new_alert_view(),
     }
+
+
+@dataclass(slots=True)
+class Center:
+    """What one center's fold works on: the view consoles see, and every open case under the
+    center (which the view's queue is the most urgent `queue_size` of)."""
+
+    view: View
+    cases: OpenCases = field(default_factory=OpenCases)
+    queue_size: int = QUEUE_SIZE
+    # When a dict, every incident record the fold produces, open or closed, is kept here by id:
+    # the per-incident read model's upserts, collected by the runner or worker that set it.
+    rows: dict[str, Case] | None = None
+
+    def __post_init__(self) -> None:
+        if self.queue_size < 1:
+            raise ValueError(f"queue_size must be at least 1; got {self.queue_size}")
+
+
+def new_center(center: str, queue_size: int = QUEUE_SIZE) -> Center:
+    """An empty center."""
+    return Center(new_view(center), OpenCases(), queue_size)
+
+
+def restored(view: View, cases: OpenCases, queue_size: int = QUEUE_SIZE) -> Center:
+    """A center from a stored view without its queue and the stored open cases: the queue is
+    the most urgent of them, as it was when they were stored."""
+    view["queue"] = queue_view(cases, queue_size)
+    return Center(view, cases, queue_size)
 
 
 def _assignee_text(assignee: Any) -> str | None:
@@ -98,75 +110,38 @@ def _count(view: View, counts: dict[str, int], status: str, delta: int) -> Chang
     return set_(["counts", status], counts[status])
 
 
-def incident_changes(view: View, event: Envelope) -> list[Change]:
-    """What an incident event changes in a center's view."""
-    incident_id = event.originator_id
-    name = event.name
-    if name not in NEXT_STATUS:
+def incident_changes(center: Center, event: Envelope) -> list[Change]:
+    """Fold an incident event into the center's open cases; what it changes in the view."""
+    if event.name not in NEXT_STATUS:
         return []
+    view = center.view
+    old = center.cases.get(event.originator_id)
+    new = case_after(old, event)
     changes: list[Change] = []
     counts: dict[str, int] = {}
-    current = view["open"].get(incident_id)
-    grid = current["grid"] if current else event.data.get("grid")
-    new_status = NEXT_STATUS[name]
-
-    if name == "Reported":
-        if current is None:
-            item = {
-                "id": incident_id,
-                "status": "reported",
-                "category": event.data.get("category"),
-                "severity": event.data.get("severity"),
-                "grid": grid,
-                "source": event.data.get("source"),
-                "summary": str(event.data.get("description", ""))[:SUMMARY_CHARS],
-                "reported_at": event.at,
-                "updated_at": event.at,
-                "due": None,
-                "assignee": None,
-                "version": event.originator_version,
-                "escalations": 0,
-                "escalated_to": None,
-                "supervised_by": None,
-            }
-            changes.append(set_(["open", incident_id], item))
-            changes.append(_count(view, counts, "reported", +1))
-            if grid is not None:
-                changes.append(set_(["grids", grid], view["grids"].get(grid, 0) + 1))
-    elif current is not None:
-        old_status = current["status"]
-        status = new_status or old_status
-        if status in TERMINAL:
-            changes.append(del_(["open", incident_id]))
-            if grid is not None:
-                left = view["grids"].get(grid, 0) - 1
-                changes.append(set_(["grids", grid], left) if left > 0 else del_(["grids", grid]))
-        else:
-            base = ["open", incident_id]
-            changes.append(set_([*base, "status"], status))
-            changes.append(set_([*base, "updated_at"], event.at))
-            changes.append(set_([*base, "version"], event.originator_version))
-            if "assignee" in event.data or name in ("Returned", "Reopened"):
-                changes.append(set_([*base, "assignee"], _assignee_text(event.data.get("assignee"))))
-            if "due" in event.data or name in ("Returned", "Reopened"):
-                changes.append(set_([*base, "due"], event.data.get("due")))
-            if name == "Escalated":
-                changes.append(set_([*base, "escalations"], current.get("escalations", 0) + 1))
-                changes.append(set_([*base, "escalated_to"], event.data.get("level")))
-            elif name == "Supervised":
-                changes.append(set_([*base, "supervised_by"], event.data.get("by_center")))
-        if status != old_status:
-            changes.append(_count(view, counts, old_status, -1))
-            changes.append(_count(view, counts, status, +1))
-
+    grid = old["grid"] if old else event.data.get("grid")
+    if old is None and new is not None:
+        changes.append(_count(view, counts, "reported", +1))
+        if grid is not None:
+            changes.append(set_(["grids", grid], view["grids"].get(grid, 0) + 1))
+    elif old is not None and new is not None and new is not old:
+        if new["status"] != old["status"]:
+            changes.append(_count(view, counts, old["status"], -1))
+            changes.append(_count(view, counts, new["status"], +1))
+        if new["status"] in TERMINAL and grid is not None:
+            left = view["grids"].get(grid, 0) - 1
+            changes.append(set_(["grids", grid], left) if left > 0 else del_(["grids", grid]))
+    changes += queue_changes(view, center.cases, old, new, center.queue_size)
+    if center.rows is not None and new is not None and new is not old:
+        center.rows[new["id"]] = new
     changes.append(
         push(
             ["recent"],
             {
                 "n": event.notification_id,
                 "at": event.at,
-                "incident": incident_id,
-                "type": name,
+                "incident": event.originator_id,
+                "type": event.name,
                 "actor": _actor(event),
                 "grid": grid,
                 "summary": _summary(event),
@@ -177,35 +152,48 @@ def incident_changes(view: View, event: Envelope) -> list[Change]:
     return changes
 
 
+def _alert_changes(center: Center, event: Envelope) -> list[Change]:
+    return alert_changes(center.view, event)
+
+
+def _fold_alerts(center: Center, events: list[Envelope]) -> list[Change]:
+    return fold_alerts(center.view, events)
+
+
+Handler = Callable[[Center, Envelope], list[Change]]
+
 # Routing is data: aggregate name -> handler. Other aggregates register here.
-ROUTES: dict[str, Handler] = {"Incident": incident_changes, "CameraAlert": alert_changes}
-# Aggregates whose consecutive events may fold as one run: (view, events) -> changes, the same
+ROUTES: dict[str, Handler] = {"Incident": incident_changes, "CameraAlert": _alert_changes}
+# Aggregates whose consecutive events may fold as one run: (center, events) -> changes, the same
 # view as each event's ROUTES handler in turn gives.
-RUNS: dict[str, Callable[[View, list[Envelope]], list[Change]]] = {"CameraAlert": fold_alerts}
+RUNS: dict[str, Callable[[Center, list[Envelope]], list[Change]]] = {"CameraAlert": _fold_alerts}
 
 
-def changes_for(view: View, event: Envelope) -> list[Change]:
-    """The changes an event makes to a view (no duplicate check)."""
+def apply_event(center: Center, event: Envelope) -> list[Change]:
+    """Fold an event into a center, with no duplicate check; the changes it made to the view.
+
+    For a caller that knows the event is new by its own marks (the worker's, per partition)."""
     handler = ROUTES.get(event.aggregate)
     if handler is None:
         return []
-    changes = handler(view, event)
-    if event.notification_id > view["position"]:
+    changes = handler(center, event)
+    if event.notification_id > center.view["position"]:
         changes.append(set_(["position"], event.notification_id))
+    apply_changes(center.view, changes)
     return changes
 
 
-def step(view: View, event: Envelope) -> list[Change]:
-    """The changes for an event the view has not applied yet; [] for one it has."""
-    if event.notification_id <= view["position"]:
+def step(center: Center, event: Envelope) -> list[Change]:
+    """Fold an event the view has not applied yet; the changes it made ([] for one it has)."""
+    if event.notification_id <= center.view["position"]:
         return []
-    return changes_for(view, event)
+    return apply_event(center, event)
 
 
-def step_run(view: View, events: list[Envelope]) -> list[Change]:
-    """The changes for a run of events of one aggregate type in RUNS, skipping the ones the view
-    has applied: what `step` of each in turn gives, in one op per touched key ([] for none)."""
-    position = view["position"]
+def step_run(center: Center, events: list[Envelope]) -> list[Change]:
+    """Fold a run of events of one aggregate type in RUNS, skipping the ones the view has
+    applied: what `step` of each in turn does, in one op per touched key ([] for none)."""
+    position = center.view["position"]
     fresh = []
     for event in events:
         if event.notification_id > position:
@@ -213,14 +201,16 @@ def step_run(view: View, events: list[Envelope]) -> list[Change]:
             position = event.notification_id
     if not fresh:
         return []
-    changes = RUNS[fresh[0].aggregate](view, fresh)
+    changes = RUNS[fresh[0].aggregate](center, fresh)
     changes.append(set_(["position"], position))
+    apply_changes(center.view, changes)
     return changes
 
 
-def apply(view: View, event: Envelope) -> View:
-    """Fold one event into a view (in place); a notification already applied changes nothing."""
-    return apply_changes(view, step(view, event))
+def apply(center: Center, event: Envelope) -> Center:
+    """Fold one event into a center (in place); a notification already applied changes nothing."""
+    step(center, event)
+    return center
 
 
 def routes_to(event: Envelope) -> list[str]:

@@ -3,14 +3,18 @@
 Three agents of a few lines each:
 - `route` reads stored events (keyed by aggregate) and sends one copy per center the event
   routes to, keyed by center, remembering the source partition;
-- `project` folds each copy into the center's state in a changelogged table (the same
-  projection functions as the embedded runner) and hands the delta to the fan-out;
+- `project` folds each copy into the center's state (the same projection functions as the
+  embedded runner), hands the deltas and the view records they touched to the fan-out, the
+  incident records to the read model, and stores the state in a changelogged table as records
+  of bounded size (streams/center_table.py);
 - `count-storms` (streams/alerts.py) counts raised camera alerts in tumbling windowed tables.
-The fan-out (Redis in production) is injected: this package does no I/O of its own.
+The fan-out (Redis in production) and the read model (PostgreSQL) are injected: this package
+does no I/O of its own.
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -18,16 +22,22 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import faust
+from faust.exceptions import NotReady
 from faust.types import TP
 
-from projections.center_view import routes_to
+from projections.cases import Case
+from projections.center_view import QUEUE_SIZE, routes_to
 from projections.envelope import Envelope, from_stored
-from projections.patch import Change, View
+from projections.patch import Change
+from projections.records import record_value, touched
 from streams.alerts import AlertRaised, StormUpdate, add_storm_tables, alert_raised, to_topic
-from streams.folding import CenterState, as_state, fold_each, new_state
+from streams.center_table import SEP, Write, batch_writes, load
+from streams.folding import CenterState, fold_each, new_state
 from streams.transport import transport_class
 
-TABLE = "center-views"
+# Named anew when its records became bounded (they were whole views): a worker of the old
+# layout is replaced under a new LINKAGE_WORKER_ID, which rebuilds from the relay's topic.
+TABLE = "center-state"
 
 
 class StoredEvent(faust.Record, serializer="json"):
@@ -56,9 +66,17 @@ class Fanout(Protocol):
     """Where deltas go (Redis): publish must not return before the deltas are stored."""
 
     async def publish(
-        self, center: str, epoch: str, deltas: list[tuple[int, list[Change]]], view: View
+        self, center: str, epoch: str, deltas: list[tuple[int, list[Change]]],
+        records: dict[str, Any],
     ) -> None:
-        """Store and publish consecutive deltas of one center; `view` is the view after the last."""
+        """Store and publish consecutive deltas of one center, with the view's records they
+        touched as they are after the last (projections/records.py; None: deleted)."""
+
+
+class Rows(Protocol):
+    """The per-incident read model (PostgreSQL): upserts that never go back a version."""
+
+    async def upsert(self, rows: list[Case]) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -77,6 +95,7 @@ class WorkerConfig:
     # Redis round trip per center per batch instead of per event.
     batch_size: int = 500
     batch_within: float = 0.02
+    queue_size: int = QUEUE_SIZE  # open cases a view's urgency queue holds
     options: dict[str, Any] = field(default_factory=dict)
 
 
@@ -93,6 +112,7 @@ def create_app(
     fanout: Fanout,
     new_epoch: Callable[[], str] = lambda: uuid.uuid4().hex[:12],
     on_broker_lost: Callable[[str], None] = _raise,
+    rows: Rows | None = None,
 ) -> faust.App:
     config.datadir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
@@ -157,6 +177,26 @@ def create_app(
                 await by_center.send(key=center, value=Routed(center, event.message.partition,
                                                               stored))
 
+    # The table's content as center states, built on the first batch after the table was
+    # (re)loaded: partitions assigned or revoked drop it (see `forget`).
+    cache: dict[str, Any] = {}  # "states", and "repairs" still to write
+
+    @app.on_partitions_revoked.connect
+    async def forget_revoked(sender: Any, revoked: Any, **_: Any) -> None:
+        _forget(views, cache, {tp.partition for tp in revoked
+                               if tp.topic == by_center.get_topic_name()})
+
+    @app.on_partitions_assigned.connect
+    async def forget_assigned(sender: Any, assigned: Any, **_: Any) -> None:
+        cache.clear()
+
+    def states() -> dict[str, CenterState]:
+        if "states" not in cache:
+            loaded, repairs = load(list(views.data.items()), config.queue_size)
+            cache["repairs"] = repairs
+            cache["states"] = loaded
+        return cache["states"]
+
     @app.agent(by_center, name="project")
     async def project(stream: faust.StreamT[Routed]) -> None:
         async for batch in stream.take_events(config.batch_size, within=config.batch_within):
@@ -167,30 +207,78 @@ def create_app(
                 routed: Routed = event.value
                 items = grouped.setdefault(routed.center, ([], event.message.partition))[0]
                 items.append((routed.partition, routed.event.envelope()))
-            touched: dict[str, tuple[CenterState, list[tuple[int, list[Change]]], int]] = {}
+            known = states()
+            if cache.get("repairs"):
+                await _write(app, views, cache.pop("repairs"))
+            written: dict[str, Case] = {}
+            touched_centers: list[tuple[CenterState, list[tuple[int, list[Change]]], int,
+                                        set[str]]] = []
             for center, (items, partition) in grouped.items():
-                state = as_state(views.get(center)) or new_state(center, new_epoch())
-                before = dict(state["applied"])
+                state = known.get(center)
+                if state is None:
+                    state = known[center] = new_state(center, new_epoch(), config.queue_size)
+                before = dict(state.applied)
+                state.center.rows = {}
                 deltas = fold_each(state, items)  # one seq per changing event (see fold_each)
-                if deltas or state["applied"] != before:
-                    touched[center] = (state, deltas, partition)
-            for center, (state, deltas, partition) in touched.items():
-                if deltas:
-                    # Redis first: a crash before the table write replays these events with
-                    # the same (epoch, seq)s, which the fan-out recognises and drops.
-                    await fanout.publish(center, state["epoch"], deltas, state["view"])
-                _store(views, partition, center, state)
+                for case in state.center.rows.values():
+                    if case["version"] > written.get(case["id"], {"version": 0})["version"]:
+                        written[case["id"]] = case
+                state.center.rows = None
+                if deltas or state.applied != before:
+                    cases = {e.originator_id for _, e in items if e.aggregate == "Incident"}
+                    touched_centers.append((state, deltas, partition, cases))
+            # Redis and the read model first, together: a crash before the table write replays
+            # these events with the same (epoch, seq)s, which the fan-out recognises and drops,
+            # and the same incident versions, which the read model keeps as they are.
+            stores = [fanout.publish(state.view["center"], state.epoch, deltas,
+                                     {name: record_value(state.view, name) for name in
+                                      touched(c for _, changes in deltas for c in changes)})
+                      for state, deltas, _, _ in touched_centers if deltas]
+            if rows is not None and written:
+                stores.append(rows.upsert(list(written.values())))
+            await asyncio.gather(*stores)
+            for state, deltas, partition, cases in touched_centers:
+                names = touched(c for _, changes in deltas for c in changes)
+                state.batch += 1
+                await _write(app, views, batch_writes(state, partition, state.batch, names,
+                                                      cases, views.data.get))
 
     return app
 
 
-def _store(table: Any, partition: int, key: str, value: Any) -> None:
-    """Set a changelogged table key after a batch, when no single event is current.
+async def _write(app: faust.App, table: Any, writes: list[Write]) -> None:
+    """Set (or delete, for None) changelogged table keys after a batch, changelog first, then
+    the local store, on the partitions given.
 
-    What `table[key] = value` does inside per-event iteration: changelog first, then the
-    local store, on the partition the batch's events for that key came from."""
-    table.send_changelog(partition, key, value)
-    table.data[key] = value
+    Produced straight to the changelog topic in one burst (through faust's per-message buffer,
+    `send_changelog`, a batch of a few hundred records took seconds); in order per partition,
+    and flushed by faust before it commits the offsets of the events they came from."""
+    topic = table.changelog_topic
+    name = topic.get_topic_name()
+    for partition, key, value in writes:
+        raw_key, _ = topic.prepare_key(key, table.key_serializer)
+        raw_value = None if value is None else topic.prepare_value(value,
+                                                                   table.value_serializer)[0]
+        try:
+            await app.producer.send(name, raw_key, raw_value, partition, None, None)
+        except NotReady:  # no producer (an agent's test context): faust's buffered path
+            table.send_changelog(partition, key, value)
+        if value is None:
+            table.data.pop(key, None)
+        else:
+            table.data[key] = value
+
+
+def _forget(table: Any, cache: dict[str, Any], partitions: set[int]) -> None:
+    """Drop the states and table keys of centers on partitions this worker no longer owns: the
+    memory store keeps keys written outside recovery, and they would be stale on return."""
+    cache.clear()
+    if not partitions:
+        return
+    gone = {key.partition(SEP)[0] for key, value in table.data.items()
+            if isinstance(value, dict) and value.get("partition", value.get("p")) in partitions}
+    for key in [k for k in table.data if k.partition(SEP)[0] in gone]:
+        table.data.pop(key, None)
 
 
 def _centers(envelope: Envelope, known: Iterable[str]) -> list[str]:

@@ -1,30 +1,36 @@
-"""A center's state in the worker's table, and the pure step that folds one event into it.
+"""A center's state in the worker, and the pure step that folds one event into it.
 
 The state remembers, per source partition of `linkage.events`, the last notification id
 it applied. Within a partition notification ids only grow (the relay produces in
 notification order, keyed by aggregate), so an id at or below that mark is a redelivery
 and changes nothing. Events from different partitions may interleave; the projection
-functions (`changes_for`, `apply_changes`) do not depend on that order.
+functions (`apply_event`) do not depend on that order.
 """
 
 from __future__ import annotations
 
-from typing import Any, TypedDict
+from dataclasses import dataclass, field
 
-from projections.center_view import changes_for, new_view
+from projections.center_view import QUEUE_SIZE, Center, apply_event, new_center
 from projections.envelope import Envelope
-from projections.patch import Change, View, apply_changes
+from projections.patch import Change, View
 
 
-class CenterState(TypedDict):
-    view: View
-    seq: int
+@dataclass
+class CenterState:
+    center: Center  # the view and the open cases under the center
     epoch: str
-    applied: dict[str, int]  # source partition (as text: JSON keys) -> last notification id
+    seq: int = 0
+    applied: dict[str, int] = field(default_factory=dict)  # source partition (as text) -> id
+    batch: int = 0  # the last batch of writes stored for it (streams/center_table.py)
+
+    @property
+    def view(self) -> View:
+        return self.center.view
 
 
-def new_state(center: str, epoch: str) -> CenterState:
-    return {"view": new_view(center), "seq": 0, "epoch": epoch, "applied": {}}
+def new_state(center: str, epoch: str, queue_size: int = QUEUE_SIZE) -> CenterState:
+    return CenterState(new_center(center, queue_size), epoch)
 
 
 def fold(state: CenterState, partition: int, event: Envelope) -> list[Change] | None:
@@ -32,13 +38,12 @@ def fold(state: CenterState, partition: int, event: Envelope) -> list[Change] | 
 
     An event that changes nothing (`[]`) takes no seq, as in the embedded runner."""
     key = str(partition)
-    if event.notification_id <= state["applied"].get(key, 0):
+    if event.notification_id <= state.applied.get(key, 0):
         return None
-    changes = changes_for(state["view"], event)
-    state["applied"][key] = event.notification_id
+    changes = apply_event(state.center, event)
+    state.applied[key] = event.notification_id
     if changes:
-        apply_changes(state["view"], changes)
-        state["seq"] += 1
+        state.seq += 1
     return changes
 
 
@@ -53,17 +58,5 @@ def fold_each(state: CenterState, items: list[tuple[int, Envelope]]) -> list[tup
     for partition, event in items:
         changes = fold(state, partition, event)
         if changes:
-            deltas.append((state["seq"], changes))
+            deltas.append((state.seq, changes))
     return deltas
-
-
-def as_state(value: Any) -> CenterState | None:
-    """A table value read back from the changelog (plain JSON) as a CenterState."""
-    if not isinstance(value, dict):
-        return None
-    return {
-        "view": value["view"],
-        "seq": int(value["seq"]),
-        "epoch": str(value["epoch"]),
-        "applied": {str(k): int(v) for k, v in value["applied"].items()},
-    }

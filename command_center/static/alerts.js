@@ -3,7 +3,7 @@
 //
 // Reads view.alerts (id -> item), view.alert_counts and view.storms; the server keeps them
 // bounded, and a storm is one summary that updates instead of a flood of rows. The link
-// dialog lists the incidents of view.open (or takes a pasted id) and POSTs
+// dialog lists the incidents of the view's urgency queue (or takes a pasted id) and POSTs
 // /api/alerts/<id>/link {"incident": ...}.
 
 import { getLang, t, tCategory } from "./i18n.js";
@@ -119,7 +119,7 @@ let status = null; // {key, params}: the last action's outcome, under the list
 const shortId = (id) => String(id ?? "").slice(0, 8);
 
 function openIncidents(view) {
-  const all = Object.values((view && view.open) || {}).filter((x) => x && typeof x === "object" && x.id);
+  const all = Object.values((view && view.queue) || {}).filter((x) => x && typeof x === "object" && x.id);
   all.sort((a, b) => String(b.reported_at ?? "").localeCompare(String(a.reported_at ?? "")) ||
     (String(a.id) < String(b.id) ? -1 : 1));
   return { shown: all.slice(0, LINK_MAX_OPTIONS), total: all.length };
@@ -196,7 +196,7 @@ function chosenIncident() {
   if (!typed) return document.getElementById("link-select").value;
   if (UUID_RE.test(typed) || typed.length < 8) return typed;
   const prefix = typed.toLowerCase();
-  const matches = Object.keys((lastView && lastView.open) || {}).filter((id) => id.toLowerCase().startsWith(prefix));
+  const matches = Object.keys((lastView && lastView.queue) || {}).filter((id) => id.toLowerCase().startsWith(prefix));
   return matches.length === 1 ? matches[0] : typed;
 }
 

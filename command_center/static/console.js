@@ -417,7 +417,7 @@ function handleMessage(msg) {
 function normalizeView(v) {
   const view = v && typeof v === "object" ? v : {};
   if (!view.counts || typeof view.counts !== "object") view.counts = {};
-  if (!view.open || typeof view.open !== "object") view.open = {};
+  if (!view.queue || typeof view.queue !== "object") view.queue = {};
   if (!view.grids || typeof view.grids !== "object") view.grids = {};
   if (!Array.isArray(view.recent)) view.recent = [];
   return view;
@@ -453,6 +453,8 @@ function markDirty(part) {
     for (const p of ["counts", "open", "feed", "grids", "seq", "alerts"]) dirty.add(p);
   } else if (part === "position") {
     dirty.add("seq");
+  } else if (part === "queue") {
+    dirty.add("open"); // the urgency queue is the open list
   } else if (ALERT_PARTS.includes(part)) {
     if (part !== "storm_windows") dirty.add("alerts");
   } else if (["counts", "open", "feed", "grids", "seq"].includes(part)) {
@@ -593,13 +595,22 @@ function sortKeyed(list, now) {
     const working = WORKING.has(inc.status);
     return { inc, overdue: working && tm.due !== Infinity && tm.due < now, due: working ? tm.due : Infinity, rep: tm.rep };
   });
+  // The server's urgency order (major first, then the earlier of due time or report time):
+  // the queue is the head of that order, so the list continues where GET /api/incidents would.
   keyed.sort((a, b) => {
-    if (a.overdue !== b.overdue) return a.overdue ? -1 : 1;
-    if (a.due !== b.due) return a.due < b.due ? -1 : 1;
-    if (a.rep !== b.rep) return a.rep < b.rep ? -1 : 1;
+    const ua = String(a.inc.urgency ?? ""), ub = String(b.inc.urgency ?? "");
+    if (ua !== ub) return ua < ub ? -1 : 1;
     return String(a.inc.id) < String(b.inc.id) ? -1 : 1;
   });
   return keyed;
+}
+
+// Open cases in the whole center (not only the queue): every status but the final ones.
+const FINAL = new Set(["rejected", "duplicate", "closed"]);
+
+function openCount() {
+  const counts = (state.view && state.view.counts) || {};
+  return Object.entries(counts).filter(([k]) => !FINAL.has(k)).reduce((n, [, v]) => n + (Number(v) || 0), 0);
 }
 
 const WORKING = new Set(["accepted", "dispatched", "returned", "acknowledged", "reopened"]);
@@ -666,7 +677,9 @@ function fillRow(entry, k, now) {
 
 function renderOpen() {
   const tbody = $("open-list");
-  const open = (state.view && state.view.open) || {};
+  // The view holds only the most urgent open cases (its queue); the others are a query away
+  // (GET /api/incidents), and the counts give how many there are.
+  const open = (state.view && state.view.queue) || {};
   const now = Date.now();
   const keyed = sortKeyed(Object.values(open).filter((x) => x && typeof x === "object"), now);
   const seen = new Set();
@@ -706,8 +719,9 @@ function renderOpen() {
     cur = next;
   }
   $("open-empty").hidden = order.length !== 0 || state.view === null;
-  let total = state.view ? t("open.count", { n: keyed.length }) : "";
-  if (keyed.length > order.length) total += " · " + t("open.shown", { n: order.length });
+  const openTotal = Math.max(keyed.length, openCount());
+  let total = state.view ? t("open.count", { n: openTotal }) : "";
+  if (openTotal > order.length) total += " · " + t("open.shown", { n: order.length });
   $("open-total").textContent = total;
   const overdue = keyed.filter((k) => k.overdue).length;
   $("open-total").dataset.overdue = String(overdue);
@@ -836,7 +850,7 @@ function refreshDetailSoon() {
 async function loadDetail() {
   const id = state.detailId;
   const req = ++detailReq;
-  const liveVersion = state.view && state.view.open[id] ? state.view.open[id].version : null;
+  const liveVersion = state.view && state.view.queue[id] ? state.view.queue[id].version : null;
   try {
     const data = await apiFetch("/api/incidents/" + encodeURIComponent(id));
     if (req !== detailReq || id !== state.detailId) return;
@@ -919,7 +933,7 @@ function renderDetail() {
     return;
   }
   const frag = document.createDocumentFragment();
-  const live = state.view && state.view.open ? state.view.open[id] : null;
+  const live = state.view && state.view.queue ? state.view.queue[id] : null;
   const data = state.detailData || live || { id };
   if (state.detailError) frag.appendChild(el("div", "detail-error", t("error.incident") + ": " + state.detailError));
   if (!state.detailData && !state.detailError) frag.appendChild(el("div", "muted", t("detail.loading")));

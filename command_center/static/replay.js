@@ -57,7 +57,7 @@ function render(view) {
     span.textContent = `${k}: ${v}`;
     return span;
   }));
-  const rows = Object.values(view.open).map((item) => {
+  const rows = Object.values((view.queue || {})).map((item) => {
     const tr = document.createElement("tr");
     tr.dataset.id = item.id;
     tr.append(cell(item.id.slice(0, 8)), cell(item.status), cell(item.category), cell(item.grid),
@@ -110,7 +110,7 @@ async function selectCenter(center) {
   slider.max = String(Math.max(0, state.events.length - 1));
   slider.value = slider.max;
   if (state.events.length) await showAt(state.events.length - 1);
-  else render({ counts: {}, open: {} });
+  else render({ counts: {}, queue: {} });
 }
 
 async function main() {

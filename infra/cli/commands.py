@@ -149,7 +149,7 @@ def replay(data_dir: str | None, store: str | None, jurisdiction: str | None) ->
     root = embedded.jurisdiction.root.id
     for unit in embedded.jurisdiction.centers():
         view = runner.view(unit.id)
-        opened = len(view["open"])
+        opened = len(runner.fold(unit.id).cases)
         if unit.id == root or opened or any(view["counts"].values()):
             counts = " ".join(f"{k}={v}" for k, v in view["counts"].items() if v)
             click.echo(f"{unit.id} {unit.name} ({unit.level}): open={opened} {counts}")

@@ -1,11 +1,15 @@
 """Redis fan-out: how deltas travel from faust workers to every hub.
 
 Per center, under a prefix (default `linkage`):
-- `<prefix>:snapshot:<center>`: a hash {epoch, seq, view} — the view after delta `seq`;
+- `<prefix>:snapshot:<center>`: a hash {epoch, seq}: the view's records are at delta `seq`;
+- `<prefix>:record:<center>:<record>`: one record of the view (projections/records.py: one
+  queue entry, one alert, the recent feed, ...), so no key grows with the number of open
+  cases, and `<prefix>:records:<center>`, the set of the record names;
 - `<prefix>:deltas:<center>`: a capped stream of recent delta frames, entry id `<seq>-1`;
 - `<prefix>:console:<center>`: a pub/sub channel carrying each delta frame.
-One Lua script writes all three atomically and only when `seq` is new for the epoch,
-so a worker that repeats a write after a crash changes nothing and publishes nothing.
+One Lua script writes them atomically and only when `seq` is new for the epoch,
+so a worker that repeats a write after a crash changes nothing and publishes nothing;
+another reads a snapshot atomically.
 """
 
 from __future__ import annotations
@@ -25,13 +29,16 @@ from command_center.hub import Hub
 from command_center.protocol import Cursor, Frame, delta_frame, missed
 from projections.center_view import new_view
 from projections.patch import Change, View
+from projections.records import view_from_records
 
 log = logging.getLogger(__name__)
 
-# KEYS: snapshot, stream, channel. ARGV: epoch, maxlen, last seq, view after it,
-# then (seq, frame) pairs in increasing seq. A delta at or below the stored seq of the same
-# epoch was written before (a worker replaying after a crash) and is skipped; the snapshot
-# always moves with the stream, so its seq is the stream's last id.
+# KEYS: snapshot, stream, channel, record names. ARGV: epoch, maxlen, last seq, record key
+# prefix, number of records R, then R (name, value) pairs (value "": deleted) as they are after
+# the last seq, then (seq, frame) pairs in increasing seq. A delta at or below the stored seq
+# of the same epoch was written before (a worker replaying after a crash) and is skipped; the
+# records always move with the stream, so the snapshot's seq is the stream's last id. A new
+# epoch starts from an empty view: the old epoch's records go.
 _WRITE = """
 local cur = redis.call('HMGET', KEYS[1], 'epoch', 'seq')
 local have = -1
@@ -39,9 +46,14 @@ if cur[1] == ARGV[1] and cur[2] then
   have = tonumber(cur[2])
 else
   redis.call('DEL', KEYS[2])
+  for _, name in ipairs(redis.call('SMEMBERS', KEYS[4])) do
+    redis.call('DEL', ARGV[4] .. name)
+  end
+  redis.call('DEL', KEYS[4], KEYS[1])
 end
+local first = 6 + 2 * tonumber(ARGV[5])
 local written = 0
-for i = 5, #ARGV, 2 do
+for i = first, #ARGV, 2 do
   if tonumber(ARGV[i]) > have then
     redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], ARGV[i] .. '-1', 'frame', ARGV[i + 1])
     redis.call('PUBLISH', KEYS[3], ARGV[i + 1])
@@ -49,9 +61,33 @@ for i = 5, #ARGV, 2 do
   end
 end
 if tonumber(ARGV[3]) > have then
-  redis.call('HSET', KEYS[1], 'epoch', ARGV[1], 'seq', ARGV[3], 'view', ARGV[4])
+  redis.call('HSET', KEYS[1], 'epoch', ARGV[1], 'seq', ARGV[3])
+  for i = 6, first - 1, 2 do
+    if ARGV[i + 1] == '' then
+      redis.call('DEL', ARGV[4] .. ARGV[i])
+      redis.call('SREM', KEYS[4], ARGV[i])
+    else
+      redis.call('SET', ARGV[4] .. ARGV[i], ARGV[i + 1])
+      redis.call('SADD', KEYS[4], ARGV[i])
+    end
+  end
 end
 return written
+"""
+
+# KEYS: snapshot, record names. ARGV: record key prefix. -> {} when nothing is stored, else
+# {epoch, seq, name, value, name, value, ...}: one consistent snapshot.
+_READ = """
+local meta = redis.call('HMGET', KEYS[1], 'epoch', 'seq')
+if not meta[1] then
+  return {}
+end
+local out = {meta[1], meta[2]}
+for _, name in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+  out[#out + 1] = name
+  out[#out + 1] = redis.call('GET', ARGV[1] .. name) or 'null'
+end
+return out
 """
 
 
@@ -61,6 +97,12 @@ class Keys:
 
     def snapshot(self, center: str) -> str:
         return f"{self.prefix}:snapshot:{center}"
+
+    def records(self, center: str) -> str:
+        return f"{self.prefix}:records:{center}"
+
+    def record_prefix(self, center: str) -> str:
+        return f"{self.prefix}:record:{center}:"
 
     def deltas(self, center: str) -> str:
         return f"{self.prefix}:deltas:{center}"
@@ -98,18 +140,23 @@ class RedisFanout:
         self.written = 0
 
     async def publish(
-        self, center: str, epoch: str, deltas: list[tuple[int, list[Change]]], view: View
+        self, center: str, epoch: str, deltas: list[tuple[int, list[Change]]],
+        records: dict[str, Any],
     ) -> None:
-        """Store and publish consecutive deltas; waits for Redis rather than dropping them."""
+        """Store and publish consecutive deltas and the view records they touched (None:
+        deleted); waits for Redis rather than dropping them."""
         k = self.keys
         seq = deltas[-1][0]
-        args: list[Any] = [epoch, self.maxlen, seq, orjson.dumps(view)]
+        args: list[Any] = [epoch, self.maxlen, seq, k.record_prefix(center), len(records)]
+        for name, value in records.items():
+            args += [name, b"" if value is None else orjson.dumps(value)]
         for delta_seq, changes in deltas:
             args += [delta_seq, delta_frame(center, epoch, delta_seq, changes)]
         while True:
             try:
                 self.written += await self._write(
-                    keys=[k.snapshot(center), k.deltas(center), k.channel(center)], args=args)
+                    keys=[k.snapshot(center), k.deltas(center), k.channel(center),
+                          k.records(center)], args=args)
                 return
             except (RedisError, OSError) as exc:
                 log.warning("Redis at %s failed (%s); retrying delta %s/%d", self.url, exc,
@@ -127,6 +174,7 @@ class RedisViewSource:
         self.keys = Keys(prefix)
         self.centers = frozenset(centers)
         self._redis = _client(url)
+        self._read = self._redis.register_script(_READ)
         # Consoles that connect together share one read of a center's snapshot.
         self._reading: dict[str, asyncio.Future[tuple[str, int, View]]] = {}
 
@@ -146,11 +194,13 @@ class RedisViewSource:
         return await asyncio.shield(reading)
 
     async def _read_snapshot(self, center: str) -> tuple[str, int, View]:
-        epoch, seq, view = await self._redis.hmget(self.keys.snapshot(center),
-                                                   ["epoch", "seq", "view"])
-        if epoch is None:  # nothing projected for this center yet
+        k = self.keys
+        reply = await self._read(keys=[k.snapshot(center), k.records(center)],
+                                 args=[k.record_prefix(center)])
+        if not reply:  # nothing projected for this center yet
             return "", 0, new_view(center)
-        return epoch.decode(), int(seq), orjson.loads(view)
+        records = {reply[i].decode(): orjson.loads(reply[i + 1]) for i in range(2, len(reply), 2)}
+        return reply[0].decode(), int(reply[1]), view_from_records(new_view(center), records)
 
     async def history(self, center: str, epoch: str, seq: int) -> list[Frame] | None:
         """Every delta after seq, or None when Redis does not hold them all."""

@@ -1,8 +1,9 @@
 """The embedded projection runner: follows the notification log in-process.
 
 Each batch: read notifications after the saved position, fold them into the
-center views, commit the deltas and the new position in one view-store
-transaction, then publish the deltas to the hub. A restart loads the views
+centers (views and open cases), commit the deltas, the incident records (the
+per-incident read model) and the new position in one view-store transaction,
+then publish the deltas to the hub. A restart loads the views and the open cases
 and continues after the committed position: nothing lost, nothing twice.
 """
 
@@ -18,9 +19,21 @@ from collections.abc import Callable, Iterable
 from command_center.hub import Hub
 from command_center.protocol import Frame, delta_frame, missed
 from infra.store.view_store import ViewStore
-from projections.center_view import RUNS, new_view, routes_to, step, step_run
+from projections.cases import Case
+from projections.center_view import (
+    QUEUE_SIZE,
+    RUNS,
+    Center,
+    new_center,
+    new_view,
+    restored,
+    routes_to,
+    step,
+    step_run,
+)
 from projections.envelope import Envelope
 from projections.patch import Change, View, apply_changes
+from projections.queue import OpenCases
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +51,7 @@ class EmbeddedRunner:
         batch_size: int = 500,
         checkpoint_every: float = 2.0,
         history_size: int = 1000,
+        queue_size: int = QUEUE_SIZE,
     ) -> None:
         self.read = read
         self.store = store
@@ -45,8 +59,10 @@ class EmbeddedRunner:
         self.batch_size = batch_size
         self.checkpoint_every = checkpoint_every
         self.history_size = history_size
+        self.queue_size = queue_size
         self.centers = frozenset(centers)
-        self.views: dict[str, View] = {}
+        self.folds: dict[str, Center] = {}
+        self.views: dict[str, View] = {}  # center -> its fold's view
         self.seqs: dict[str, int] = {}
         self.history_frames: dict[str, deque[Frame]] = {}
         self.epoch = ""
@@ -56,14 +72,20 @@ class EmbeddedRunner:
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None  # the one run() follows on
         self._stopped = False
-        self.restore()
+        self._rows: dict[str, Case] = {}  # incident records of the batch being folded
+        if not self.restore():
+            log.warning("stored views do not match the stored open cases (another queue size, "
+                        "or views from before the urgency queue): rebuilding them")
+            self.rebuild()
 
     # -- state -------------------------------------------------------------
 
-    def restore(self) -> None:
+    def restore(self) -> bool:
+        """Load the store's state; whether its views' queues are the ones its open cases give."""
         loaded = self.store.load()
         self.epoch = loaded.epoch
         self.position = loaded.position
+        self._rows = {}
         self.views = {c: v for c, (_, v) in loaded.views.items()}
         self.seqs = {c: s for c, (s, _) in loaded.views.items()}
         self.history_frames = {}
@@ -78,6 +100,22 @@ class EmbeddedRunner:
                     apply_changes(view, changes)
                     seq = delta_seq
             self.seqs[center] = seq
+        cases: dict[str, list[Case]] = {}
+        for case in loaded.cases:
+            for center in case["centers"]:
+                if center in self.centers:
+                    cases.setdefault(center, []).append(case)
+        self.folds = {}
+        consistent = True
+        for center in self.views.keys() | cases.keys():
+            view = self.views.setdefault(center, new_view(center))
+            stored = view.get("queue")
+            fold = restored(view, OpenCases(cases.get(center, ())), self.queue_size)
+            fold.rows = self._rows
+            self.folds[center] = fold
+            consistent = consistent and stored == view["queue"]
+            self.seqs.setdefault(center, 0)
+        return consistent
 
     def rebuild(self, progress: Callable[[int], None] | None = None) -> int:
         """Drop every view and fold the whole log again, under a new epoch."""
@@ -100,12 +138,17 @@ class EmbeddedRunner:
             ring = self.history_frames[center] = deque(maxlen=self.history_size)
         return ring
 
-    def view(self, center: str) -> View:
-        view = self.views.get(center)
-        if view is None:
-            view = self.views[center] = new_view(center)
+    def fold(self, center: str) -> Center:
+        fold = self.folds.get(center)
+        if fold is None:
+            fold = self.folds[center] = new_center(center, self.queue_size)
+            fold.rows = self._rows
+            self.views[center] = fold.view
             self.seqs[center] = 0
-        return view
+        return fold
+
+    def view(self, center: str) -> View:
+        return self.fold(center).view
 
     # -- ViewSource --------------------------------------------------------
 
@@ -131,8 +174,7 @@ class EmbeddedRunner:
         deltas: list[tuple[str, int, list[Change]]] = []
         runs: dict[str, list[Envelope]] = {}
 
-        def emit(center: str, changes: list[Change]) -> None:
-            apply_changes(self.views[center], changes)
+        def emit(center: str, changes: list[Change]) -> None:  # changes the fold applied
             seq = self.seqs[center] = self.seqs.get(center, 0) + 1
             deltas.append((center, seq, changes))
             self._dirty.add(center)
@@ -140,7 +182,7 @@ class EmbeddedRunner:
         def flush(center: str) -> None:
             run = runs.pop(center, None)
             if run:
-                changes = step_run(self.views[center], run)
+                changes = step_run(self.folds[center], run)
                 if changes:
                     emit(center, changes)
 
@@ -149,12 +191,12 @@ class EmbeddedRunner:
             for center in routes_to(event):
                 if center not in self.centers:
                     continue
-                view = self.view(center)
+                fold = self.fold(center)
                 if merge:
                     runs.setdefault(center, []).append(event)
                     continue
                 flush(center)
-                changes = step(view, event)
+                changes = step(fold, event)
                 if changes:
                     emit(center, changes)
         for center in list(runs):
@@ -163,7 +205,9 @@ class EmbeddedRunner:
         checkpointed = None
         if checkpoint and time.monotonic() - self._last_checkpoint >= self.checkpoint_every:
             checkpointed = self._take_checkpoint()
-        self.store.commit(self.position, deltas, checkpointed)
+        rows = list(self._rows.values())
+        self._rows.clear()
+        self.store.commit(self.position, deltas, checkpointed, rows)
         for center, seq, changes in deltas:
             frame = Frame(self.epoch, seq, delta_frame(center, self.epoch, seq, changes))
             self._ring(center).append(frame)

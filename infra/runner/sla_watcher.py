@@ -1,23 +1,25 @@
 """The SLA watcher: a timer that escalates overdue cases (step 4, tracking and supervision).
 
-The clock lives here, at the edge: every `interval` the watcher reads the city view, asks the
-domain's SLA rule (domain/sla.py) which open cases are overdue now, and runs the `escalate`
-command on each as the system actor. The rule decides when; the aggregate decides the level.
+The clock lives here, at the edge: every `interval` the watcher reads the open cases whose due
+time has passed from the per-incident read model (not a view: a view holds only its most urgent
+cases), asks the domain's SLA rule (domain/sla.py) which are due for their next escalation now,
+and runs the `escalate` command on each as the system actor. The rule decides when; the
+aggregate decides the level.
 """
 
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from command_center.hub import ViewSource
+from command_center.incident_query import IncidentRows
 from domain import sla
 from domain.application import IncidentService
 from domain.incident import Actor, DomainError, Status
+from projections.cases import utc_text
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +27,7 @@ SYSTEM: Actor = {"user": "sla-watcher", "role": "system", "center": None}
 
 
 def overdue(item: dict[str, Any], now: datetime, grace: timedelta) -> bool:
-    """Whether an open-incident entry of a view is due for its next escalation (the view's
+    """Whether an open case (a read-model record) is due for its next escalation (its
     status, ISO 8601 due time and escalation count, read for the domain's rule)."""
     try:
         status = Status(item.get("status"))
@@ -41,7 +43,7 @@ class SlaWatcher:
     def __init__(
         self,
         service: IncidentService,
-        views: ViewSource,
+        cases: IncidentRows,
         root_center: str,
         *,
         grace: timedelta = timedelta(hours=1),
@@ -49,7 +51,7 @@ class SlaWatcher:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.service = service
-        self.views = views
+        self.cases = cases
         self.root = root_center
         self.grace = grace
         self.interval = interval
@@ -58,17 +60,14 @@ class SlaWatcher:
 
     async def sweep(self) -> int:
         """Escalate every case now due for it; returns how many were escalated."""
-        snapshot = self.views.snapshot(self.root)
-        if inspect.isawaitable(snapshot):
-            snapshot = await snapshot
-        _, _, view = snapshot
         now = self.clock()
-        due = [(i, item.get("version")) for i, item in list(view["open"].items())
+        candidates = await asyncio.to_thread(self.cases.overdue, utc_text(now.isoformat()) or "")
+        due = [(item["id"], item.get("version")) for item in candidates
                if overdue(item, now, self.grace)]
         done = 0
         for incident_id, version in due:
             try:
-                # The version the view saw: if the case moved on since (another hub's watcher
+                # The version the read model saw: if the case moved on since (another hub's watcher
                 # escalated it, an officer resolved it), this is a conflict, not a second step.
                 await asyncio.to_thread(
                     self.service.act, incident_id, "escalate", actor=SYSTEM, reason="overdue",

@@ -1,8 +1,9 @@
-"""Where the projection runner keeps views, recent deltas and its position.
+"""Where the projection runner keeps views, recent deltas, its position and the read model.
 
 One port, three adapters (memory, SQLite, PostgreSQL), one contract test.
-`commit` writes a batch's deltas and the new position in one transaction, so a
-restart resumes exactly where the last committed batch ended.
+`commit` writes a batch's deltas, its incident records (the per-incident read model,
+infra/store/incident_rows.py) and the new position in one transaction, so a restart
+resumes exactly where the last committed batch ended, with the open cases as they were.
 """
 
 from __future__ import annotations
@@ -16,6 +17,10 @@ from typing import Any, Protocol
 
 import orjson
 
+from command_center.incident_query import IncidentQuery
+from infra.store import incident_rows
+from infra.store.incident_rows import MemoryRows
+from projections.cases import Case
 from projections.patch import Change, View
 
 Delta = tuple[str, int, list[Change]]  # (center, seq, changes)
@@ -27,20 +32,27 @@ def new_epoch() -> str:
 
 @dataclass
 class Loaded:
-    """What a view store holds: views at their last checkpoint plus the deltas after it."""
+    """What a view store holds: views at their last checkpoint plus the deltas after it, and
+    the open cases at the position."""
 
     epoch: str
     position: int
     views: dict[str, tuple[int, View]] = field(default_factory=dict)
     deltas: dict[str, list[tuple[int, list[Change]]]] = field(default_factory=dict)
+    cases: list[Case] = field(default_factory=list)
 
 
 class ViewStore(Protocol):
     def load(self) -> Loaded: ...
 
     def commit(
-        self, position: int, deltas: list[Delta], views: dict[str, tuple[int, View]] | None = None
+        self, position: int, deltas: list[Delta], views: dict[str, tuple[int, View]] | None = None,
+        rows: list[Case] | None = None,
     ) -> None: ...
+
+    def incidents(self, query: IncidentQuery) -> list[Case]: ...
+
+    def overdue(self, now: str) -> list[Case]: ...
 
     def deltas_after(self, center: str, seq: int, limit: int) -> list[tuple[int, list[Change]]]: ...
 
@@ -55,6 +67,7 @@ class MemoryViewStore:
     def __init__(self, keep: int = 1000) -> None:
         self.keep = keep
         self._loaded = Loaded(epoch=new_epoch(), position=0)
+        self._rows = MemoryRows()
 
     def load(self) -> Loaded:
         return Loaded(
@@ -62,11 +75,14 @@ class MemoryViewStore:
             position=self._loaded.position,
             views={c: (s, orjson.loads(orjson.dumps(v))) for c, (s, v) in self._loaded.views.items()},
             deltas={c: list(d) for c, d in self._loaded.deltas.items()},
+            cases=orjson.loads(orjson.dumps(self._rows.open_cases())),
         )
 
     def commit(
-        self, position: int, deltas: list[Delta], views: dict[str, tuple[int, View]] | None = None
+        self, position: int, deltas: list[Delta], views: dict[str, tuple[int, View]] | None = None,
+        rows: list[Case] | None = None,
     ) -> None:
+        self._rows.upsert(rows or ())
         for center, seq, changes in deltas:
             self._loaded.deltas.setdefault(center, []).append((seq, orjson.loads(orjson.dumps(changes))))
         if views:
@@ -79,8 +95,15 @@ class MemoryViewStore:
     def deltas_after(self, center: str, seq: int, limit: int) -> list[tuple[int, list[Change]]]:
         return [d for d in self._loaded.deltas.get(center, []) if d[0] > seq][:limit]
 
+    def incidents(self, query: IncidentQuery) -> list[Case]:
+        return self._rows.incidents(query)
+
+    def overdue(self, now: str) -> list[Case]:
+        return self._rows.overdue(now)
+
     def reset(self) -> str:
         self._loaded = Loaded(epoch=new_epoch(), position=0)
+        self._rows = MemoryRows()
         return self._loaded.epoch
 
     def close(self) -> None:
@@ -104,6 +127,9 @@ class _SQLViewStore:
     def _transaction(self) -> Any:
         raise NotImplementedError
 
+    def _execute_many(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        raise NotImplementedError
+
     def _schema(self) -> None:
         b = self.blob
         for statement in (
@@ -112,6 +138,7 @@ class _SQLViewStore:
             f"seq BIGINT NOT NULL, view {b} NOT NULL)",
             f"CREATE TABLE IF NOT EXISTS linkage_deltas (center TEXT NOT NULL, seq BIGINT NOT NULL, "
             f"changes {b} NOT NULL, PRIMARY KEY (center, seq))",
+            *incident_rows.schema(),
         ):
             self._execute(statement)
 
@@ -141,13 +168,18 @@ class _SQLViewStore:
                 "SELECT center, seq, changes FROM linkage_deltas ORDER BY center, seq"
             ):
                 loaded.deltas.setdefault(center, []).append((int(seq), orjson.loads(bytes(blob))))
+            loaded.cases = [incident_rows.to_case(row)
+                            for row in self._execute(incident_rows.open_sql())]
         return loaded
 
     def commit(
-        self, position: int, deltas: list[Delta], views: dict[str, tuple[int, View]] | None = None
+        self, position: int, deltas: list[Delta], views: dict[str, tuple[int, View]] | None = None,
+        rows: list[Case] | None = None,
     ) -> None:
         p = self.ph
         with self._lock, self._transaction():
+            if rows:
+                self._execute_many(incident_rows.upsert_sql(p), incident_rows.latest(rows))
             for center, seq, changes in deltas:
                 self._execute(
                     f"INSERT INTO linkage_deltas (center, seq, changes) VALUES ({p}, {p}, {p}) "
@@ -176,9 +208,20 @@ class _SQLViewStore:
             )
         return [(int(s), orjson.loads(bytes(c))) for s, c in rows]
 
+    def incidents(self, query: IncidentQuery) -> list[Case]:
+        statement, params = incident_rows.query_sql(query, self.ph)
+        with self._lock:
+            return [incident_rows.to_case(row) for row in self._execute(statement, params)]
+
+    def overdue(self, now: str) -> list[Case]:
+        with self._lock:
+            rows = self._execute(*incident_rows.overdue_sql(now, self.ph))
+        return [incident_rows.to_case(row) for row in rows]
+
     def reset(self) -> str:
         epoch = new_epoch()
         with self._lock, self._transaction():
+            self._execute("DELETE FROM linkage_incidents")
             self._execute("DELETE FROM linkage_deltas")
             self._execute("DELETE FROM linkage_views")
             self._set_meta("epoch", epoch)
@@ -197,6 +240,9 @@ class SQLiteViewStore(_SQLViewStore):
 
     def _execute(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         return self._conn.execute(sql, params).fetchall()
+
+    def _execute_many(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        self._conn.executemany(sql, rows)
 
     def _transaction(self) -> Any:
         conn = self._conn
@@ -231,6 +277,10 @@ class PostgresViewStore(_SQLViewStore):
     def _execute(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         cursor = self._conn.execute(sql.replace("excluded.", "EXCLUDED."), params)
         return cursor.fetchall() if cursor.description else []
+
+    def _execute_many(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        with self._conn.cursor() as cursor:
+            cursor.executemany(sql, rows)
 
     def _transaction(self) -> Any:
         return self._conn.transaction()

@@ -48,7 +48,7 @@ async def test_a_console_gets_a_snapshot_then_consecutive_deltas_that_rebuild_th
     ws, snapshot = await open_console(server, "130706")
     view, seq, epoch = snapshot["view"], snapshot["seq"], snapshot["epoch"]
     ids = await post_reports(server, XIAHUAYUAN_GRID, 5)
-    while not all(i in view["open"] for i in ids):
+    while not all(i in view["queue"] for i in ids):
         delta = await recv(ws)
         assert delta["type"] == "delta"
         assert delta["epoch"] == epoch
@@ -105,7 +105,7 @@ async def test_resume_after_a_restart_sends_exactly_the_missed_deltas(tmp_path: 
         await asyncio.sleep(0.2)
         async with websockets.connect(server.console_url("130700")) as ws:
             await ws.send(orjson.dumps({"type": "resume", "epoch": epoch, "seq": seq}).decode())
-            while not all(i in view["open"] for i in missed):
+            while not all(i in view["queue"] for i in missed):
                 frame = await recv(ws)
                 assert frame["type"] == "delta", "resume after restart must not need a snapshot"
                 assert frame["epoch"] == epoch
@@ -164,7 +164,7 @@ async def test_a_killed_server_restarts_and_the_console_resumes_with_no_gap(
         snapshot = await recv(ws)
         view, seq, epoch = snapshot["view"], snapshot["seq"], snapshot["epoch"]
         first = await post_reports(server, XIAHUAYUAN_GRID, 3)  # type: ignore[arg-type]
-        while not all(i in view["open"] for i in first):
+        while not all(i in view["queue"] for i in first):
             delta = await recv(ws)
             assert delta["seq"] == seq + 1
             seq = delta["seq"]
@@ -178,7 +178,7 @@ async def test_a_killed_server_restarts_and_the_console_resumes_with_no_gap(
         later = await post_reports(server, HUAYUAN_GRID, 2)  # type: ignore[arg-type]
         async with websockets.connect(server.console_url("130706")) as ws:
             await ws.send(orjson.dumps({"type": "resume", "epoch": epoch, "seq": seq}).decode())
-            while not all(i in view["open"] for i in later):
+            while not all(i in view["queue"] for i in later):
                 frame = await recv(ws)
                 assert frame["type"] == "delta" and frame["epoch"] == epoch
                 assert frame["seq"] == seq + 1, "no gap after a kill -9"

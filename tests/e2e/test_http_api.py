@@ -110,9 +110,9 @@ def test_views_show_an_incident_in_township_district_and_city_only(
     server.embedded.runner.catch_up()  # type: ignore[attr-defined]
     for center in ("130706001", "130706", "130700"):
         view = client.get(f"/api/centers/{center}/view").json()
-        assert incident["id"] in view["open"], center
+        assert incident["id"] in view["queue"], center
     other = client.get("/api/centers/130706200/view").json()
-    assert incident["id"] not in other["open"]
+    assert incident["id"] not in other["queue"]
 
 
 def test_openapi_lists_the_contract(client: httpx.Client) -> None:
@@ -260,7 +260,7 @@ def test_a_higher_center_supervises_and_an_officer_escalates(
     escalated = act(client, i, "escalate", reason="no progress")
     assert escalated.json()["escalated_to"] == "township"
     server.embedded.runner.catch_up()  # type: ignore[attr-defined]
-    item = client.get("/api/centers/130706/view").json()["open"][i]
+    item = client.get("/api/centers/130706/view").json()["queue"][i]
     assert item["supervised_by"] == "130706"
     assert item["escalated_to"] == "township"
 

@@ -147,8 +147,8 @@ async def test_officer_acknowledges_dismisses_and_creates_incident(server: Runni
                          headers=server.headers).json()
     incident_id = created["incident"]
     view = await console.wait_for(lambda v: v["alert_counts"]["unacknowledged"] == 0
-                                  and incident_id in v["open"])
-    assert view["open"][incident_id]["severity"] == "major"
+                                  and incident_id in v["queue"])
+    assert view["queue"][incident_id]["severity"] == "major"
     assert view["alert_counts"]["acknowledged"] == 1 and view["alert_counts"]["dismissed"] == 1
     assert view["alerts"] == {}
     problem(httpx.post(f"{url}/not-a-uuid/acknowledge", json={}, headers=server.headers), 404)

@@ -21,8 +21,8 @@ async def test_fire_in_a_zone_opens_a_major_incident_on_all_three_consoles(
     assert outcome["rules"] == ["fire_or_smoke_in_zone"]
     incident_id = outcome["incident"]
     for console in consoles:
-        view = await console.wait_for(lambda v: incident_id in v["open"])
-        item = view["open"][incident_id]
+        view = await console.wait_for(lambda v: incident_id in v["queue"])
+        item = view["queue"][incident_id]
         assert (item["severity"], item["grid"], item["category"]) == ("major", GRID, "fire_hazard")
         await console.close()
     incident = httpx.get(f"{server.url}/api/incidents/{incident_id}", headers=server.headers).json()

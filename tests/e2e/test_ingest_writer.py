@@ -212,8 +212,8 @@ async def test_writer_process_on_postgresql(tmp_path: Path, postgres_dsn: str,
         fired = response.json()["results"][-1]
         assert fired.get("incident"), fired
         view = await console.wait_for(lambda v: v["alert_counts"]["raised"] == 31
-                                      and fired["incident"] in v["open"])
-        assert view["open"][fired["incident"]]["severity"] == "major"
+                                      and fired["incident"] in v["queue"])
+        assert view["queue"][fired["incident"]]["severity"] == "major"
         await console.close()
         assert post_alerts(running, [alert("pg0")]).json()["duplicate"] == 1
     finally:
@@ -273,8 +273,8 @@ async def test_officer_commands_and_the_writer_share_the_store(
     )
     assert results[:20] == [201] * 20 and results[20:] == [200] * 20
     view = await console.wait_for(lambda v: v["alert_counts"]["raised"] == 4000
-                                  and len(v["open"]) >= 20)
-    assert len(view["open"]) == 20
+                                  and len(v["queue"]) >= 20)
+    assert len(view["queue"]) == 20
     await console.close()
 
 

@@ -68,10 +68,10 @@ class CommitSignalContract:
         loop, thread = follow(runner)
         try:
             incident_id = report(service)
-            wait_until(lambda: incident_id in runner.view("c")["open"], 30,
+            wait_until(lambda: incident_id in runner.view("c")["queue"], 30,
                        what="the reported incident in the city view")
             service.act(incident_id, "accept", actor=ACTOR)
-            wait_until(lambda: runner.view("t1")["open"][incident_id]["status"] == "accepted", 30,
+            wait_until(lambda: runner.view("t1")["queue"][incident_id]["status"] == "accepted", 30,
                        what="the accepted status in the township view")
         finally:
             stop(runner, loop, thread)

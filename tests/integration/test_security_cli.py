@@ -123,7 +123,7 @@ def test_serve_demo_prints_a_login_link_that_works(tmp_path: Path) -> None:
             try:
                 view = httpx.get(f"http://127.0.0.1:{port}/api/centers/130700/view",
                                  headers=headers)
-                if view.status_code == 200 and view.json()["open"]:
+                if view.status_code == 200 and view.json()["queue"]:
                     break
             except httpx.HTTPError:
                 pass

@@ -9,16 +9,18 @@ from __future__ import annotations
 import asyncio
 import copy
 import uuid
+from typing import Any
 
 import orjson
 import pytest
 import redis
 
-from infra.distributed.redis_fanout import RedisFanout
+from infra.distributed.redis_fanout import RedisFanout, RedisViewSource
 from projections.center_view import new_view
 from projections.envelope import Envelope
 from projections.patch import apply_changes
-from streams.folding import fold_each, new_state
+from projections.records import record_value, touched
+from streams.folding import CenterState, fold_each, new_state
 
 pytestmark = pytest.mark.integration
 CENTERS = ["town", "district", "city"]
@@ -39,23 +41,31 @@ def test_a_replay_batched_otherwise_after_a_crash_loses_nothing(redis_url: str) 
     split, whole = copy.deepcopy(base), copy.deepcopy(base)
     assert fold_each(split, events[:5]) + fold_each(split, events[5:]) == fold_each(whole, events)
 
+    def publish(fanout: RedisFanout, state: CenterState, deltas: list[Any]) -> Any:
+        names = touched(c for _, changes in deltas for c in changes)
+        return fanout.publish("town", "epoch-1", deltas,
+                              {n: record_value(state.view, n) for n in names})
+
     async def run() -> None:
         fanout = RedisFanout(redis_url, prefix=prefix)
         first = copy.deepcopy(base)  # a batch of five published, then a crash: no table write
-        await fanout.publish("town", "epoch-1", fold_each(first, events[:5]), first["view"])
+        await publish(fanout, first, fold_each(first, events[:5]))
         replay = copy.deepcopy(base)  # after the restart one batch holds all ten
-        await fanout.publish("town", "epoch-1", fold_each(replay, events), replay["view"])
+        await publish(fanout, replay, fold_each(replay, events))
         await fanout.close()
+        source = RedisViewSource(redis_url, ["town"], prefix=prefix)
+        _, seq, snapshot = await source.snapshot("town")
+        await source.close()
         client = redis.Redis.from_url(redis_url)
         try:
             console = new_view("town")
             for _id, fields in client.xrange(f"{prefix}:deltas:town"):
                 apply_changes(console, orjson.loads(fields[b"frame"])["changes"])
-            snapshot = orjson.loads(client.hget(f"{prefix}:snapshot:town", "view"))  # type: ignore[arg-type]
         finally:
-            client.delete(f"{prefix}:deltas:town", f"{prefix}:snapshot:town")
-        assert sorted(snapshot["alerts"]) == sorted(replay["view"]["alerts"])
-        assert console["alerts"] == replay["view"]["alerts"]
+            client.delete(*client.keys(f"{prefix}:*"))
+        assert seq == replay.seq
+        assert snapshot == replay.view
+        assert console["alerts"] == replay.view["alerts"]
         assert len(console["alerts"]) == 10
 
     asyncio.run(run())

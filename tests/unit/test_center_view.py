@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from projections.center_view import RECENT_LIMIT, apply, changes_for, new_view, routes_to, step
+from projections.center_view import RECENT_LIMIT, apply, new_center, routes_to, step
 from projections.envelope import Envelope, from_stored
 from projections.patch import apply_changes
 
@@ -38,10 +38,10 @@ def reported(h: History, incident: str, grid: str = "130706001001001") -> Envelo
 
 def test_a_report_opens_an_incident_in_the_view_and_counts_it() -> None:
     h = History()
-    view = apply(new_view("130706001"), reported(h, "a"))
+    view = apply(new_center("130706001"), reported(h, "a")).view
     assert view["counts"]["reported"] == 1
-    assert view["open"]["a"]["status"] == "reported"
-    assert view["open"]["a"]["grid"] == "130706001001001"
+    assert view["queue"]["a"]["status"] == "reported"
+    assert view["queue"]["a"]["grid"] == "130706001001001"
     assert view["grids"] == {"130706001001001": 1}
     assert view["recent"][0]["type"] == "Reported"
     assert view["recent"][0]["actor"] == "u1"
@@ -50,69 +50,74 @@ def test_a_report_opens_an_incident_in_the_view_and_counts_it() -> None:
 
 def test_dispatch_moves_the_count_and_shows_assignee_and_due() -> None:
     h = History()
-    view = new_view("130706")
+    center = new_center("130706")
+    view = center.view
     for event in (
         reported(h, "a"),
         h.event("a", 2, "Accepted", note=""),
         h.event("a", 3, "Dispatched", assignee={"kind": "department", "id": "housing"},
                 due="2026-11-28T10:00:00+00:00", note=""),
     ):
-        apply(view, event)
+        apply(center, event)
     assert view["counts"]["reported"] == 0
     assert view["counts"]["accepted"] == 0
     assert view["counts"]["dispatched"] == 1
-    item = view["open"]["a"]
+    item = view["queue"]["a"]
     assert item["assignee"] == "department:housing"
     assert item["due"] == "2026-11-28T10:00:00+00:00"
     assert item["version"] == 3
     assert [r["type"] for r in view["recent"]] == ["Dispatched", "Accepted", "Reported"]
 
 
-def test_closing_removes_the_incident_from_open_and_its_grid_count() -> None:
+def test_closing_removes_the_incident_from_the_queue_and_its_grid_count() -> None:
     h = History()
-    view = new_view("130700")
-    apply(view, reported(h, "a"))
-    apply(view, reported(h, "b"))
-    apply(view, h.event("a", 2, "Rejected", reason="out of scope"))
-    assert "a" not in view["open"]
+    center = new_center("130700")
+    view = center.view
+    apply(center, reported(h, "a"))
+    apply(center, reported(h, "b"))
+    apply(center, h.event("a", 2, "Rejected", reason="out of scope"))
+    assert "a" not in view["queue"]
     assert view["grids"] == {"130706001001001": 1}
     assert view["counts"]["rejected"] == 1
     assert view["counts"]["reported"] == 1
-    apply(view, h.event("b", 2, "MarkedDuplicate", of="a"))
-    assert view["open"] == {}
+    apply(center, h.event("b", 2, "MarkedDuplicate", of="a"))
+    assert view["queue"] == {}
+    assert len(center.cases) == 0
     assert view["grids"] == {}
 
 
 def test_the_same_notification_applied_twice_counts_once() -> None:
     h = History()
     event = reported(h, "a")
-    view = apply(new_view("130706001"), event)
-    once = copy.deepcopy(view)
-    apply(view, event)
-    assert view == once
-    assert step(view, event) == []
+    center = apply(new_center("130706001"), event)
+    once = copy.deepcopy(center.view)
+    apply(center, event)
+    assert center.view == once
+    assert step(center, event) == []
 
 
 def test_progress_keeps_the_status_but_updates_the_time() -> None:
     h = History()
-    view = new_view("130706001")
+    center = new_center("130706001")
+    view = center.view
     for event in (reported(h, "a"), h.event("a", 2, "Accepted", note=""),
                   h.event("a", 3, "Dispatched", assignee={"kind": "department", "id": "x"},
                           due="2026-11-28T10:00:00+00:00", note=""),
                   h.event("a", 4, "Acknowledged")):
-        apply(view, event)
+        apply(center, event)
     last = h.event("a", 5, "ProgressReported", note="on site")
-    apply(view, last)
-    assert view["open"]["a"]["status"] == "acknowledged"
-    assert view["open"]["a"]["updated_at"] == last.at
+    apply(center, last)
+    assert view["queue"]["a"]["status"] == "acknowledged"
+    assert view["queue"]["a"]["updated_at"] == last.at
     assert view["recent"][0]["summary"] == "on site"
 
 
 def test_the_recent_feed_is_bounded_and_newest_first() -> None:
     h = History()
-    view = new_view("130706001")
+    center = new_center("130706001")
+    view = center.view
     for i in range(RECENT_LIMIT + 10):
-        apply(view, reported(h, f"i{i}"))
+        apply(center, reported(h, f"i{i}"))
     assert len(view["recent"]) == RECENT_LIMIT
     numbers = [r["n"] for r in view["recent"]]
     assert numbers == sorted(numbers, reverse=True)
@@ -126,20 +131,18 @@ def test_an_event_routes_to_its_township_district_and_city() -> None:
 
 def test_changes_replayed_on_a_copy_give_the_same_view() -> None:
     h = History()
-    view = new_view("130706001")
-    mirror = copy.deepcopy(view)
+    center = new_center("130706001")
+    mirror = copy.deepcopy(center.view)
     for event in (reported(h, "a"), h.event("a", 2, "Accepted", note=""),
                   h.event("a", 3, "Rejected", reason="no")):
-        changes = changes_for(view, event)
-        apply_changes(view, changes)
-        apply_changes(mirror, changes)
-    assert mirror == view
+        apply_changes(mirror, step(center, event))
+    assert mirror == center.view
 
 
 def test_an_event_of_another_aggregate_changes_nothing() -> None:
-    view = new_view("130706001")
+    center = new_center("130706001")
     event = Envelope(1, "x", 1, "Unknown.Thing", "2026-11-27T10:00:00+00:00", {"centers": CENTERS})
-    assert changes_for(view, event) == []
+    assert step(center, event) == []
 
 
 def test_envelopes_decode_stored_state_to_plain_json() -> None:

@@ -1,4 +1,4 @@
-"""The SLA watcher escalates overdue cases one level per grace period, using the view.
+"""The SLA watcher escalates overdue cases one level per grace period, read from the read model.
 
 (The rule itself is domain/sla.py, tested in test_sla.py; here the timer at the edge.)"""
 
@@ -40,15 +40,15 @@ async def sweep(watcher: SlaWatcher, runner: EmbeddedRunner) -> int:
 async def test_an_overdue_case_escalates_to_township_then_district_then_city() -> None:
     service, runner, incident_id = setup()
     now = [DUE - timedelta(minutes=1)]
-    watcher = SlaWatcher(service, runner, "city", grace=timedelta(hours=1), clock=lambda: now[0])
+    watcher = SlaWatcher(service, runner.store, "city", grace=timedelta(hours=1), clock=lambda: now[0])
     assert await sweep(watcher, runner) == 0
     now[0] = DUE + timedelta(minutes=1)
     assert await sweep(watcher, runner) == 1
-    assert runner.view("city")["open"][incident_id]["escalated_to"] == "township"
+    assert runner.view("city")["queue"][incident_id]["escalated_to"] == "township"
     assert await sweep(watcher, runner) == 0  # not again within the grace period
     now[0] = DUE + timedelta(hours=1, minutes=1)
     assert await sweep(watcher, runner) == 1
-    assert runner.view("district")["open"][incident_id]["escalated_to"] == "district"
+    assert runner.view("district")["queue"][incident_id]["escalated_to"] == "district"
     now[0] = DUE + timedelta(hours=5)
     assert await sweep(watcher, runner) == 1
     assert await sweep(watcher, runner) == 0  # at the city: nowhere higher
@@ -64,7 +64,7 @@ async def test_a_resolved_case_is_never_escalated() -> None:
     service.act(incident_id, "acknowledge", actor=ACTOR)
     service.act(incident_id, "resolve", actor=ACTOR, outcome="done")
     runner.catch_up()
-    watcher = SlaWatcher(service, runner, "city", clock=lambda: DUE + timedelta(days=3))
+    watcher = SlaWatcher(service, runner.store, "city", clock=lambda: DUE + timedelta(days=3))
     assert await watcher.sweep() == 0
 
 

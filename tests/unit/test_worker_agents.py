@@ -8,9 +8,10 @@ from typing import Any
 
 import orjson
 
-from projections.center_view import apply, new_view
-from projections.patch import Change, View
-from streams.app import Routed, StoredEvent, WorkerConfig, create_app
+from projections.center_view import apply, new_center
+from projections.patch import Change
+from streams.app import TABLE, Routed, StoredEvent, WorkerConfig, create_app
+from streams.center_table import load
 
 
 class RecordingFanout:
@@ -20,7 +21,7 @@ class RecordingFanout:
         self.deltas: list[tuple[str, str, int, list[Change]]] = []
 
     async def publish(self, center: str, epoch: str, deltas: list[tuple[int, list[Change]]],
-                      view: View) -> None:
+                      records: dict[str, Any]) -> None:
         for seq, changes in deltas:
             self.deltas.append((center, epoch, seq, changes))
 
@@ -45,13 +46,16 @@ async def test_the_project_agent_folds_each_event_once_and_publishes_its_delta(
             await agent.put(Routed("city", 0, event), key="city")
         # the agent folds in batches: give the last batch its window to close
         for _ in range(100):
-            if len(fanout.deltas) >= 2 and "city" in app.tables["center-views"]:
+            if len(fanout.deltas) >= 2 and "city" in app.tables[TABLE]:
                 break
             await asyncio.sleep(0.02)
     assert [(c, e, s) for c, e, s, _ in fanout.deltas] == [("city", "e1", 1), ("city", "e1", 2)]
-    expected: dict[str, Any] = new_view("city")
+    expected = new_center("city")
     for event in events:
         apply(expected, event.envelope())
-    state = app.tables["center-views"]["city"]
-    assert state["seq"] == 2 and state["applied"] == {"0": 2}
-    assert orjson.dumps(state["view"]) == orjson.dumps(expected)
+    meta = app.tables[TABLE]["city"]
+    assert meta["seq"] == 2 and meta["applied"] == {"0": 2}
+    states, repairs = load(app.tables[TABLE].data.items(), expected.queue_size)
+    assert repairs == []
+    assert orjson.dumps(states["city"].view, option=orjson.OPT_SORT_KEYS) == orjson.dumps(
+        expected.view, option=orjson.OPT_SORT_KEYS)
