@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 import pytest
 
-from command_center.hub import snapshot_frame
+from command_center.protocol import snapshot_frame
 from projections.center_view import Center, new_center, step
 from projections.envelope import Envelope
 from projections.records import touched, view_records
