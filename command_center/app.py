@@ -10,6 +10,7 @@ from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
@@ -26,6 +27,7 @@ from command_center.ingest import add_openapi as add_ingest_openapi
 from command_center.ingest import routes as ingest_routes
 from command_center.openapi import build_openapi
 from command_center.problems import Problem, problem_response
+from command_center.throttle import ThrottleMiddleware
 from command_center.types import Services
 from domain.application import NotFound, UnknownGrid, VersionConflict
 from domain.incident import DomainError, IllegalTransition, InvalidCommand
@@ -117,6 +119,9 @@ def create_app(services: Services) -> Starlette:
             Exception: on_unexpected,
         },
         lifespan=lifespan,
+        # Before routing: an address out of authentication failures costs no token decoding.
+        middleware=[Middleware(ThrottleMiddleware, throttle=services.throttle)]
+        if services.throttle is not None else None,
     )
     app.state.services = services
     openapi_doc = build_openapi(AUDIT_PATHS)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ from command_center.app import create_app
 from command_center.auth import Auth
 from command_center.hub import Hub, ViewSource
 from command_center.intake import Intake, RateLimiter
+from command_center.throttle import FailureThrottle
 from command_center.types import Services
 from domain.access import AccessPolicy
 from domain.alert_rules import RuleSet
@@ -31,7 +32,7 @@ from infra.loaders.jurisdiction import load_jurisdiction
 from infra.runner.embedded import EmbeddedRunner, ReadNotifications
 from infra.runner.sla_watcher import SlaWatcher
 from infra.runtime.preflight import check
-from infra.security.api_keys import ApiKeys
+from infra.security.api_keys import ApiKeys, poll_revoked
 from infra.security.audit import audit_recorder
 from infra.security.sealer import Sealer, build_sealer
 from infra.security.tokens import Tokens
@@ -207,6 +208,9 @@ def build_services(
         intake=build_intake(settings),
         **auth_hooks(auth, settings),
     )
+    # Feed keys revoked elsewhere (the CLI, another hub) close this process's feed sockets.
+    services.background.append(partial(poll_revoked, keys, services.revocations.update,
+                                       settings.revocation_poll))
     if settings.mqtt:
         from infra.ingest.mqtt import MqttIngest
 
@@ -224,6 +228,8 @@ def build_auth(settings: Settings, jurisdiction: Jurisdiction, service: Incident
         record=audit_recorder(service),
         origins=tuple(o.rstrip("/") for o in settings.ws_origins),
         allow_missing_origin=settings.ws_allow_missing_origin,
+        key_id=keys.key_id,
+        throttle=FailureThrottle(settings.auth_fail_rate, settings.auth_fail_burst),
     )
 
 
@@ -236,6 +242,7 @@ def auth_hooks(auth: Auth, settings: Settings) -> dict[str, Any]:
         "check_origin": auth.check_origin,
         "ws_rate": settings.ws_rate,
         "ws_burst": settings.ws_burst,
+        "throttle": auth.throttle,
     }
 
 
@@ -243,7 +250,7 @@ def build_security(
     settings: Settings, jurisdiction: Jurisdiction, service: IncidentService
 ) -> tuple[Tokens, ApiKeys, Sealer, Auth]:
     """Tokens, feed keys, the sealer and the access hooks, from settings."""
-    tokens = Tokens(settings)
+    tokens = Tokens(settings, jurisdiction)
     keys = ApiKeys.for_settings(settings)
     sealer = build_sealer(settings, service.recorder)
     return tokens, keys, sealer, build_auth(settings, jurisdiction, service, tokens, keys)

@@ -59,6 +59,12 @@ class Settings:
     ws_max_size: int = field(default_factory=lambda: int(_env("WS_MAX_SIZE", "65536")))
     ws_rate: float = field(default_factory=lambda: float(_env("WS_RATE", "10")))  # msgs/s
     ws_burst: int = field(default_factory=lambda: int(_env("WS_BURST", "20")))
+    # Failed authentications an address may make (burst), refilled at this rate a second; then
+    # its requests get 429 before any token is decoded.
+    auth_fail_burst: int = field(default_factory=lambda: int(_env("AUTH_FAIL_BURST", "20")))
+    auth_fail_rate: float = field(default_factory=lambda: float(_env("AUTH_FAIL_RATE", "1")))
+    # Seconds between reads of the revoked feed keys (open feed sockets close within that).
+    revocation_poll: float = field(default_factory=lambda: float(_env("REVOCATION_POLL", "1")))
     seal_checkpoint_every: int = field(
         default_factory=lambda: int(_env("SEAL_CHECKPOINT_EVERY", "100"))
     )

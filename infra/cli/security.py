@@ -42,13 +42,16 @@ def token() -> None:
 @click.option("--role", required=True, type=click.Choice(
     ["city_officer", "district_officer", "township_officer", "department", "grid_worker",
      "auditor", "feed", "admin"]))
-@click.option("--center", default=None, help="home center (city/district/township, or a grid)")
+@click.option("--center", default=None,
+              help="home center at the role's level: an officer's city/district/township, "
+                   "a grid worker's grid or township")
 @click.option("--department", default=None, help="department id (role department)")
 @click.option("--ttl", type=int, default=None, help="seconds until expiry (LINKAGE_TOKEN_TTL)")
 @_data_dir
 def token_issue(user: str, role: str, center: str | None, department: str | None,
                 ttl: int | None, data_dir: str | None) -> None:
     """Print a signed token."""
+    from domain.access import home_problem
     from infra.security.audit import record_cli
     from infra.security.tokens import Tokens
 
@@ -62,8 +65,12 @@ def token_issue(user: str, role: str, center: str | None, department: str | None
                                  param_hint="--center")
     if role == "department" and not department:
         raise click.BadParameter("a department handler needs --department", param_hint="--department")
+    misplaced = home_problem(role, center, jurisdiction)
+    if misplaced is not None:
+        raise click.BadParameter(misplaced, param_hint="--center")
     try:
-        issued = Tokens(settings).issue(user, role, center, department=department, ttl=ttl)
+        issued = Tokens(settings, jurisdiction).issue(user, role, center, department=department,
+                                                      ttl=ttl)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     record_cli(service, "token issue", user=user, role=role, center=center, department=department)

@@ -9,8 +9,9 @@ with the outcomes once the batch is committed. Its runner reads the new events f
 as it reads anyone's.
 
 Wire: msgpack over `multiprocessing` pipes, a few of them so that the next batch is already
-waiting while one is stored. Request: (feed, observations, located, actor). Reply:
-("ok", outcomes) or ("error", kind, detail). The writer stores one batch at a time, as
+waiting while one is stored. Request: (feed, observations, located, actor, API key id or None).
+Reply: ("ok", outcomes) or ("error", kind, detail). The writer refuses the batch of a key revoked
+since the HTTP process authenticated it ("revoked": 401). The writer stores one batch at a time, as
 `AlertService.ingest_located` does in process; SQLite serializes it with the HTTP process's
 own writes (officers' commands), and eventsourcing's version check settles any race.
 
@@ -37,6 +38,8 @@ from typing import Any
 
 import msgspec
 
+from command_center.problems import Problem
+from command_center.revocation import FEED_KEY
 from domain.alert_rules import RuleSet
 from domain.alert_service import IngestUnavailable, Located, Outcome
 from domain.camera_alert import Observation
@@ -46,7 +49,7 @@ from infra.settings import Settings
 
 log = logging.getLogger(__name__)
 
-Request = tuple[str, list[Observation], Located, dict[str, Any]]
+Request = tuple[str, list[Observation], Located, dict[str, Any], str | None]
 Reply = tuple[str, Any, str | None]
 
 CHANNELS = 4  # batches in flight at once (the anyio pool may have more threads waiting)
@@ -77,6 +80,7 @@ def writer_main(conns: list[Connection], settings: Settings, jurisdiction: Juris
     signal.signal(signal.SIGTERM, on_term)
     from infra.bootstrap import alert_service, build_service
     from infra.runtime.tuning import tune_process
+    from infra.security.api_keys import ApiKeys
     from infra.store.sqlite_recorder import LinkageSQLiteRecorder
 
     logging.basicConfig(level=logging.INFO,
@@ -84,6 +88,7 @@ def writer_main(conns: list[Connection], settings: Settings, jurisdiction: Juris
     service = build_service(settings, jurisdiction)
     alerts = alert_service(service, jurisdiction, _located_already, rules)
     alerts.keep_states = False  # no runner here to take them
+    keys = ApiKeys.for_settings(settings)
     if isinstance(service.recorder, LinkageSQLiteRecorder):
         service.recorder.remember = False
     tune_process()
@@ -104,11 +109,15 @@ def writer_main(conns: list[Connection], settings: Settings, jurisdiction: Juris
                 reply: Reply
                 observations = []
                 try:
-                    feed, observations, located, actor = decode_request(data)
-                    outcomes = alerts.ingest_located(feed, observations, located,
-                                                     actor)  # type: ignore[arg-type]
-                    reply = ("ok", [(o.alert, o.status, o.rules, o.incident) for o in outcomes],
-                             None)
+                    feed, observations, located, actor, key_id = decode_request(data)
+                    if key_id is not None and not keys.active(key_id):
+                        reply = ("error", "revoked", f"API key {key_id} was revoked; nothing of "
+                                 "this batch was stored")
+                    else:
+                        outcomes = alerts.ingest_located(feed, observations, located,
+                                                         actor)  # type: ignore[arg-type]
+                        reply = ("ok", [(o.alert, o.status, o.rules, o.incident)
+                                        for o in outcomes], None)
                 except InvalidCommand as exc:
                     reply = ("error", "invalid", str(exc))
                 except DomainError as exc:
@@ -246,7 +255,7 @@ class WriterProcess:
         located: Located,
         actor: Actor,
     ) -> list[Outcome]:
-        data = encode_request((feed, observations, located, actor))
+        data = encode_request((feed, observations, located, actor, FEED_KEY.get()))
         conn, free, process = self._channel()
         token = object()
         self._inflight[token] = (time.monotonic() + self.timeout, process)
@@ -266,6 +275,8 @@ class WriterProcess:
         if kind == "ok":
             return [Outcome(alert, status, rules, incident)
                     for alert, status, rules, incident in body]
+        if body == "revoked":
+            raise Problem(401, str(detail), headers={"WWW-Authenticate": 'ApiKey realm="linkage"'})
         if body == "invalid":
             raise InvalidCommand(str(detail))
         if body == "domain":
