@@ -27,7 +27,7 @@ from command_center.ingest import add_openapi as add_ingest_openapi
 from command_center.ingest import routes as ingest_routes
 from command_center.openapi import build_openapi
 from command_center.problems import Problem, problem_response
-from command_center.throttle import ThrottleMiddleware
+from command_center.throttle import QuietRefusals, ThrottleMiddleware
 from command_center.types import Services
 from domain.application import NotFound, UnknownGrid, VersionConflict
 from domain.incident import DomainError, IllegalTransition, InvalidCommand
@@ -89,9 +89,15 @@ def create_app(services: Services) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         tasks = [asyncio.create_task(start()) for start in services.background]
+        access_log = logging.getLogger("uvicorn.access")
+        quiet = QuietRefusals(services.throttle) if services.throttle is not None else None
+        if quiet is not None:
+            access_log.addFilter(quiet)
         try:
             yield
         finally:
+            if quiet is not None:
+                access_log.removeFilter(quiet)
             for stop in services.on_shutdown:
                 result = stop()
                 if asyncio.iscoroutine(result):

@@ -2,15 +2,19 @@
 token is decoded.
 
 Each address has a bucket of `burst` failures, refilled at `rate` a second; every 401 takes one.
-While an address's bucket is empty, `ThrottleMiddleware` answers each of its requests 429 (and
-each websocket handshake HTTP 429, before the upgrade) with Retry-After, in front of routing: a
-refused request costs a dictionary lookup, never a signature check. The address is the one the
+While an address's bucket is empty, `ThrottleMiddleware` answers each of its requests 429 with
+Retry-After (a websocket handshake is refused before the upgrade, HTTP 403 as every refused
+handshake), in front of routing: a refused request costs a dictionary lookup, never a signature
+check. The address is the one the
 server sees (`scope["client"]`): behind a reverse proxy, run uvicorn with its proxy-headers options
-so that it is the client's.
+so that it is the client's. A refused address is logged once, when it runs out; the access-log
+lines of its refused requests are dropped (`QuietRefusals`): a flood must not become a flood of
+log lines.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
@@ -20,6 +24,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from command_center.problems import problem_response
+
+log = logging.getLogger(__name__)
 
 
 class FailureThrottle:
@@ -57,6 +63,10 @@ class FailureThrottle:
             if address not in self._buckets and len(self._buckets) >= self.capacity:
                 self._evict(now)
             self._buckets[address] = (max(0.0, tokens - 1), now)
+        if 1 <= tokens < 2:
+            log.warning("%s failed to authenticate %g times in a row; its requests are refused "
+                        "(429) for the next %.0fs", address or "an unknown address", self.burst,
+                        1 / self.rate)
 
     def _evict(self, now: float) -> None:
         # Buckets that refilled carry no state; if an address spray left none such, the oldest
@@ -81,17 +91,31 @@ class ThrottleMiddleware:
             wait = self.throttle.wait(address)
             if wait > 0:
                 retry = max(1, math.ceil(wait))
+                if scope["type"] == "websocket":
+                    # uvicorn's sans-I/O websockets log a denial response with a status as a
+                    # failed handshake (an ERROR line per refusal): refuse it as others are.
+                    await WebSocket(scope, receive, send).close(1008, "too many failed "
+                                                                      "authentications")
+                    return
                 response = problem_response(
                     429, f"too many failed authentications from {address}; retry after {retry}s "
                          "with valid credentials", instance=scope.get("path"),
                     headers={"Retry-After": str(retry)})
-                if scope["type"] == "http":
-                    await response(scope, receive, send)
-                    return
-                ws = WebSocket(scope, receive, send)
-                if "websocket.http.response" in scope.get("extensions", {}):
-                    await ws.send_denial_response(response)
-                else:  # the server cannot answer a handshake with a status: refuse it (403)
-                    await ws.close(1008, "too many failed authentications")
+                await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)
+
+
+class QuietRefusals(logging.Filter):
+    """Drops uvicorn's access-log lines of the requests the throttle refuses."""
+
+    def __init__(self, throttle: FailureThrottle) -> None:
+        super().__init__()
+        self.throttle = throttle
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        # uvicorn.access: (client "host:port", method, path, HTTP version, status)
+        args = record.args
+        if isinstance(args, tuple) and len(args) == 5 and args[4] == 429:
+            return self.throttle.wait(str(args[0]).rsplit(":", 1)[0]) <= 0
+        return True
