@@ -64,9 +64,9 @@ class FailureThrottle:
                 self._evict(now)
             self._buckets[address] = (max(0.0, tokens - 1), now)
         if 1 <= tokens < 2:
-            log.warning("%s failed to authenticate %g times in a row; its requests are refused "
-                        "(429) for the next %.0fs", address or "an unknown address", self.burst,
-                        1 / self.rate)
+            log.warning("%s ran out of failed authentications (%g at once, then %g a second); "
+                        "its requests are refused (429) meanwhile", address or "an unknown address",
+                        self.burst, self.rate)
 
     def _evict(self, now: float) -> None:
         # Buckets that refilled carry no state; if an address spray left none such, the oldest
