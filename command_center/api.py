@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -17,6 +18,7 @@ from command_center.schemas import ACTION_BODIES, ReportIncident, to_params
 from command_center.types import Services
 from domain import access
 from domain.application import NotFound
+from domain.incident import Actor
 
 
 def services(request: Request) -> Services:
@@ -36,8 +38,9 @@ def json_response(data: Any, status: int = 200, headers: dict[str, str] | None =
     )
 
 
-def authorize_read(svc: Services, actor: Any, what: str, ref: str, centers: Any,
-                   assignee: Any = None, permission: str = access.READ) -> None:
+def authorize_read(svc: Services, actor: Actor, what: str, ref: str, centers: Sequence[str],
+                   assignee: Mapping[str, object] | None = None,
+                   permission: str = access.READ) -> None:
     """Nothing when `actor` may read it; else the very 404 of an id that names nothing, since
     a 403 would confirm that a guessed id (alert ids are uuid5 of feed and event) exists."""
     try:
