@@ -109,7 +109,7 @@ def feed_key_issue(feed: str, center: str | None, data_dir: str | None, store: s
 @_data_dir
 @_store
 def feed_key_revoke(key_id: str, data_dir: str | None, store: str | None) -> None:
-    """Revoke a key by its id."""
+    """Revoke a key by its id: refused at once over HTTP, its open feed sockets closed (1008)."""
     from infra.security.api_keys import ApiKeys
     from infra.security.audit import record_cli
 
@@ -120,7 +120,8 @@ def feed_key_revoke(key_id: str, data_dir: str | None, store: str | None) -> Non
     service.close()
     if not revoked:
         raise click.ClickException(f"no active key with id {key_id!r}")
-    click.echo(f"revoked {key_id}")
+    click.echo(f"revoked {key_id}; servers close its open feed sockets within "
+               f"{settings.revocation_poll:g}s (LINKAGE_REVOCATION_POLL)")
 
 
 @feed_key.command("list")
