@@ -75,17 +75,6 @@ def p99(samples: list[float]) -> float:
     return statistics.quantiles(samples, n=100)[98]
 
 
-def officer_latencies(server: ServerProcess, count: int) -> list[float]:
-    samples = []
-    with httpx.Client(base_url=server.url, headers=server.headers, timeout=10) as client:
-        for _ in range(count):
-            started = time.perf_counter()
-            response = client.get("/api/centers/130700/view")
-            samples.append(time.perf_counter() - started)
-            assert response.status_code == 200, response.text
-    return samples
-
-
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[ServerProcess]:
     running = spawn_server(tmp_path / "data", env={"LINKAGE_INGEST_PROCESS": "false"})
@@ -97,30 +86,42 @@ def served(tmp_path: Path) -> Iterator[ServerProcess]:
 def test_an_officers_p99_under_a_flood_of_bad_tokens_stays_within_3x_idle(
     served: ServerProcess,
 ) -> None:
-    # The ratio the issue asks for, measured here in one run; loose enough for a shared machine.
-    # The idle baseline brackets the flood (before and after), so that it sees the machine's
-    # own noise over the same minute.
-    officer_latencies(served, 50)  # warm up
-    idle = officer_latencies(served, 300)
-    flood = subprocess.Popen(
-        [sys.executable, "-m", "tests.e2e.flood", "--port", str(served.port), "--source",
-         ATTACKER, "--rate", "2000", "--seconds", "4"],
-        stdout=subprocess.PIPE, text=True, cwd=Path(__file__).parents[2])
-    try:
-        assert flood.stdout is not None
-        assert json.loads(flood.stdout.readline()) == {"started": True}
-        loaded = officer_latencies(served, 400)
-        result = json.loads(flood.stdout.readline())
-    finally:
-        flood.kill()
-        flood.wait(10)
-    idle += officer_latencies(served, 300)
+    # The ratio the issue asks for, measured in one run and loose enough for a shared machine:
+    # the flood comes in windows of one second with quiet seconds between, and the officer's
+    # requests of the flooded and the quiet seconds are compared, so that both see the same
+    # background load of the machine.
+    with httpx.Client(base_url=served.url, headers=served.headers, timeout=10) as officer:
+        for _ in range(50):  # warm up
+            assert officer.get("/api/centers/130700/view").status_code == 200
+        flood = subprocess.Popen(
+            [sys.executable, "-m", "tests.e2e.flood", "--port", str(served.port), "--source",
+             ATTACKER, "--rate", "2000", "--pulse", "1", "--rounds", "5"],
+            stdout=subprocess.PIPE, text=True, cwd=Path(__file__).parents[2])
+        try:
+            assert flood.stdout is not None
+            plan = json.loads(flood.stdout.readline())
+            start, pulse = plan["start"], plan["pulse"]
+            flooded: list[float] = []
+            quiet: list[float] = []
+            while (sent := time.monotonic()) < start + 2 * plan["rounds"] * pulse:
+                response = officer.get("/api/centers/130700/view")
+                took = time.monotonic() - sent
+                assert response.status_code == 200, response.text
+                window, into = divmod(sent - start, pulse)
+                # Leave out the first tenth of each window (the flood starting or draining) and
+                # requests that straddle two windows.
+                if sent >= start and into >= pulse / 10 and into + took < pulse:
+                    (flooded if int(window) % 2 == 0 else quiet).append(took)
+            result = json.loads(flood.stdout.readline())
+        finally:
+            flood.kill()
+            flood.wait(10)
     statuses = {int(k): v for k, v in result["statuses"].items()}
-    assert result["sent"] == 8000 and set(statuses) <= {401, 429}, result
-    assert statuses.get(429, 0) >= 7900, result  # all but the first failures never reach a decoder
-    ratio = p99(loaded) / p99(idle)
-    summary = (f"officer p99 idle {p99(idle) * 1000:.1f} ms, under the flood "
-               f"({result['sent'] / result['seconds']:.0f} bad requests/s answered) "
-               f"{p99(loaded) * 1000:.1f} ms: {ratio:.2f}x")
+    assert result["sent"] == 10_000 and set(statuses) <= {401, 429}, result
+    assert statuses.get(429, 0) >= 9_900, result  # all but the first few never reach a decoder
+    ratio = p99(flooded) / p99(quiet)
+    summary = (f"officer p99 {p99(quiet) * 1000:.1f} ms in quiet seconds ({len(quiet)} requests), "
+               f"{p99(flooded) * 1000:.1f} ms under 2,000 bad requests/s ({len(flooded)}): "
+               f"{ratio:.2f}x")
     print(summary)
     assert ratio <= 3.0, summary
