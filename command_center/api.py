@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -16,6 +17,8 @@ from command_center.problems import Problem
 from command_center.schemas import ACTION_BODIES, ReportIncident, to_params
 from command_center.types import Services
 from domain import access
+from domain.application import NotFound
+from domain.incident import Actor
 
 
 def services(request: Request) -> Services:
@@ -33,6 +36,19 @@ def json_response(data: Any, status: int = 200, headers: dict[str, str] | None =
         media_type="application/json",
         headers=headers,
     )
+
+
+def authorize_read(svc: Services, actor: Actor, what: str, ref: str, centers: Sequence[str],
+                   assignee: Mapping[str, object] | None = None,
+                   permission: str = access.READ) -> None:
+    """Nothing when `actor` may read it; else the very 404 of an id that names nothing, since
+    a 403 would confirm that a guessed id (alert ids are uuid5 of feed and event) exists."""
+    try:
+        svc.authorize(actor, permission, centers, assignee=assignee)
+    except Problem as exc:
+        if exc.status != 403:
+            raise
+        raise NotFound(f"{what} {ref!r} not found") from None
 
 
 async def healthz(request: Request) -> Response:
@@ -62,7 +78,7 @@ async def get_incident(request: Request) -> Response:
 
     def load() -> dict[str, Any]:
         incident = svc.incidents.get(incident_id)
-        svc.authorize(actor, access.READ, incident.centers, assignee=incident.assignee)
+        authorize_read(svc, actor, "incident", incident_id, incident.centers, incident.assignee)
         data = incident.as_dict()
         data["timeline"] = svc.incidents.timeline(incident_id)
         return data
@@ -85,6 +101,10 @@ async def incident_action(request: Request) -> Response:
         current = svc.incidents.get(incident_id)
         svc.authorize(actor, access.action_permission(action), current.centers,
                       assignee=current.assignee)
+        if action == "mark-duplicate":  # the original, too, must be one the officer may see
+            of = str(params["of"])
+            original = svc.incidents.get(of)
+            authorize_read(svc, actor, "incident", of, original.centers, original.assignee)
         if "by_center" in params:  # supervision is ordered in the name of a center
             by_center = str(params["by_center"])
             if by_center not in svc.jurisdiction or not svc.jurisdiction.is_center(by_center):

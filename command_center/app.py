@@ -10,6 +10,7 @@ from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
@@ -29,6 +30,7 @@ from command_center.ingest import routes as ingest_routes
 from command_center.metrics import routes as metrics_routes
 from command_center.openapi import build_openapi
 from command_center.problems import Problem, problem_response
+from command_center.throttle import QuietRefusals, ThrottleMiddleware
 from command_center.types import Services
 from domain.application import NotFound, UnknownGrid, VersionConflict
 from domain.incident import DomainError, IllegalTransition, InvalidCommand, public_name
@@ -90,9 +92,15 @@ def create_app(services: Services) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         tasks = [asyncio.create_task(start()) for start in services.background]
+        access_log = logging.getLogger("uvicorn.access")
+        quiet = QuietRefusals(services.throttle) if services.throttle is not None else None
+        if quiet is not None:
+            access_log.addFilter(quiet)
         try:
             yield
         finally:
+            if quiet is not None:
+                access_log.removeFilter(quiet)
             for stop in services.on_shutdown:
                 result = stop()
                 if asyncio.iscoroutine(result):
@@ -122,6 +130,9 @@ def create_app(services: Services) -> Starlette:
             Exception: on_unexpected,
         },
         lifespan=lifespan,
+        # Before routing: an address out of authentication failures costs no token decoding.
+        middleware=[Middleware(ThrottleMiddleware, throttle=services.throttle)]
+        if services.throttle is not None else None,
     )
     app.state.services = services
     openapi_doc = build_openapi(AUDIT_PATHS)

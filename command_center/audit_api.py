@@ -87,6 +87,8 @@ async def incident_history(request: Request) -> Response:
     svc = services(request)
     actor = svc.authenticate(request)
     incident_id = request.path_params["incident_id"]
+    # Refused by role before the lookup: the answer must not tell whether the id exists.
+    svc.authorize(actor, access.AUDIT, ())
 
     def load() -> dict[str, Any]:
         incident = svc.incidents.get(incident_id)

@@ -3,7 +3,8 @@
 Credentials: `Authorization: Bearer <JWT>` (HTTP), `?token=` or
 `Sec-WebSocket-Protocol: bearer, <JWT>` (websocket), `X-API-Key` or
 `Authorization: ApiKey <key>` (feeds). The verifiers come from the composition
-root; the decision comes from `domain.access`.
+root; the decision comes from `domain.access`. Every 401 counts against the
+client's address (command_center/throttle.py).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from urllib.parse import urlsplit
 from starlette.requests import HTTPConnection
 
 from command_center.problems import Problem
+from command_center.revocation import FEED_KEY
+from command_center.throttle import FailureThrottle
 from domain.access import AccessPolicy
 from domain.audit_trail import RECORDED_ROLES
 from domain.incident import Actor
@@ -25,6 +28,8 @@ from domain.incident import Actor
 VerifyToken = Callable[[str], tuple[Actor, int]]
 # API key -> the feed's actor, or None when unknown or revoked
 VerifyKey = Callable[[str], Actor | None]
+# API key as presented -> its key id (unverified), or None
+KeyId = Callable[[str], str | None]
 # (actor, action, target, details) -> None: appends an audit record
 Record = Callable[[Actor, str, str, dict[str, Any]], None]
 
@@ -67,6 +72,14 @@ class Auth:
     record: Record | None = None
     origins: tuple[str, ...] = ()
     allow_missing_origin: bool = False
+    key_id: KeyId = lambda key: None
+    throttle: FailureThrottle | None = None
+
+    def _refuse(self, conn: HTTPConnection, detail: str, headers: dict[str, str]) -> Problem:
+        """A 401, counted against the client's address."""
+        if self.throttle is not None:
+            self.throttle.failed(conn.client.host if conn.client else "")
+        return Problem(401, detail, headers=headers)
 
     def _note(self, conn: HTTPConnection, actor: Actor) -> None:
         """Record what an auditor or admin does, once per request."""
@@ -87,12 +100,12 @@ class Auth:
             return self.authenticate_feed(conn)
         token = bearer_token(conn)
         if token is None:
-            raise Problem(401, "missing credentials; expected 'Authorization: Bearer <token>' "
-                          "(get one with `linkage token issue`)", headers=CHALLENGE)
+            raise self._refuse(conn, "missing credentials; expected 'Authorization: Bearer "
+                               "<token>' (get one with `linkage token issue`)", CHALLENGE)
         try:
             actor, expires = self.verify_token(token)
         except ValueError as exc:
-            raise Problem(401, str(exc), headers=CHALLENGE) from None
+            raise self._refuse(conn, str(exc), CHALLENGE) from None
         conn.scope.setdefault("state", {})["linkage_token_exp"] = expires
         self._note(conn, actor)
         return actor
@@ -100,14 +113,16 @@ class Auth:
     def authenticate_feed(self, conn: HTTPConnection) -> Actor:
         """The feed actor of a request carrying an API key; 401 otherwise."""
         key = api_key(conn)
+        challenge = {"WWW-Authenticate": 'ApiKey realm="linkage"'}
         if key is None:
-            raise Problem(401, "missing API key; expected header 'X-API-Key: <key>' "
-                          "(issue one with `linkage feed-key issue`)",
-                          headers={"WWW-Authenticate": 'ApiKey realm="linkage"'})
+            raise self._refuse(conn, "missing API key; expected header 'X-API-Key: <key>' "
+                               "(issue one with `linkage feed-key issue`)", challenge)
         actor = self.verify_key(key)
         if actor is None:
-            raise Problem(401, "unknown or revoked API key",
-                          headers={"WWW-Authenticate": 'ApiKey realm="linkage"'})
+            raise self._refuse(conn, "unknown or revoked API key", challenge)
+        key_id = self.key_id(key)
+        conn.scope.setdefault("state", {})["linkage_feed_key"] = key_id
+        FEED_KEY.set(key_id)
         return actor
 
     def authorize(self, actor: Actor, permission: str, centers: Sequence[str],
@@ -151,6 +166,12 @@ class RateLimit:
             return False
         self.tokens -= 1
         return True
+
+
+def feed_key(conn: HTTPConnection) -> str | None:
+    """The id of the API key the connection authenticated with, if any."""
+    value = conn.scope.get("state", {}).get("linkage_feed_key")
+    return str(value) if value is not None else None
 
 
 def token_expiry(conn: HTTPConnection) -> float | None:

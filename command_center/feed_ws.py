@@ -6,10 +6,12 @@ Server → client, one per message, in order:
 `{"type": "ack", "ref": ..., "accepted": n, "created": .., "results": [...]}` once the alerts are
 committed, or `{"type": "error", "ref": ..., "status": 400|413|422|429, "detail": ...}`
 (with `retry_after` seconds for 429). An error never closes the connection; nothing unacked is stored.
+When the connection's API key is revoked, the socket is closed with 1008 (see command_center/revocation.py).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from typing import Annotated, Any
@@ -19,6 +21,7 @@ from msgspec import Meta, Struct
 from starlette.concurrency import run_in_threadpool
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from command_center.auth import feed_key
 from command_center.decoding import JsonDecoder, off_loop
 from command_center.feed_formats import AlertIn, FeedError, to_observation
 from command_center.ingest import authenticate_feed, check_rate, store, summary
@@ -93,6 +96,12 @@ async def handle(svc: Services, actor: Any, text: str | bytes) -> dict[str, Any]
     return {"type": "ack", "ref": ref, **summary(outcomes)}
 
 
+async def _close_when_revoked(ws: WebSocket, revoked: asyncio.Event) -> None:
+    await revoked.wait()
+    with contextlib.suppress(Exception):
+        await ws.close(CLOSE_POLICY, "API key revoked")
+
+
 async def feed_endpoint(ws: WebSocket) -> None:
     svc: Services = ws.app.state.services
     await ws.accept()
@@ -103,19 +112,32 @@ async def feed_endpoint(ws: WebSocket) -> None:
             {"type": "error", "status": exc.status, "detail": exc.detail}).decode())
         await ws.close(CLOSE_POLICY)
         return
-    try:
-        while True:
-            message = await ws.receive()
-            if message["type"] == "websocket.disconnect":
-                return
-            data = message.get("text")
-            if data is None:
-                data = message.get("bytes") or b""
-            reply = await handle(svc, actor, data)
-            await ws.send_text(orjson.dumps(reply).decode())
-    except (WebSocketDisconnect, RuntimeError, ConnectionError):
-        pass
-    except Exception:
-        log.exception("feed websocket failed")
-        with contextlib.suppress(Exception):
-            await ws.close(1011)
+    key_id = feed_key(ws)
+    with svc.revocations.watch(key_id or "") as revoked:
+        closer = asyncio.create_task(_close_when_revoked(ws, revoked))
+        try:
+            while True:
+                message = await ws.receive()
+                if message["type"] == "websocket.disconnect":
+                    return
+                if revoked.is_set():
+                    reply = {"type": "error", "status": 401, "detail": f"API key {key_id} was "
+                             "revoked; nothing more is accepted on this connection"}
+                else:
+                    data = message.get("text")
+                    if data is None:
+                        data = message.get("bytes") or b""
+                    reply = await handle(svc, actor, data)
+                await ws.send_text(orjson.dumps(reply).decode())
+                if reply.get("status") == 401:  # the writer process found the key revoked
+                    revoked.set()
+        except (WebSocketDisconnect, RuntimeError, ConnectionError):
+            pass
+        except Exception:
+            log.exception("feed websocket failed")
+            with contextlib.suppress(Exception):
+                await ws.close(1011)
+        finally:
+            closer.cancel()
+            with contextlib.suppress(BaseException):
+                await closer

@@ -13,8 +13,9 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from command_center.api import json_response, services
+from command_center.api import authorize_read, json_response, services
 from command_center.bodies import check_json_media_type, read_body, read_json
+from command_center.dead_letters import stats_for
 from command_center.decoding import off_loop
 from command_center.feed_formats import CAP_MEDIA_TYPES, FeedError, decode_alerts, decode_cap
 from command_center.intake import retry_after
@@ -125,8 +126,9 @@ async def ingest_cap(request: Request) -> Response:
 
 async def ingest_stats(request: Request) -> Response:
     svc = services(request)
-    svc.authenticate(request)
-    return json_response(svc.intake.stats.as_dict())
+    actor = svc.authenticate(request)
+    svc.authorize(actor, access.INGEST_STATS, ())
+    return json_response(stats_for(svc, actor))
 
 
 # -- duty officers' actions on alerts ------------------------------------------------------------
@@ -152,8 +154,10 @@ async def get_alert(request: Request) -> Response:
     alerts = alert_service(svc)
 
     def load() -> dict[str, Any]:
-        data = alerts.get(request.path_params["alert_id"]).as_dict()
-        svc.authorize(actor, "alerts:read", data["centers"])
+        alert_ref = request.path_params["alert_id"]
+        data = alerts.get(alert_ref).as_dict()
+        authorize_read(svc, actor, "alert", alert_ref, data["centers"],
+                       permission=access.ALERT_READ)
         data["timeline"] = alerts.timeline(data["id"])
         return data
 
@@ -178,8 +182,9 @@ async def alert_action(request: Request) -> Response:
     def run() -> dict[str, Any]:
         svc.authorize(actor, f"alerts:{action}", alerts.get(alert_ref).centers)
         if action == "link":  # the incident, too, must be one the officer may see
-            incident = svc.incidents.get(str(params["incident"]))
-            svc.authorize(actor, access.READ, incident.centers, assignee=incident.assignee)
+            ref = str(params["incident"])
+            incident = svc.incidents.get(ref)
+            authorize_read(svc, actor, "incident", ref, incident.centers, incident.assignee)
         return alerts.act(alert_ref, action, actor=actor, **params)
 
     data = await run_in_threadpool(run)
@@ -269,7 +274,8 @@ def add_openapi(doc: dict[str, Any]) -> None:
         "responses": {"200": ok("how many were acknowledged"), **errors(400, 403, 404, 415, 422)},
     }}
     doc["paths"]["/api/ingest/stats"] = {"get": {
-        "summary": "Ingest counters per path and outcome, and MQTT dead letters",
+        "summary": "Ingest counters per path and outcome, and the recent MQTT dead letters of "
+                   "the reader's jurisdiction (duty officers and admins)",
         "operationId": "ingestStats", "responses": {"200": ok("counters")}}}
     doc["paths"]["/api/alerts/{alert_id}"] = {"get": {
         "summary": "An alert with its timeline (rule firings included)", "operationId": "getAlert",

@@ -9,6 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from command_center.payloads import camera_of
+
 
 class RateLimiter:
     """A token bucket per feed key: `rate` alerts per second, bursts up to `burst`."""
@@ -54,12 +56,21 @@ class IntakeStats:
             self.counts[key] = self.counts.get(key, 0) + n
 
     def dead_letter(self, path: str, reason: str, payload: bytes) -> None:
+        # The camera, read from the whole payload (only its start is kept), places the letter in
+        # a jurisdiction: GET /api/ingest/stats shows each reader only its own.
+        camera = camera_of(payload)
         with self._lock:
             self.counts[f"{path}.dead_letter"] = self.counts.get(f"{path}.dead_letter", 0) + 1
             self.dead_letters.append(
-                {"path": path, "reason": reason, "payload": payload[:500].decode("utf-8", "replace")}
+                {"path": path, "reason": reason, "camera": camera,
+                 "payload": payload[:500].decode("utf-8", "replace")}
             )
             del self.dead_letters[: -self.keep_dead_letters]
+
+    def letters(self) -> list[dict[str, Any]]:
+        """Every dead letter kept, oldest first."""
+        with self._lock:
+            return list(self.dead_letters)
 
     def as_dict(self) -> dict[str, Any]:
         with self._lock:

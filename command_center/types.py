@@ -13,6 +13,8 @@ from command_center.incident_query import IncidentRows
 from command_center.intake import Intake, RateLimiter
 from command_center.metrics import Metrics
 from command_center.problems import Problem
+from command_center.revocation import Revocations
+from command_center.throttle import FailureThrottle
 from domain.alert_service import AlertService
 from domain.application import IncidentService
 from domain.incident import Actor
@@ -63,3 +65,5 @@ class Services:
     check_origin: CheckOrigin = lambda conn: "no Origin allowlist is configured"
     ws_rate: float = 0.0  # console messages per second per connection (0: unlimited)
     ws_burst: int = 20
+    throttle: FailureThrottle | None = None  # authentication failures per address (None: off)
+    revocations: Revocations = field(default_factory=Revocations)  # feed keys revoked

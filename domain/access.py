@@ -40,6 +40,18 @@ OFFICER_LEVEL: dict[str, str] = {
 # dispatched to it: both from the one table (domain/actions.py).
 INCIDENT_ACTIONS: tuple[str, ...] = tuple(action.path for action in LOOP_ACTIONS)
 HANDLER_ACTIONS: frozenset[str] = frozenset(action.path for action in LOOP_ACTIONS if action.handler)
+# Where each role may be homed: the levels its token's center may name (None: no center). A grid
+# worker's scope is the township above its home, so a home higher up would reach a whole district.
+CENTER_LEVELS = ("city", "district", "township")
+HOME_LEVELS: dict[str, tuple[str | None, ...]] = {
+    **{role: (level,) for role, level in OFFICER_LEVEL.items()},
+    "grid_worker": ("grid", "township"),
+    "department": (None, *CENTER_LEVELS),
+    "auditor": (None, *CENTER_LEVELS),
+    "admin": (None, *CENTER_LEVELS),
+    "feed": (None, *CENTER_LEVELS, "community", "grid"),
+}
+
 
 REPORT = "incident.report"
 READ = "incident.read"
@@ -47,6 +59,8 @@ VIEW = "center.view"
 SUBSCRIBE = "center.subscribe"
 AUDIT = "audit.read"
 TREE = "centers.list"
+# Intake counters and recent dead letters (GET /api/ingest/stats): duty officers and admins.
+INGEST_STATS = "ingest.stats"
 # Camera and sensor alerts (the alerts branch names them so): a feed ingests; officers read and
 # handle the alerts of their jurisdiction, with the actions AlertService.act runs.
 ALERT_INGEST = "alerts:ingest"
@@ -66,7 +80,8 @@ ACTION_PERMISSIONS: frozenset[str] = frozenset(action_permission(a) for a in INC
 HANDLER_PERMISSIONS: frozenset[str] = frozenset(action_permission(a) for a in HANDLER_ACTIONS)
 READ_ONLY: frozenset[str] = frozenset({READ, VIEW, SUBSCRIBE, AUDIT, TREE, ALERT_READ})
 PERMISSIONS: frozenset[str] = frozenset(
-    {REPORT, ACT_AS, ALERT_INGEST, *READ_ONLY, *ACTION_PERMISSIONS, *ALERT_ACTION_PERMISSIONS}
+    {REPORT, ACT_AS, ALERT_INGEST, INGEST_STATS, *READ_ONLY, *ACTION_PERMISSIONS,
+     *ALERT_ACTION_PERMISSIONS}
 )
 
 
@@ -84,6 +99,24 @@ def _deny(reason: str) -> Decision:
 
 
 ALLOW = Decision(True, "allowed")
+
+
+def home_problem(role: str, center: str | None, jurisdiction: Jurisdiction) -> str | None:
+    """Why `center` cannot be the home of a `role` (naming the rule); None when it can."""
+    allowed = HOME_LEVELS.get(role)
+    if allowed is None:
+        return f"unknown role {role!r}; expected one of {', '.join(ROLES)}"
+    levels = [level for level in allowed if level is not None]
+    expected = (", ".join(levels[:-1]) + " or " if len(levels) > 1 else "") + levels[-1]
+    if center is None:
+        return None if None in allowed else f"a {role} needs a home center: a {expected}"
+    unit = jurisdiction.get(center)
+    if unit is None:
+        return f"center {center!r} is not in the jurisdiction tree"
+    if unit.level not in allowed:
+        optional = " (or none)" if None in allowed else ""
+        return f"a {role}'s home center must be a {expected}{optional}; {center} is a {unit.level}"
+    return None
 
 
 class AccessPolicy:
@@ -118,10 +151,15 @@ class AccessPolicy:
             return _deny(f"unknown permission {permission!r}")
         if role not in ROLES:
             return _deny(f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
+        misplaced = home_problem(role, actor.get("center"), self.jurisdiction)
+        if misplaced is not None:
+            return _deny(misplaced)
         if role == "admin":
             return ALLOW
         if permission == TREE:
             return ALLOW
+        if permission == INGEST_STATS and role not in OFFICER_LEVEL:
+            return _deny(f"intake counters are for duty officers and admins, not a {role}")
         if role == "auditor":
             if permission in READ_ONLY:
                 return ALLOW
@@ -142,6 +180,8 @@ class AccessPolicy:
                 return _deny(f"a {role} needs a {level} center; got {center!r}")
             if permission == ALERT_INGEST:
                 return _deny("alerts are ingested by feeds (API keys), not by officers")
+            if permission == INGEST_STATS:
+                return ALLOW  # the route shows each dead letter only within its jurisdiction
             if not in_scope:
                 return _deny(f"{where}, outside the jurisdiction of {home}")
             return ALLOW

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ from command_center.auth import Auth
 from command_center.hub import Hub, ViewSource
 from command_center.incident_query import IncidentRows
 from command_center.intake import Intake, RateLimiter
+from command_center.throttle import FailureThrottle
 from command_center.types import Services
 from domain.access import AccessPolicy
 from domain.alert_decision import AlertDecider
@@ -36,7 +37,7 @@ from infra.loaders.jurisdiction import load_jurisdiction
 from infra.runner.embedded import EmbeddedRunner, ReadNotifications
 from infra.runner.sla_watcher import SlaWatcher
 from infra.runtime.preflight import check
-from infra.security.api_keys import ApiKeys
+from infra.security.api_keys import ApiKeys, poll_revoked
 from infra.security.audit import audit_recorder
 from infra.security.sealer import Sealer, build_sealer
 from infra.security.tokens import Tokens
@@ -245,6 +246,9 @@ def build_services(
         intake=build_intake(settings),
         **auth_hooks(auth, settings),
     )
+    # Feed keys revoked elsewhere (the CLI, another hub) close this process's feed sockets.
+    services.background.append(partial(poll_revoked, keys, services.revocations.update,
+                                       settings.revocation_poll))
     if settings.mqtt:
         from infra.ingest.mqtt import MqttIngest
 
@@ -262,6 +266,8 @@ def build_auth(settings: Settings, jurisdiction: Jurisdiction, service: Incident
         record=audit_recorder(service),
         origins=tuple(o.rstrip("/") for o in settings.ws_origins),
         allow_missing_origin=settings.ws_allow_missing_origin,
+        key_id=keys.key_id,
+        throttle=FailureThrottle(settings.auth_fail_rate, settings.auth_fail_burst),
     )
 
 
@@ -274,6 +280,7 @@ def auth_hooks(auth: Auth, settings: Settings) -> dict[str, Any]:
         "check_origin": auth.check_origin,
         "ws_rate": settings.ws_rate,
         "ws_burst": settings.ws_burst,
+        "throttle": auth.throttle,
     }
 
 
@@ -281,7 +288,7 @@ def build_security(
     settings: Settings, jurisdiction: Jurisdiction, service: IncidentService
 ) -> tuple[Tokens, ApiKeys, Sealer, Auth]:
     """Tokens, feed keys, the sealer and the access hooks, from settings."""
-    tokens = Tokens(settings)
+    tokens = Tokens(settings, jurisdiction)
     keys = ApiKeys.for_settings(settings)
     sealer = build_sealer(settings, service.recorder)
     return tokens, keys, sealer, build_auth(settings, jurisdiction, service, tokens, keys)

@@ -70,6 +70,12 @@ class Settings:
     ws_ping_timeout: float = field(default_factory=lambda: float(_env("WS_PING_TIMEOUT", "20")))
     # Kernel send buffer of each websocket in bytes (0: the kernel's autotuning, up to MiBs).
     ws_send_buffer: int = field(default_factory=lambda: int(_env("WS_SEND_BUFFER", "0")))
+    # Failed authentications an address may make (burst), refilled at this rate a second; then
+    # its requests get 429 before any token is decoded.
+    auth_fail_burst: int = field(default_factory=lambda: int(_env("AUTH_FAIL_BURST", "20")))
+    auth_fail_rate: float = field(default_factory=lambda: float(_env("AUTH_FAIL_RATE", "1")))
+    # Seconds between reads of the revoked feed keys (open feed sockets close within that).
+    revocation_poll: float = field(default_factory=lambda: float(_env("REVOCATION_POLL", "1")))
     seal_checkpoint_every: int = field(
         default_factory=lambda: int(_env("SEAL_CHECKPOINT_EVERY", "100"))
     )

@@ -51,13 +51,16 @@ def token() -> None:
 @click.option("--role", required=True, type=click.Choice(
     ["city_officer", "district_officer", "township_officer", "department", "grid_worker",
      "auditor", "feed", "admin"]))
-@click.option("--center", default=None, help="home center (city/district/township, or a grid)")
+@click.option("--center", default=None,
+              help="home center at the role's level: an officer's city/district/township, "
+                   "a grid worker's grid or township")
 @click.option("--department", default=None, help="department id (role department)")
 @click.option("--ttl", type=int, default=None, help="seconds until expiry (LINKAGE_TOKEN_TTL)")
 @_data_dir
 def token_issue(user: str, role: str, center: str | None, department: str | None,
                 ttl: int | None, data_dir: str | None) -> None:
     """Print a signed token."""
+    from domain.access import home_problem
     from infra.security.audit import record_cli
     from infra.security.tokens import Tokens
 
@@ -71,8 +74,12 @@ def token_issue(user: str, role: str, center: str | None, department: str | None
                                  param_hint="--center")
     if role == "department" and not department:
         raise click.BadParameter("a department handler needs --department", param_hint="--department")
+    misplaced = home_problem(role, center, jurisdiction)
+    if misplaced is not None:
+        raise click.BadParameter(misplaced, param_hint="--center")
     try:
-        issued = Tokens(settings).issue(user, role, center, department=department, ttl=ttl)
+        issued = Tokens(settings, jurisdiction).issue(user, role, center, department=department,
+                                                      ttl=ttl)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     record_cli(service, "token issue", user=user, role=role, center=center, department=department)
@@ -118,7 +125,7 @@ def feed_key_issue(feed: str, center: str | None, shared: bool, data_dir: str | 
 @_data_dir
 @_store
 def feed_key_revoke(key_id: str, data_dir: str | None, store: str | None) -> None:
-    """Revoke a key by its id."""
+    """Revoke a key by its id: refused at once over HTTP, its open feed sockets closed (1008)."""
     from infra.security.api_keys import ApiKeys
     from infra.security.audit import record_cli
 
@@ -129,7 +136,8 @@ def feed_key_revoke(key_id: str, data_dir: str | None, store: str | None) -> Non
     service.close()
     if not revoked:
         raise click.ClickException(f"no active key with id {key_id!r}")
-    click.echo(f"revoked {key_id}")
+    click.echo(f"revoked {key_id}; servers close its open feed sockets within "
+               f"{settings.revocation_poll:g}s (LINKAGE_REVOCATION_POLL)")
 
 
 @feed_key.command("list")

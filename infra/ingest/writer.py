@@ -9,7 +9,8 @@ with the outcomes once the batch is committed. Its runner reads the new events f
 as it reads anyone's.
 
 Wire: msgpack over `multiprocessing` pipes, a few of them so that the next batch is already
-waiting while one is stored. Request: (feed, observations, located, actor). Reply: `Stored`
+waiting while one is stored. Request: (feed, observations, located, actor, API key id). Reply:
+`Revoked` (the key was revoked since the HTTP process authenticated it: 401), `Stored`
 (the outcomes), `Refused` (a domain error: its class by name, its message and attributes,
 rebuilt into the same class here) or `Failed` (anything else, logged by the writer: the batch
 gets IngestUnavailable). The writer stores one batch at a time with the in-process adapter
@@ -38,6 +39,8 @@ from contextlib import AbstractContextManager
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
+from command_center.problems import Problem
+from command_center.revocation import FEED_KEY
 from domain.alert_decision import AlertDecider
 from domain.alert_rules import RuleSet
 from domain.alert_store import IngestUnavailable, Located, Outcome
@@ -49,6 +52,7 @@ from infra.ingest.writer_wire import (
     Failed,
     Refused,
     Reply,
+    Revoked,
     Stored,
     decode_reply,
     decode_request,
@@ -61,6 +65,7 @@ from infra.ingest.writer_wire import (
     unavailable,
 )
 from infra.runtime.tuning import tune_process
+from infra.security.api_keys import ApiKeys
 from infra.settings import Settings
 from infra.store.sqlite_recorder import LinkageSQLiteRecorder
 
@@ -92,6 +97,7 @@ def writer_main(conns: list[Connection], settings: Settings, rules: RuleSet) -> 
                         format="%(asctime)s %(levelname)s %(name)s[writer]: %(message)s")
     service = IncidentService(_located_already, env=settings.eventsourcing_env())
     store = RecorderAlertStore(service, AlertDecider(rules), keep_states=False)  # no runner here
+    keys = ApiKeys.for_settings(settings)  # a key revoked after the HTTP process checked it
     if isinstance(service.recorder, LinkageSQLiteRecorder):
         service.recorder.remember = False
     tune_process()
@@ -108,7 +114,7 @@ def writer_main(conns: list[Connection], settings: Settings, rules: RuleSet) -> 
                     open_conns.remove(conn)
                     continue
                 state["busy"] = True
-                reply = _store(store, data)
+                reply = _store(store, keys, data)
                 try:
                     conn.send_bytes(reply)
                 except OSError:
@@ -118,13 +124,16 @@ def writer_main(conns: list[Connection], settings: Settings, rules: RuleSet) -> 
         service.close()
 
 
-def _store(store: RecorderAlertStore, data: bytes) -> bytes:
+def _store(store: RecorderAlertStore, keys: ApiKeys, data: bytes) -> bytes:
     """One request in, its encoded reply out."""
     observations: list[Observation] = []
     reply: Reply
     try:
-        feed, observations, located, actor = decode_request(data)
-        reply = stored(store.ingest(feed, observations, located, actor))  # type: ignore[arg-type]
+        feed, observations, located, actor, key_id = decode_request(data)
+        if key_id is not None and not keys.active(key_id):
+            reply = Revoked(f"API key {key_id} was revoked; nothing of this batch was stored")
+        else:
+            reply = stored(store.ingest(feed, observations, located, actor))  # type: ignore[arg-type]
     except DomainError as exc:
         reply = refused(exc)
     except Exception as exc:  # logged here; the feed gets a 503 and sends it again
@@ -248,7 +257,7 @@ class WriterProcess:
 
     def ingest(self, feed: str, observations: Sequence[Observation], located: Located,
                actor: Actor) -> list[Outcome]:
-        data = encode_request((feed, observations, located, actor))
+        data = encode_request((feed, observations, located, actor, FEED_KEY.get()))
         conn, free, process = self._channel()
         token = object()
         self._inflight[token] = (time.monotonic() + self.timeout, process)
@@ -269,6 +278,8 @@ class WriterProcess:
             return outcomes_of(reply)
         if isinstance(reply, Refused):
             raise rebuilt(reply)
+        if isinstance(reply, Revoked):
+            raise Problem(401, reply.detail, headers={"WWW-Authenticate": 'ApiKey realm="linkage"'})
         raise unavailable(reply)
 
     def _watchdog(self) -> None:

@@ -17,7 +17,8 @@ from domain.application import NotFound, UnknownGrid, VersionConflict
 from domain.camera_alert import AlertAlreadyHandled, Observation
 from domain.incident import DomainError, InvalidCommand
 
-Request = tuple[str, list[Observation], Located, dict[str, Any]]
+# (feed, observations, located, actor, the id of the API key the batch came with, or None)
+Request = tuple[str, list[Observation], Located, dict[str, Any], str | None]
 
 
 class Stored(msgspec.Struct, tag="stored", array_like=True):
@@ -34,7 +35,13 @@ class Failed(msgspec.Struct, tag="failed", array_like=True):
     error: str  # "TypeName: message", for the detail of the 503
 
 
-Reply = Stored | Refused | Failed
+class Revoked(msgspec.Struct, tag="revoked", array_like=True):
+    """The batch's API key was revoked after the HTTP process authenticated it."""
+
+    detail: str
+
+
+Reply = Stored | Refused | Failed | Revoked
 
 # The domain errors that cross by class. A subclass not listed crosses as its nearest listed
 # base, with its message only: IllegalTransition, for one, whose status is an enum that msgpack

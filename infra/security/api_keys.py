@@ -2,13 +2,18 @@
 
 A key reads `lk_<key id>_<secret>`. The key id finds the row; the secret's
 digest is compared in constant time. Revoked keys stay listed (who, when).
+Every process polls `revoked()` (infra/security/revocation.py) to close the
+feed sockets a revoked key holds open; the ingest writer asks `active()` per batch.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
+import logging
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -16,6 +21,7 @@ from domain.incident import Actor
 from infra.settings import Settings
 from infra.store.sqldb import Database
 
+log = logging.getLogger(__name__)
 PREFIX = "lk_"
 
 
@@ -94,11 +100,32 @@ class ApiKeys:
             )
         return [KeyInfo(*row) for row in rows]
 
-    def verify(self, key: str) -> Actor | None:
-        """The feed actor a valid, unrevoked key names; None otherwise."""
+    def revoked(self) -> frozenset[str]:
+        """The ids of every revoked key (a small table: read whole)."""
+        with self.db.tx() as tx:
+            rows = tx.execute("SELECT key_id FROM linkage_api_keys WHERE revoked_at IS NOT NULL")
+        return frozenset(row[0] for row in rows)
+
+    def active(self, key_id: str) -> bool:
+        """Whether the key exists and is not revoked."""
+        with self.db.tx() as tx:
+            rows = tx.execute("SELECT 1 FROM linkage_api_keys WHERE key_id = ? AND "
+                              "revoked_at IS NULL", (key_id,))
+        return bool(rows)
+
+    @staticmethod
+    def key_id(key: str) -> str | None:
+        """The id part of a key as presented (unverified), None when it has no such shape."""
         if not key.startswith(PREFIX) or key.count("_") < 2:
             return None
-        key_id, _, secret = key[len(PREFIX):].partition("_")
+        return key[len(PREFIX):].partition("_")[0]
+
+    def verify(self, key: str) -> Actor | None:
+        """The feed actor a valid, unrevoked key names; None otherwise."""
+        key_id = self.key_id(key)
+        if key_id is None:
+            return None
+        secret = key[len(PREFIX) + len(key_id) + 1:]
         with self.db.tx() as tx:
             rows = tx.execute(
                 "SELECT feed, center, digest, revoked_at FROM linkage_api_keys WHERE key_id = ?",
@@ -110,3 +137,15 @@ class ApiKeys:
         if revoked_at is not None or not hmac.compare_digest(digest, _digest(secret)):
             return None
         return {"user": f"feed:{feed}", "role": "feed", "center": center}
+
+
+async def poll_revoked(keys: ApiKeys, update: Callable[[frozenset[str]], None],
+                       interval: float) -> None:
+    """Hand `update` the revoked key ids every `interval` seconds: a key revoked by the CLI or
+    another process reaches this one's open feed sockets within that time."""
+    while True:
+        try:
+            update(await asyncio.to_thread(keys.revoked))
+        except Exception as exc:  # the store is briefly unreachable: keep the last set, retry
+            log.warning("reading revoked feed keys failed (%s); retrying in %gs", exc, interval)
+        await asyncio.sleep(interval)

@@ -2,7 +2,9 @@
 
 The algorithm is never taken from the token: the header's `alg` only selects
 one of the keys configured for the pinned algorithms, and a token whose `alg`
-is not pinned is refused. `exp`, `aud`, `iss` and `sub` are required.
+is not pinned is refused. `exp`, `aud`, `iss` and `sub` are required. With the
+jurisdiction tree, a token whose center is at the wrong level for its role
+(`domain.access.HOME_LEVELS`) is neither issued nor accepted.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ from typing import Any
 
 import jwt
 
-from domain.access import ROLES
+from domain.access import ROLES, home_problem
 from domain.incident import Actor
+from domain.jurisdiction import Jurisdiction
 from infra.security.secrets_file import read_or_create
 from infra.settings import Settings
 
@@ -34,7 +37,8 @@ def local_secret(settings: Settings) -> str:
 
 
 class Tokens:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, jurisdiction: Jurisdiction | None = None) -> None:
+        self.jurisdiction = jurisdiction
         unknown = [a for a in settings.jwt_algorithms if a not in SUPPORTED]
         if unknown or not settings.jwt_algorithms:
             raise ValueError(
@@ -67,6 +71,10 @@ class Tokens:
             raise ValueError("local tokens need HS256 among LINKAGE_JWT_ALGORITHMS")
         if role not in ROLES:
             raise ValueError(f"role must be one of {', '.join(ROLES)}; got {role!r}")
+        if self.jurisdiction is not None:
+            misplaced = home_problem(role, center, self.jurisdiction)
+            if misplaced is not None:
+                raise ValueError(misplaced)
         now = int(time.time())
         claims: dict[str, Any] = {"sub": user, "role": role, "center": center, "iat": now,
                                   "exp": now + (self.ttl if ttl is None else ttl),
@@ -105,6 +113,10 @@ class Tokens:
             raise TokenError("token subject (sub) must be a user id")
         if center is not None and not isinstance(center, str):
             raise TokenError("token center must be a center id or null")
+        if self.jurisdiction is not None:
+            misplaced = home_problem(role, center, self.jurisdiction)
+            if misplaced is not None:
+                raise TokenError(f"token refused: {misplaced}")
         actor: Actor = {"user": user, "role": role, "center": center}
         department = claims.get("department")
         if isinstance(department, str) and department:

@@ -207,8 +207,9 @@ def test_linking_needs_an_open_incident_the_officer_may_see(server: RunningServe
     alert_id = post_alerts(server, [alert("link-1")]).json()["results"][0]["alert"]
     url = f"{server.url}/api/alerts/{alert_id}/link"
     before = stored_events(server)
-    # An incident outside the officer's township: refused, though the alert is theirs.
-    problem(httpx.post(url, json={"incident": report(elsewhere)}, headers=town_officer), 403)
+    # An incident outside the officer's township: refused, though the alert is theirs, as if it
+    # did not exist (404, like a missing one: ids are not confirmed to whoever guesses them).
+    problem(httpx.post(url, json={"incident": report(elsewhere)}, headers=town_officer), 404)
     # A rejected (final) incident: a linked alert would be forgotten there.
     rejected = report(here)
     reject = httpx.post(f"{server.url}/api/incidents/{rejected}/reject",

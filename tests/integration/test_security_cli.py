@@ -81,6 +81,24 @@ def test_token_issue_refuses_an_unknown_center_or_a_department_without_id(tmp_pa
     assert nodept.exit_code == 2 and "--department" in nodept.output
 
 
+@pytest.mark.parametrize(("role", "center", "rule"), [
+    ("grid_worker", "130700", "a grid_worker's home center must be a grid or township; "
+                              "130700 is a city"),
+    ("grid_worker", "130706", "130706 is a district"),
+    ("city_officer", "130706001", "a city_officer's home center must be a city; 130706001 is a"),
+    ("township_officer", "130706", "must be a township; 130706 is a district"),
+    ("department", "130706001001001", "130706001001001 is a grid"),
+])
+def test_token_issue_refuses_a_home_center_at_the_wrong_level(
+    tmp_path: Path, role: str, center: str, rule: str,
+) -> None:
+    args = ["token", "issue", "--user", "x", "--role", role, "--center", center,
+            "--department", "water", "--data-dir", str(tmp_path)]
+    refused = CliRunner().invoke(main, args)
+    assert refused.exit_code == 2 and rule in " ".join(refused.output.split()), refused.output
+    assert "eyJ" not in refused.output  # no token printed
+
+
 def test_feed_key_commands_issue_list_and_revoke(tmp_path: Path) -> None:
     runner = CliRunner()
     data = ["--data-dir", str(tmp_path / "data")]

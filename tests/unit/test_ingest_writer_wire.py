@@ -62,18 +62,20 @@ observations = st.builds(
     batch=st.lists(observations, max_size=5),
     located=st.lists(st.tuples(text, st.lists(text, max_size=3)), max_size=5),
     actor=st.fixed_dictionaries({"user": text, "role": st.just("feed"), "center": st.none() | text}),
+    key_id=st.none() | text,
 )
 def test_a_batch_crosses_the_wire_unchanged(feed: str, batch: list[Observation],
                                            located: list[tuple[str, list[str]]],
-                                           actor: dict[str, Any]) -> None:
-    got_feed, got_batch, got_located, got_actor = decode_request(
-        encode_request((feed, batch, located, actor)))
+                                           actor: dict[str, Any], key_id: str | None) -> None:
+    got_feed, got_batch, got_located, got_actor, got_key = decode_request(
+        encode_request((feed, batch, located, actor, key_id)))
     assert got_feed == feed
     assert got_batch == batch  # dataclass equality: every field, types included
     assert [type(o) for o in got_batch] == [Observation] * len(batch)
     assert [type(o.zones) for o in got_batch] == [tuple] * len(batch)
     assert got_located == [(grid, centers) for grid, centers in located]
     assert got_actor == actor
+    assert got_key == key_id
 
 
 @pytest.mark.parametrize("timeout", [0.0, -1.0])

@@ -1,0 +1,127 @@
+"""Repeated authentication failures from one address are refused 429 before any token is decoded,
+and a flood of them leaves another address's officer served as before.
+
+The attacker sends from 127.0.0.2 (all of 127/8 is loopback on Linux), the officer from 127.0.0.1:
+the server tells them apart by the address it sees."""
+
+from __future__ import annotations
+
+import json
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
+
+from tests.conftest import RunningServer, ServerProcess, spawn_server, start_server
+
+pytestmark = pytest.mark.e2e
+
+ATTACKER = "127.0.0.2"
+BAD = {"Authorization": "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.bad-signature"}
+
+
+@pytest.fixture
+def strict(tmp_path: Path) -> Iterator[RunningServer]:
+    """A server allowing 5 failed authentications per address, refilled one every 10 s."""
+    running = start_server(tmp_path / "data", auth_fail_burst=5, auth_fail_rate=0.1)
+    yield running
+    running.stop()
+
+
+def attacker_client(server: RunningServer) -> httpx.Client:
+    return httpx.Client(base_url=server.url, timeout=10,
+                        transport=httpx.HTTPTransport(local_address=ATTACKER))
+
+
+def test_repeated_failures_from_one_address_get_429_before_any_token_is_decoded(
+    strict: RunningServer,
+) -> None:
+    root = strict.embedded.jurisdiction.root.id  # type: ignore[attr-defined]
+    with attacker_client(strict) as attacker:
+        for _ in range(3):
+            assert attacker.get("/api/centers", headers=BAD).status_code == 401
+        for _ in range(2):  # feed keys count too
+            assert attacker.post("/api/ingest/alerts", json={},
+                                 headers={"X-API-Key": "lk_nope_nope"}).status_code == 401
+        refused = attacker.get("/api/centers", headers=BAD)
+        assert refused.status_code == 429, refused.text
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert int(refused.headers["retry-after"]) >= 1
+        assert ATTACKER in refused.json()["detail"] and "retry after" in refused.json()["detail"]
+        # Refused before the credentials are looked at: a valid token from there is refused too.
+        assert attacker.get("/api/centers", headers=strict.headers).status_code == 429
+    # A websocket handshake from there is refused before the upgrade (as every refused handshake).
+    with socket.create_connection(("127.0.0.1", strict.port), source_address=(ATTACKER, 0)) as sock, \
+            pytest.raises(InvalidStatus) as info, \
+            connect(strict.console_url(root), sock=sock, open_timeout=5):
+        pass
+    assert info.value.response.status_code == 403
+    # The officer at another address is not affected.
+    assert httpx.get(f"{strict.url}/api/centers", headers=strict.headers).status_code == 200
+    with connect(strict.console_url(root), open_timeout=5) as console:
+        console.send('{"type": "hello"}')
+        assert json.loads(console.recv(timeout=5))["type"] == "snapshot"
+
+
+def p99(samples: list[float]) -> float:
+    return statistics.quantiles(samples, n=100)[98]
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[ServerProcess]:
+    running = spawn_server(tmp_path / "data", env={"LINKAGE_INGEST_PROCESS": "false"})
+    yield running
+    running.process.terminate()  # type: ignore[attr-defined]
+    running.process.wait(timeout=15)  # type: ignore[attr-defined]
+
+
+def test_an_officers_p99_under_a_flood_of_bad_tokens_stays_within_3x_idle(
+    served: ServerProcess,
+) -> None:
+    # The ratio the issue asks for, measured in one run and loose enough for a shared machine:
+    # the flood comes in windows of one second with quiet seconds between, and the officer's
+    # requests of the flooded and the quiet seconds are compared, so that both see the same
+    # background load of the machine.
+    with httpx.Client(base_url=served.url, headers=served.headers, timeout=10) as officer:
+        for _ in range(50):  # warm up
+            assert officer.get("/api/centers/130700/view").status_code == 200
+        flood = subprocess.Popen(
+            [sys.executable, "-m", "tests.e2e.flood", "--port", str(served.port), "--source",
+             ATTACKER, "--rate", "2000", "--pulse", "1", "--rounds", "5"],
+            stdout=subprocess.PIPE, text=True, cwd=Path(__file__).parents[2])
+        try:
+            assert flood.stdout is not None
+            plan = json.loads(flood.stdout.readline())
+            start, pulse = plan["start"], plan["pulse"]
+            flooded: list[float] = []
+            quiet: list[float] = []
+            while (sent := time.monotonic()) < start + 2 * plan["rounds"] * pulse:
+                response = officer.get("/api/centers/130700/view")
+                took = time.monotonic() - sent
+                assert response.status_code == 200, response.text
+                window, into = divmod(sent - start, pulse)
+                # Leave out the first tenth of each window (the flood starting or draining) and
+                # requests that straddle two windows.
+                if sent >= start and into >= pulse / 10 and into + took < pulse:
+                    (flooded if int(window) % 2 == 0 else quiet).append(took)
+            result = json.loads(flood.stdout.readline())
+        finally:
+            flood.kill()
+            flood.wait(10)
+    statuses = {int(k): v for k, v in result["statuses"].items()}
+    assert result["sent"] == 10_000 and set(statuses) <= {401, 429}, result
+    assert statuses.get(429, 0) >= 9_900, result  # all but the first few never reach a decoder
+    ratio = p99(flooded) / p99(quiet)
+    summary = (f"officer p99 {p99(quiet) * 1000:.1f} ms in quiet seconds ({len(quiet)} requests), "
+               f"{p99(flooded) * 1000:.1f} ms under 2,000 bad requests/s ({len(flooded)}): "
+               f"{ratio:.2f}x")
+    print(summary)
+    assert ratio <= 3.0, summary
