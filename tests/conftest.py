@@ -46,6 +46,17 @@ def port_open(host: str, port: int, timeout: float = 1.0) -> bool:
         return False
 
 
+@pytest.fixture(autouse=True)
+def no_feed_key_from_an_earlier_test() -> Iterator[None]:
+    """A test that authenticates a feed in the test's own thread sets FEED_KEY there (a request
+    sets it in its own context); the next test in that thread must not inherit it."""
+    from command_center.revocation import FEED_KEY
+
+    token = FEED_KEY.set(None)
+    yield
+    FEED_KEY.reset(token)
+
+
 @pytest.fixture(scope="session")
 def postgres_dsn() -> str:
     try:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from command_center.dead_letters import camera_of, mask_plates
+from command_center.dead_letters import mask_plates
+from command_center.payloads import camera_of
 
 EVENT = {"type": "new", "after": {"id": "1", "camera": "cam-1", "label": "car",
                                   "recognized_license_plate": "冀G12345",
