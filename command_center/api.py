@@ -6,6 +6,7 @@ import inspect
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import msgspec
 import orjson
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -65,7 +66,7 @@ async def report_incident(request: Request) -> Response:
         raise Problem(422, f"grid {body.grid!r} is not in the jurisdiction tree; "
                       "expected the id of a grid")
     svc.authorize(actor, access.REPORT, svc.jurisdiction.centers_for(body.grid))
-    fields = to_params(body)
+    fields: dict[str, Any] = msgspec.to_builtins(body)  # datetimes as ISO text
     incident = await run_in_threadpool(lambda: svc.incidents.report(actor=actor, **fields))
     data = incident.as_dict()
     return json_response(data, 201, {"Location": f"/api/incidents/{data['id']}"})

@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -65,7 +66,7 @@ async def on_problem(request: Request, exc: Exception) -> Response:
 
 async def on_domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, DomainError)
-    extra = {}
+    extra: dict[str, Any] = {}
     if isinstance(exc, IllegalTransition):
         extra = {"current_status": exc.status.value,
                  "allowed_actions": [public_name(a) for a in exc.allowed]}
@@ -91,7 +92,7 @@ async def on_unexpected(request: Request, exc: Exception) -> Response:
 def create_app(services: Services) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        tasks = [asyncio.create_task(start()) for start in services.background]
+        tasks = [asyncio.ensure_future(start()) for start in services.background]
         access_log = logging.getLogger("uvicorn.access")
         quiet = QuietRefusals(services.throttle) if services.throttle is not None else None
         if quiet is not None:

@@ -80,7 +80,7 @@ def _center(request: Request) -> str:
     if not svc.views.has_center(center):
         raise Problem(404, f"center {center!r} not found; expected a city, district or township id")
     svc.authorize(actor, access.AUDIT, svc.jurisdiction.centers_for(center))
-    return center
+    return str(center)
 
 
 async def incident_history(request: Request) -> Response:

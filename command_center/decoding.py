@@ -23,7 +23,7 @@ import msgspec.inspect as mi
 from domain.ingest_limits import MAX_JSON_DEPTH
 
 T = TypeVar("T")
-D = TypeVar("D", bytes, str)
+D = TypeVar("D", bound=bytes | str)
 R = TypeVar("R")
 
 # Bodies larger than this are decoded in a worker thread, so the event loop serves other

@@ -320,7 +320,7 @@ def _parse(body: bytes) -> Element:
                              "accepted in CAP messages") from None
     except ParseError as exc:
         raise FeedError(400, f"malformed XML: {exc}") from None
-    root: Element = events.root  # type: ignore[attr-defined]  # set once iterparse is done
+    root: Element = events.root  # set once iterparse is done
     return root
 
 

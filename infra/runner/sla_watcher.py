@@ -30,7 +30,7 @@ def overdue(item: dict[str, Any], now: datetime, grace: timedelta) -> bool:
     """Whether an open case (a read-model record) is due for its next escalation (its
     status, ISO 8601 due time and escalation count, read for the domain's rule)."""
     try:
-        status = Status(item.get("status"))
+        status = Status(str(item.get("status")))
     except ValueError:  # not an incident entry this rule knows
         return False
     due = item.get("due")

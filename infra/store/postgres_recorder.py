@@ -18,7 +18,7 @@ class LinkagePostgresRecorder(SignalsCommits, PostgresApplicationRecorder):
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
-        ids = super().insert_events(stored_events, **kwargs)  # committed when it returns
+        ids: Sequence[int] | None = super().insert_events(stored_events, **kwargs)  # committed
         if stored_events:
             self.committed()
         return ids
