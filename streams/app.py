@@ -1,11 +1,17 @@
 """The faust-streaming app: `linkage.events` -> re-keyed by center -> center views -> fan-out.
 
-Three agents of a few lines each:
+Two agents of a few lines each:
 - `route` reads stored events (keyed by aggregate) and sends one copy per center the event
   routes to, keyed by center, remembering the source partition;
 - `project` folds each copy into the center's state in a changelogged table (the same
-  projection functions as the embedded runner) and hands the delta to the fan-out;
-- `count-storms` (streams/alerts.py) counts raised camera alerts in tumbling windowed tables.
+  projection functions as the embedded runner, storms included) and hands the delta to the
+  fan-out.
+The events topic has ONE partition (EVENTS_PARTITIONS): the relay writes it in notification
+order, `route` reads it in that order, and each center's copies share a by-center partition,
+so every center folds its events in log order, as a replay does. The fold is not
+order-free (a storm's threshold, an alert listed before it, an evicted one), so this order is
+what makes the distributed views equal the embedded ones whatever the interleaving. The heavy
+work, the fold, still spreads over `partitions` by-center partitions.
 The fan-out (Redis in production) is injected: this package does no I/O of its own.
 """
 
@@ -23,11 +29,11 @@ from faust.types import TP
 from projections.center_view import routes_to
 from projections.envelope import Envelope, from_stored
 from projections.patch import Change, View
-from streams.alerts import AlertRaised, StormUpdate, add_storm_tables, alert_raised, to_topic
 from streams.folding import CenterState, as_state, fold_each, new_state
 from streams.transport import transport_class
 
 TABLE = "center-views"
+EVENTS_PARTITIONS = 1  # the log's total order, kept (see the module docstring)
 
 
 class StoredEvent(faust.Record, serializer="json"):
@@ -113,21 +119,10 @@ def create_app(
     transport = transport_class(config.fetch_max_wait_ms)
     app.transport = transport(app.conf.broker_consumer, app)
     events = app.topic(config.topic, key_type=bytes, value_type=StoredEvent,
-                       partitions=config.partitions)
+                       partitions=EVENTS_PARTITIONS)
     by_center = app.topic(f"{config.app_id}-by-center", key_type=str, value_type=Routed,
                           partitions=config.partitions, internal=True)
     views = app.Table(TABLE, default=None, partitions=config.partitions, key_type=str)
-    # Cluster-wide storm counting (streams/alerts.py): raised alerts keyed by grid (a camera
-    # belongs to one grid, so its camera and grid windows share a partition) into tumbling
-    # windowed tables; storm updates go to `<app_id>-storms` for whoever subscribes. No process
-    # of ours does (the consoles' storm summaries come from the `project` fold), but it is the
-    # tables' only output, and their integration test reads it there.
-    alerts = app.topic(f"{config.app_id}-alerts", key_type=str, value_type=AlertRaised,
-                       partitions=config.partitions, internal=True)
-    storms = app.topic(f"{config.app_id}-storms", key_type=str, value_type=StormUpdate,
-                       partitions=config.partitions, internal=True)
-    add_storm_tables(app, alerts, to_topic(storms), partitions=config.partitions)
-
     # The worker's own topics only grow. If their end offsets go back, the broker lost them
     # (and the table's changelog with them): these tables can no longer be trusted.
     watched = [TP(by_center.get_topic_name(), p) for p in range(config.partitions)]
@@ -150,9 +145,6 @@ def create_app(
         async for event in stream.events():
             stored: StoredEvent = event.value
             envelope = stored.envelope()
-            raised = alert_raised(envelope)
-            if raised is not None:
-                await alerts.send(key=raised.grid, value=raised)
             for center in _centers(envelope, config.centers):
                 await by_center.send(key=center, value=Routed(center, event.message.partition,
                                                               stored))
