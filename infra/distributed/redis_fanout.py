@@ -1,11 +1,13 @@
 """Redis fan-out: how deltas travel from faust workers to every hub.
 
-Per center, under a prefix (default `linkage`):
-- `<prefix>:snapshot:<center>`: a hash {epoch, seq, view} — the view after delta `seq`;
-- `<prefix>:deltas:<center>`: a capped stream of recent delta frames, entry id `<seq>-1`;
-- `<prefix>:console:<center>`: a pub/sub channel carrying each delta frame.
+Per center, under a prefix (default `linkage`), the center in braces as a Redis Cluster hash
+tag so that a center's keys share one slot (all names come from `Keys`):
+- `<prefix>:snapshot:{<center>}`: a hash {epoch, seq, view, position} — the view after `seq`;
+- `<prefix>:deltas:{<center>}`: a capped stream of recent delta frames, entry id `<seq>-1`;
+- `<prefix>:console:{<center>}`: a pub/sub channel carrying each delta frame.
 One Lua script writes all three atomically and only when `seq` is new for the epoch,
 so a worker that repeats a write after a crash changes nothing and publishes nothing.
+The URL may name a Redis Cluster (`redis+cluster://`, see redis_client.py).
 """
 
 from __future__ import annotations
@@ -17,31 +19,36 @@ from collections.abc import Iterable
 from typing import Any
 
 import orjson
-import redis.asyncio as aioredis
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
 from command_center.hub import Hub
 from command_center.protocol import Cursor, Frame, delta_frame, missed
+from infra.distributed.redis_client import async_client, is_cluster, node_client
 from projections.center_view import new_view
 from projections.patch import Change, View
 
 log = logging.getLogger(__name__)
 
-# KEYS: snapshot, stream, channel. ARGV: epoch, maxlen, last seq, view after it,
-# then (seq, frame) pairs in increasing seq. A delta at or below the stored seq of the same
-# epoch was written before (a worker replaying after a crash) and is skipped; the snapshot
-# always moves with the stream, so its seq is the stream's last id.
+# KEYS: snapshot, stream, channel. ARGV: epoch, maxlen, last seq, view after it, the view's
+# position (last notification id folded), then (seq, frame) pairs in increasing seq. A delta at
+# or below the stored seq of the same epoch was written before (a worker replaying after a
+# crash) and is skipped; the snapshot always moves with the stream, so its seq is the stream's
+# last id. A new epoch (a rebuild) whose view is behind the stored epoch's position is still
+# catching up: nothing is written (-1), and hubs keep serving the old epoch until the new one
+# reaches it; consoles never see a half-rebuilt view.
 _WRITE = """
-local cur = redis.call('HMGET', KEYS[1], 'epoch', 'seq')
+local cur = redis.call('HMGET', KEYS[1], 'epoch', 'seq', 'position')
 local have = -1
 if cur[1] == ARGV[1] and cur[2] then
   have = tonumber(cur[2])
+elseif cur[1] and tonumber(cur[3] or '0') > tonumber(ARGV[5]) then
+  return -1
 else
   redis.call('DEL', KEYS[2])
 end
 local written = 0
-for i = 5, #ARGV, 2 do
+for i = 6, #ARGV, 2 do
   if tonumber(ARGV[i]) > have then
     redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], ARGV[i] .. '-1', 'frame', ARGV[i + 1])
     redis.call('PUBLISH', KEYS[3], ARGV[i + 1])
@@ -49,39 +56,34 @@ for i = 5, #ARGV, 2 do
   end
 end
 if tonumber(ARGV[3]) > have then
-  redis.call('HSET', KEYS[1], 'epoch', ARGV[1], 'seq', ARGV[3], 'view', ARGV[4])
+  redis.call('HSET', KEYS[1], 'epoch', ARGV[1], 'seq', ARGV[3], 'view', ARGV[4],
+             'position', ARGV[5])
 end
 return written
 """
 
 
 class Keys:
+    """Every Redis name the fan-out uses: one place to change them."""
+
     def __init__(self, prefix: str = "linkage") -> None:
         self.prefix = prefix
 
     def snapshot(self, center: str) -> str:
-        return f"{self.prefix}:snapshot:{center}"
+        return f"{self.prefix}:snapshot:{{{center}}}"
 
     def deltas(self, center: str) -> str:
-        return f"{self.prefix}:deltas:{center}"
+        return f"{self.prefix}:deltas:{{{center}}}"
 
     def channel(self, center: str) -> str:
-        return f"{self.prefix}:console:{center}"
+        return f"{self.prefix}:console:{{{center}}}"
 
     @property
     def channels(self) -> str:
         return f"{self.prefix}:console:*"
 
     def center_of(self, channel: str) -> str:
-        return channel[len(self.prefix) + len(":console:"):]
-
-
-def _client(url: str, max_connections: int = 32) -> aioredis.Redis:
-    """A client whose callers wait for one of a bounded set of connections, never fail for it."""
-    pool = aioredis.BlockingConnectionPool.from_url(
-        url, max_connections=max_connections, timeout=30, socket_connect_timeout=5,
-        socket_keepalive=True, health_check_interval=10)
-    return aioredis.Redis(connection_pool=pool)
+        return channel[len(self.prefix) + len(":console:"):].removeprefix("{").removesuffix("}")
 
 
 class RedisFanout:
@@ -93,9 +95,10 @@ class RedisFanout:
         self.keys = Keys(prefix)
         self.maxlen = maxlen
         self.retry_every = retry_every
-        self._redis = _client(url)
+        self._redis = async_client(url)
         self._write = self._redis.register_script(_WRITE)
         self.written = 0
+        self.staged = 0  # batches held back while a new epoch catches up with the old
 
     async def publish(
         self, center: str, epoch: str, deltas: list[tuple[int, list[Change]]], view: View
@@ -103,13 +106,16 @@ class RedisFanout:
         """Store and publish consecutive deltas; waits for Redis rather than dropping them."""
         k = self.keys
         seq = deltas[-1][0]
-        args: list[Any] = [epoch, self.maxlen, seq, orjson.dumps(view)]
+        args: list[Any] = [epoch, self.maxlen, seq, orjson.dumps(view),
+                           int(view.get("position") or 0)]
         for delta_seq, changes in deltas:
             args += [delta_seq, delta_frame(center, epoch, delta_seq, changes)]
         while True:
             try:
-                self.written += await self._write(
+                written = await self._write(
                     keys=[k.snapshot(center), k.deltas(center), k.channel(center)], args=args)
+                self.staged += written < 0
+                self.written += max(0, written)
                 return
             except (RedisError, OSError) as exc:
                 log.warning("Redis at %s failed (%s); retrying delta %s/%d", self.url, exc,
@@ -126,7 +132,8 @@ class RedisViewSource:
     def __init__(self, url: str, centers: Iterable[str], prefix: str = "linkage") -> None:
         self.keys = Keys(prefix)
         self.centers = frozenset(centers)
-        self._redis = _client(url)
+        self._redis = async_client(url)
+        self._transactions = not is_cluster(url)  # a cluster pipeline cannot be one
         # Consoles that connect together share one read of a center's snapshot.
         self._reading: dict[str, asyncio.Future[tuple[str, int, View]]] = {}
 
@@ -154,7 +161,9 @@ class RedisViewSource:
 
     async def history(self, center: str, epoch: str, seq: int) -> list[Frame] | None:
         """Every delta after seq, or None when Redis does not hold them all."""
-        async with self._redis.pipeline(transaction=True) as pipe:
+        # Both keys share a slot; without a transaction (cluster) a delta written between the
+        # two reads leaves the frames past `current`, which `missed` refuses: a resync.
+        async with self._redis.pipeline(transaction=self._transactions) as pipe:
             pipe.hmget(self.keys.snapshot(center), ["epoch", "seq"])
             pipe.xrange(self.keys.deltas(center), min=f"({seq}-1", max="+")
             (current_epoch, current_seq), entries = await pipe.execute()
@@ -212,7 +221,7 @@ class RedisSubscriber:
 
     async def run(self) -> None:
         while True:
-            client = _client(self.url)
+            client = node_client(self.url)
             pubsub = _PubSub(client.connection_pool)
             try:
                 await pubsub.psubscribe(self.keys.channels)

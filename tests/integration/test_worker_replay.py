@@ -14,7 +14,7 @@ import orjson
 import pytest
 import redis
 
-from infra.distributed.redis_fanout import RedisFanout
+from infra.distributed.redis_fanout import Keys, RedisFanout
 from projections.center_view import new_view
 from projections.envelope import Envelope
 from projections.patch import apply_changes
@@ -49,11 +49,11 @@ def test_a_replay_batched_otherwise_after_a_crash_loses_nothing(redis_url: str) 
         client = redis.Redis.from_url(redis_url)
         try:
             console = new_view("town")
-            for _id, fields in client.xrange(f"{prefix}:deltas:town"):
+            for _id, fields in client.xrange(Keys(prefix).deltas("town")):
                 apply_changes(console, orjson.loads(fields[b"frame"])["changes"])
-            snapshot = orjson.loads(client.hget(f"{prefix}:snapshot:town", "view"))  # type: ignore[arg-type]
+            snapshot = orjson.loads(client.hget(Keys(prefix).snapshot("town"), "view"))  # type: ignore[arg-type]
         finally:
-            client.delete(f"{prefix}:deltas:town", f"{prefix}:snapshot:town")
+            client.delete(Keys(prefix).deltas("town"), Keys(prefix).snapshot("town"))
         assert sorted(snapshot["alerts"]) == sorted(replay["view"]["alerts"])
         assert console["alerts"] == replay["view"]["alerts"]
         assert len(console["alerts"]) == 10
