@@ -32,8 +32,9 @@ def cluster_url(tmp_path: Path) -> Iterator[str]:
         processes.append(subprocess.Popen(
             [server, "--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
              "--cluster-config-file", str(node / "nodes.conf"), "--dir", str(node),
+             "--cluster-port", str(free_port()),  # not port + 10000, which may pass 65535
              "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT))
+            stdout=(node / "redis.log").open("wb"), stderr=subprocess.STDOUT))
     try:
         for port in ports:
             wait_until(lambda p=port: _pings(p), 20, what=f"redis-server on {port}")
@@ -51,15 +52,14 @@ def cluster_url(tmp_path: Path) -> Iterator[str]:
 
 def _pings(port: int) -> bool:
     try:
-        return bool(redis.Redis(port=port).ping())
+        return bool(redis.Redis(host="127.0.0.1", port=port).ping())
     except redis.RedisError:
         return False
 
 
 def _cluster_ok(port: int) -> bool:
-    info = redis.Redis(port=port).execute_command("CLUSTER INFO")
-    text = info.decode() if isinstance(info, bytes) else str(info)
-    return "cluster_state:ok" in text
+    info = redis.Redis(host="127.0.0.1", port=port, decode_responses=True).cluster("INFO")
+    return bool(info.get("cluster_state") == "ok")
 
 
 def test_consoles_on_two_hubs_converge_with_the_worker_writing_through_a_redis_cluster(
