@@ -136,8 +136,11 @@ def create_app(
     )
     transport = transport_class(config.fetch_max_wait_ms)
     app.transport = transport(app.conf.broker_consumer, app)
+    # `internal`: the worker creates the topic (with one partition) before it subscribes, as
+    # the relay does. Otherwise a worker that starts first, e.g. after a broker restart, has
+    # the broker create it with its default partition count, which the relay then refuses.
     events = app.topic(config.topic, key_type=bytes, value_type=StoredEvent,
-                       partitions=EVENTS_PARTITIONS)
+                       partitions=EVENTS_PARTITIONS, internal=True)
     by_center = app.topic(f"{config.app_id}-by-center", key_type=str, value_type=Routed,
                           partitions=config.partitions, internal=True)
     views = app.Table(TABLE, default=None, partitions=config.partitions, key_type=str)

@@ -170,6 +170,7 @@ class RedisFanout:
         # center -> the epoch Redis holds, as this fan-out last wrote it: until then, a
         # center's writes carry its whole view, which a new epoch needs to replace the old.
         self._live: dict[str, str] = {}
+        self._staging: set[str] = set()  # centers whose epoch is held back (for the log)
         self.written = 0
         self.staged = 0  # batches held back while a new epoch catches up with the old
 
@@ -209,11 +210,19 @@ class RedisFanout:
                 whole = True
                 continue
             if written == STAGED:
+                if center not in self._staging:
+                    log.info("Redis: epoch %s of %s is behind the stored one; held back until "
+                             "it reaches its position", epoch, center)
+                self._staging.add(center)
                 self.staged += 1
                 self._live.pop(center, None)
-            else:
-                self.written += written
-                self._live[center] = epoch
+                return
+            if center in self._staging:
+                self._staging.discard(center)
+                log.info("Redis: epoch %s of %s caught up and replaced the stored one at seq %d",
+                         epoch, center, seq)
+            self.written += written
+            self._live[center] = epoch
             return
 
     async def close(self) -> None:
