@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 
 from infra.bootstrap import build_service, notification_reader
+from infra.distributed.redis_client import is_cluster, node_url
 from infra.loaders.jurisdiction import DEFAULT_JURISDICTION, load_jurisdiction
 from infra.runner.embedded import EmbeddedRunner
 from infra.security.tokens import Tokens
@@ -144,13 +145,18 @@ class Stack:
         for name in list(self.processes):
             self.kill(name, signal.SIGTERM)
         self.service.close()
+        client = self._redis()
+        for key in list(client.scan_iter(f"{self.prefix}:*")):
+            client.delete(key)  # one by one: a cluster refuses keys of several slots at once
+        client.close()
+
+    def _redis(self) -> Any:
+        """A client of `redis_url`: one server, or a cluster (`redis+cluster://`)."""
         import redis
 
-        client = redis.Redis.from_url(self.redis_url)
-        keys = list(client.scan_iter(f"{self.prefix}:*"))
-        if keys:
-            client.delete(*keys)
-        client.close()
+        if is_cluster(self.redis_url):
+            return redis.RedisCluster.from_url(node_url(self.redis_url))
+        return redis.Redis.from_url(self.redis_url)
 
     # -- state -------------------------------------------------------------
 

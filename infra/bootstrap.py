@@ -47,7 +47,7 @@ from infra.store.incident_rows import PostgresIncidentRows
 from infra.store.sqlite_recorder import LinkageSQLiteRecorder
 from infra.store.view_store import PostgresViewStore, SQLiteViewStore, ViewStore
 from projections.envelope import Envelope, from_state, from_stored
-from streams.app import WorkerConfig
+from streams.app import EVENTS_PARTITIONS, WorkerConfig
 from streams.app import create_app as create_worker_app
 
 
@@ -345,7 +345,7 @@ def build_relay(settings: Settings) -> Relay:
     service = build_service(settings, jurisdiction)
     position = RelayPosition(settings.postgres_dsn, settings.relay_name, settings.postgres_schema)
     return Relay(service.recorder, position, bootstrap=settings.kafka_bootstrap,
-                 topic=settings.kafka_topic, partitions=settings.kafka_partitions,
+                 topic=settings.kafka_topic, partitions=EVENTS_PARTITIONS,
                  replication=settings.kafka_replication,
                  idempotence=settings.kafka_idempotence, owner=service)
 

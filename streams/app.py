@@ -1,13 +1,18 @@
 """The faust-streaming app: `linkage.events` -> re-keyed by center -> center views -> fan-out.
 
-Three agents of a few lines each:
+Two agents of a few lines each:
 - `route` reads stored events (keyed by aggregate) and sends one copy per center the event
   routes to, keyed by center, remembering the source partition;
 - `project` folds each copy into the center's state (the same projection functions as the
-  embedded runner), hands the deltas and the view records they touched to the fan-out, the
+  embedded runner, storms included), hands the deltas and the view to the fan-out, the
   incident records to the read model, and stores the state in a changelogged table as records
-  of bounded size (streams/center_table.py);
-- `count-storms` (streams/alerts.py) counts raised camera alerts in tumbling windowed tables.
+  of bounded size (streams/center_table.py).
+The events topic has ONE partition (EVENTS_PARTITIONS): the relay writes it in notification
+order, `route` reads it in that order, and each center's copies share a by-center partition,
+so every center folds its events in log order, as a replay does. The fold is not
+order-free (a storm's threshold, an alert listed before it, an evicted one), so this order is
+what makes the distributed views equal the embedded ones whatever the interleaving. The heavy
+work, the fold, still spreads over `partitions` by-center partitions.
 The fan-out (Redis in production) and the read model (PostgreSQL) are injected: this package
 does no I/O of its own.
 """
@@ -28,9 +33,8 @@ from faust.types import TP
 from projections.cases import Case
 from projections.center_view import QUEUE_SIZE, routes_to
 from projections.envelope import Envelope, from_stored
-from projections.patch import Change
-from projections.records import record_value, touched
-from streams.alerts import AlertRaised, StormUpdate, add_storm_tables, alert_raised, to_topic
+from projections.patch import Change, View
+from projections.records import touched
 from streams.center_table import SEP, Write, batch_writes, load
 from streams.folding import CenterState, fold_each, new_state
 from streams.transport import transport_class
@@ -38,6 +42,7 @@ from streams.transport import transport_class
 # Named anew when its records became bounded (they were whole views): a worker of the old
 # layout is replaced under a new LINKAGE_WORKER_ID, which rebuilds from the relay's topic.
 TABLE = "center-state"
+EVENTS_PARTITIONS = 1  # the log's total order, kept (see the module docstring)
 
 
 class StoredEvent(faust.Record, serializer="json"):
@@ -66,11 +71,10 @@ class Fanout(Protocol):
     """Where deltas go (Redis): publish must not return before the deltas are stored."""
 
     async def publish(
-        self, center: str, epoch: str, deltas: list[tuple[int, list[Change]]],
-        records: dict[str, Any],
+        self, center: str, epoch: str, deltas: list[tuple[int, list[Change]]], view: View,
     ) -> None:
-        """Store and publish consecutive deltas of one center, with the view's records they
-        touched as they are after the last (projections/records.py; None: deleted)."""
+        """Store and publish consecutive deltas of one center with the view after the last
+        (the fan-out stores the records they touched, or all of them: projections/records.py)."""
 
 
 class Rows(Protocol):
@@ -132,22 +136,14 @@ def create_app(
     )
     transport = transport_class(config.fetch_max_wait_ms)
     app.transport = transport(app.conf.broker_consumer, app)
+    # `internal`: the worker creates the topic (with one partition) before it subscribes, as
+    # the relay does. Otherwise a worker that starts first, e.g. after a broker restart, has
+    # the broker create it with its default partition count, which the relay then refuses.
     events = app.topic(config.topic, key_type=bytes, value_type=StoredEvent,
-                       partitions=config.partitions)
+                       partitions=EVENTS_PARTITIONS, internal=True)
     by_center = app.topic(f"{config.app_id}-by-center", key_type=str, value_type=Routed,
                           partitions=config.partitions, internal=True)
     views = app.Table(TABLE, default=None, partitions=config.partitions, key_type=str)
-    # Cluster-wide storm counting (streams/alerts.py): raised alerts keyed by grid (a camera
-    # belongs to one grid, so its camera and grid windows share a partition) into tumbling
-    # windowed tables; storm updates go to `<app_id>-storms` for whoever subscribes. No process
-    # of ours does (the consoles' storm summaries come from the `project` fold), but it is the
-    # tables' only output, and their integration test reads it there.
-    alerts = app.topic(f"{config.app_id}-alerts", key_type=str, value_type=AlertRaised,
-                       partitions=config.partitions, internal=True)
-    storms = app.topic(f"{config.app_id}-storms", key_type=str, value_type=StormUpdate,
-                       partitions=config.partitions, internal=True)
-    add_storm_tables(app, alerts, to_topic(storms), partitions=config.partitions)
-
     # The worker's own topics only grow. If their end offsets go back, the broker lost them
     # (and the table's changelog with them): these tables can no longer be trusted.
     watched = [TP(by_center.get_topic_name(), p) for p in range(config.partitions)]
@@ -170,9 +166,6 @@ def create_app(
         async for event in stream.events():
             stored: StoredEvent = event.value
             envelope = stored.envelope()
-            raised = alert_raised(envelope)
-            if raised is not None:
-                await alerts.send(key=raised.grid, value=raised)
             for center in _centers(envelope, config.centers):
                 await by_center.send(key=center, value=Routed(center, event.message.partition,
                                                               stored))
@@ -230,9 +223,7 @@ def create_app(
             # Redis and the read model first, together: a crash before the table write replays
             # these events with the same (epoch, seq)s, which the fan-out recognises and drops,
             # and the same incident versions, which the read model keeps as they are.
-            stores = [fanout.publish(state.view["center"], state.epoch, deltas,
-                                     {name: record_value(state.view, name) for name in
-                                      touched(c for _, changes in deltas for c in changes)})
+            stores = [fanout.publish(state.view["center"], state.epoch, deltas, state.view)
                       for state, deltas, _, _ in touched_centers if deltas]
             if rows is not None and written:
                 stores.append(rows.upsert(list(written.values())))

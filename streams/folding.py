@@ -3,8 +3,9 @@
 The state remembers, per source partition of `linkage.events`, the last notification id
 it applied. Within a partition notification ids only grow (the relay produces in
 notification order, keyed by aggregate), so an id at or below that mark is a redelivery
-and changes nothing. Events from different partitions may interleave; the projection
-functions (`apply_event`) do not depend on that order.
+and changes nothing. The worker reads the log from one partition (streams/app.py), so a
+center's events arrive in log order: the alert fold (`apply_event`) depends on that order,
+incidents do not.
 """
 
 from __future__ import annotations

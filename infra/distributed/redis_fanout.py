@@ -1,15 +1,21 @@
 """Redis fan-out: how deltas travel from faust workers to every hub.
 
-Per center, under a prefix (default `linkage`):
-- `<prefix>:snapshot:<center>`: a hash {epoch, seq}: the view's records are at delta `seq`;
-- `<prefix>:record:<center>:<record>`: one record of the view (projections/records.py: one
+Per center, under a prefix (default `linkage`), the center in braces as a Redis Cluster hash
+tag so that every key of a center shares one slot (all names come from `Keys`):
+- `<prefix>:snapshot:{<center>}`: a hash {epoch, seq, position}: the view's records are at
+  delta `seq`, which folded the center's events up to notification id `position`;
+- `<prefix>:record:{<center>}:<record>`: one record of the view (projections/records.py: one
   queue entry, one alert, the recent feed, ...), so no key grows with the number of open
-  cases, and `<prefix>:records:<center>`, the set of the record names;
-- `<prefix>:deltas:<center>`: a capped stream of recent delta frames, entry id `<seq>-1`;
-- `<prefix>:console:<center>`: a pub/sub channel carrying each delta frame.
-One Lua script writes them atomically and only when `seq` is new for the epoch,
-so a worker that repeats a write after a crash changes nothing and publishes nothing;
-another reads a snapshot atomically.
+  cases, and `<prefix>:records:{<center>}`, the set of the record names;
+- `<prefix>:deltas:{<center>}`: a capped stream of recent delta frames, entry id `<seq>-1`;
+- `<prefix>:console:{<center>}`: a pub/sub channel carrying each delta frame.
+One Lua script writes them atomically and only when `seq` is new for the epoch, so a worker
+that repeats a write after a crash changes nothing and publishes nothing; another reads a
+snapshot atomically. Each script is given every key it touches (Redis Cluster requires it), so
+the record names are read first and the script refuses names that changed meanwhile.
+A new epoch (a rebuild) reaches Redis only once its view caught up with the stored epoch's
+position: until then hubs keep serving the old epoch, and consoles never see a half-rebuilt
+view. The URL may name a Redis Cluster (`redis+cluster://`, see redis_client.py).
 """
 
 from __future__ import annotations
@@ -21,39 +27,61 @@ from collections.abc import Iterable
 from typing import Any
 
 import orjson
-import redis.asyncio as aioredis
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
 from command_center.hub import Hub
 from command_center.protocol import Cursor, Frame, delta_frame, missed
+from infra.distributed.redis_client import async_client, is_cluster, node_client
 from projections.center_view import new_view
 from projections.patch import Change, View
-from projections.records import view_from_records
+from projections.records import record_value, touched, view_from_records, view_records
 
 log = logging.getLogger(__name__)
 
-# KEYS: snapshot, stream, channel, record names. ARGV: epoch, maxlen, last seq, record key
-# prefix, number of records R, then R (name, value) pairs (value "": deleted) as they are after
-# the last seq, then (seq, frame) pairs in increasing seq. A delta at or below the stored seq
-# of the same epoch was written before (a worker replaying after a crash) and is skipped; the
+# What the write script returns instead of a count of deltas written.
+STAGED = -1  # a new epoch still behind the stored one: nothing written
+WHOLE = -2  # a new epoch replaces the stored one: send the whole view and the old names
+STALE = -3  # the old record names given are not those stored any more: read them again
+
+# KEYS: snapshot, stream, channel, record names, then the key of each record given, then the
+# key of each old record given. ARGV: epoch, maxlen, last seq, the view's position, number of
+# records R, number of old records O, "1" when the records are the whole view, then R (name,
+# value) pairs (value "": deleted) as they are after the last seq, then the O record names
+# stored now, then (seq, frame) pairs in increasing seq. A delta at or below the stored seq of
+# the same epoch was written before (a worker replaying after a crash) and is skipped; the
 # records always move with the stream, so the snapshot's seq is the stream's last id. A new
-# epoch starts from an empty view: the old epoch's records go.
+# epoch is written only once its position reached the stored epoch's, and then replaces it
+# whole: the old epoch's stream and records go.
 _WRITE = """
-local cur = redis.call('HMGET', KEYS[1], 'epoch', 'seq')
+local cur = redis.call('HMGET', KEYS[1], 'epoch', 'seq', 'position')
+local records, old = tonumber(ARGV[5]), tonumber(ARGV[6])
+local names = 7 + 2 * records
 local have = -1
 if cur[1] == ARGV[1] and cur[2] then
   have = tonumber(cur[2])
 else
-  redis.call('DEL', KEYS[2])
-  for _, name in ipairs(redis.call('SMEMBERS', KEYS[4])) do
-    redis.call('DEL', ARGV[4] .. name)
+  if cur[1] and tonumber(cur[3] or '0') > tonumber(ARGV[4]) then
+    return -1
   end
-  redis.call('DEL', KEYS[4], KEYS[1])
+  if ARGV[7] ~= '1' then
+    return -2
+  end
+  if redis.call('SCARD', KEYS[4]) ~= old then
+    return -3
+  end
+  for j = 1, old do
+    if redis.call('SISMEMBER', KEYS[4], ARGV[names + j]) == 0 then
+      return -3
+    end
+  end
+  for j = 1, old do
+    redis.call('DEL', KEYS[4 + records + j])
+  end
+  redis.call('DEL', KEYS[1], KEYS[2], KEYS[4])
 end
-local first = 6 + 2 * tonumber(ARGV[5])
 local written = 0
-for i = first, #ARGV, 2 do
+for i = names + old + 1, #ARGV, 2 do
   if tonumber(ARGV[i]) > have then
     redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], ARGV[i] .. '-1', 'frame', ARGV[i + 1])
     redis.call('PUBLISH', KEYS[3], ARGV[i + 1])
@@ -61,69 +89,71 @@ for i = first, #ARGV, 2 do
   end
 end
 if tonumber(ARGV[3]) > have then
-  redis.call('HSET', KEYS[1], 'epoch', ARGV[1], 'seq', ARGV[3])
-  for i = 6, first - 1, 2 do
-    if ARGV[i + 1] == '' then
-      redis.call('DEL', ARGV[4] .. ARGV[i])
-      redis.call('SREM', KEYS[4], ARGV[i])
+  redis.call('HSET', KEYS[1], 'epoch', ARGV[1], 'seq', ARGV[3], 'position', ARGV[4])
+  for j = 1, records do
+    local name, value = ARGV[6 + 2 * j], ARGV[7 + 2 * j]
+    if value == '' then
+      redis.call('DEL', KEYS[4 + j])
+      redis.call('SREM', KEYS[4], name)
     else
-      redis.call('SET', ARGV[4] .. ARGV[i], ARGV[i + 1])
-      redis.call('SADD', KEYS[4], ARGV[i])
+      redis.call('SET', KEYS[4 + j], value)
+      redis.call('SADD', KEYS[4], name)
     end
   end
 end
 return written
 """
 
-# KEYS: snapshot, record names. ARGV: record key prefix. -> {} when nothing is stored, else
-# {epoch, seq, name, value, name, value, ...}: one consistent snapshot.
+# KEYS: snapshot, record names, then the key of each name given. ARGV: the record names stored.
+# -> {} when nothing is stored; nil when the names given are not those stored any more (read
+# them again); else {epoch, seq, then each record's value in the order given}: one consistent
+# snapshot.
 _READ = """
 local meta = redis.call('HMGET', KEYS[1], 'epoch', 'seq')
 if not meta[1] then
   return {}
 end
+if redis.call('SCARD', KEYS[2]) ~= #ARGV then
+  return false
+end
 local out = {meta[1], meta[2]}
-for _, name in ipairs(redis.call('SMEMBERS', KEYS[2])) do
-  out[#out + 1] = name
-  out[#out + 1] = redis.call('GET', ARGV[1] .. name) or 'null'
+for i, name in ipairs(ARGV) do
+  if redis.call('SISMEMBER', KEYS[2], name) == 0 then
+    return false
+  end
+  out[#out + 1] = redis.call('GET', KEYS[2 + i]) or 'null'
 end
 return out
 """
 
 
 class Keys:
+    """Every Redis name the fan-out uses: one place to change them."""
+
     def __init__(self, prefix: str = "linkage") -> None:
         self.prefix = prefix
 
     def snapshot(self, center: str) -> str:
-        return f"{self.prefix}:snapshot:{center}"
+        return f"{self.prefix}:snapshot:{{{center}}}"
 
     def records(self, center: str) -> str:
-        return f"{self.prefix}:records:{center}"
+        return f"{self.prefix}:records:{{{center}}}"
 
-    def record_prefix(self, center: str) -> str:
-        return f"{self.prefix}:record:{center}:"
+    def record(self, center: str, name: str) -> str:
+        return f"{self.prefix}:record:{{{center}}}:{name}"
 
     def deltas(self, center: str) -> str:
-        return f"{self.prefix}:deltas:{center}"
+        return f"{self.prefix}:deltas:{{{center}}}"
 
     def channel(self, center: str) -> str:
-        return f"{self.prefix}:console:{center}"
+        return f"{self.prefix}:console:{{{center}}}"
 
     @property
     def channels(self) -> str:
         return f"{self.prefix}:console:*"
 
     def center_of(self, channel: str) -> str:
-        return channel[len(self.prefix) + len(":console:"):]
-
-
-def _client(url: str, max_connections: int = 32) -> aioredis.Redis:
-    """A client whose callers wait for one of a bounded set of connections, never fail for it."""
-    pool = aioredis.BlockingConnectionPool.from_url(
-        url, max_connections=max_connections, timeout=30, socket_connect_timeout=5,
-        socket_keepalive=True, health_check_interval=10)
-    return aioredis.Redis(connection_pool=pool)
+        return channel[len(self.prefix) + len(":console:"):].removeprefix("{").removesuffix("}")
 
 
 class RedisFanout:
@@ -135,33 +165,65 @@ class RedisFanout:
         self.keys = Keys(prefix)
         self.maxlen = maxlen
         self.retry_every = retry_every
-        self._redis = _client(url)
+        self._redis = async_client(url)
         self._write = self._redis.register_script(_WRITE)
+        # center -> the epoch Redis holds, as this fan-out last wrote it: until then, a
+        # center's writes carry its whole view, which a new epoch needs to replace the old.
+        self._live: dict[str, str] = {}
+        self._staging: set[str] = set()  # centers whose epoch is held back (for the log)
         self.written = 0
+        self.staged = 0  # batches held back while a new epoch catches up with the old
 
     async def publish(
-        self, center: str, epoch: str, deltas: list[tuple[int, list[Change]]],
-        records: dict[str, Any],
+        self, center: str, epoch: str, deltas: list[tuple[int, list[Change]]], view: View,
     ) -> None:
-        """Store and publish consecutive deltas and the view records they touched (None:
-        deleted); waits for Redis rather than dropping them."""
+        """Store and publish consecutive deltas and the view after the last (the records they
+        touched, or all of them); waits for Redis rather than dropping them."""
         k = self.keys
         seq = deltas[-1][0]
-        args: list[Any] = [epoch, self.maxlen, seq, k.record_prefix(center), len(records)]
-        for name, value in records.items():
-            args += [name, b"" if value is None else orjson.dumps(value)]
+        changed = touched(c for _, changes in deltas for c in changes)
+        frames: list[Any] = []
         for delta_seq, changes in deltas:
-            args += [delta_seq, delta_frame(center, epoch, delta_seq, changes)]
+            frames += [delta_seq, delta_frame(center, epoch, delta_seq, changes)]
+        whole = self._live.get(center) != epoch
         while True:
             try:
-                self.written += await self._write(
-                    keys=[k.snapshot(center), k.deltas(center), k.channel(center),
-                          k.records(center)], args=args)
-                return
+                records = {name: record_value(view, name) for name in changed}
+                old: list[str] = []
+                if whole:
+                    records |= view_records(view)
+                    old = sorted(m.decode() for m in await self._redis.smembers(k.records(center)))
+                args: list[Any] = [epoch, self.maxlen, seq, int(view.get("position") or 0),
+                                   len(records), len(old), "1" if whole else "0"]
+                for name, value in records.items():
+                    args += [name, b"" if value is None else orjson.dumps(value)]
+                keys = [k.snapshot(center), k.deltas(center), k.channel(center), k.records(center),
+                        *(k.record(center, name) for name in records),
+                        *(k.record(center, name) for name in old)]
+                written = await self._write(keys=keys, args=[*args, *old, *frames])
             except (RedisError, OSError) as exc:
                 log.warning("Redis at %s failed (%s); retrying delta %s/%d", self.url, exc,
                             center, seq)
                 await asyncio.sleep(self.retry_every)
+                continue
+            if written in (WHOLE, STALE):
+                whole = True
+                continue
+            if written == STAGED:
+                if center not in self._staging:
+                    log.info("Redis: epoch %s of %s is behind the stored one; held back until "
+                             "it reaches its position", epoch, center)
+                self._staging.add(center)
+                self.staged += 1
+                self._live.pop(center, None)
+                return
+            if center in self._staging:
+                self._staging.discard(center)
+                log.info("Redis: epoch %s of %s caught up and replaced the stored one at seq %d",
+                         epoch, center, seq)
+            self.written += written
+            self._live[center] = epoch
+            return
 
     async def close(self) -> None:
         await self._redis.aclose()
@@ -173,8 +235,9 @@ class RedisViewSource:
     def __init__(self, url: str, centers: Iterable[str], prefix: str = "linkage") -> None:
         self.keys = Keys(prefix)
         self.centers = frozenset(centers)
-        self._redis = _client(url)
+        self._redis = async_client(url)
         self._read = self._redis.register_script(_READ)
+        self._transactions = not is_cluster(url)  # a cluster pipeline cannot be one
         # Consoles that connect together share one read of a center's snapshot.
         self._reading: dict[str, asyncio.Future[tuple[str, int, View]]] = {}
 
@@ -195,16 +258,23 @@ class RedisViewSource:
 
     async def _read_snapshot(self, center: str) -> tuple[str, int, View]:
         k = self.keys
-        reply = await self._read(keys=[k.snapshot(center), k.records(center)],
-                                 args=[k.record_prefix(center)])
+        while True:
+            names = sorted(m.decode() for m in await self._redis.smembers(k.records(center)))
+            reply = await self._read(
+                keys=[k.snapshot(center), k.records(center),
+                      *(k.record(center, name) for name in names)], args=names)
+            if reply is not None:  # else a write changed the record names meanwhile
+                break
         if not reply:  # nothing projected for this center yet
             return "", 0, new_view(center)
-        records = {reply[i].decode(): orjson.loads(reply[i + 1]) for i in range(2, len(reply), 2)}
+        records = {name: orjson.loads(value) for name, value in zip(names, reply[2:], strict=True)}
         return reply[0].decode(), int(reply[1]), view_from_records(new_view(center), records)
 
     async def history(self, center: str, epoch: str, seq: int) -> list[Frame] | None:
         """Every delta after seq, or None when Redis does not hold them all."""
-        async with self._redis.pipeline(transaction=True) as pipe:
+        # Both keys share a slot; without a transaction (cluster) a delta written between the
+        # two reads leaves the frames past `current`, which `missed` refuses: a resync.
+        async with self._redis.pipeline(transaction=self._transactions) as pipe:
             pipe.hmget(self.keys.snapshot(center), ["epoch", "seq"])
             pipe.xrange(self.keys.deltas(center), min=f"({seq}-1", max="+")
             (current_epoch, current_seq), entries = await pipe.execute()
@@ -262,7 +332,7 @@ class RedisSubscriber:
 
     async def run(self) -> None:
         while True:
-            client = _client(self.url)
+            client = node_client(self.url)
             pubsub = _PubSub(client.connection_pool)
             try:
                 await pubsub.psubscribe(self.keys.channels)

@@ -159,6 +159,10 @@ class Relay:
     async def _watermarks(self, seen: dict[int, int]) -> dict[int, int]:
         """The topic's end offsets now; raises BrokerLostData if one went back since `seen`."""
         ends = await end_offsets(self.bootstrap, self.topic)
+        if len(ends) > self.partitions:
+            # More partitions than we create: the worker would read the log out of order.
+            raise RuntimeError(f"Kafka topic {self.topic} has {len(ends)} partitions; expected "
+                               f"{self.partitions} (the worker folds the log in its order)")
         if any(ends.get(p, 0) < offset for p, offset in seen.items()):
             log.warning("relay: %s holds up to offsets %s, but it held %s", self.topic, ends, seen)
             raise BrokerLostData(self.topic)

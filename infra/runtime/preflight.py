@@ -67,7 +67,9 @@ def check_redis(url: str, timeout: float) -> None:
     import redis
 
     address = f"{url} (LINKAGE_REDIS_URL)"
-    client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
+    # A Redis Cluster URL (infra/distributed/redis_client.py): ping the node it names.
+    node = url.replace("redis+cluster://", "redis://", 1)
+    client = redis.Redis.from_url(node, socket_connect_timeout=timeout, socket_timeout=timeout)
     try:
         client.ping()
     except Exception as exc:

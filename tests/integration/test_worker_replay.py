@@ -15,11 +15,10 @@ import orjson
 import pytest
 import redis
 
-from infra.distributed.redis_fanout import RedisFanout, RedisViewSource
+from infra.distributed.redis_fanout import Keys, RedisFanout, RedisViewSource
 from projections.center_view import new_view
 from projections.envelope import Envelope
 from projections.patch import apply_changes
-from projections.records import record_value, touched
 from streams.folding import CenterState, fold_each, new_state
 
 pytestmark = pytest.mark.integration
@@ -42,9 +41,7 @@ def test_a_replay_batched_otherwise_after_a_crash_loses_nothing(redis_url: str) 
     assert fold_each(split, events[:5]) + fold_each(split, events[5:]) == fold_each(whole, events)
 
     def publish(fanout: RedisFanout, state: CenterState, deltas: list[Any]) -> Any:
-        names = touched(c for _, changes in deltas for c in changes)
-        return fanout.publish("town", "epoch-1", deltas,
-                              {n: record_value(state.view, n) for n in names})
+        return fanout.publish("town", "epoch-1", deltas, state.view)
 
     async def run() -> None:
         fanout = RedisFanout(redis_url, prefix=prefix)
@@ -59,7 +56,7 @@ def test_a_replay_batched_otherwise_after_a_crash_loses_nothing(redis_url: str) 
         client = redis.Redis.from_url(redis_url)
         try:
             console = new_view("town")
-            for _id, fields in client.xrange(f"{prefix}:deltas:town"):
+            for _id, fields in client.xrange(Keys(prefix).deltas("town")):
                 apply_changes(console, orjson.loads(fields[b"frame"])["changes"])
         finally:
             client.delete(*client.keys(f"{prefix}:*"))

@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 
 from projections.center_view import apply, new_center
-from projections.patch import Change
+from projections.patch import Change, View
 from streams.app import TABLE, Routed, StoredEvent, WorkerConfig, create_app
 from streams.center_table import load
 
@@ -21,7 +21,7 @@ class RecordingFanout:
         self.deltas: list[tuple[str, str, int, list[Change]]] = []
 
     async def publish(self, center: str, epoch: str, deltas: list[tuple[int, list[Change]]],
-                      records: dict[str, Any]) -> None:
+                      view: View) -> None:
         for seq, changes in deltas:
             self.deltas.append((center, epoch, seq, changes))
 
