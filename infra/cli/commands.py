@@ -136,8 +136,10 @@ def serve(host: str | None, port: int | None, data_dir: str | None, store: str |
               help="distributed: a new worker generation rebuilds the views the hubs serve")
 @click.option("--wait/--no-wait", default=True,
               help="distributed: follow the rebuild until every center serves its new epoch")
+@click.option("--force", is_flag=True,
+              help="distributed: every worker is stopped, though the broker still lists members")
 def replay(data_dir: str | None, store: str | None, jurisdiction: str | None, mode: str,
-           wait: bool) -> None:
+           wait: bool, force: bool) -> None:
     """Rebuild every view from the event store, from notification 1, under a new epoch."""
     from rich.progress import Progress
 
@@ -146,7 +148,7 @@ def replay(data_dir: str | None, store: str | None, jurisdiction: str | None, mo
     if mode == "distributed":
         from infra.cli.replay_distributed import replay_distributed
 
-        replay_distributed(_settings(data_dir, store, jurisdiction), wait)
+        replay_distributed(_settings(data_dir, store, jurisdiction), wait, force)
         return
     settings = _settings(data_dir, store, jurisdiction).with_(ingest_process=False)  # no ingest
     embedded = build_embedded(settings)

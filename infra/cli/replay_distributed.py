@@ -14,9 +14,10 @@ from infra.distributed.relay import RelayPosition
 from infra.settings import Settings
 
 
-def replay_distributed(settings: Settings, wait: bool, every: float = 0.5) -> None:
+def replay_distributed(settings: Settings, wait: bool, force: bool = False,
+                       every: float = 0.5) -> None:
     """Rebuild the views the hubs serve under new epochs; with `wait`, until every center that
-    had a view serves the new one."""
+    had a view serves the new one. `force` skips the check that the worker group is empty."""
     from rich.progress import Progress
 
     from infra.bootstrap import build_service
@@ -31,12 +32,14 @@ def replay_distributed(settings: Settings, wait: bool, every: float = 0.5) -> No
     generations = WorkerGeneration(settings.postgres_dsn, settings.postgres_schema)
     try:
         current = worker_app_id(settings.worker_id, generations.load(settings.worker_id))
-        members = asyncio.run(rebuild.group_members(settings.kafka_bootstrap, current))
+        members = None if force else asyncio.run(rebuild.group_members(settings.kafka_bootstrap,
+                                                                       current))
         if members:
             raise click.ClickException(
                 f"the worker group {current} has {members} live member(s); stop every "
-                "`linkage worker` first (a rebuild starts a new group, which they would not join)")
-        if members is None:
+                "`linkage worker` first (a rebuild starts a new group, which they would not join), "
+                "or pass --force if they are stopped and the broker still lists them")
+        if members is None and not force:
             click.echo(f"warning: the broker does not say whether worker group {current} has "
                        "members; make sure every `linkage worker` is stopped", err=True)
         start = asyncio.run(rebuild.log_start(settings.kafka_bootstrap, settings.kafka_topic))

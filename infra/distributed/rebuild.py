@@ -28,8 +28,7 @@ class WorkersRunning(RuntimeError):
 
 
 async def group_members(bootstrap: str, group: str) -> int | None:
-    """Members of a consumer group, or None when the broker cannot say (Tansu answers the
-    admin request in a form aiokafka cannot read)."""
+    """Members of a consumer group, or None when the broker cannot answer the request."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     try:
         await admin.start()
@@ -73,7 +72,8 @@ async def served(redis_url: str, prefix: str, centers: list[str]) -> dict[str, S
         for center in centers:
             epoch, position = await redis.hmget(keys.snapshot(center), ["epoch", "position"])
             if epoch is not None:
-                out[center] = Served(epoch.decode(), int(position or 0))
+                text = epoch.decode() if isinstance(epoch, bytes) else str(epoch)
+                out[center] = Served(text, int(position or 0))
         return out
     finally:
         await redis.aclose()
