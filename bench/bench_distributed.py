@@ -300,9 +300,9 @@ def scale(stack: Stack, sizes: list[int]) -> list[dict[str, float]]:
         stack.kill("relay")
         raw = asyncio.run(raw_kafka_rate(stack.kafka_bootstrap,
                                          [encode(n) for n in notifications], stack.partitions))
-        _, ws_url, _ = start_hub(stack, "hub-scale")
+        _, ws_url, _ = start_hub(stack, f"hub-scale-{size}")  # a log of its own to wait on
         snapshot = asyncio.run(city_snapshot_bytes(ws_url, stack.token))
-        stack.kill("hub-scale")
+        stack.kill(f"hub-scale-{size}")
         rows.append({"open": size, "events": len(notifications),
                      "worker_eps": len(notifications) / elapsed, "raw_aiokafka_eps": raw,
                      "city_snapshot_bytes": snapshot,
