@@ -1,6 +1,7 @@
 """Distributed-mode benchmark; every figure is a ratio against a baseline measured in the same run.
 
     python -m bench.bench_distributed [--incidents 400] [--rate 20] [--consoles 10000]
+                                      [--open 1000,10000]
 
 1. Throughput: events/s through relay -> faust -> Redis, against aiokafka producing and
    consuming the same events on the same (Tansu) broker.
@@ -8,6 +9,10 @@
    embedded server, at the same fixed rate.
 3. Consoles: resident memory per idle console on one hub, against idle connections to a bare
    websockets echo server; and the p99 time for one delta to reach every console.
+4. Scale: at each size of `--open` (open incidents, reported and left open, cumulative), the
+   bytes of the city snapshot frame a hub sends and of the largest Redis record, and the events/s
+   the worker folds (relay -> faust -> Redis) against raw aiokafka on the same records; all
+   three should stay flat as the number of open incidents grows.
 Needs PostgreSQL and Redis (LINKAGE_TEST_POSTGRES_DSN / LINKAGE_TEST_REDIS_URL or defaults).
 """
 
@@ -236,6 +241,75 @@ def consoles(stack: Stack, n: int) -> dict[str, float]:
     }
 
 
+# -- 4. scale --------------------------------------------------------------------------------
+
+
+async def city_snapshot_bytes(ws_url: str, token: str) -> int:
+    """Bytes of the first frame (the snapshot) a hub sends a city console."""
+    from websockets.asyncio.client import connect
+
+    async with connect(f"{ws_url}?center={CITY}&token={token}", max_size=None) as ws:
+        frame = await ws.recv()
+    return len(frame.encode() if isinstance(frame, str) else frame)
+
+
+def largest_record_bytes(stack: Stack) -> int:
+    """Bytes of the largest view record stored in Redis, over every center."""
+    client = stack._redis()
+    try:
+        keys = list(client.scan_iter(f"{stack.prefix}:record:*", count=1000))
+        return max((client.strlen(key) for key in keys), default=0)
+    finally:
+        client.close()
+
+
+def city_position(stack: Stack) -> int:
+    """The notification id the city's view in Redis reached."""
+    from infra.distributed.redis_fanout import Keys
+
+    client = stack._redis()
+    try:
+        return int(client.hget(Keys(stack.prefix).snapshot(CITY), "position") or 0)
+    finally:
+        client.close()
+
+
+def scale(stack: Stack, sizes: list[int]) -> list[dict[str, float]]:
+    """Per size: snapshot and record bytes, and fold rate against raw aiokafka."""
+    grids = [g.id for g in stack.jurisdiction.grids()]
+    rng = random.Random(5)
+    rows: list[dict[str, float]] = []
+    # Warm up (the worker joins its group) before the clock starts: one incident through.
+    stack.service.report(actor=ACTOR, **report_fields(rng, grids[0]))
+    stack.start("relay", "relay")
+    wait_until(lambda: city_position(stack) >= 1, 120, what="pipeline warm")
+    stack.kill("relay")
+    reported = 1
+    for size in sorted(sizes):
+        first = (stack.service.recorder.max_notification_id() or 0) + 1
+        for i in range(reported, size):  # the relay is stopped: the worker sees them in one go
+            stack.service.report(actor=ACTOR, **report_fields(rng, grids[i % len(grids)]))
+        reported = size
+        last = stack.service.recorder.max_notification_id() or 0
+        notifications = stack.service.recorder.select_notifications(start=first, limit=10**7)
+        start = time.perf_counter()
+        stack.start("relay", "relay")
+        wait_until(lambda last=last: city_position(stack) >= last, 1800, every=0.1,
+                   what=f"{size} open incidents folded")
+        elapsed = time.perf_counter() - start
+        stack.kill("relay")
+        raw = asyncio.run(raw_kafka_rate(stack.kafka_bootstrap,
+                                         [encode(n) for n in notifications], stack.partitions))
+        _, ws_url, _ = start_hub(stack, f"hub-scale-{size}")  # a log of its own to wait on
+        snapshot = asyncio.run(city_snapshot_bytes(ws_url, stack.token))
+        stack.kill(f"hub-scale-{size}")
+        rows.append({"open": size, "events": len(notifications),
+                     "worker_eps": len(notifications) / elapsed, "raw_aiokafka_eps": raw,
+                     "city_snapshot_bytes": snapshot,
+                     "largest_redis_record_bytes": largest_record_bytes(stack)})
+    return rows
+
+
 # -- run -------------------------------------------------------------------------------------
 
 
@@ -245,7 +319,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=20.0, help="commands/s for latency")
     parser.add_argument("--latency-count", type=int, default=200)
     parser.add_argument("--consoles", type=int, default=10_000)
+    parser.add_argument("--open", default="", help="open-incident sizes for the scale stage, "
+                        "e.g. 1000,10000,100000 (empty: skip it)")
+    parser.add_argument("--only-scale", action="store_true", help="run the scale stage alone")
     args = parser.parse_args(argv)
+    sizes = [int(n) for n in args.open.split(",") if n.strip()]
 
     root = Path(tempfile.mkdtemp(prefix="bench-distributed-"))
     broker = TansuBroker(log=root / "tansu.log").start()
@@ -257,29 +335,34 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, "
                                           f"Python {platform.python_version()}"}
     try:
-        results["throughput"] = throughput(stack, args.incidents)
-        stack.start("relay", "relay")
-        grids = [g.id for g in stack.jurisdiction.grids()]
-        base, ws_url, _ = start_hub(stack, "hub-latency")
-        distributed = asyncio.run(latency(base, ws_url, args.rate, args.latency_count, grids,
-                                           stack.token))
-        stack.kill("hub-latency")
-        embedded, e_base, e_ws = start_embedded(root, stack.env)
-        local = asyncio.run(latency(e_base, e_ws, args.rate, args.latency_count, grids,
-                                     stack.token))
-        results["latency_ms"] = {
-            "rate_per_s": args.rate,
-            "distributed_p50": percentile(distributed, 50) * 1000,
-            "distributed_p99": percentile(distributed, 99) * 1000,
-            "embedded_p50": percentile(local, 50) * 1000,
-            "embedded_p99": percentile(local, 99) * 1000,
-            "received": [len(distributed), len(local), args.latency_count],
-        }
-        embedded.terminate()
-        embedded.wait(10)
-        embedded = None
-        if args.consoles > 0:  # --consoles 0 skips the idle-console stage
-            results["consoles"] = consoles(stack, args.consoles)
+        if sizes:
+            stack.start("worker", "worker")
+            results["scale"] = scale(stack, sizes)
+            stack.kill("worker")
+        if not args.only_scale:
+            results["throughput"] = throughput(stack, args.incidents)
+            stack.start("relay", "relay")
+            grids = [g.id for g in stack.jurisdiction.grids()]
+            base, ws_url, _ = start_hub(stack, "hub-latency")
+            distributed = asyncio.run(latency(base, ws_url, args.rate, args.latency_count, grids,
+                                               stack.token))
+            stack.kill("hub-latency")
+            embedded, e_base, e_ws = start_embedded(root, stack.env)
+            local = asyncio.run(latency(e_base, e_ws, args.rate, args.latency_count, grids,
+                                         stack.token))
+            results["latency_ms"] = {
+                "rate_per_s": args.rate,
+                "distributed_p50": percentile(distributed, 50) * 1000,
+                "distributed_p99": percentile(distributed, 99) * 1000,
+                "embedded_p50": percentile(local, 50) * 1000,
+                "embedded_p99": percentile(local, 99) * 1000,
+                "received": [len(distributed), len(local), args.latency_count],
+            }
+            embedded.terminate()
+            embedded.wait(10)
+            embedded = None
+            if args.consoles > 0:  # --consoles 0 skips the idle-console stage
+                results["consoles"] = consoles(stack, args.consoles)
     finally:
         if embedded is not None:
             embedded.kill()
@@ -287,8 +370,15 @@ def main(argv: list[str] | None = None) -> int:
         broker.stop()
         with psycopg.connect(POSTGRES_DSN, autocommit=True) as conn:
             conn.execute(f"DROP SCHEMA {schema} CASCADE")
-    t, lat, con = results["throughput"], results["latency_ms"], results.get("consoles")
     print(orjson.dumps(results, option=orjson.OPT_INDENT_2).decode())
+    for row in results.get("scale", []):
+        print(f"{row['open']:>7} open: city snapshot {row['city_snapshot_bytes']} B, largest Redis "
+              f"record {row['largest_redis_record_bytes']} B; worker {row['worker_eps']:.0f} "
+              f"events/s vs raw aiokafka {row['raw_aiokafka_eps']:.0f} (ratio "
+              f"{row['worker_eps'] / row['raw_aiokafka_eps']:.3f})")
+    if args.only_scale:
+        return 0
+    t, lat, con = results["throughput"], results["latency_ms"], results.get("consoles")
     print(f"throughput: {t['pipeline_eps']:.0f} events/s through relay->faust->Redis vs "
           f"{t['raw_aiokafka_eps']:.0f} events/s raw aiokafka "
           f"(ratio {t['pipeline_eps'] / t['raw_aiokafka_eps']:.3f})")

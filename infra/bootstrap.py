@@ -27,6 +27,8 @@ from domain.application import IncidentService
 from domain.camera_alert import Observation
 from domain.incident import Actor
 from domain.jurisdiction import Jurisdiction
+from infra.distributed.generation import WorkerGeneration
+from infra.distributed.generation import app_id as worker_app_id
 from infra.distributed.redis_fanout import RedisFanout, RedisSubscriber, RedisViewSource
 from infra.distributed.relay import Relay, RelayPosition
 from infra.ingest.alert_store import RecorderAlertStore
@@ -357,14 +359,15 @@ def build_worker(settings: Settings) -> faust.App:
     jurisdiction = load_jurisdiction(settings.jurisdiction)
     fanout = RedisFanout(settings.redis_url, settings.redis_prefix, maxlen=settings.history_size)
     rows = PostgresIncidentRows(settings.postgres_dsn, settings.postgres_schema)
+    group = current_app_id(settings)
     config = WorkerConfig(
-        app_id=settings.worker_id,
+        app_id=group,
         bootstrap=settings.kafka_bootstrap,
         topic=settings.kafka_topic,
         centers=frozenset(unit.id for unit in jurisdiction.centers()),
         partitions=settings.kafka_partitions,
         replication=settings.kafka_replication,
-        datadir=settings.data_dir / "worker" / settings.worker_id,
+        datadir=settings.data_dir / "worker" / group,
         fetch_max_wait_ms=settings.worker_fetch_wait_ms,
         queue_size=settings.view_queue_size,
         options={
@@ -374,6 +377,16 @@ def build_worker(settings: Settings) -> faust.App:
         },
     )
     return create_worker_app(config, fanout, on_broker_lost=_exit_broker_lost, rows=rows)
+
+
+def current_app_id(settings: Settings) -> str:
+    """The worker group's faust app id: LINKAGE_WORKER_ID at the generation stored in
+    PostgreSQL (`linkage replay --mode distributed` starts a new one)."""
+    generations = WorkerGeneration(settings.postgres_dsn, settings.postgres_schema)
+    try:
+        return worker_app_id(settings.worker_id, generations.load(settings.worker_id))
+    finally:
+        generations.close()
 
 
 def _exit_broker_lost(reason: str) -> None:

@@ -132,12 +132,24 @@ def serve(host: str | None, port: int | None, data_dir: str | None, store: str |
 @click.option("--data-dir", default=None)
 @click.option("--store", type=click.Choice(["sqlite", "postgres"]), default=None)
 @click.option("--jurisdiction", default=None)
-def replay(data_dir: str | None, store: str | None, jurisdiction: str | None) -> None:
+@click.option("--mode", type=click.Choice(["embedded", "distributed"]), default="embedded",
+              help="distributed: a new worker generation rebuilds the views the hubs serve")
+@click.option("--wait/--no-wait", default=True,
+              help="distributed: follow the rebuild until every center serves its new epoch")
+@click.option("--force", is_flag=True,
+              help="distributed: every worker is stopped, though the broker still lists members")
+def replay(data_dir: str | None, store: str | None, jurisdiction: str | None, mode: str,
+           wait: bool, force: bool) -> None:
     """Rebuild every view from the event store, from notification 1, under a new epoch."""
     from rich.progress import Progress
 
     from infra.bootstrap import build_embedded
 
+    if mode == "distributed":
+        from infra.cli.replay_distributed import replay_distributed
+
+        replay_distributed(_settings(data_dir, store, jurisdiction), wait, force)
+        return
     settings = _settings(data_dir, store, jurisdiction).with_(ingest_process=False)  # no ingest
     embedded = build_embedded(settings)
     total = embedded.service.recorder.max_notification_id() or 0
