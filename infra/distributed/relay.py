@@ -55,13 +55,16 @@ class RelayPosition:
     def __init__(self, dsn: str, name: str, schema: str = "") -> None:
         import psycopg
 
+        from infra.store.ddl_lock import ddl_lock
+
         self.name = name
         self.table = f"{schema}.linkage_relay_position" if schema else "linkage_relay_position"
         self._conn = psycopg.connect(dsn, autocommit=True)
-        self._conn.execute(
-            f"CREATE TABLE IF NOT EXISTS {self.table} (name TEXT PRIMARY KEY, "
-            "position BIGINT NOT NULL, offsets TEXT NOT NULL)"
-        )
+        with ddl_lock(self._conn, schema):
+            self._conn.execute(
+                f"CREATE TABLE IF NOT EXISTS {self.table} (name TEXT PRIMARY KEY, "
+                "position BIGINT NOT NULL, offsets TEXT NOT NULL)"
+            )
 
     def load(self) -> tuple[int, dict[int, int]]:
         row = self._conn.execute(

@@ -83,7 +83,7 @@ class Sealer:
         self.checkpoint_every = max(1, checkpoint_every)
         self.batch_size = batch_size
         self.witness = witness
-        with db.tx() as tx:
+        with db.ddl() as tx:
             blob = db.blob
             tx.execute("CREATE TABLE IF NOT EXISTS linkage_seal_chain ("
                        f"notification_id BIGINT PRIMARY KEY, content {blob} NOT NULL, "
