@@ -197,8 +197,7 @@ def worker() -> None:
 
     try:
         app = build_worker(Settings())
-    except (ServiceUnreachable, ViewsClaimed) as exc:
-        logging.getLogger("infra.worker").error("%s", exc)
+    except (ServiceUnreachable, ViewsClaimed) as exc:  # on stderr: what the supervisor shows
         raise click.ClickException(str(exc)) from None
     tune_process()
     faust.Worker(app, loglevel="INFO").execute_from_commandline()

@@ -53,8 +53,8 @@ class Holder:
 
 def _refusal(prefix: str, group: str, other: Holder) -> str:
     return (f"the views under Redis prefix {prefix!r} are claimed by worker group "
-            f"{other.group!r} ({other.by}; the claim lapses {other.ttl_ms / 1000:.0f} s after its "
-            f"last renewal); this worker's group {group!r} (LINKAGE_WORKER_ID) will not write "
+            f"{other.group!r} (renewed by {other.by}; it lapses in {other.ttl_ms / 1000:.0f} s "
+            f"unless renewed again); this worker's group {group!r} (LINKAGE_WORKER_ID) will not write "
             "under it. Stop that group first, or give this one a LINKAGE_REDIS_PREFIX of its own")
 
 
