@@ -153,8 +153,11 @@ def relay_takeover(stack: Stack, rounds: int) -> dict[str, Any]:
     takeovers, cold = [], []
     for _ in range(rounds):
         pid = stack.start("relay-a", "relay").pid
-        wait_until(lambda p=pid: f" pid {p} " in f"{holder(stack.postgres_dsn, lease, stack.schema)}",
-                   60, what="relay-a holds the lease")
+
+        def holds(pid: int = pid) -> bool:
+            return f" pid {pid} " in f"{holder(stack.postgres_dsn, lease, stack.schema)}"
+
+        wait_until(holds, 60, what="relay-a holds the lease")
         _seconds_until_relayed(stack, time.perf_counter(), _write_one(stack))  # relaying
         (stack.root / "relay-b.log").unlink(missing_ok=True)
         stack.start("relay-b", "relay")

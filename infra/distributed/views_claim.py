@@ -82,7 +82,7 @@ class ViewsClaim:
     def renew_every(self) -> float:
         return self.ttl / 3
 
-    def _args(self) -> list[object]:
+    def _args(self) -> list[str | int]:
         return [self.group, int(self.ttl * 1000), self.by]
 
     def take(self) -> None:
@@ -106,7 +106,7 @@ class ViewsClaim:
         if self._redis is None:
             self._redis = aioredis.Redis.from_url(self.url, socket_connect_timeout=5,
                                                   socket_timeout=5)
-        reply = await self._redis.eval(_CLAIM, 1, self.key, *self._args())  # type: ignore[misc]
+        reply = await self._redis.eval(_CLAIM, 1, self.key, *self._args())
         other = _holder(reply)
         if other is not None:
             self.valid_until = 0.0

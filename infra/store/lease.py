@@ -97,7 +97,7 @@ class Lease:
             return
         while True:
             await self._acquire()
-            task = asyncio.create_task(work(), name=f"lease {self.name}")
+            task: asyncio.Future[None] = asyncio.ensure_future(work())
             try:
                 lost = await self._watch(task)
             finally:
@@ -149,7 +149,7 @@ class Lease:
             return str(row[0]) if row else None
         return None
 
-    async def _watch(self, task: asyncio.Task[None]) -> bool:
+    async def _watch(self, task: asyncio.Future[None]) -> bool:
         """Wait until the work ends (False) or the lease is lost (True)."""
         while True:
             done, _ = await asyncio.wait({task}, timeout=self.retry_every)
