@@ -396,9 +396,8 @@ def build_worker(settings: Settings) -> faust.App:
             "broker_heartbeat_interval": min(3.0, settings.worker_session_timeout / 5),
         },
     )
-    app = create_worker_app(config, fanout, on_broker_lost=_exit_broker_lost, rows=rows)
-    app.timer(claim.renew_every, name="renew-views-claim")(claim.keep)
-    return app
+    claim.keep_renewing()
+    return create_worker_app(config, fanout, on_broker_lost=_exit_broker_lost, rows=rows)
 
 
 def _exit_broker_lost(reason: str) -> None:

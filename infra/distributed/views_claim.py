@@ -3,7 +3,7 @@
 Two faust worker groups (different `LINKAGE_WORKER_ID`s) on one prefix would each keep views
 under epochs of their own and overwrite each other's snapshots, so consoles resync again and
 again. A group claims `<prefix>:views-owner` (its group id, with a TTL it renews every third
-of it) before it starts; a process of another group refuses to start while that claim is live,
+of it, from a thread of its own) before it starts; a process of another group refuses to start while that claim is live,
 and a group that finds its claim taken exits rather than write: the supervisor shows why.
 Processes of one group share the claim. Before each write the worker makes sure its claim was
 renewed within the last two thirds of the TTL (a stalled worker renews, or learns it lost).
@@ -15,6 +15,7 @@ import asyncio
 import logging
 import os
 import socket
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -76,7 +77,9 @@ class ViewsClaim:
         self.by = f"pid {os.getpid()} on {socket.gethostname()}"
         self.on_lost = on_lost or (lambda reason: None)
         self.valid_until = 0.0  # monotonic time until which no other group can hold it
-        self._redis: aioredis.Redis | None = None
+        self._redis: aioredis.Redis | None = None  # the worker's event loop (before writes)
+        self._sync: redis.Redis | None = None  # start-up and the renewing thread
+        self._stop = threading.Event()
 
     @property
     def renew_every(self) -> float:
@@ -87,17 +90,40 @@ class ViewsClaim:
 
     def take(self) -> None:
         """Claim the views at start; ViewsClaimed naming the holder when another group has them."""
-        started = time.monotonic()
-        client = redis.Redis.from_url(self.url, socket_connect_timeout=5, socket_timeout=5)
-        try:
-            other = _holder(client.eval(_CLAIM, 1, self.key, *self._args()))
-        finally:
-            client.close()
+        other = self._claim()
         if other is not None:
             raise ViewsClaimed(_refusal(self.prefix, self.group, other))
-        self._renewed(started)
         log.info("worker group %s claims the views under Redis prefix %s (TTL %g s)",
                  self.group, self.prefix, self.ttl)
+
+    def keep_renewing(self) -> threading.Thread:
+        """Renew every `renew_every` seconds in a thread of its own, from now on (joining the
+        consumer group may take longer than the TTL); `on_lost` when another group took it."""
+
+        def run() -> None:
+            while not self._stop.wait(self.renew_every):
+                try:
+                    other = self._claim()
+                except (RedisError, OSError) as exc:
+                    log.warning("could not renew the views claim at %s (%s); trying again in %g s",
+                                self.url, exc, self.renew_every)
+                    continue
+                if other is not None:
+                    self._lost(other)
+                    return
+
+        thread = threading.Thread(target=run, name="views-claim", daemon=True)
+        thread.start()
+        return thread
+
+    def _claim(self) -> Holder | None:
+        started = time.monotonic()
+        if self._sync is None:
+            self._sync = redis.Redis.from_url(self.url, socket_connect_timeout=5, socket_timeout=5)
+        other = _holder(self._sync.eval(_CLAIM, 1, self.key, *self._args()))
+        if other is None:
+            self._renewed(started)
+        return other
 
     async def renew(self) -> None:
         """Renew the claim; when another group holds it now, `on_lost` (which exits the
@@ -106,26 +132,20 @@ class ViewsClaim:
         if self._redis is None:
             self._redis = aioredis.Redis.from_url(self.url, socket_connect_timeout=5,
                                                   socket_timeout=5)
-        reply = await self._redis.eval(_CLAIM, 1, self.key, *self._args())
-        other = _holder(reply)
+        other = _holder(await self._redis.eval(_CLAIM, 1, self.key, *self._args()))
         if other is not None:
-            self.valid_until = 0.0
-            reason = _refusal(self.prefix, self.group, other)
-            self.on_lost(reason)
-            raise ViewsClaimed(reason)
+            raise ViewsClaimed(self._lost(other))
         self._renewed(started)
 
     def _renewed(self, started: float) -> None:
         # Counted from before the request: the server's TTL runs from a later moment.
         self.valid_until = started + self.ttl * 2 / 3
 
-    async def keep(self) -> None:
-        """Renew now (a timer every `renew_every` seconds); a Redis outage is retried next time."""
-        try:
-            await self.renew()
-        except (RedisError, OSError) as exc:
-            log.warning("could not renew the views claim at %s (%s); trying again in %g s",
-                        self.url, exc, self.renew_every)
+    def _lost(self, other: Holder) -> str:
+        self.valid_until = 0.0
+        reason = _refusal(self.prefix, self.group, other)
+        self.on_lost(reason)
+        return reason
 
     async def ensure(self, retry_every: float = 0.5) -> None:
         """Return once the claim is known to be this group's (renewing it if it may have lapsed)."""
@@ -137,6 +157,9 @@ class ViewsClaim:
                 await asyncio.sleep(retry_every)
 
     async def close(self) -> None:
+        self._stop.set()
         if self._redis is not None:
             await self._redis.aclose()
+        if self._sync is not None:
+            self._sync.close()
 

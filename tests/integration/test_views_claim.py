@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -49,6 +50,26 @@ def test_a_claim_that_lapsed_can_be_taken_by_another_group(redis_url: str, prefi
     wait_until(lambda: not client.exists(Keys(prefix).owner), 10, 0.05, "the claim lapsed")
     client.close()
     ViewsClaim(redis_url, prefix, "worker-b").take()
+
+
+def test_a_renewed_claim_outlives_its_ttl_and_a_taken_one_is_noticed(redis_url: str,
+                                                                      prefix: str) -> None:
+    lost: list[str] = []
+    claim = ViewsClaim(redis_url, prefix, "worker-a", ttl=1.5, on_lost=lost.append)
+    claim.take()
+    claim.keep_renewing()  # from start-up on, as `linkage worker` does
+    client = redis.Redis.from_url(redis_url)
+    for _ in range(3):  # across several TTLs the claim stays worker-a's
+        time.sleep(1.5)
+        with pytest.raises(ViewsClaimed):
+            ViewsClaim(redis_url, prefix, "worker-b").take()
+    # Another group took the views (the key vanished meanwhile): the next renewal says so.
+    client.delete(Keys(prefix).owner)
+    ViewsClaim(redis_url, prefix, "worker-b", ttl=30).take()
+    wait_until(lambda: lost, 10, 0.05, "worker-a told it lost the views")
+    assert "'worker-b'" in lost[0]
+    asyncio.run(claim.close())
+    client.close()
 
 
 def test_a_group_whose_claim_was_taken_stops_before_writing(redis_url: str, prefix: str) -> None:
