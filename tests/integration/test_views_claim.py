@@ -63,9 +63,9 @@ def test_a_renewed_claim_outlives_its_ttl_and_a_taken_one_is_noticed(redis_url: 
         time.sleep(1.5)
         with pytest.raises(ViewsClaimed):
             ViewsClaim(redis_url, prefix, "worker-b").take()
-    # Another group took the views (the key vanished meanwhile): the next renewal says so.
-    client.delete(Keys(prefix).owner)
-    ViewsClaim(redis_url, prefix, "worker-b", ttl=30).take()
+    # Another group took the views (worker-a's claim had lapsed meanwhile, say): the next
+    # renewal says so. Written in one step, so worker-a's thread cannot claim in between.
+    client.hset(Keys(prefix).owner, mapping={"group": "worker-b", "by": "pid 1 on elsewhere"})
     wait_until(lambda: lost, 10, 0.05, "worker-a told it lost the views")
     assert "'worker-b'" in lost[0]
     asyncio.run(claim.close())
