@@ -1,9 +1,10 @@
 """Processes that start together on a fresh PostgreSQL schema create its tables in turn
 (infra/store/ddl_lock.py), and a configured schema that does not exist is created.
 
-What raced: the relay and two hubs, started at the same moment on a new schema, each running
-eventsourcing's CREATE TYPE / CREATE TABLE / CREATE OR REPLACE FUNCTION and our own CREATEs;
-PostgreSQL failed one of them ("tuple concurrently updated", duplicate pg_type rows).
+What raced: the relay and two hubs (and the worker, for the read model), started at the same
+moment on a new schema, each running eventsourcing's CREATE TYPE / CREATE TABLE / CREATE OR
+REPLACE FUNCTION and our own CREATEs; PostgreSQL failed one of them ("tuple concurrently
+updated", duplicate pg_type rows).
 """
 
 from __future__ import annotations
@@ -21,14 +22,15 @@ from infra.bootstrap import build_security, build_service, build_view_store
 from infra.distributed.relay import RelayPosition
 from infra.loaders.jurisdiction import DEFAULT_JURISDICTION, load_jurisdiction
 from infra.settings import Settings
+from infra.store.incident_rows import PostgresIncidentRows
 
 pytestmark = pytest.mark.integration
 
 JURISDICTION = load_jurisdiction(DEFAULT_JURISDICTION)
-# Every table a relay or a hub creates on PostgreSQL.
+# Every table a relay, a hub or a worker creates on PostgreSQL.
 TABLES = {"linkage_events", "linkage_relay_position", "linkage_seal_chain",
           "linkage_seal_checkpoints", "linkage_seal_tracking", "linkage_api_keys",
-          "linkage_view_meta", "linkage_views", "linkage_deltas"}
+          "linkage_incidents", "linkage_view_meta", "linkage_views", "linkage_deltas"}
 
 
 def settings_for(dsn: str, schema: str, data_dir: Path) -> Settings:
@@ -38,6 +40,9 @@ def settings_for(dsn: str, schema: str, data_dir: Path) -> Settings:
 
 def start_tables(role: str, settings: Settings) -> None:
     """What a process of that role creates on start, as bootstrap builds it."""
+    if role == "worker":  # the read model only: the worker has no event store
+        PostgresIncidentRows(settings.postgres_dsn, settings.postgres_schema).close()
+        return
     service = build_service(settings, JURISDICTION)
     try:
         if role == "relay":
@@ -45,6 +50,7 @@ def start_tables(role: str, settings: Settings) -> None:
                           settings.postgres_schema).close()
         else:
             build_security(settings, JURISDICTION, service)
+            PostgresIncidentRows(settings.postgres_dsn, settings.postgres_schema).close()
             build_view_store(settings).close()  # (embedded mode on PostgreSQL)
     finally:
         service.close()
@@ -84,7 +90,7 @@ def test_fifty_concurrent_starts_on_fresh_schemas_all_succeed(
     for attempt in range(50):
         schema = f"race_{uuid.uuid4().hex[:10]}"
         fresh_schemas.append(schema)
-        roles = ("relay", "hub1", "hub2")
+        roles = ("relay", "hub1", "hub2", "worker")
         barrier, results = context.Barrier(len(roles)), context.Queue()
         children = [context.Process(target=_child, args=(
             role, settings_for(postgres_dsn, schema, tmp_path / schema / role), barrier,
@@ -103,6 +109,6 @@ def test_a_configured_schema_that_does_not_exist_is_created(
         postgres_dsn: str, fresh_schemas: list[str], tmp_path: Path) -> None:
     schema = f"new_{uuid.uuid4().hex[:10]}"
     fresh_schemas.append(schema)
-    for role in ("relay", "hub"):
+    for role in ("relay", "hub", "worker"):
         start_tables(role, settings_for(postgres_dsn, schema, tmp_path / role))
     assert tables(postgres_dsn, schema) >= TABLES
