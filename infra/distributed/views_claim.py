@@ -21,9 +21,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import redis
-import redis.asyncio as aioredis
+from redis.cluster import RedisCluster
 from redis.exceptions import RedisError
 
+from infra.distributed.redis_client import AsyncRedis, async_client, is_cluster, node_url
 from infra.distributed.redis_fanout import Keys
 
 log = logging.getLogger(__name__)
@@ -77,8 +78,8 @@ class ViewsClaim:
         self.by = f"pid {os.getpid()} on {socket.gethostname()}"
         self.on_lost = on_lost or (lambda reason: None)
         self.valid_until = 0.0  # monotonic time until which no other group can hold it
-        self._redis: aioredis.Redis | None = None  # the worker's event loop (before writes)
-        self._sync: redis.Redis | None = None  # start-up and the renewing thread
+        self._redis: AsyncRedis | None = None  # the worker's event loop (before writes)
+        self._sync: redis.Redis | RedisCluster | None = None  # start-up and the renewing thread
         self._stop = threading.Event()
 
     @property
@@ -119,7 +120,9 @@ class ViewsClaim:
     def _claim(self) -> Holder | None:
         started = time.monotonic()
         if self._sync is None:
-            self._sync = redis.Redis.from_url(self.url, socket_connect_timeout=5, socket_timeout=5)
+            kind = RedisCluster if is_cluster(self.url) else redis.Redis
+            self._sync = kind.from_url(node_url(self.url), socket_connect_timeout=5,
+                                       socket_timeout=5)
         other = _holder(self._sync.eval(_CLAIM, 1, self.key, *self._args()))
         if other is None:
             self._renewed(started)
@@ -130,8 +133,7 @@ class ViewsClaim:
         worker), else ViewsClaimed."""
         started = time.monotonic()
         if self._redis is None:
-            self._redis = aioredis.Redis.from_url(self.url, socket_connect_timeout=5,
-                                                  socket_timeout=5)
+            self._redis = async_client(self.url, max_connections=2)
         other = _holder(await self._redis.eval(_CLAIM, 1, self.key, *self._args()))
         if other is not None:
             raise ViewsClaimed(self._lost(other))
