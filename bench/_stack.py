@@ -24,6 +24,8 @@ from infra.bootstrap import build_service, notification_reader
 from infra.distributed.redis_client import is_cluster, node_url
 from infra.loaders.jurisdiction import DEFAULT_JURISDICTION, load_jurisdiction
 from infra.runner.embedded import EmbeddedRunner
+from infra.security.sealer import new_signing_key
+from infra.security.secrets_file import read_or_create
 from infra.security.tokens import Tokens
 from infra.settings import Settings
 from infra.store.view_store import MemoryViewStore
@@ -84,9 +86,12 @@ class Stack:
 
     def __post_init__(self) -> None:
         tag = uuid.uuid4().hex[:8]
-        # Every hub verifies tokens with the same secret; test clients send no Origin.
+        # Every process shares the JWT secret and the seal key (distributed mode requires
+        # them configured); test clients send no Origin.
         secret = uuid.uuid4().hex + uuid.uuid4().hex
         self.root.mkdir(parents=True, exist_ok=True)
+        seal_key = self.root / "seal_ed25519.pem"
+        read_or_create(seal_key, new_signing_key)
         jurisdiction = multi_district_jurisdiction(self.root / "jurisdiction.geojson")
         self.env = {
             **os.environ,
@@ -106,11 +111,13 @@ class Stack:
             "LINKAGE_JURISDICTION": str(jurisdiction),
             "LINKAGE_RESUME_WAIT": "0.3",
             "LINKAGE_JWT_SECRET": secret,
+            "LINKAGE_SEAL_KEY": str(seal_key),
             "LINKAGE_WS_ALLOW_MISSING_ORIGIN": "true",
         }
         self.settings = Settings(
             store="postgres", postgres_dsn=self.postgres_dsn, postgres_schema=self.schema,
             jurisdiction=jurisdiction, data_dir=self.root / "var", jwt_secret=secret,
+            seal_key_path=str(seal_key),
         )
         self.jurisdiction = load_jurisdiction(jurisdiction)
         self.service = build_service(self.settings, self.jurisdiction)

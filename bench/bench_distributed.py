@@ -13,6 +13,9 @@
    bytes of the city snapshot frame a hub sends and of the largest Redis record, and the events/s
    the worker folds (relay -> faust -> Redis) against raw aiokafka on the same records; all
    three should stay flat as the number of open incidents grows.
+5. Relay takeover: from SIGKILL of the relay holding the lease to the standby relay having
+   relayed an event written after the kill, against starting a fresh relay process (what a
+   supervisor's restart costs, its backoff left out) in the same run.
 Needs PostgreSQL and Redis (LINKAGE_TEST_POSTGRES_DSN / LINKAGE_TEST_REDIS_URL or defaults).
 """
 
@@ -23,6 +26,7 @@ import asyncio
 import os
 import platform
 import random
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -121,6 +125,60 @@ def throughput(stack: Stack, incidents: int) -> dict[str, float]:
     raw = asyncio.run(raw_kafka_rate(stack.kafka_bootstrap, [encode(n) for n in notifications],
                                      stack.partitions))
     return {"events": len(notifications), "pipeline_eps": pipeline, "raw_aiokafka_eps": raw}
+
+
+# -- 4. relay takeover -----------------------------------------------------------------------
+
+
+def relayed_up_to(stack: Stack) -> int:
+    """The relay's saved position: every notification up to it is acknowledged by the broker."""
+    with psycopg.connect(stack.postgres_dsn) as conn:
+        row = conn.execute(f"SELECT position FROM {stack.schema}.linkage_relay_position "
+                           "WHERE name = %s", (stack.settings.relay_name,)).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _write_one(stack: Stack) -> int:
+    grids = [g.id for g in stack.jurisdiction.grids()]
+    stack.service.report(actor=ACTOR, **report_fields(random.Random(), grids[0]))
+    return stack.service.recorder.max_notification_id() or 0
+
+
+def _seconds_until_relayed(stack: Stack, start: float, event: int) -> float:
+    wait_until(lambda: relayed_up_to(stack) >= event, 120, every=0.02, what="event relayed")
+    return time.perf_counter() - start
+
+
+def relay_takeover(stack: Stack, rounds: int) -> dict[str, Any]:
+    """Seconds from SIGKILL of the lease holder to an event written after it being relayed by
+    the standby; baseline: a fresh relay process started at that moment instead."""
+    from infra.store.lease import holder
+
+    lease = f"relay:{stack.settings.relay_name}"
+    takeovers, cold = [], []
+    for _ in range(rounds):
+        pid = stack.start("relay-a", "relay").pid
+
+        def holds(pid: int = pid) -> bool:
+            return f" pid {pid} " in f"{holder(stack.postgres_dsn, lease, stack.schema)}"
+
+        wait_until(holds, 60, what="relay-a holds the lease")
+        _seconds_until_relayed(stack, time.perf_counter(), _write_one(stack))  # relaying
+        (stack.root / "relay-b.log").unlink(missing_ok=True)
+        stack.start("relay-b", "relay")
+        wait_until(lambda: "standing by" in stack.log("relay-b"), 60, what="relay-b standing by")
+        start = time.perf_counter()
+        stack.kill("relay-a")
+        takeovers.append(_seconds_until_relayed(stack, start, _write_one(stack)))
+
+        start = time.perf_counter()
+        stack.kill("relay-b")  # no standby now: a fresh process is the way back
+        stack.start("relay-a", "relay")
+        cold.append(_seconds_until_relayed(stack, start, _write_one(stack)))
+        stack.kill("relay-a")
+    return {"rounds": rounds, "standby_takeover_s": takeovers, "fresh_relay_s": cold,
+            "standby_median_s": statistics.median(takeovers),
+            "fresh_median_s": statistics.median(cold)}
 
 
 # -- 2. latency ------------------------------------------------------------------------------
@@ -322,6 +380,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--open", default="", help="open-incident sizes for the scale stage, "
                         "e.g. 1000,10000,100000 (empty: skip it)")
     parser.add_argument("--only-scale", action="store_true", help="run the scale stage alone")
+    parser.add_argument("--takeover-rounds", type=int, default=3,
+                        help="relay takeovers to time (0: skip)")
     args = parser.parse_args(argv)
     sizes = [int(n) for n in args.open.split(",") if n.strip()]
 
@@ -341,6 +401,8 @@ def main(argv: list[str] | None = None) -> int:
             stack.kill("worker")
         if not args.only_scale:
             results["throughput"] = throughput(stack, args.incidents)
+            if args.takeover_rounds > 0:
+                results["relay_takeover"] = relay_takeover(stack, args.takeover_rounds)
             stack.start("relay", "relay")
             grids = [g.id for g in stack.jurisdiction.grids()]
             base, ws_url, _ = start_hub(stack, "hub-latency")
@@ -379,6 +441,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.only_scale:
         return 0
     t, lat, con = results["throughput"], results["latency_ms"], results.get("consoles")
+    if "relay_takeover" in results:
+        r = results["relay_takeover"]
+        print(f"relay takeover after SIGKILL: standby relays a new event after "
+              f"{r['standby_median_s']:.2f} s (median of {r['rounds']}); a fresh relay process "
+              f"{r['fresh_median_s']:.2f} s (ratio {r['standby_median_s'] / r['fresh_median_s']:.2f})")
     print(f"throughput: {t['pipeline_eps']:.0f} events/s through relay->faust->Redis vs "
           f"{t['raw_aiokafka_eps']:.0f} events/s raw aiokafka "
           f"(ratio {t['pipeline_eps'] / t['raw_aiokafka_eps']:.3f})")

@@ -31,6 +31,7 @@ from infra.distributed.generation import WorkerGeneration
 from infra.distributed.generation import app_id as worker_app_id
 from infra.distributed.redis_fanout import RedisFanout, RedisSubscriber, RedisViewSource
 from infra.distributed.relay import Relay, RelayPosition
+from infra.distributed.views_claim import ViewsClaim
 from infra.ingest.alert_store import RecorderAlertStore
 from infra.ingest.writer import WriterProcess
 from infra.loaders.alert_rules import load_rules
@@ -41,11 +42,12 @@ from infra.runner.sla_watcher import SlaWatcher
 from infra.runtime.preflight import check
 from infra.security.api_keys import ApiKeys, poll_revoked
 from infra.security.audit import audit_recorder
-from infra.security.sealer import Sealer, build_sealer
+from infra.security.sealer import Sealer, build_sealer, load_signing_key
 from infra.security.tokens import Tokens
 from infra.settings import Settings
 from infra.store.commits import SignalsCommits
 from infra.store.incident_rows import PostgresIncidentRows
+from infra.store.lease import Lease
 from infra.store.sqlite_recorder import LinkageSQLiteRecorder
 from infra.store.view_store import PostgresViewStore, SQLiteViewStore, ViewStore
 from projections.envelope import Envelope, from_state, from_stored
@@ -221,11 +223,13 @@ def build_services(
     mode: str,
 ) -> tuple[Services, Tokens, ApiKeys, Sealer]:
     """What the app needs in either mode: identity and access, the sealer, alert intake, the
-    SLA watcher and (when enabled) MQTT, around a view source and its background tasks."""
+    SLA watcher and (when enabled) MQTT, around a view source and its background tasks.
+    The sealer and the SLA watcher are singletons: each runs only while this process holds
+    its lease (on PostgreSQL one hub at a time, the others standing by; on SQLite always)."""
     tokens, keys, sealer, auth = build_security(settings, jurisdiction, service)
 
     async def seal() -> None:
-        # Every process may run a sealer: on PostgreSQL they serialize on the tracking row.
+        # The lease keeps other hubs' sealers idle; the tracking row lock stays as a backstop.
         await sealer.run(settings.seal_interval,
                          checkpoint_seconds=settings.seal_checkpoint_seconds)
 
@@ -241,7 +245,8 @@ def build_services(
         resume_wait=settings.resume_wait,
         max_overflows=settings.max_overflows,
         send_timeout=settings.ws_send_timeout,
-        background=[*background, seal, sla.run],
+        background=[*background, Lease.for_settings(settings, "sealer").holding(seal),
+                    Lease.for_settings(settings, "sla-watcher").holding(sla.run)],
         on_shutdown=on_shutdown,
         mode=mode,
         alerts=build_alerts(settings, jurisdiction, service),
@@ -321,9 +326,18 @@ class DistributedHub:
         self.service.close()
 
 
+def shared_keys(settings: Settings) -> None:
+    """The keys every distributed process shares load from settings; else a ValueError that
+    names the setting (before any service is touched)."""
+    Tokens(settings.with_(keys_from_settings=True))
+    load_signing_key(settings.with_(keys_from_settings=True))
+
+
 def build_hub(settings: Settings) -> DistributedHub:
-    """A hub for `linkage serve --mode distributed`; fails fast when a service is unreachable."""
-    settings = settings.with_(store="postgres")
+    """A hub for `linkage serve --mode distributed`; fails fast when a key is not configured or
+    a service is unreachable."""
+    settings = settings.with_(store="postgres", keys_from_settings=True)
+    shared_keys(settings)
     check(settings, "postgres", "redis")
     jurisdiction = load_jurisdiction(settings.jurisdiction)
     service = build_service(settings, jurisdiction)
@@ -352,12 +366,21 @@ def build_relay(settings: Settings) -> Relay:
                  idempotence=settings.kafka_idempotence, owner=service)
 
 
+def relay_lease(settings: Settings) -> Lease:
+    """One relay per event store (and relay name) at a time; the others stand by."""
+    return Lease.for_settings(settings.with_(store="postgres"), f"relay:{settings.relay_name}")
+
+
 def build_worker(settings: Settings) -> faust.App:
     """The faust app for `linkage worker`; fails fast when Kafka, Redis or PostgreSQL (the
     per-incident read model) is unreachable."""
     check(settings, "kafka", "redis", "postgres")
     jurisdiction = load_jurisdiction(settings.jurisdiction)
-    fanout = RedisFanout(settings.redis_url, settings.redis_prefix, maxlen=settings.history_size)
+    claim = ViewsClaim(settings.redis_url, settings.redis_prefix, settings.worker_id,
+                       ttl=settings.worker_claim_ttl, on_lost=_exit_claim_lost)
+    claim.take()  # ViewsClaimed, naming the other group, when it has them
+    fanout = RedisFanout(settings.redis_url, settings.redis_prefix, maxlen=settings.history_size,
+                         claim=claim)
     rows = PostgresIncidentRows(settings.postgres_dsn, settings.postgres_schema)
     group = current_app_id(settings)
     config = WorkerConfig(
@@ -376,6 +399,7 @@ def build_worker(settings: Settings) -> faust.App:
             "broker_heartbeat_interval": min(3.0, settings.worker_session_timeout / 5),
         },
     )
+    claim.keep_renewing()
     return create_worker_app(config, fanout, on_broker_lost=_exit_broker_lost, rows=rows)
 
 
@@ -399,3 +423,13 @@ def _exit_broker_lost(reason: str) -> None:
         "rebuilds the views from the relay's topic", reason)
     logging.shutdown()
     os._exit(3)
+
+
+def _exit_claim_lost(reason: str) -> None:
+    """Another worker group took the views (this one stalled past the TTL): stop writing."""
+    import logging
+    import os
+
+    logging.getLogger("infra.worker").error("%s; exiting", reason)
+    logging.shutdown()
+    os._exit(4)

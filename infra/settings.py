@@ -49,6 +49,12 @@ class Settings:
     jwt_issuer: str = field(default_factory=lambda: _env("JWT_ISSUER", "linkage-local"))
     # HS256 secret for local use; generated under data_dir (mode 0600) when empty.
     jwt_secret: str = field(default_factory=lambda: _env("JWT_SECRET", ""))
+    # ...or a file holding it (what `linkage up` hands its children).
+    jwt_secret_file: str = field(default_factory=lambda: _env("JWT_SECRET_FILE", ""))
+    # Distributed mode: the JWT secret and the seal key come from these settings only, and are
+    # never generated under data_dir (hubs with data dirs of their own would each make theirs).
+    # Set by the distributed entry points, not by the environment.
+    keys_from_settings: bool = False
     # PEM public keys of an identity provider.
     jwt_rs256_public_key: str = field(default_factory=lambda: _env("JWT_RS256_PUBLIC_KEY", ""))
     jwt_eddsa_public_key: str = field(default_factory=lambda: _env("JWT_EDDSA_PUBLIC_KEY", ""))
@@ -121,6 +127,9 @@ class Settings:
     redis_url: str = field(default_factory=lambda: _env("REDIS_URL", "redis://127.0.0.1:6379/0"))
     redis_prefix: str = field(default_factory=lambda: _env("REDIS_PREFIX", "linkage"))
     worker_id: str = field(default_factory=lambda: _env("WORKER_ID", "linkage-worker"))
+    # The worker group's claim on the views under redis_prefix lapses this long after its
+    # last renewal (renewed every third of it); another group may take them only then.
+    worker_claim_ttl: float = field(default_factory=lambda: float(_env("WORKER_CLAIM_TTL", "30")))
     # How long the group waits for a silent worker (faust session and rebalance timeouts).
     worker_session_timeout: float = field(
         default_factory=lambda: float(_env("WORKER_SESSION_TIMEOUT", "10"))

@@ -139,8 +139,10 @@ def create_app(
     # `internal`: the worker creates the topic (with one partition) before it subscribes, as
     # the relay does. Otherwise a worker that starts first, e.g. after a broker restart, has
     # the broker create it with its default partition count, which the relay then refuses.
+    # Kept forever, as the relay creates it (infra/distributed/relay.py TOPIC_CONFIGS): views are
+    # rebuilt from it.
     events = app.topic(config.topic, key_type=bytes, value_type=StoredEvent,
-                       partitions=EVENTS_PARTITIONS, internal=True)
+                       partitions=EVENTS_PARTITIONS, internal=True, config={"retention.ms": "-1"})
     by_center = app.topic(f"{config.app_id}-by-center", key_type=str, value_type=Routed,
                           partitions=config.partitions, internal=True)
     views = app.Table(TABLE, default=None, partitions=config.partitions, key_type=str)

@@ -172,8 +172,9 @@ def replay(data_dir: str | None, store: str | None, jurisdiction: str | None, mo
 @click.option("--metrics-port", type=int, default=None,
               help="port of /metrics with linkage_relay_lag (LINKAGE_RELAY_METRICS_PORT; 0: off)")
 def relay(metrics_port: int | None) -> None:
-    """Relay the PostgreSQL notification log to Kafka (distributed mode)."""
-    from infra.bootstrap import build_relay
+    """Relay the PostgreSQL notification log to Kafka (distributed mode); one relay at a time
+    holds the lease and relays, others stand by and take over when it goes."""
+    from infra.bootstrap import build_relay, relay_lease
     from infra.runtime.preflight import ServiceUnreachable
 
     settings = Settings().with_(relay_metrics_port=metrics_port)
@@ -185,7 +186,7 @@ def relay(metrics_port: int | None) -> None:
         relay.serve_metrics(settings.relay_metrics_port)
         click.echo(f"relay lag: http://127.0.0.1:{settings.relay_metrics_port}/metrics")
 
-    async def run() -> None:
+    async def relaying() -> None:
         lag = asyncio.create_task(relay.report_lag())
         try:
             await relay.run()
@@ -194,7 +195,7 @@ def relay(metrics_port: int | None) -> None:
 
     tune_process()
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run())
+        asyncio.run(relay_lease(settings).run(relaying))
 
 
 @main.command()
@@ -203,11 +204,12 @@ def worker() -> None:
     import faust
 
     from infra.bootstrap import build_worker
+    from infra.distributed.views_claim import ViewsClaimed
     from infra.runtime.preflight import ServiceUnreachable
 
     try:
         app = build_worker(Settings())
-    except ServiceUnreachable as exc:
+    except (ServiceUnreachable, ViewsClaimed) as exc:  # on stderr: what the supervisor shows
         raise click.ClickException(str(exc)) from None
     tune_process()
     faust.Worker(app, loglevel="INFO").execute_from_commandline()

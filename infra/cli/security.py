@@ -24,7 +24,10 @@ _store = click.option("--store", type=click.Choice(["sqlite", "postgres"]), defa
 
 
 def _settings(data_dir: str | None, store: str | None) -> Settings:
-    return Settings().with_(data_dir=Path(data_dir) if data_dir else None, store=store)
+    settings = Settings().with_(data_dir=Path(data_dir) if data_dir else None, store=store)
+    # On PostgreSQL these commands act on a distributed deployment: its shared keys, never
+    # ones made up under this machine's data dir.
+    return settings.with_(keys_from_settings=settings.store == "postgres")
 
 
 def _service(settings: Settings):  # type: ignore[no-untyped-def]
@@ -57,14 +60,15 @@ def token() -> None:
 @click.option("--department", default=None, help="department id (role department)")
 @click.option("--ttl", type=int, default=None, help="seconds until expiry (LINKAGE_TOKEN_TTL)")
 @_data_dir
+@_store
 def token_issue(user: str, role: str, center: str | None, department: str | None,
-                ttl: int | None, data_dir: str | None) -> None:
-    """Print a signed token."""
+                ttl: int | None, data_dir: str | None, store: str | None) -> None:
+    """Print a signed token (recorded in the event store: --store postgres in distributed mode)."""
     from domain.access import home_problem
     from infra.security.audit import record_cli
     from infra.security.tokens import Tokens
 
-    settings = _settings(data_dir, None)
+    settings = _settings(data_dir, store)
     jurisdiction, service = _service(settings)
     if center is not None and center not in jurisdiction:
         raise click.BadParameter(f"{center!r} is not in the jurisdiction tree", param_hint="--center")

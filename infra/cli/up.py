@@ -4,11 +4,14 @@ Starts a Tansu broker (unless told to use LINKAGE_KAFKA_BOOTSTRAP), the relay, o
 worker and two hubs (the first drives the demo feeds unless the demo rate is 0), against the
 PostgreSQL and Redis the settings name. Every child is supervised: one that exits is restarted
 after 1, 2, 4 ... 30 s and the others keep running; Ctrl-C (or SIGTERM) stops them all.
+The keys every process shares (JWT secret, seal key) are made once, under the data dir, unless
+configured, and handed to every child.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import sys
 from pathlib import Path
@@ -18,11 +21,27 @@ import click
 from infra.distributed.tansu import TansuBroker
 from infra.runtime.preflight import ServiceUnreachable, check
 from infra.runtime.supervisor import Supervisor
+from infra.security.sealer import new_signing_key
+from infra.security.secrets_file import read_or_create
 from infra.settings import Settings
 
 
 def _linkage() -> list[str]:
     return [sys.executable, "-m", "infra.cli"]
+
+
+def shared_keys(settings: Settings) -> dict[str, str]:
+    """The environment that gives every child the same JWT secret and seal key: the configured
+    ones, else files made once under the data dir (mode 0600) and reused on later runs."""
+    env: dict[str, str] = {}
+    if not settings.jwt_secret:
+        path = Path(settings.jwt_secret_file or settings.data_dir / "jwt_secret").absolute()
+        read_or_create(path, lambda: secrets.token_urlsafe(48).encode())
+        env["LINKAGE_JWT_SECRET_FILE"] = str(path)
+    seal_key = Path(settings.seal_key_path or settings.data_dir / "seal_ed25519.pem").absolute()
+    read_or_create(seal_key, new_signing_key)
+    env["LINKAGE_SEAL_KEY"] = str(seal_key)
+    return env
 
 
 def run_local(settings: Settings, *, start_broker: bool = True, demo_rate: float = 2.0) -> int:
@@ -31,7 +50,11 @@ def run_local(settings: Settings, *, start_broker: bool = True, demo_rate: float
     except ServiceUnreachable as exc:
         click.echo(f"error: {exc}", err=True)
         return 1
-    env = {**os.environ, "LINKAGE_STORE": "postgres"}
+    keys = shared_keys(settings)
+    env = {**os.environ, "LINKAGE_STORE": "postgres", **keys}
+    click.echo("keys shared by every process (give them to `linkage token issue --store "
+               "postgres` and `linkage audit verify --store postgres` too): "
+               + " ".join(f"{name}={value}" for name, value in sorted(keys.items())))
     broker: TansuBroker | None = None
     if start_broker:
         port = int(settings.kafka_bootstrap.rsplit(":", 1)[-1])

@@ -16,6 +16,7 @@ the record names are read first and the script refuses names that changed meanwh
 A new epoch (a rebuild) reaches Redis only once its view caught up with the stored epoch's
 position: until then hubs keep serving the old epoch, and consoles never see a half-rebuilt
 view. The URL may name a Redis Cluster (`redis+cluster://`, see redis_client.py).
+`<prefix>:views-owner` names the worker group that writes them (`views_claim`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from redis.asyncio.client import PubSub
@@ -155,16 +156,28 @@ class Keys:
     def center_of(self, channel: str) -> str:
         return channel[len(self.prefix) + len(":console:"):].removeprefix("{").removesuffix("}")
 
+    @property
+    def owner(self) -> str:
+        return f"{self.prefix}:views-owner"
+
+
+class Claim(Protocol):
+    """The worker group's claim on the views (`views_claim.ViewsClaim`)."""
+
+    async def ensure(self) -> None:
+        """Return once the views are known to be this group's to write."""
+
 
 class RedisFanout:
     """The worker's side: store and publish each delta exactly once per (epoch, seq)."""
 
     def __init__(self, url: str, prefix: str = "linkage", maxlen: int = 1000,
-                 retry_every: float = 0.5) -> None:
+                 retry_every: float = 0.5, claim: Claim | None = None) -> None:
         self.url = url
         self.keys = Keys(prefix)
         self.maxlen = maxlen
         self.retry_every = retry_every
+        self.claim = claim  # the worker group's claim on these views: checked before writing
         self._redis = async_client(url)
         self._write = self._redis.register_script(_WRITE)
         # center -> the epoch Redis holds, as this fan-out last wrote it: until then, a
@@ -179,6 +192,8 @@ class RedisFanout:
     ) -> None:
         """Store and publish consecutive deltas and the view after the last (the records they
         touched, or all of them); waits for Redis rather than dropping them."""
+        if self.claim is not None:
+            await self.claim.ensure()
         k = self.keys
         seq = deltas[-1][0]
         changed = touched(c for _, changes in deltas for c in changes)

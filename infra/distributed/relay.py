@@ -55,13 +55,16 @@ class RelayPosition:
     def __init__(self, dsn: str, name: str, schema: str = "") -> None:
         import psycopg
 
+        from infra.store.ddl_lock import ddl_lock
+
         self.name = name
         self.table = f"{schema}.linkage_relay_position" if schema else "linkage_relay_position"
         self._conn = psycopg.connect(dsn, autocommit=True)
-        self._conn.execute(
-            f"CREATE TABLE IF NOT EXISTS {self.table} (name TEXT PRIMARY KEY, "
-            "position BIGINT NOT NULL, offsets TEXT NOT NULL)"
-        )
+        with ddl_lock(self._conn, schema):
+            self._conn.execute(
+                f"CREATE TABLE IF NOT EXISTS {self.table} (name TEXT PRIMARY KEY, "
+                "position BIGINT NOT NULL, offsets TEXT NOT NULL)"
+            )
 
     def load(self) -> tuple[int, dict[int, int]]:
         row = self._conn.execute(
@@ -83,15 +86,53 @@ class RelayPosition:
         self._conn.close()
 
 
-async def ensure_topic(bootstrap: str, topic: str, partitions: int, replication: int) -> None:
+# The topic is the replayable copy of the store that workers rebuild their views from: it keeps
+# every record (a broker default such as Apache Kafka's 7 days would silently drop history).
+TOPIC_CONFIGS = {"retention.ms": "-1"}
+
+
+async def ensure_topic(bootstrap: str, topic: str, partitions: int, replication: int,
+                       configs: dict[str, str] | None = None) -> None:
+    """Create the topic (with `configs`) unless it exists; warn about one that keeps too little."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
         if topic not in await admin.list_topics():
             with contextlib.suppress(TopicAlreadyExistsError):
-                await admin.create_topics([NewTopic(topic, partitions, replication)])
+                await admin.create_topics([NewTopic(topic, partitions, replication,
+                                                    topic_configs=configs)])
+        elif configs is not None:
+            await _warn_on_retention(admin, topic)
     finally:
         await admin.close()
+
+
+async def topic_config(admin: AIOKafkaAdminClient, topic: str) -> dict[str, str]:
+    """A topic's configuration as the broker reports it (entries it leaves out are absent)."""
+    from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+    responses = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
+    return {entry[0]: entry[1] for response in responses for resource in response.resources
+            for entry in resource[4]}
+
+
+async def _warn_on_retention(admin: AIOKafkaAdminClient, topic: str) -> None:
+    try:
+        config = await topic_config(admin, topic)
+    except KafkaError as exc:
+        log.info("relay: cannot read the configuration of %s (%s)", topic, exc)
+        return
+    retention = config.get("retention.ms")
+    if retention not in (None, "-1"):
+        log.warning("relay: topic %s deletes records after retention.ms=%s; a worker that "
+                    "rebuilds its views from it then misses history. Keep everything: "
+                    "kafka-configs --alter --entity-type topics --entity-name %s "
+                    "--add-config retention.ms=-1", topic, retention, topic)
+    if "compact" in config.get("cleanup.policy", ""):
+        # Keys are aggregate ids: compaction would keep only each aggregate's last event.
+        log.warning("relay: topic %s is compacted (cleanup.policy=%s), which keeps only the last "
+                    "event of each incident; use cleanup.policy=delete with retention.ms=-1",
+                    topic, config["cleanup.policy"])
 
 
 async def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
@@ -141,6 +182,9 @@ class Relay:
                           registry=self.registry)
         self._position = Gauge("linkage_relay_position", "last notification id Kafka acknowledged",
                                registry=self.registry)
+        self._active = Gauge("linkage_relay_active",
+                             "1 while this relay relays (holds the lease), 0 on standby",
+                             registry=self.registry)
 
     def lag(self) -> int:
         """Notification ids recorded but not yet acknowledged by the broker."""
@@ -148,13 +192,17 @@ class Relay:
 
     async def run(self, retry_every: float = 1.0) -> None:
         """Relay until cancelled; a broker that goes away is waited for, never skipped."""
-        while True:
-            try:
-                await self.run_once()
-            except (KafkaError, OSError) as exc:
-                log.warning("relay: Kafka at %s failed (%s); retrying in %gs",
-                            self.bootstrap, exc, retry_every)
-                await asyncio.sleep(retry_every)
+        self._active.set(1)
+        try:
+            while True:
+                try:
+                    await self.run_once()
+                except (KafkaError, OSError) as exc:
+                    log.warning("relay: Kafka at %s failed (%s); retrying in %gs",
+                                self.bootstrap, exc, retry_every)
+                    await asyncio.sleep(retry_every)
+        finally:
+            self._active.set(0)
 
     async def _watermarks(self, seen: dict[int, int]) -> dict[int, int]:
         """The topic's end offsets now; raises BrokerLostData if one went back since `seen`."""
@@ -170,7 +218,8 @@ class Relay:
 
     async def run_once(self) -> None:
         position, seen = await asyncio.to_thread(self.store.load)
-        await ensure_topic(self.bootstrap, self.topic, self.partitions, self.replication)
+        await ensure_topic(self.bootstrap, self.topic, self.partitions, self.replication,
+                           TOPIC_CONFIGS)
         try:
             seen = await self._watermarks(seen)
         except BrokerLostData:

@@ -45,7 +45,7 @@ class FeedNameTaken(ValueError):
 class ApiKeys:
     def __init__(self, db: Database) -> None:
         self.db = db
-        with db.tx() as tx:
+        with db.ddl() as tx:
             tx.execute(
                 "CREATE TABLE IF NOT EXISTS linkage_api_keys ("
                 "key_id TEXT PRIMARY KEY, feed TEXT NOT NULL, center TEXT, "

@@ -34,19 +34,31 @@ ReadStored = Callable[[int, int], Sequence[Stored]]
 
 
 def _key_path(settings: Settings) -> Path:
-    return Path(settings.seal_key_path) if settings.seal_key_path else (
-        settings.data_dir / "seal_ed25519.pem")
+    if settings.seal_key_path:
+        return Path(settings.seal_key_path)
+    if settings.keys_from_settings:
+        raise ValueError("distributed mode needs the seal signing key every process shares: set "
+                         "LINKAGE_SEAL_KEY to an Ed25519 private key (PEM) file (linkage up "
+                         "makes one; README \"Keys\")")
+    return settings.data_dir / "seal_ed25519.pem"
+
+
+def new_signing_key() -> bytes:
+    """A fresh Ed25519 private key, PEM (PKCS 8)."""
+    return Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption())
 
 
 def load_signing_key(settings: Settings) -> Ed25519PrivateKey:
+    """The configured seal key; embedded mode makes it on first use, distributed mode never
+    does (each hub would sign with a key of its own)."""
     path = _key_path(settings)
-
-    def make() -> bytes:
-        return Ed25519PrivateKey.generate().private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption())
-
-    key = serialization.load_pem_private_key(read_or_create(path, make), password=None)
+    if settings.keys_from_settings and not path.is_file():
+        raise ValueError(f"LINKAGE_SEAL_KEY names {path}, which is not a file: in distributed "
+                         "mode the seal key is made once and given to every process")
+    key = serialization.load_pem_private_key(read_or_create(path, new_signing_key),
+                                             password=None)
     if not isinstance(key, Ed25519PrivateKey):
         raise ValueError(f"{path} must hold an Ed25519 private key")
     return key
@@ -83,7 +95,7 @@ class Sealer:
         self.checkpoint_every = max(1, checkpoint_every)
         self.batch_size = batch_size
         self.witness = witness
-        with db.tx() as tx:
+        with db.ddl() as tx:
             blob = db.blob
             tx.execute("CREATE TABLE IF NOT EXISTS linkage_seal_chain ("
                        f"notification_id BIGINT PRIMARY KEY, content {blob} NOT NULL, "

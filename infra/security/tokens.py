@@ -32,6 +32,15 @@ class TokenError(ValueError):
 def local_secret(settings: Settings) -> str:
     if settings.jwt_secret:
         return settings.jwt_secret
+    if settings.jwt_secret_file:
+        path = Path(settings.jwt_secret_file)
+        if not path.is_file():
+            raise ValueError(f"LINKAGE_JWT_SECRET_FILE names {path}, which is not a file")
+        return path.read_text().strip()
+    if settings.keys_from_settings:
+        raise ValueError("distributed mode needs the HS256 secret every process shares: set "
+                         "LINKAGE_JWT_SECRET, or LINKAGE_JWT_SECRET_FILE to a file holding it "
+                         "(linkage up makes one; README \"Keys\")")
     path = settings.data_dir / "jwt_secret"
     return read_or_create(path, lambda: secrets.token_urlsafe(48).encode()).decode().strip()
 

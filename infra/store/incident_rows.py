@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 
 from command_center.incident_query import IncidentQuery
+from infra.store.ddl_lock import ddl_lock
 from projections.cases import TERMINAL, WORKING, Case, utc_text
 
 log = logging.getLogger(__name__)
@@ -165,7 +166,8 @@ class PostgresIncidentRows:
         self.retry_every = retry_every
         self._lock = threading.Lock()
         self._conn = self._connect()
-        with self._lock, self._conn.transaction():
+        # Under the schema's DDL lock: a worker and hubs start together on a fresh schema.
+        with self._lock, ddl_lock(self._conn, schema_name), self._conn.transaction():
             for statement in schema():
                 self._conn.execute(statement)
 

@@ -122,6 +122,22 @@ class Database:
             with pg.transaction():
                 yield _PostgresTx(pg)
 
+    @contextlib.contextmanager
+    def ddl(self) -> Iterator[Tx]:
+        """A transaction for CREATE statements: on PostgreSQL, under the schema's DDL lock
+        (`ddl_lock`: processes starting together take turns; a missing schema is created)."""
+        if self.kind == "sqlite":
+            with self.tx() as tx:
+                yield tx
+            return
+        import psycopg
+
+        from infra.store.ddl_lock import ddl_lock
+
+        with (psycopg.connect(self.dsn, autocommit=True, connect_timeout=5) as conn,
+              ddl_lock(conn, self.schema), self.tx() as tx):
+            yield tx
+
     @property
     def blob(self) -> str:
         return "BYTEA" if self.kind == "postgres" else "BLOB"

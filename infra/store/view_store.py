@@ -268,11 +268,14 @@ class PostgresViewStore(_SQLViewStore):
         import psycopg
         from psycopg import sql
 
+        from infra.store.ddl_lock import ddl_lock
+
         super().__init__(keep)
         self._conn = psycopg.connect(dsn, autocommit=True)
         if schema:  # beside the event tables (LINKAGE_POSTGRES_SCHEMA), not in public
             self._conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
-        self._schema()
+        with ddl_lock(self._conn, schema):  # processes starting together take turns
+            self._schema()
 
     def _execute(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         cursor = self._conn.execute(sql.replace("excluded.", "EXCLUDED."), params)

@@ -180,13 +180,17 @@ def _redis_hub(tmp_path: Path, schema: str, redis_url: str, **settings: Any) -> 
     from infra.bootstrap import build_hub
     from infra.distributed.redis_fanout import RedisFanout
     from infra.runtime.server import server_config
+    from infra.security.sealer import new_signing_key
     from infra.settings import Settings
 
     prefix = f"t{uuid.uuid4().hex[:8]}"
+    seal_key = tmp_path / "seal.pem"  # a distributed hub takes its keys from settings
+    seal_key.write_bytes(new_signing_key())
     config_settings = Settings().with_(
         store="postgres", postgres_schema=schema, redis_url=redis_url, redis_prefix=prefix,
         data_dir=tmp_path / "hub", ws_allow_missing_origin=True, resume_wait=0.3, ws_rate=0.0,
-        ingest_process=False, **settings)
+        ingest_process=False, jwt_secret=uuid.uuid4().hex * 2, seal_key_path=str(seal_key),
+        **settings)
     hub = build_hub(config_settings)
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))

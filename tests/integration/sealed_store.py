@@ -155,8 +155,14 @@ def audit(settings: Settings, command: str, *args: str) -> tuple[int, str]:
         where += ["--postgres-schema", settings.postgres_schema]
     result = CliRunner().invoke(main, ["audit", command, *where, *args],
                                 env={"LINKAGE_POSTGRES_DSN": settings.postgres_dsn,
-                                     "LINKAGE_SEAL_CHECKPOINT_EVERY": "4"})
+                                     "LINKAGE_SEAL_CHECKPOINT_EVERY": "4",
+                                     "LINKAGE_SEAL_KEY": seal_key_path(settings)})
     return result.exit_code, result.output
+
+
+def seal_key_path(settings: Settings) -> str:
+    """The key `seal` signed with, as LINKAGE_SEAL_KEY (which --store postgres requires)."""
+    return settings.seal_key_path or str(settings.data_dir / "seal_ed25519.pem")
 
 
 def verify(settings: Settings, *args: str) -> tuple[int, str]:

@@ -23,6 +23,7 @@ from tests.integration.sealed_store import (
     Store,
     make_history,
     seal,
+    seal_key_path,
     settings_for,
     verify,
 )
@@ -107,7 +108,8 @@ def test_an_export_carries_the_hashes_an_outsider_needs(settings: Settings, tmp_
     if settings.postgres_schema:
         args += ["--postgres-schema", settings.postgres_schema]
     result = CliRunner().invoke(main, args, env={"LINKAGE_POSTGRES_DSN": settings.postgres_dsn,
-                                                   "LINKAGE_SEAL_CHECKPOINT_EVERY": "4"})
+                                                   "LINKAGE_SEAL_CHECKPOINT_EVERY": "4",
+                                                   "LINKAGE_SEAL_KEY": seal_key_path(settings)})
     assert result.exit_code == 0, result.output
     records = [orjson.loads(line) for line in out.read_bytes().splitlines()]
     assert [r["notification_id"] for r in records[1:7]] == [3, 4, 5, 6, 7, 8]

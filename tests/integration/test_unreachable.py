@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import subprocess
+from pathlib import Path
 
 import pytest
 
+from infra.security.sealer import new_signing_key
 from tests.conftest import free_port
 from tests.integration.distributed import LINKAGE
 
@@ -42,10 +44,14 @@ def test_worker_names_kafka_when_it_is_unreachable() -> None:
     assert "Kafka" in result.stderr and f"127.0.0.1:{port}" in result.stderr
 
 
-def test_hub_names_redis_and_its_address_when_it_is_unreachable(postgres_dsn: str) -> None:
+def test_hub_names_redis_and_its_address_when_it_is_unreachable(postgres_dsn: str,
+                                                                tmp_path: Path) -> None:
     port = free_port()
+    seal_key = tmp_path / "seal.pem"
+    seal_key.write_bytes(new_signing_key())  # the keys are checked first: give it them
     result = _run(["serve", "--mode", "distributed", "--port", str(free_port())],
-                  LINKAGE_POSTGRES_DSN=postgres_dsn, LINKAGE_REDIS_URL=f"redis://127.0.0.1:{port}/0")
+                  LINKAGE_POSTGRES_DSN=postgres_dsn, LINKAGE_REDIS_URL=f"redis://127.0.0.1:{port}/0",
+                  LINKAGE_JWT_SECRET="s" * 40, LINKAGE_SEAL_KEY=str(seal_key))
     assert result.returncode != 0
     assert "Redis" in result.stderr and f"127.0.0.1:{port}" in result.stderr
 
