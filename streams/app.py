@@ -151,7 +151,7 @@ def create_app(
     watched = [TP(by_center.get_topic_name(), p) for p in range(config.partitions)]
     seen: dict[TP, int] = {}
 
-    @app.timer(config.check_every, name="watch-broker")
+    @app.timer(config.check_every, name="watch-broker")  # type: ignore[untyped-decorator]
     async def watch_broker() -> None:
         try:
             ends = await app.consumer.highwaters(*watched)
@@ -176,12 +176,12 @@ def create_app(
     # (re)loaded: partitions assigned or revoked drop it (see `forget`).
     cache: dict[str, Any] = {}  # "states", and "repairs" still to write
 
-    @app.on_partitions_revoked.connect
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]  # faust types the signal kwarg
     async def forget_revoked(sender: Any, revoked: Any, **_: Any) -> None:
         _forget(views, cache, {tp.partition for tp in revoked
                                if tp.topic == by_center.get_topic_name()})
 
-    @app.on_partitions_assigned.connect
+    @app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def forget_assigned(sender: Any, assigned: Any, **_: Any) -> None:
         cache.clear()
 
@@ -190,11 +190,13 @@ def create_app(
             loaded, repairs = load(list(views.data.items()), config.queue_size)
             cache["repairs"] = repairs
             cache["states"] = loaded
-        return cache["states"]
+        states: dict[str, CenterState] = cache["states"]
+        return states
 
     @app.agent(by_center, name="project")
     async def project(stream: faust.StreamT[Routed]) -> None:
-        async for batch in stream.take_events(config.batch_size, within=config.batch_within):
+        async for batch in stream.take_events(  # type: ignore[attr-defined]  # not in StreamT
+                config.batch_size, within=config.batch_within):
             # center -> (its events of the batch as (source partition, event), the by-center
             # partition: a center's copies share one)
             grouped: dict[str, tuple[list[tuple[int, Envelope]], int]] = {}

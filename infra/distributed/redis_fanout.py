@@ -207,7 +207,7 @@ class RedisFanout:
                 old: list[str] = []
                 if whole:
                     records |= view_records(view)
-                    old = sorted(m.decode() for m in await self._redis.smembers(k.records(center)))
+                    old = sorted(_text(m) for m in await self._redis.smembers(k.records(center)))
                 args: list[Any] = [epoch, self.maxlen, seq, int(view.get("position") or 0),
                                    len(records), len(old), "1" if whole else "0"]
                 for name, value in records.items():
@@ -261,7 +261,7 @@ class RedisViewSource:
 
     async def state(self, center: str) -> tuple[str, int]:
         epoch, seq = await self._redis.hmget(self.keys.snapshot(center), ["epoch", "seq"])
-        return (epoch.decode(), int(seq)) if epoch is not None else ("", 0)
+        return (_text(epoch), int(_text(seq or b"0"))) if epoch is not None else ("", 0)
 
     async def snapshot(self, center: str) -> tuple[str, int, View]:
         reading = self._reading.get(center)
@@ -274,7 +274,7 @@ class RedisViewSource:
     async def _read_snapshot(self, center: str) -> tuple[str, int, View]:
         k = self.keys
         while True:
-            names = sorted(m.decode() for m in await self._redis.smembers(k.records(center)))
+            names = sorted(_text(m) for m in await self._redis.smembers(k.records(center)))
             reply = await self._read(
                 keys=[k.snapshot(center), k.records(center),
                       *(k.record(center, name) for name in names)], args=names)
@@ -358,7 +358,7 @@ class RedisSubscriber:
                 await asyncio.sleep(0.5)
             finally:
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
                 with contextlib.suppress(Exception):
                     await client.aclose()
 
@@ -375,3 +375,8 @@ class RedisSubscriber:
                 self.ready.set()
             if message is not None and message["type"] == "pmessage":
                 self.on_message(message["channel"], message["data"])
+
+
+def _text(value: bytes | str) -> str:
+    """A Redis reply as text (the client returns bytes unless told to decode)."""
+    return value.decode() if isinstance(value, bytes) else value
