@@ -107,6 +107,24 @@ async def ensure_topic(bootstrap: str, topic: str, partitions: int, replication:
         await admin.close()
 
 
+async def recreate_topic(bootstrap: str, topic: str, partitions: int, replication: int,
+                         configs: dict[str, str] | None = None) -> None:
+    """Delete the topic and create it again (only ever for an empty one)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.delete_topics([topic])
+        for _ in range(50):  # deletion may take a moment to show
+            if topic not in await admin.list_topics():
+                break
+            await asyncio.sleep(0.1)
+        with contextlib.suppress(TopicAlreadyExistsError):
+            await admin.create_topics([NewTopic(topic, partitions, replication,
+                                                topic_configs=configs)])
+    finally:
+        await admin.close()
+
+
 async def topic_config(admin: AIOKafkaAdminClient, topic: str) -> dict[str, str]:
     """A topic's configuration as the broker reports it (entries it leaves out are absent)."""
     from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
@@ -207,6 +225,15 @@ class Relay:
     async def _watermarks(self, seen: dict[int, int]) -> dict[int, int]:
         """The topic's end offsets now; raises BrokerLostData if one went back since `seen`."""
         ends = await end_offsets(self.bootstrap, self.topic)
+        if len(ends) > self.partitions and not any(ends.values()):
+            # An empty topic with the broker's default partition count: a consumer's metadata
+            # request auto-created it (after a broker lost its data) before we could. Nothing is
+            # in it, so it is made again as the log needs it.
+            log.warning("relay: %s was created empty with %d partitions; recreating it with %d",
+                        self.topic, len(ends), self.partitions)
+            await recreate_topic(self.bootstrap, self.topic, self.partitions, self.replication,
+                                 TOPIC_CONFIGS)
+            ends = await end_offsets(self.bootstrap, self.topic)
         if len(ends) > self.partitions:
             # More partitions than we create: the worker would read the log out of order.
             raise RuntimeError(f"Kafka topic {self.topic} has {len(ends)} partitions; expected "
