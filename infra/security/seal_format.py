@@ -80,3 +80,19 @@ def digests(previous: bytes, event: Stored) -> tuple[bytes, bytes]:
 
 def checkpoint_message(k: int, notification_id: int, count: int, head: bytes) -> bytes:
     return f"linkage-checkpoint|{k}|{notification_id}|{count}|{head.hex()}".encode()
+
+
+def seal_digests(previous: bytes, event: Stored) -> tuple[bytes, bytes, bytes]:
+    """(content digest, chain hash, Merkle leaf hash) of an event, encoding it once: the leaf
+    hash is SHA-256(0x00 || canonical(event)) (`merkle.leaf_hash`, docs/AUDIT-FORMAT.md)."""
+    body = _body(event.originator_id, event.originator_version, event.topic, event.state)
+    head = MAGIC + event.id.to_bytes(8, "big")
+    content = hashlib.sha256(MAGIC)
+    content.update(body)
+    chained = hashlib.sha256(previous)
+    chained.update(head)
+    chained.update(body)
+    leaf = hashlib.sha256(b"\x00")
+    leaf.update(head)
+    leaf.update(body)
+    return content.digest(), chained.digest(), leaf.digest()

@@ -5,11 +5,16 @@ written in one transaction. Every `checkpoint_every` events the head is signed; 
 head is also appended to the witness file (LINKAGE_SEAL_WITNESS), once its transaction has
 committed. Verifying and exporting read a snapshot and write nothing (`verification`,
 `seal_export`).
+
+In the same transaction the sealer appends each event as a leaf of the Merkle tree
+(`merkle_store`), and at every checkpoint it also signs a tree head (`tree_head`): the heads an
+outsider checks proofs against (docs/AUDIT-FORMAT.md).
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,7 +23,9 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from infra.security.seal_format import GENESIS, Stored, checkpoint_message, digests
+from infra.security import tree_head
+from infra.security.merkle_store import Appender, TreeState, create_tables, store_head, tree_state
+from infra.security.seal_format import GENESIS, Stored, checkpoint_message, seal_digests
 from infra.security.seal_snapshot import TRACKING_NAME, SealSnapshot
 from infra.security.secrets_file import read_or_create
 from infra.security.verification import Verified, verify
@@ -83,7 +90,8 @@ def public_pem(key: Ed25519PublicKey) -> str:
 class Sealer:
     def __init__(self, read: ReadStored, db: Database, key: Ed25519PrivateKey, *,
                  checkpoint_every: int = 100, batch_size: int = 500,
-                 read_table: ReadStored | None = None, witness: Witness | None = None) -> None:
+                 read_table: ReadStored | None = None, witness: Witness | None = None,
+                 merkle: bool = True, clock: Callable[[], float] = time.time) -> None:
         self.read = read  # for sealing: may serve what this process just committed from memory
         # for reading the table as it is now
         self.read_table = read_table or read
@@ -95,6 +103,9 @@ class Sealer:
         self.checkpoint_every = max(1, checkpoint_every)
         self.batch_size = batch_size
         self.witness = witness
+        self.merkle = merkle  # False: the chain alone (the benchmark's baseline)
+        self.clock = clock  # seconds since 1970, for the tree heads' timestamps
+        self._tree_stuck = False
         with db.ddl() as tx:
             blob = db.blob
             tx.execute("CREATE TABLE IF NOT EXISTS linkage_seal_chain ("
@@ -107,6 +118,7 @@ class Sealer:
             tx.execute("CREATE TABLE IF NOT EXISTS linkage_seal_tracking ("
                        "name TEXT PRIMARY KEY, notification_id BIGINT NOT NULL, "
                        f"count BIGINT NOT NULL, head {blob} NOT NULL)")
+            create_tables(tx.execute, blob)
 
     # -- sealing -------------------------------------------------------------
 
@@ -127,27 +139,37 @@ class Sealer:
     def seal_batch(self) -> int:
         """Seal the next notifications after the tracked position; how many were sealed."""
         with self.db.tx() as tx:
-            position = self._head(tx)[0]
+            position, sealed, _ = self._head(tx)
+            tree = tree_state(tx.execute) if self.merkle else None
+        if tree is not None and tree.size < sealed:
+            return self._tree_catch_up(tree, position)
         # Read outside the write transaction: on SQLite it would hold the store's write lock.
         events = self.read(position + 1, self.batch_size)
         if not events:
             return 0
-        signed: list[Head] = []
+        signed: list[Head | tree_head.TreeHead] = []
         with self.db.tx() as tx:
             start, count, head = self._head(tx, lock=True)
             if start != position:
                 return 0  # another sealer moved on meanwhile; read again
+            tree = self._tree(tx, count)
+            existed = tree is not None and tree.size > 0
+            appender = Appender(tree) if tree is not None else None
             last_k = tx.execute("SELECT MAX(k), MAX(count) FROM linkage_seal_checkpoints")[0]
             k, signed_count = int(last_k[0] or 0), int(last_k[1] or 0)
             rows = []
             for event in events:
-                content, head = digests(head, event)
+                content, head, leaf = seal_digests(head, event)
                 count += 1
                 rows.append((event.id, content, head))
+                if appender is not None:
+                    appender.add(event.id, leaf)
                 if count - signed_count >= self.checkpoint_every:
                     k += 1
                     signed.append(self._sign(tx, k, event.id, count, head))
                     signed_count = count
+                    if appender is not None:
+                        signed.append(self._sign_tree(tx, appender.state))
             tx.executemany("INSERT INTO linkage_seal_chain (notification_id, content, hash) "
                            "VALUES (?, ?, ?)", rows)
             position = events[-1].id
@@ -157,8 +179,49 @@ class Sealer:
             else:
                 tx.execute("INSERT INTO linkage_seal_tracking VALUES (?, ?, ?, ?)",
                            (TRACKING_NAME, position, count, head))
+            if appender is not None:
+                appender.write(tx.execute, tx.executemany, existed)
         self._witness(signed)
         return len(events)
+
+    def _tree(self, tx: Tx, count: int) -> TreeState | None:
+        """The tree to extend along with the chain, locked; None when it does not end where the
+        chain does (its tables were altered: say so once, and keep sealing the chain)."""
+        if not self.merkle:
+            return None
+        suffix = " FOR UPDATE" if self.db.kind == "postgres" else ""
+        state = tree_state(tx.execute, suffix)
+        if state.size == count:
+            return state
+        if not self._tree_stuck:
+            self._tree_stuck = True
+            log.error("the Merkle tree holds %d events but the seal chain %d: the seal tables "
+                      "were altered; no tree heads are signed until they agree (run `linkage "
+                      "audit verify`)", state.size, count)
+        return None
+
+    def _tree_catch_up(self, tree: TreeState, position: int) -> int:
+        """A store sealed before the tree existed: add its sealed events as leaves (from the
+        table as it is now), up to the chain's position; how many were added."""
+        events = [e for e in self.read_table(tree.notification_id + 1, self.batch_size)
+                  if e.id <= position]
+        if not events:
+            return 0
+        with self.db.tx() as tx:
+            state = tree_state(tx.execute, " FOR UPDATE" if self.db.kind == "postgres" else "")
+            if state.size != tree.size:
+                return 0  # another sealer moved on meanwhile
+            appender = Appender(state)
+            for event in events:
+                appender.add(event.id, seal_digests(GENESIS, event)[2])
+            appender.write(tx.execute, tx.executemany, tree.size > 0)
+        return len(events)
+
+    def _sign_tree(self, tx: Tx, state: TreeState) -> tree_head.TreeHead:
+        head = tree_head.sign(self.key, state.size, state.notification_id,
+                              int(self.clock() * 1000), state.root)
+        store_head(tx.execute, head, self.public_pem)
+        return head
 
     def _sign(self, tx: Tx, k: int, notification_id: int, count: int, head: bytes) -> Head:
         signature = self.key.sign(checkpoint_message(k, notification_id, count, head))
@@ -168,7 +231,7 @@ class Sealer:
         return Head(checkpoint=k, notification_id=notification_id, count=count, hash=head.hex(),
                     time=at, key=self.key_id, signature=signature.hex())
 
-    def _witness(self, signed: list[Head]) -> None:
+    def _witness(self, signed: list[Head | tree_head.TreeHead]) -> None:
         # Only after the commit: a head whose transaction rolled back would read as a rewrite.
         # A crash between the two loses a head from the witness, never adds a false one.
         if self.witness is None:
@@ -186,31 +249,39 @@ class Sealer:
         return total
 
     def checkpoint_now(self) -> int | None:
-        """Sign the chain head if events were sealed since the last checkpoint; its number."""
+        """Sign the chain head (and the tree head) if events were sealed since the last
+        checkpoint; the checkpoint's number."""
+        made: list[Head | tree_head.TreeHead] = []
+        k: int | None = None
         with self.db.tx() as tx:
             position, count, head = self._head(tx, lock=True)
             last_k, signed = tx.execute("SELECT MAX(k), MAX(count) FROM linkage_seal_checkpoints")[0]
-            if count == 0 or count == int(signed or 0):
-                return None
-            k = int(last_k or 0) + 1
-            made = self._sign(tx, k, position, count, head)
-        self._witness([made])
+            if count and count != int(signed or 0):
+                k = int(last_k or 0) + 1
+                made.append(self._sign(tx, k, position, count, head))
+            tree = self._tree(tx, count)
+            if tree is not None and tree.size:
+                (last_size,) = tx.execute("SELECT MAX(tree_size) FROM linkage_seal_heads")[0]
+                if tree.size != int(last_size or 0):
+                    made.append(self._sign_tree(tx, tree))
+        self._witness(made)
         return k
 
     async def run(self, interval: float = 1.0, stopped: Callable[[], bool] = lambda: False,
-                  checkpoint_seconds: float = 300.0) -> None:
+                  checkpoint_seconds: float = 300.0,
+                  monotonic: Callable[[], float] = time.monotonic) -> None:
         """Follow the log until cancelled (a background task of `linkage serve`); sign the head
-        at least every `checkpoint_seconds` while events keep coming."""
+        at least every `checkpoint_seconds` while events keep coming, and once more within
+        `checkpoint_seconds` after the last one (no unsigned tail when the system goes idle)."""
         import asyncio
-        import time
 
-        signed_at = time.monotonic()
+        signed_at = monotonic()
         while not stopped():
             try:
                 await asyncio.to_thread(self.catch_up)
-                if time.monotonic() - signed_at >= checkpoint_seconds:
+                if monotonic() - signed_at >= checkpoint_seconds:
                     await asyncio.to_thread(self.checkpoint_now)
-                    signed_at = time.monotonic()
+                    signed_at = monotonic()
             except Exception:  # keep following; the position only moves with the chain rows
                 log.exception("sealing failed; retrying")
             await asyncio.sleep(interval)

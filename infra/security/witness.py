@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 KIND = "linkage-seal-head"
 VERSION = 1
+TREE_KIND = "linkage-tree-head"  # signed tree heads (tree_head.py), in the same witness file
 EXPECTED = ("a signed head: a line of `linkage audit export-head` or of the LINKAGE_SEAL_WITNESS "
             f'file, {{"kind":"{KIND}","version":{VERSION},"checkpoint":…,"notification_id":…,'
             '"count":…,"hash":…,"signature":…}, or a checkpoint record of `linkage audit export`')
@@ -70,8 +71,14 @@ def encode(head: Head) -> bytes:
     return msgspec.json.encode(head) + b"\n"
 
 
+class _TreeHeadLine(Exception):
+    """A signed tree head: read by `tree_head.read_tree_heads`, skipped here."""
+
+
 def _decode(text: bytes) -> Head:
     form = msgspec.json.decode(text, type=_Format)
+    if form.kind == TREE_KIND:
+        raise _TreeHeadLine
     if (form.kind, form.version) != (KIND, VERSION):
         raise HeadFileError(f"kind {form.kind!r} version {form.version} is not a format this "
                             f"linkage reads (kind {KIND!r}, version {VERSION})")
@@ -93,6 +100,8 @@ def read_heads(path: Path) -> list[tuple[int, Head]]:
         raise HeadFileError(f"{path} is empty; expected {EXPECTED}")
     try:  # one object, perhaps spread over several lines
         return [(1, _decode(data))]
+    except _TreeHeadLine:
+        return []
     except (msgspec.ValidationError, HeadFileError) as exc:  # one object, not a head
         raise _bad("line 1", exc) from None
     except msgspec.DecodeError as exc:  # not one JSON document: JSON Lines, or malformed
@@ -105,6 +114,8 @@ def read_heads(path: Path) -> list[tuple[int, Head]]:
             continue
         try:
             heads.append((number, _decode(line)))
+        except _TreeHeadLine:
+            continue
         except (msgspec.MsgspecError, HeadFileError) as exc:
             bad = _bad(f"line {number}", exc)
             if number == len(lines):  # no newline after it
@@ -120,10 +131,10 @@ class Witness:
     def __init__(self, path: Path) -> None:
         self.path = path
 
-    def append(self, heads: Sequence[Head]) -> None:
+    def append(self, heads: Sequence[msgspec.Struct]) -> None:
         if not heads:
             return
-        data = memoryview(b"".join(encode(head) for head in heads))
+        data = memoryview(b"".join(msgspec.json.encode(head) + b"\n" for head in heads))
         created = not self.path.exists()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)

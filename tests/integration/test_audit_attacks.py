@@ -209,9 +209,9 @@ def test_tail_truncation_is_named_against_an_exported_head_and_the_witness(
             f"checkpoint 3 at notification 12 (12 events; {head} line 1) was signed after it"
             in out)
     code, out = verify(settings, "--expect-head", settings.seal_witness)
-    assert code == 1
+    assert code == 1  # line 5: each checkpoint's line is followed by its tree head's
     assert ("TAMPERED: truncated: the chain ends at notification 8 (8 events), but the head of "
-            f"checkpoint 3 at notification 12 (12 events; {settings.seal_witness} line 3)" in out)
+            f"checkpoint 3 at notification 12 (12 events; {settings.seal_witness} line 5)" in out)
 
 
 def test_a_clean_history_passes_against_its_witness_and_its_exported_head(
@@ -225,7 +225,7 @@ def test_a_clean_history_passes_against_its_witness_and_its_exported_head(
     service.close()
     make_history(settings, incidents=1).close()  # 16..18, not sealed yet
 
-    lines = Path(settings.seal_witness).read_bytes().splitlines()
+    lines = seal_head_lines(settings)
     heads = [msgspec.json.decode(line, type=Head) for line in lines]
     assert [(h.kind, h.version, h.checkpoint, h.notification_id, h.count) for h in heads] == [
         ("linkage-seal-head", 1, 1, 4, 4), ("linkage-seal-head", 1, 2, 8, 8),
@@ -239,6 +239,12 @@ def test_a_clean_history_passes_against_its_witness_and_its_exported_head(
     assert msgspec.json.decode(Path(head).read_bytes(), type=Head) == heads[-1]
     code, out = verify(settings, "--expect-head", head)
     assert code == 0 and "consistent with 1 signed heads" in out, out
+
+
+def seal_head_lines(settings: Settings) -> list[bytes]:
+    """The checkpoint heads' lines of the witness (its tree heads' are checked by `--witness`)."""
+    lines = Path(settings.seal_witness).read_bytes().splitlines()
+    return [line for line in lines if b'"kind":"linkage-seal-head"' in line]
 
 
 def _signed(key: Ed25519PrivateKey, k: int, n: int, count: int, head: bytes) -> Head:
@@ -265,7 +271,7 @@ def test_a_head_file_that_is_not_signed_heads_of_this_store_is_refused(
     sealed_history(settings)
     store = Store(settings)
     true = _signed(Ed25519PrivateKey.generate(), 2, 8, 8, store.chain_hash(8))
-    good = Path(settings.seal_witness).read_bytes().splitlines()[1]
+    good = seal_head_lines(settings)[1]
     other = encode(true).strip()
     forged = encode(msgspec.structs.replace(
         msgspec.json.decode(good, type=Head), count=7)).strip()
