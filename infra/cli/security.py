@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import sqlite3
 import sys
 from collections.abc import Iterator
@@ -184,27 +185,51 @@ def _read_snapshot(settings: Settings) -> Iterator[SealSnapshot]:
 @click.option("--expect-head", "expect_head", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="signed heads kept elsewhere: a head from `audit export-head` "
               "or the LINKAGE_SEAL_WITNESS file; each must still be on the chain")
+@click.option("--witness", "witness", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="the LINKAGE_SEAL_WITNESS file (kept outside the data dir): the "
+              "store must still hold a tree consistent with every signed tree head in it, and "
+              "the chain every checkpoint head")
 @click.option("--strict", is_flag=True, help="exit 3 when events are not sealed yet")
 def audit_verify(data_dir: str | None, store: str | None, postgres_schema: str | None,
-                 expect_head: Path | None, strict: bool) -> None:
+                 expect_head: Path | None, witness: Path | None, strict: bool) -> None:
     """Recompute the chain, read-only; exit 1 naming what was tampered with (see README)."""
+    from infra.security.tree_head import TreeHead, read_tree_heads
+    from infra.security.tree_verification import check_tree_heads
     from infra.security.verification import NoSealKey, verify
     from infra.security.witness import HeadFileError, read_heads
 
     settings = _settings(data_dir, store).with_(postgres_schema=postgres_schema)
+    if expect_head is not None and witness is not None:
+        raise click.UsageError("give --expect-head or --witness, not both")
     heads = []
-    if expect_head is not None:
+    tree_heads: list[tuple[int, TreeHead]] = []
+    source = expect_head or witness
+    if source is not None:
+        option = "--witness" if witness is not None else "--expect-head"
         try:
-            heads = read_heads(expect_head)
+            heads = read_heads(source)
+            if witness is not None:
+                tree_heads = read_tree_heads(witness)
         except HeadFileError as exc:
-            raise click.BadParameter(str(exc), param_hint="--expect-head") from None
+            raise click.BadParameter(str(exc), param_hint=option) from None
     key, key_path = _public_key(settings)
     with _read_snapshot(settings) as snapshot:
         try:
-            result = verify(snapshot, key, heads, source=str(expect_head))
+            result = None
+            if tree_heads:
+                if key is None:
+                    raise NoSealKey("signed tree heads cannot be checked without the seal key")
+                result = check_tree_heads(snapshot, key, tree_heads, str(witness))
+            if result is None:
+                result = verify(snapshot, key, heads, source=str(source))
         except NoSealKey as exc:
             raise click.ClickException(f"{exc}: no seal key at {key_path} (LINKAGE_SEAL_KEY)"
                                        ) from None
+    if result.ok and tree_heads:
+        latest = max(h.tree_size for _, h in tree_heads)
+        result = dataclasses.replace(result, message=(
+            f"{result.message}; the tree is consistent with {len(tree_heads)} signed tree heads "
+            f"from {witness} (the latest: {latest} events)"))
     if not result.ok:
         click.echo(f"TAMPERED: {result.message}", err=True)
         sys.exit(1)

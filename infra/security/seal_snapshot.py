@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from domain.application import IncidentService
+from infra.security.merkle_store import TREE_TABLES
 from infra.security.seal_format import Stored
 from infra.settings import Settings
 
@@ -47,6 +48,7 @@ class SealSnapshot:
         self._events = events  # eventsourcing's table (its name: a fixed identifier, not input)
         self._id = id_column
         self._present = {t for t in SEAL_TABLES if self._exists(t)}
+        self._tree_present = all(self._exists(t) for t in TREE_TABLES)
         if not self._exists(events):
             raise StoreMissing(f"no table {events!r} here: is this the data dir / schema of "
                                "a linkage event store?")
@@ -93,6 +95,13 @@ class SealSnapshot:
         if self._kind == "postgres":
             statement = statement.replace("?", "%s")
         return list(self._conn.execute(statement, params).fetchall())
+
+    def query(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """A read of any table (the Merkle tree's, `merkle_store.TreeReader`); missing tree
+        tables read as empty."""
+        if not self._tree_present:
+            return []
+        return self._query(statement, tuple(params))
 
     def _exists(self, table: str) -> bool:
         if self._kind == "postgres":

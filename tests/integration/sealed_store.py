@@ -19,7 +19,9 @@ from infra.settings import Settings
 
 ACTOR = {"user": "officer", "role": "city_officer", "center": "130700"}
 JURISDICTION = load_jurisdiction(Settings().jurisdiction)
-SEAL_TABLES = ("linkage_seal_chain", "linkage_seal_checkpoints", "linkage_seal_tracking")
+SEAL_TABLES = ("linkage_seal_chain", "linkage_seal_checkpoints", "linkage_seal_tracking",
+               "linkage_seal_leaves", "linkage_seal_nodes", "linkage_seal_tree",
+               "linkage_seal_heads")
 
 
 class Store:
