@@ -22,6 +22,8 @@ from command_center.api import routes as api_routes
 from command_center.audit_api import OPENAPI_PATHS as AUDIT_PATHS
 from command_center.audit_api import routes as audit_routes
 from command_center.audit_api import secure_openapi
+from command_center.audit_proofs import OPENAPI_PATHS as PROOF_PATHS
+from command_center.audit_proofs import routes as proof_routes
 from command_center.console import console_endpoint
 from command_center.feed_ws import feed_endpoint
 from command_center.incident_list import add_openapi as add_incident_list_openapi
@@ -119,6 +121,7 @@ def create_app(services: Services) -> Starlette:
             *incident_list_routes,
             *ingest_routes,
             *audit_routes,
+            *proof_routes,
             *metrics_routes,
             WebSocketRoute("/ws/console", console_endpoint),
             WebSocketRoute("/ws/feed", feed_endpoint),
@@ -136,7 +139,7 @@ def create_app(services: Services) -> Starlette:
         if services.throttle is not None else None,
     )
     app.state.services = services
-    openapi_doc = build_openapi(AUDIT_PATHS)
+    openapi_doc = build_openapi({**AUDIT_PATHS, **PROOF_PATHS})
     add_ingest_openapi(openapi_doc)
     add_incident_list_openapi(openapi_doc)
     app.state.openapi = secure_openapi(openapi_doc)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from starlette.requests import HTTPConnection
 
@@ -25,6 +25,18 @@ Authenticate = Callable[[HTTPConnection], Actor]
 Authorize = Callable[..., None]
 # websocket handshake -> None when its Origin is allowed, else the reason it is refused
 CheckOrigin = Callable[[HTTPConnection], "str | None"]
+
+
+class AuditProofs(Protocol):
+    """Merkle proofs of the sealed history (infra/security/proofs.py; docs/AUDIT-FORMAT.md).
+    Each raises LookupError, with a message saying what the store holds, for a proof it
+    cannot give."""
+
+    def inclusion(self, notification_id: int, tree_size: int | None) -> dict[str, Any]: ...
+
+    def consistency(self, first: int, second: int) -> dict[str, Any]: ...
+
+    def incident(self, incident_id: str) -> dict[str, Any]: ...
 
 
 def unconfigured(conn: HTTPConnection) -> Actor:
@@ -67,3 +79,4 @@ class Services:
     ws_burst: int = 20
     throttle: FailureThrottle | None = None  # authentication failures per address (None: off)
     revocations: Revocations = field(default_factory=Revocations)  # feed keys revoked
+    proofs: AuditProofs | None = None  # Merkle proofs for auditors (None: not configured)

@@ -42,6 +42,7 @@ from infra.runner.sla_watcher import SlaWatcher
 from infra.runtime.preflight import check
 from infra.security.api_keys import ApiKeys, poll_revoked
 from infra.security.audit import audit_recorder
+from infra.security.proofs import StoreProofs
 from infra.security.sealer import Sealer, build_sealer, load_signing_key
 from infra.security.tokens import Tokens
 from infra.settings import Settings
@@ -251,6 +252,7 @@ def build_services(
         mode=mode,
         alerts=build_alerts(settings, jurisdiction, service),
         intake=build_intake(settings),
+        proofs=StoreProofs(settings, sealer.public_key, sealer.public_pem),
         **auth_hooks(auth, settings),
     )
     # Feed keys revoked elsewhere (the CLI, another hub) close this process's feed sockets.

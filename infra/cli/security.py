@@ -330,3 +330,64 @@ def audit_export_head(output: str, data_dir: str | None, store: str | None,
                                    "LINKAGE_SEAL_CHECKPOINT_EVERY events")
     with click.open_file(output, "wb") as out:
         out.write(encode(head))
+
+
+@audit.command("prove")
+@click.option("--notification", type=click.IntRange(1, 2**62), default=None,
+              help="prove this notification is in a signed tree head")
+@click.option("--tree-size", type=click.IntRange(1, 2**62), default=None,
+              help="with --notification: the signed head of this size (default: the first "
+              "that covers it)")
+@click.option("--from", "first", type=click.IntRange(1, 2**62), default=None,
+              help="prove the signed head of this size is a prefix of --to's")
+@click.option("--to", "second", type=click.IntRange(1, 2**62), default=None)
+@click.option("--incident", default=None, help="every event of this incident, with its proof")
+@click.option("--output", "-o", type=click.Path(dir_okay=False), default="-")
+@_data_dir
+@_store
+@click.option("--postgres-schema", default=None)
+def audit_prove(notification: int | None, tree_size: int | None, first: int | None,
+                second: int | None, incident: str | None, output: str, data_dir: str | None,
+                store: str | None, postgres_schema: str | None) -> None:
+    """Print a Merkle proof as JSON (docs/AUDIT-FORMAT.md; check it with tools/verify_audit.py).
+    Read-only."""
+    from uuid import UUID
+
+    from infra.security import proofs
+    from infra.security.sealer import public_pem
+
+    asked = [notification is not None, first is not None or second is not None,
+             incident is not None]
+    if sum(asked) != 1:
+        raise click.UsageError("give one of --notification N, --from S1 --to S2, --incident ID")
+    if tree_size is not None and notification is None:
+        raise click.UsageError("--tree-size goes with --notification")
+    if asked[1] and (first is None or second is None):
+        raise click.UsageError("a consistency proof needs both --from and --to")
+    if first is not None and second is not None and first > second:
+        raise click.BadParameter(f"{first} is after --to {second}", param_hint="--from")
+    if incident is not None:
+        try:
+            UUID(incident)
+        except ValueError:
+            raise click.BadParameter(f"{incident!r} is not an incident id (a UUID)",
+                                     param_hint="--incident") from None
+    settings = _settings(data_dir, store).with_(postgres_schema=postgres_schema)
+    key, key_path = _public_key(settings)
+    if key is None:
+        raise click.ClickException(f"no seal key at {key_path} (LINKAGE_SEAL_KEY): a proof "
+                                   "names the key its tree heads are signed with")
+    pem = public_pem(key)
+    with _read_snapshot(settings) as snapshot:
+        try:
+            if notification is not None:
+                answer = proofs.inclusion(snapshot, key, pem, notification, tree_size)
+            elif incident is not None:
+                answer = proofs.incident_bundle(snapshot, key, pem, incident)
+            else:
+                assert first is not None and second is not None
+                answer = proofs.consistency(snapshot, key, pem, first, second)
+        except proofs.ProofUnavailable as exc:
+            raise click.ClickException(str(exc).strip("'\"")) from None
+    with click.open_file(output, "wb") as out:
+        out.write(orjson.dumps(answer, option=orjson.OPT_INDENT_2) + b"\n")

@@ -7,9 +7,11 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 from uuid import UUID
 
+import msgspec
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from infra.security.merkle_store import TreeReader
 from infra.security.seal_format import GENESIS, Stored, chain_hash, checkpoint_message
 from infra.security.seal_snapshot import LAST, SealSnapshot
 from infra.security.witness import Head, key_id
@@ -23,7 +25,9 @@ def export(snapshot: SealSnapshot, public_key: Ed25519PublicKey, start: int = 1,
            "public_key": public_key.public_bytes(
                serialization.Encoding.PEM,
                serialization.PublicFormat.SubjectPublicKeyInfo).decode(),
-           "hash": "sha256(prev_hash || canonical(event)); see infra/security/seal_format.py"}
+           "hash": "sha256(prev_hash || canonical(event)); Merkle leaf sha256(0x00 || "
+                   "canonical(event)); see docs/AUDIT-FORMAT.md",
+           "format_doc": "docs/AUDIT-FORMAT.md"}
     events = snapshot.events(start, stop)
     pending = next(events, None)
     previous = GENESIS
@@ -46,6 +50,9 @@ def export(snapshot: SealSnapshot, public_key: Ed25519PublicKey, start: int = 1,
         if start <= cp.notification_id <= stop:
             yield {"checkpoint": cp.k, "notification_id": cp.notification_id, "count": cp.count,
                    "hash": cp.hash.hex(), "signature": cp.signature.hex()}
+    for head in TreeReader(snapshot.query).heads():
+        if start <= head.notification_id <= stop:
+            yield {"tree_head": msgspec.to_builtins(head)}
 
 
 def latest_head(snapshot: SealSnapshot) -> Head | None:

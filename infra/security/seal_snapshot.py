@@ -163,6 +163,18 @@ class SealSnapshot:
                 return
             after = int(rows[-1][0])
 
+    def events_of(self, originator_id: str, limit: int) -> list[Stored]:
+        """The stored notifications of one aggregate (an incident), in order, at most `limit`."""
+        from uuid import UUID
+
+        oid = UUID(originator_id)
+        # SQLite holds the id as text: 32 hex digits (as eventsourcing writes it), or hyphenated
+        ids: tuple[Any, ...] = (oid.hex, str(oid)) if self._kind == "sqlite" else (oid, oid)
+        rows = self._query(f"SELECT {self._id}, originator_id, originator_version, topic, state "
+                           f"FROM {self._events} WHERE originator_id IN (?, ?) "
+                           f"ORDER BY {self._id} LIMIT ?", (*ids, limit))
+        return [Stored(int(n), o, int(v), t, bytes(st)) for n, o, v, t, st in rows]
+
     def events_after(self, n: int) -> tuple[int, int, int]:
         """(how many, first id, last id) of the stored notifications after id n."""
         count, first, last = self._query(f"SELECT COUNT(*), MIN({self._id}), MAX({self._id}) "
