@@ -31,7 +31,7 @@ TIMESTAMP = 1777593600000  # 2026-05-01T00:00:00Z
 
 def documented() -> dict[str, str]:
     section = DOC.read_text().split("## 8. Worked example", 1)[1]
-    block = section.split("```\n", 1)[1].split("```", 1)[0]
+    block = re.findall(r"```\n(.*?)```", section, re.DOTALL)[-1]  # the values, last
     return dict(re.findall(r"^(.+?) = ([0-9a-f ]+)$", block, re.MULTILINE))
 
 
