@@ -346,7 +346,21 @@ def stored_reader(recorder: Any, memory: bool = True) -> ReadStored:
     return read
 
 
+def warn_key_inside_data_dir(settings: Settings) -> bool:
+    """Warn when the seal key lies inside the data dir: whoever can rewrite the store there can
+    then sign the rewritten history too (docs/AUDIT-FORMAT.md section 7). True when it does."""
+    path = _key_path(settings)
+    if not path.resolve().is_relative_to(settings.data_dir.resolve()):
+        return False
+    log.warning("the seal signing key %s lies inside the data dir %s: whoever can rewrite the "
+                "store can sign the rewritten history with it; keep the key elsewhere "
+                "(LINKAGE_SEAL_KEY) and the signed heads on another machine "
+                "(LINKAGE_SEAL_WITNESS)", path, settings.data_dir)
+    return True
+
+
 def build_sealer(settings: Settings, recorder: Any) -> Sealer:
+    warn_key_inside_data_dir(settings)
     return Sealer(stored_reader(recorder),
                   Database.for_settings(settings, settings.sqlite_path),
                   load_signing_key(settings), checkpoint_every=settings.seal_checkpoint_every,

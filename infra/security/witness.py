@@ -152,10 +152,37 @@ class Witness:
                 os.close(directory)
 
 
+class HttpWitness(Witness):
+    """Sends heads to a witness on another machine: one POST per batch, the heads as JSON Lines
+    (application/x-ndjson); anything but a 2xx answer is an OSError (the sealer logs it)."""
+
+    def __init__(self, url: str, timeout: float = 5.0) -> None:
+        super().__init__(Path(url))
+        self.url = url
+        self.timeout = timeout
+
+    def append(self, heads: Sequence[msgspec.Struct]) -> None:
+        if not heads:
+            return
+        import httpx
+
+        body = b"".join(msgspec.json.encode(head) + b"\n" for head in heads)
+        try:
+            answer = httpx.post(self.url, content=body, timeout=self.timeout,
+                                headers={"Content-Type": "application/x-ndjson"})
+        except httpx.HTTPError as exc:
+            raise OSError(f"witness {self.url}: {exc}") from None
+        if not answer.is_success:
+            raise OSError(f"witness {self.url} answered {answer.status_code}")
+
+
 def witness_for(settings: Settings) -> Witness | None:
-    """The witness LINKAGE_SEAL_WITNESS names, if any; warns when it lies inside the data dir."""
+    """The witness LINKAGE_SEAL_WITNESS names, if any: an http(s) URL, or a file (with a warning
+    when it lies inside the data dir)."""
     if not settings.seal_witness:
         return None
+    if settings.seal_witness.startswith(("http://", "https://")):
+        return HttpWitness(settings.seal_witness)
     path = Path(settings.seal_witness)
     if path.resolve().is_relative_to(settings.data_dir.resolve()):
         log.warning("LINKAGE_SEAL_WITNESS=%s lies inside the data dir %s: whoever can rewrite "
