@@ -102,7 +102,10 @@ async def center_view_at(request: Request) -> Response:
     center = _center(request)
     at = parse_time(request.query_params.get("at"))
     svc = services(request)
-    view = await run_in_threadpool(view_at, svc.incidents, center, at)
+    if svc.time_travel is not None:  # from the nearest snapshot; equal to the refold below
+        view = await run_in_threadpool(svc.time_travel.view_at, center, at)
+    else:
+        view = await run_in_threadpool(view_at, svc.incidents, center, at)
     return json_response(view, headers={"X-Linkage-At": at.isoformat()})
 
 

@@ -39,6 +39,12 @@ class AuditProofs(Protocol):
     def incident(self, incident_id: str) -> dict[str, Any]: ...
 
 
+class TimeTravel(Protocol):
+    """A center's view as it was at a time, equal to a full refold (infra/runner/view_snapshots.py)."""
+
+    def view_at(self, center: str, at: Any) -> dict[str, Any]: ...
+
+
 def unconfigured(conn: HTTPConnection) -> Actor:
     """Deny by default: a Services built without identity (see infra/bootstrap.py
     `auth_hooks`) authenticates no one."""
@@ -80,3 +86,4 @@ class Services:
     throttle: FailureThrottle | None = None  # authentication failures per address (None: off)
     revocations: Revocations = field(default_factory=Revocations)  # feed keys revoked
     proofs: AuditProofs | None = None  # Merkle proofs for auditors (None: not configured)
+    time_travel: TimeTravel | None = None  # view?at= from snapshots (None: a full refold)

@@ -39,16 +39,18 @@ from infra.loaders.cameras import DEFAULT_CAMERAS, load_cameras
 from infra.loaders.jurisdiction import load_jurisdiction
 from infra.runner.embedded import EmbeddedRunner, ReadNotifications
 from infra.runner.sla_watcher import SlaWatcher
+from infra.runner.view_snapshots import ViewSnapshots
 from infra.runtime.preflight import check
 from infra.security.api_keys import ApiKeys, poll_revoked
 from infra.security.audit import audit_recorder
 from infra.security.proofs import StoreProofs
-from infra.security.sealer import Sealer, build_sealer, load_signing_key
+from infra.security.sealer import Sealer, build_sealer, load_signing_key, stored_reader
 from infra.security.tokens import Tokens
 from infra.settings import Settings
 from infra.store.commits import SignalsCommits
 from infra.store.incident_rows import PostgresIncidentRows
 from infra.store.lease import Lease
+from infra.store.sqldb import Database
 from infra.store.sqlite_recorder import LinkageSQLiteRecorder
 from infra.store.view_store import PostgresViewStore, SQLiteViewStore, ViewStore
 from projections.envelope import Envelope, from_state, from_stored
@@ -234,6 +236,10 @@ def build_services(
         await sealer.run(settings.seal_interval,
                          checkpoint_seconds=settings.seal_checkpoint_seconds)
 
+    snapshots = ViewSnapshots(Database.for_settings(settings, settings.sqlite_path),
+                              stored_reader(service.recorder, memory=False),
+                              [unit.id for unit in jurisdiction.centers()],
+                              every=settings.view_snapshot_every, keep=settings.view_snapshot_keep)
     sla = SlaWatcher(service, incident_rows, jurisdiction.root.id, grace=settings.sla_grace,
                      interval=settings.sla_interval)
     services = Services(
@@ -247,12 +253,14 @@ def build_services(
         max_overflows=settings.max_overflows,
         send_timeout=settings.ws_send_timeout,
         background=[*background, Lease.for_settings(settings, "sealer").holding(seal),
-                    Lease.for_settings(settings, "sla-watcher").holding(sla.run)],
+                    Lease.for_settings(settings, "sla-watcher").holding(sla.run),
+                    Lease.for_settings(settings, "view-snapshots").holding(snapshots.run)],
         on_shutdown=on_shutdown,
         mode=mode,
         alerts=build_alerts(settings, jurisdiction, service),
         intake=build_intake(settings),
         proofs=StoreProofs(settings, sealer.public_key, sealer.public_pem),
+        time_travel=snapshots,
         **auth_hooks(auth, settings),
     )
     # Feed keys revoked elsewhere (the CLI, another hub) close this process's feed sockets.

@@ -1,0 +1,250 @@
+"""Fast time travel: each center's state stored at signed tree heads, so `view?at=` folds only
+the events after the nearest snapshot instead of the whole log.
+
+A follower (a singleton, under the lease `view-snapshots`) folds the sealed log with the same
+projection functions as the live runner; whenever the latest signed tree head lies at least
+`every` notifications past its last snapshot, it folds up to that head and stores, for each
+center whose state changed, (center, position, max_us, min_us, state): the state is the
+center's view and open cases, `max_us` the latest event time folded into it so far and `min_us`
+the earliest event time since that center's previous snapshot (event times in microseconds).
+Each center keeps at most `keep` snapshots: past that, the one closest to its predecessor is
+dropped and its interval merged into the next, so storage is bounded per center whatever the
+length of the history.
+
+`view_at(center, at)` equals a full refold (every event of the center with time <= at, in
+notification order): it starts from the last snapshot whose `max_us` <= at (every event in it is
+at or before `at`), then folds, with the same filter, only the intervals after it whose `min_us`
+<= at and the tail after the last snapshot. Event times need not be monotonic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+
+from infra.security.seal_format import Stored
+from infra.store.sqldb import Database, Tx
+from projections.center_view import QUEUE_SIZE, Center, apply, new_center, restored, routes_to
+from projections.envelope import Envelope, from_stored
+from projections.patch import View
+from projections.queue import OpenCases
+
+log = logging.getLogger(__name__)
+
+ReadStored = Callable[[int, int], Sequence[Stored]]
+Query = Callable[..., list[tuple[Any, ...]]]
+TRACKING = "view-snapshots"
+BATCH = 1000
+NEVER = 2**62
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def micros(at: datetime) -> int:
+    """Microseconds since 1970, exactly (a time zone is required)."""
+    return (at - EPOCH) // timedelta(microseconds=1)
+
+
+def _encode(center: Center) -> bytes:
+    return orjson.dumps({"view": center.view, "cases": list(center.cases)})
+
+
+def _decode(blob: bytes, queue_size: int) -> Center:
+    data = orjson.loads(blob)
+    return restored(data["view"], OpenCases(data["cases"]), queue_size)
+
+
+class ViewSnapshots:
+    def __init__(self, db: Database, read: ReadStored, centers: Sequence[str], *,
+                 every: int = 10_000, keep: int = 64, queue_size: int = QUEUE_SIZE) -> None:
+        self.db = db
+        self.read = read
+        self.centers = list(centers)
+        self.every = max(1, every)
+        self.keep = max(2, keep)
+        self.queue_size = queue_size
+        with db.ddl() as tx:
+            tx.execute("CREATE TABLE IF NOT EXISTS linkage_view_snapshots (center TEXT NOT NULL, "
+                       "position BIGINT NOT NULL, max_us BIGINT NOT NULL, min_us BIGINT, "
+                       f"state {db.blob} NOT NULL, PRIMARY KEY (center, position))")
+            tx.execute("CREATE TABLE IF NOT EXISTS linkage_view_snapshot_tracking ("
+                       "name TEXT PRIMARY KEY, position BIGINT NOT NULL)")
+        self._states: dict[str, Center] | None = None
+        self._local = threading.local()
+        self._max: dict[str, int] = {}
+        self._min: dict[str, int | None] = {}
+        self.position = 0
+
+    def _new(self, center: str) -> Center:
+        return new_center(center, self.queue_size)
+
+    def _queue(self) -> int:
+        return self.queue_size
+
+    # -- taking snapshots ------------------------------------------------------------------
+
+    def _load(self) -> dict[str, Center]:
+        """The follower's states, from the stored snapshots at its tracked position."""
+        states = {c: self._new(c) for c in self.centers}
+        with self.db.tx() as tx:
+            rows = tx.execute("SELECT position FROM linkage_view_snapshot_tracking WHERE name = ?",
+                              (TRACKING,))
+            self.position = int(rows[0][0]) if rows else 0
+            for center in self.centers:
+                self._max[center], self._min[center] = -NEVER, None
+                found = tx.execute("SELECT max_us, state FROM linkage_view_snapshots WHERE "
+                                   "center = ? AND position <= ? ORDER BY position DESC LIMIT 1",
+                                   (center, self.position))
+                if found:
+                    self._max[center] = int(found[0][0])
+                    states[center] = _decode(bytes(found[0][1]), self._queue())
+        return states
+
+    def _events(self, start: int, stop: int) -> Iterator[Envelope]:
+        """Envelopes of the stored notifications with start <= id <= stop."""
+        while start <= stop:
+            batch = self.read(start, BATCH)
+            if not batch:
+                return
+            for e in batch:
+                if e.id > stop:
+                    return
+                yield from_stored(e.id, e.originator_id, e.originator_version, e.topic, e.state)
+            start = batch[-1].id + 1
+
+    def step(self) -> int | None:
+        """Take one round of snapshots if a signed head lies `every` past the last; its
+        position, or None."""
+        if self._states is None:
+            self._states = self._load()
+        states = self._states
+        with self.db.tx() as tx:  # the first signed head `every` past the last snapshot
+            found = tx.execute("SELECT MIN(notification_id) FROM linkage_seal_heads WHERE "
+                               "notification_id >= ?", (self.position + self.every,))
+        if not found or found[0][0] is None:
+            return None
+        target = int(found[0][0])
+        changed: set[str] = set()
+        for event in self._events(self.position + 1, target):
+            at = micros(datetime.fromisoformat(event.at))
+            for center in routes_to(event):
+                state = states.get(center)
+                if state is None:
+                    continue
+                apply(state, event)
+                changed.add(center)
+                self._max[center] = max(self._max[center], at)
+                low = self._min[center]
+                self._min[center] = at if low is None else min(low, at)
+        with self.db.tx() as tx:
+            for center in sorted(changed):
+                tx.execute("INSERT INTO linkage_view_snapshots (center, position, max_us, min_us, "
+                           "state) VALUES (?, ?, ?, ?, ?)",
+                           (center, target, self._max[center], self._min[center],
+                            _encode(states[center])))
+                self._thin(tx, center)
+            if tx.execute("SELECT 1 FROM linkage_view_snapshot_tracking WHERE name = ?",
+                          (TRACKING,)):
+                tx.execute("UPDATE linkage_view_snapshot_tracking SET position = ? WHERE name = ?",
+                           (target, TRACKING))
+            else:
+                tx.execute("INSERT INTO linkage_view_snapshot_tracking VALUES (?, ?)",
+                           (TRACKING, target))
+        for center in changed:
+            self._min[center] = None
+        self.position = target
+        return target
+
+    def _thin(self, tx: Tx, center: str) -> None:
+        rows = tx.execute("SELECT position, min_us FROM linkage_view_snapshots WHERE center = ? "
+                          "ORDER BY position", (center,))
+        while len(rows) > self.keep:
+            # Drop the snapshot nearest its predecessor (never the newest); the next one's
+            # interval then starts where the dropped one's did.
+            gaps = [(rows[i][0] - (rows[i - 1][0] if i else 0), i) for i in range(len(rows) - 1)]
+            _, i = min(gaps)
+            position, low = rows[i]
+            after, after_low = rows[i + 1]
+            merged = after_low if low is None else low if after_low is None else min(low,
+                                                                                  after_low)
+            tx.execute("DELETE FROM linkage_view_snapshots WHERE center = ? AND position = ?",
+                       (center, position))
+            tx.execute("UPDATE linkage_view_snapshots SET min_us = ? WHERE center = ? AND "
+                       "position = ?", (merged, center, after))
+            rows = [*rows[:i], (after, merged), *rows[i + 2:]]
+
+    def catch_up(self) -> int:
+        rounds = 0
+        while self.step() is not None:
+            rounds += 1
+        return rounds
+
+    async def run(self, interval: float = 5.0, stopped: Callable[[], bool] = lambda: False
+                  ) -> None:
+        """Follow the signed heads until cancelled (a background task of `linkage serve`)."""
+        while not stopped():
+            try:
+                await asyncio.to_thread(self.catch_up)
+            except Exception:
+                self._states = None  # reload from what is stored
+                log.exception("view snapshots failed; retrying")
+            await asyncio.sleep(interval)
+
+    # -- time travel -----------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[Query]:
+        """A read that takes no write lock (SQLite: a read-only connection of this thread)."""
+        if self.db.kind != "sqlite":
+            with self.db.tx() as tx:
+                yield tx.execute
+            return
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            assert self.db.sqlite_path is not None
+            conn = self._local.conn = sqlite3.connect(
+                self.db.sqlite_path.resolve().as_uri() + "?mode=ro", uri=True,
+                isolation_level=None, timeout=10, check_same_thread=False)
+        conn.execute("BEGIN")
+        try:
+            yield lambda sql, params=(): list(conn.execute(sql, tuple(params)).fetchall())
+        finally:
+            conn.execute("COMMIT")
+
+    def view_at(self, center: str, at: datetime) -> View:
+        """The center's view as it was at `at`: equal to a full refold."""
+        limit = micros(at)
+        with self._reading() as query:
+            rows = query("SELECT position, max_us, min_us FROM linkage_view_snapshots "
+                              "WHERE center = ? ORDER BY position", (center,))
+            start = None
+            for i, (_position, max_us, _low) in enumerate(rows):
+                if int(max_us) <= limit:
+                    start = i
+            state = self._new(center)
+            if start is not None:
+                blob = query("SELECT state FROM linkage_view_snapshots WHERE center = ? "
+                                  "AND position = ?", (center, rows[start][0]))[0][0]
+                state = _decode(bytes(blob), self._queue())
+        begin = int(rows[start][0]) if start is not None else 0
+        ranges: list[tuple[int, int]] = []
+        previous = begin
+        for position, _max, low in rows[(start + 1) if start is not None else 0:]:
+            if low is not None and int(low) <= limit:
+                ranges.append((previous + 1, int(position)))
+            previous = int(position)
+        ranges.append((previous + 1, NEVER))
+        for first, last in ranges:
+            for event in self._events(first, last):
+                if center in routes_to(event) and micros(datetime.fromisoformat(event.at)) <= limit:
+                    apply(state, event)
+        return state.view
