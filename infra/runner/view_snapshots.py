@@ -55,7 +55,9 @@ def micros(at: datetime) -> int:
 
 
 def _encode(center: Center) -> bytes:
-    return orjson.dumps({"view": center.view, "cases": list(center.cases)})
+    # Without the queue: `restored` rebuilds it from the open cases, as the view store does.
+    view = {key: value for key, value in center.view.items() if key != "queue"}
+    return orjson.dumps({"view": view, "cases": list(center.cases)})
 
 
 def _decode(blob: bytes, queue_size: int) -> Center:

@@ -103,9 +103,9 @@ def test_deleted_seal_tables_are_named_against_the_witness(settings: Settings) -
     assert store.dump() == before
 
 
-def test_altered_tree_nodes_are_named(settings: Settings) -> None:
+def test_altered_tree_leaves_are_named(settings: Settings) -> None:
     sealed(settings)
-    Store(settings).run("UPDATE linkage_seal_nodes SET hash = ? WHERE level = 2 AND idx = 0",
+    Store(settings).run("UPDATE linkage_seal_leaves SET hash = ? WHERE idx = 1",
                         (bytes(32),))
     code, out = verify(settings, "--witness", settings.seal_witness)
     assert code == 1, out
