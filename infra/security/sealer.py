@@ -106,6 +106,9 @@ class Sealer:
         self.merkle = merkle  # False: the chain alone (the benchmark's baseline)
         self.clock = clock  # seconds since 1970, for the tree heads' timestamps
         self._tree_stuck = False
+        # Called with the tree heads of each committed batch (e.g. outbound webhooks publish
+        # them); after the witness, outside any transaction. See `on_tree_heads`.
+        self._tree_listeners: list[Callable[[Sequence[tree_head.TreeHead]], None]] = []
         with db.ddl() as tx:
             blob = db.blob
             tx.execute("CREATE TABLE IF NOT EXISTS linkage_seal_chain ("
@@ -231,16 +234,27 @@ class Sealer:
         return Head(checkpoint=k, notification_id=notification_id, count=count, hash=head.hex(),
                     time=at, key=self.key_id, signature=signature.hex())
 
+    def on_tree_heads(self, listener: Callable[[Sequence[tree_head.TreeHead]], None]) -> None:
+        """Call `listener` with every batch of signed tree heads once committed (and witnessed):
+        the hook a publisher of heads (an outbound webhook) subscribes to; `tree_head.encode`
+        gives each head's JSON line. A listener that raises is logged, and sealing goes on."""
+        self._tree_listeners.append(listener)
+
     def _witness(self, signed: list[Head | tree_head.TreeHead]) -> None:
         # Only after the commit: a head whose transaction rolled back would read as a rewrite.
         # A crash between the two loses a head from the witness, never adds a false one.
-        if self.witness is None:
-            return
-        try:
-            self.witness.append(signed)
-        except OSError:  # the chain is committed: keep sealing, and say loudly what is missing
-            log.exception("could not append %d signed heads to the witness %s", len(signed),
-                          self.witness.path)
+        if self.witness is not None and signed:
+            try:
+                self.witness.append(signed)
+            except OSError:  # the chain is committed: keep sealing, say loudly what is missing
+                log.exception("could not append %d signed heads to the witness %s",
+                              len(signed), self.witness.path)
+        trees = [head for head in signed if isinstance(head, tree_head.TreeHead)]
+        for listener in self._tree_listeners if trees else ():
+            try:
+                listener(trees)
+            except Exception:
+                log.exception("a listener of signed tree heads failed")
 
     def catch_up(self) -> int:
         total = 0

@@ -131,3 +131,23 @@ def test_the_server_warns_when_the_seal_key_lies_inside_the_data_dir(
     with caplog.at_level(logging.WARNING):
         assert not warn_key_inside_data_dir(inside.with_(seal_key_path=str(elsewhere)))
     assert caplog.text == ""
+
+
+def test_listeners_get_each_committed_tree_head_once(tmp_path: Path) -> None:
+    """The hook a publisher (outbound webhooks) subscribes to; a failing listener stops nothing."""
+    settings = Settings().with_(data_dir=tmp_path / "data", seal_checkpoint_every=4)
+    service = make_history(settings)
+    sealer = build_sealer(settings, service.recorder)
+    got: list[TreeHead] = []
+
+    def broken(heads: object) -> None:
+        raise RuntimeError("webhook down")
+
+    sealer.on_tree_heads(broken)
+    sealer.on_tree_heads(got.extend)
+    assert sealer.catch_up() == 9
+    sealer.checkpoint_now()
+    service.close()
+    with sealer.db.tx() as tx:
+        assert got == TreeReader(tx.execute).heads()
+    assert [h.tree_size for h in got] == [4, 8, 9]
