@@ -151,3 +151,32 @@ def test_listeners_get_each_committed_tree_head_once(tmp_path: Path) -> None:
     with sealer.db.tx() as tx:
         assert got == TreeReader(tx.execute).heads()
     assert [h.tree_size for h in got] == [4, 8, 9]
+
+
+def test_a_store_sealed_before_the_tree_gets_its_tree_and_heads(settings: Settings) -> None:
+    """Upgrading: a chain sealed by the sealer before #18 (no tree); the new sealer first adds
+    the sealed events as leaves, then seals on and signs heads over the whole log."""
+    from infra.security import merkle
+    from infra.security.seal_format import canonical
+    from infra.security.sealer import Sealer, load_signing_key, stored_reader
+    from infra.store.sqldb import Database
+
+    service = make_history(settings)  # 9 events
+    old = Sealer(stored_reader(service.recorder), Database.for_settings(
+        settings, settings.sqlite_path), load_signing_key(settings), checkpoint_every=4,
+        merkle=False)
+    assert old.catch_up() == 9
+    service.close()
+    service = make_history(settings, incidents=1)  # 10..12
+    sealer = build_sealer(settings, service.recorder)
+    assert sealer.catch_up() == 9 + 3  # 9 leaves added, then 3 events sealed
+    sealer.checkpoint_now()
+    events = list(sealer.events(12))
+    service.close()
+    frontier: list[bytes] = []
+    for i, event in enumerate(events):
+        merkle.append(frontier, i, merkle.leaf_hash(canonical(event)))
+    with sealer.db.tx() as tx:
+        head = TreeReader(tx.execute).head()
+    assert head is not None and head.tree_size == 12
+    assert head.root == merkle.root(frontier).hex()
