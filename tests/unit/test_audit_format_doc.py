@@ -88,3 +88,11 @@ def test_the_standalone_verifier_accepts_the_documented_proof() -> None:
     assert tool.verify_proof(proof, None) == (
         "inclusion verified: notification 2 is leaf 1 of the signed tree of 3 events")
     assert tool.canonical(proof["event"]).hex() == doc["event 2 canonical"]
+
+
+def test_the_field_by_field_breakdown_is_event_2s_encoding() -> None:
+    section = DOC.read_text().split("## 8. Worked example", 1)[1]
+    breakdown = re.findall(r"```\n(.*?)```", section, re.DOTALL)[0]
+    fields = [line.split()[0] for line in breakdown.splitlines()
+              if line and re.fullmatch(r"[0-9a-f]+", line.split()[0])]
+    assert "".join(fields) == canonical(EVENTS[1]).hex()
