@@ -96,9 +96,9 @@ class Settings:
     # Time travel (issue #18): a snapshot of each center at a signed tree head every this many
     # notifications, at most VIEW_SNAPSHOT_KEEP per center (README "Auditor replay").
     view_snapshot_every: int = field(
-        default_factory=lambda: int(_env("VIEW_SNAPSHOT_EVERY", "5000"))
+        default_factory=lambda: int(_env("VIEW_SNAPSHOT_EVERY", "2000"))
     )
-    view_snapshot_keep: int = field(default_factory=lambda: int(_env("VIEW_SNAPSHOT_KEEP", "256")))
+    view_snapshot_keep: int = field(default_factory=lambda: int(_env("VIEW_SNAPSHOT_KEEP", "1024")))
     # An overdue case escalates one level when due passes, and again every grace period after.
     sla_grace: timedelta = field(
         default_factory=lambda: timedelta(seconds=float(_env("SLA_GRACE_SECONDS", "3600")))

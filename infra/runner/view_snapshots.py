@@ -11,10 +11,13 @@ Each center keeps at most `keep` snapshots: past that, the one closest to its pr
 dropped and its interval merged into the next, so storage is bounded per center whatever the
 length of the history.
 
+Between rounds it folds on to the latest signed head and records, per center, the earliest
+event time since that center's last snapshot (`linkage_view_snapshot_tails`, one row a center).
+
 `view_at(center, at)` equals a full refold (every event of the center with time <= at, in
 notification order): it starts from the last snapshot whose `max_us` <= at (every event in it is
 at or before `at`), then folds, with the same filter, only the intervals after it whose `min_us`
-<= at and the tail after the last snapshot. Event times need not be monotonic.
+<= at (the tail's too), and the few events after the tail. Event times need not be monotonic.
 """
 
 from __future__ import annotations
@@ -67,7 +70,7 @@ def _decode(blob: bytes, queue_size: int) -> Center:
 
 class ViewSnapshots:
     def __init__(self, db: Database, read: ReadStored, centers: Sequence[str], *,
-                 every: int = 10_000, keep: int = 64, queue_size: int = QUEUE_SIZE) -> None:
+                 every: int = 2000, keep: int = 1024, queue_size: int = QUEUE_SIZE) -> None:
         self.db = db
         self.read = read
         self.centers = list(centers)
@@ -80,11 +83,15 @@ class ViewSnapshots:
                        f"state {db.blob} NOT NULL, PRIMARY KEY (center, position))")
             tx.execute("CREATE TABLE IF NOT EXISTS linkage_view_snapshot_tracking ("
                        "name TEXT PRIMARY KEY, position BIGINT NOT NULL)")
+            tx.execute("CREATE TABLE IF NOT EXISTS linkage_view_snapshot_tails ("
+                       "center TEXT PRIMARY KEY, position BIGINT NOT NULL, min_us BIGINT)")
         self._states: dict[str, Center] | None = None
         self._local = threading.local()
         self._max: dict[str, int] = {}
         self._min: dict[str, int | None] = {}
-        self.position = 0
+        self.position = 0  # folded up to (in memory)
+        self.snapped = 0  # the last snapshot round
+        self._changed: set[str] = set()  # centers changed since the last round
 
     def _new(self, center: str) -> Center:
         return new_center(center, self.queue_size)
@@ -100,7 +107,8 @@ class ViewSnapshots:
         with self.db.tx() as tx:
             rows = tx.execute("SELECT position FROM linkage_view_snapshot_tracking WHERE name = ?",
                               (TRACKING,))
-            self.position = int(rows[0][0]) if rows else 0
+            self.position = self.snapped = int(rows[0][0]) if rows else 0
+            self._changed = set()
             for center in self.centers:
                 self._max[center], self._min[center] = -NEVER, None
                 found = tx.execute("SELECT max_us, state FROM linkage_view_snapshots WHERE "
@@ -124,18 +132,18 @@ class ViewSnapshots:
             start = batch[-1].id + 1
 
     def step(self) -> int | None:
-        """Take one round of snapshots if a signed head lies `every` past the last; its
-        position, or None."""
+        """Fold up to the first signed head `every` past the last snapshot round (and take one
+        there), or else up to the latest signed head; the position folded to, or None."""
         if self._states is None:
             self._states = self._load()
         states = self._states
-        with self.db.tx() as tx:  # the first signed head `every` past the last snapshot
-            found = tx.execute("SELECT MIN(notification_id) FROM linkage_seal_heads WHERE "
-                               "notification_id >= ?", (self.position + self.every,))
-        if not found or found[0][0] is None:
+        with self.db.tx() as tx:
+            snap, latest = tx.execute(
+                "SELECT MIN(CASE WHEN notification_id >= ? THEN notification_id END), "
+                "MAX(notification_id) FROM linkage_seal_heads", (self.snapped + self.every,))[0]
+        if latest is None or int(latest) <= self.position:
             return None
-        target = int(found[0][0])
-        changed: set[str] = set()
+        target = int(snap) if snap is not None else int(latest)
         for event in self._events(self.position + 1, target):
             at = micros(datetime.fromisoformat(event.at))
             for center in routes_to(event):
@@ -143,26 +151,31 @@ class ViewSnapshots:
                 if state is None:
                     continue
                 apply(state, event)
-                changed.add(center)
+                self._changed.add(center)
                 self._max[center] = max(self._max[center], at)
                 low = self._min[center]
                 self._min[center] = at if low is None else min(low, at)
         with self.db.tx() as tx:
-            for center in sorted(changed):
-                tx.execute("INSERT INTO linkage_view_snapshots (center, position, max_us, min_us, "
-                           "state) VALUES (?, ?, ?, ?, ?)",
-                           (center, target, self._max[center], self._min[center],
-                            _encode(states[center])))
-                self._thin(tx, center)
-            if tx.execute("SELECT 1 FROM linkage_view_snapshot_tracking WHERE name = ?",
-                          (TRACKING,)):
-                tx.execute("UPDATE linkage_view_snapshot_tracking SET position = ? WHERE name = ?",
-                           (target, TRACKING))
-            else:
+            if snap is not None:
+                for center in sorted(self._changed):
+                    tx.execute("INSERT INTO linkage_view_snapshots (center, position, max_us, "
+                               "min_us, state) VALUES (?, ?, ?, ?, ?)",
+                               (center, target, self._max[center], self._min[center],
+                                _encode(states[center])))
+                    self._thin(tx, center)
+                    self._min[center] = None
+                self._changed.clear()
+                tx.execute("DELETE FROM linkage_view_snapshot_tracking WHERE name = ?",
+                           (TRACKING,))
                 tx.execute("INSERT INTO linkage_view_snapshot_tracking VALUES (?, ?)",
                            (TRACKING, target))
-        for center in changed:
-            self._min[center] = None
+                self.snapped = target
+            # What each center's events since its last snapshot hold, up to here: a query for
+            # an earlier time skips them without reading them.
+            tx.execute("DELETE FROM linkage_view_snapshot_tails")
+            tx.executemany("INSERT INTO linkage_view_snapshot_tails (center, position, min_us) "
+                           "VALUES (?, ?, ?)",
+                           [(center, target, self._min[center]) for center in self.centers])
         self.position = target
         return target
 
@@ -232,6 +245,8 @@ class ViewSnapshots:
             for i, (_position, max_us, _low) in enumerate(rows):
                 if int(max_us) <= limit:
                     start = i
+            tail = query("SELECT position, min_us FROM linkage_view_snapshot_tails WHERE "
+                         "center = ?", (center,))
             state = self._new(center)
             if start is not None:
                 blob = query("SELECT state FROM linkage_view_snapshots WHERE center = ? "
@@ -244,6 +259,11 @@ class ViewSnapshots:
             if low is not None and int(low) <= limit:
                 ranges.append((previous + 1, int(position)))
             previous = int(position)
+        if tail and int(tail[0][0]) >= previous:
+            position, low = int(tail[0][0]), tail[0][1]
+            if low is not None and int(low) <= limit:
+                ranges.append((previous + 1, position))
+            previous = position
         ranges.append((previous + 1, NEVER))
         for first, last in ranges:
             for event in self._events(first, last):

@@ -58,8 +58,13 @@ def history(request: pytest.FixtureRequest, tmp_path: Path
     snapshots = snapshots_for(configured, service)
     rounds = snapshots.catch_up()
     assert rounds >= 5  # every 3 notifications, at signed heads (every 2)
-    make_history(configured, incidents=1).close()  # 25..27: after the last snapshot
+    make_history(configured, incidents=1).close()  # 25..27, signed: folded, not snapshotted
     times += shuffle_times(store, 25, 27, seed=8)
+    build_sealer(configured, service.recorder).catch_up()
+    assert snapshots.catch_up() >= 1
+    assert snapshots.position == 26 and snapshots.snapped == 24  # the tail: 25..26
+    make_history(configured, incidents=1).close()  # 28..30: after every signed head
+    times += shuffle_times(store, 28, 30, seed=9)
     return configured, service, snapshots, times
 
 
@@ -94,6 +99,9 @@ def test_snapshots_stay_bounded_per_center(
             "SELECT DISTINCT position FROM linkage_view_snapshots")}
     assert counts and all(int(count) <= 3 for _, count in counts)
     assert positions <= heads  # taken at signed tree heads only
-    # A new follower resumes from what is stored, not from notification 1.
+    # A new follower resumes from the last snapshot round, not from notification 1.
     again = snapshots_for(configured, service)
-    assert again.step() is None and again.position == snapshots.position
+    assert again.step() == 26 and again.step() is None
+    assert again._states is not None and snapshots._states is not None
+    assert {c: s.view for c, s in again._states.items()} == {
+        c: s.view for c, s in snapshots._states.items()}
