@@ -69,7 +69,8 @@ def latest_head(snapshot: SealSnapshot) -> Head | None:
 
 
 def verify_export(records: Iterable[dict[str, Any]]) -> int:
-    """What an outsider runs on an export: recompute every hash and signature; events checked."""
+    """The chain part of what an outsider runs on an export (recompute every chain hash and
+    checkpoint signature); events checked. tools/verify_audit.py checks the tree heads too."""
     records = list(records)
     header = records[0]
     key = serialization.load_pem_public_key(header["public_key"].encode())
@@ -78,6 +79,8 @@ def verify_export(records: Iterable[dict[str, Any]]) -> int:
     previous: bytes | None = None
     checked = 0
     for rec in records[1:]:
+        if "tree_head" in rec:  # the Merkle tree's: tools/verify_audit.py checks those
+            continue
         if "checkpoint" in rec:
             head = bytes.fromhex(rec["hash"])
             key.verify(bytes.fromhex(rec["signature"]),
