@@ -313,16 +313,29 @@ def audit_export(start: str | None, stop: str | None, output: str, data_dir: str
 
 @audit.command("export-head")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), default="-")
+@click.option("--tree", is_flag=True, help="the latest signed tree head instead (for "
+              "`audit verify --witness` and tools/verify_audit.py)")
 @_data_dir
 @_store
 @click.option("--postgres-schema", default=None)
-def audit_export_head(output: str, data_dir: str | None, store: str | None,
+def audit_export_head(output: str, tree: bool, data_dir: str | None, store: str | None,
                       postgres_schema: str | None) -> None:
     """Print the latest signed checkpoint (one JSON line) to keep outside the data dir."""
+    from infra.security.merkle_store import TreeReader
     from infra.security.seal_export import latest_head
+    from infra.security.tree_head import encode as encode_tree
     from infra.security.witness import encode
 
     settings = _settings(data_dir, store).with_(postgres_schema=postgres_schema)
+    if tree:
+        with _read_snapshot(settings) as snapshot:
+            tree_head = TreeReader(snapshot.query).head()
+        if tree_head is None:
+            raise click.ClickException("no signed tree head yet: the sealer signs one every "
+                                       "LINKAGE_SEAL_CHECKPOINT_EVERY events")
+        with click.open_file(output, "wb") as out:
+            out.write(encode_tree(tree_head))
+        return
     with _read_snapshot(settings) as snapshot:
         head = latest_head(snapshot)
     if head is None:
@@ -384,6 +397,8 @@ def audit_prove(notification: int | None, tree_size: int | None, first: int | No
                 answer = proofs.inclusion(snapshot, key, pem, notification, tree_size)
             elif incident is not None:
                 answer = proofs.incident_bundle(snapshot, key, pem, incident)
+                if not answer["events"] and not answer["unproved"]:
+                    raise proofs.ProofUnavailable(f"no event of incident {incident} is stored")
             else:
                 assert first is not None and second is not None
                 answer = proofs.consistency(snapshot, key, pem, first, second)

@@ -205,3 +205,19 @@ def test_prove_writes_nothing(store: Settings) -> None:
     assert audit(store, "prove", "--from", "2", "--to", "9")[0] == 0
     assert Store(store).dump() == before
     assert seal_key_path(store)
+
+
+def test_the_latest_tree_head_exported_is_what_verify_witness_takes(
+    store: Settings, tmp_path: Path
+) -> None:
+    code, out = audit(store, "export-head", "--tree")
+    assert code == 0, out
+    head = json.loads(out)
+    assert (head["kind"], head["tree_size"], head["notification_id"]) == (
+        "linkage-tree-head", EVENTS, EVENTS)
+    path = tmp_path / "head.jsonl"
+    path.write_text(out)
+    code, out = audit(store, "verify", "--witness", str(path))
+    assert code == 0 and "consistent with 1 signed tree heads" in out, out
+    code, out = audit(store, "prove", "--incident", "00000000-0000-4000-8000-000000000000")
+    assert code == 1 and "no event of incident 00000000-0000-4000-8000-000000000000" in out
