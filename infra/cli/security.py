@@ -194,7 +194,7 @@ def audit_verify(data_dir: str | None, store: str | None, postgres_schema: str |
                  expect_head: Path | None, witness: Path | None, strict: bool) -> None:
     """Recompute the chain, read-only; exit 1 naming what was tampered with (see README)."""
     from infra.security.tree_head import TreeHead, read_tree_heads
-    from infra.security.tree_verification import check_tree_heads
+    from infra.security.tree_verification import check_stored_tree, check_tree_heads
     from infra.security.verification import NoSealKey, verify
     from infra.security.witness import HeadFileError, read_heads
 
@@ -222,6 +222,8 @@ def audit_verify(data_dir: str | None, store: str | None, postgres_schema: str |
                 result = check_tree_heads(snapshot, key, tree_heads, str(witness))
             if result is None:
                 result = verify(snapshot, key, heads, source=str(source))
+            if result.ok:  # the tree heads the store holds must hold for its events as well
+                result = check_stored_tree(snapshot, key) or result
         except NoSealKey as exc:
             raise click.ClickException(f"{exc}: no seal key at {key_path} (LINKAGE_SEAL_KEY)"
                                        ) from None

@@ -19,8 +19,20 @@ from infra.security.merkle_store import ProofUnavailable, TreeReader
 from infra.security.seal_format import GENESIS, seal_digests
 from infra.security.seal_snapshot import SealSnapshot
 from infra.security.tree_head import TreeHead, valid
-from infra.security.verification import Verified
+from infra.security.verification import NoSealKey, Verified
 from infra.security.witness import key_id
+
+
+def check_stored_tree(snapshot: SealSnapshot, key: Ed25519PublicKey | None) -> Verified | None:
+    """The store's own signed tree heads (`linkage_seal_heads`), checked as witnessed ones are:
+    None when every one holds for the events stored now (or there is none)."""
+    heads = TreeReader(snapshot.query).heads()
+    if not heads:
+        return None
+    if key is None:
+        raise NoSealKey(f"{len(heads)} signed tree heads cannot be checked without the seal key")
+    return check_tree_heads(snapshot, key, list(enumerate(heads, 1)), "linkage_seal_heads",
+                            unit="row")
 
 
 def _when(head: TreeHead) -> str:
@@ -28,7 +40,8 @@ def _when(head: TreeHead) -> str:
 
 
 def check_tree_heads(snapshot: SealSnapshot, key: Ed25519PublicKey,
-                     heads: Sequence[tuple[int, TreeHead]], source: str) -> Verified | None:
+                     heads: Sequence[tuple[int, TreeHead]], source: str,
+                     unit: str = "line") -> Verified | None:
     """None when the store is consistent with every head; else what the first head it breaks
     says (kind `inconsistent`, or `key`/`head` for a head this key did not sign)."""
     ordered = sorted(heads, key=lambda pair: (pair[1].tree_size, pair[0]))
@@ -37,7 +50,7 @@ def check_tree_heads(snapshot: SealSnapshot, key: Ed25519PublicKey,
 
     def name(line: int, h: TreeHead) -> str:
         return (f"the tree head of {h.tree_size} events (notification {h.notification_id}, "
-                f"signed {_when(h)}; {source} line {line})")
+                f"signed {_when(h)}; {source} {unit} {line})")
 
     def bad(kind: str, n: int, what: str) -> Verified:
         return Verified(False, 0, 0, f"{kind}: {what}", n, kind)

@@ -110,6 +110,27 @@ class Store:
             self.run("DELETE FROM linkage_seal_checkpoints WHERE notification_id >= ?", (n,))
         (count,) = self.run("SELECT COUNT(*) FROM linkage_seal_chain")[0]
         self.track(n - 1, count, self.chain_hash(n - 1))
+        if checkpoints:
+            self.cut_tree(int(count))
+
+    def cut_tree(self, size: int) -> None:
+        """Cut the Merkle tree back to its first `size` leaves, as a thorough attacker would:
+        leaves, nodes, signed tree heads and the frontier."""
+        from infra.security import merkle
+
+        self.run("DELETE FROM linkage_seal_leaves WHERE idx >= ?", (size,))
+        for level in range(1, 63):
+            self.run("DELETE FROM linkage_seal_nodes WHERE level = ? AND (idx + 1) * ? > ?",
+                     (level, 1 << level, size))
+        self.run("DELETE FROM linkage_seal_heads WHERE tree_size > ?", (size,))
+        frontier: list[bytes] = []
+        leaves = self.run("SELECT idx, notification_id, hash FROM linkage_seal_leaves "
+                          "ORDER BY idx")
+        for index, _n, leaf in leaves:
+            merkle.append(frontier, int(index), bytes(leaf))
+        last = int(leaves[-1][1]) if leaves else 0
+        self.run("UPDATE linkage_seal_tree SET size = ?, notification_id = ?, frontier = ?",
+                 (size, last, merkle.pack(frontier)))
 
     def clear_seals(self) -> None:
         for table in SEAL_TABLES:

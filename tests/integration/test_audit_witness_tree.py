@@ -142,3 +142,28 @@ def test_a_witness_that_is_not_signed_heads_is_a_usage_error(
     path.write_bytes(content)
     code, out = verify(settings, "--witness", str(path))
     assert code == 2 and expected in out and "--witness" in out, out
+
+
+def test_plain_verify_checks_the_tree_heads_the_store_holds(settings: Settings) -> None:
+    """Without a witness, the store's own signed tree heads must hold for its events and its
+    stored tree: a leaf altered, or an event rewritten with only the chain cut back, is named."""
+    sealed(settings)  # tree heads at 4 and 8
+    store = Store(settings)
+    store.run("UPDATE linkage_seal_leaves SET hash = ? WHERE idx = 5", (bytes(32),))
+    code, out = verify(settings)
+    assert code == 1, out
+    assert ("TAMPERED: inconsistent: the stored Merkle tree has root " in out
+            and "the tree head of 8 events (notification 8, signed " in out
+            and "linkage_seal_heads row 2) records " in out), out
+
+
+def test_plain_verify_names_a_rewrite_that_left_the_tree_behind(settings: Settings) -> None:
+    sealed(settings)
+    store = Store(settings)
+    store.modify(6)
+    store.unseal_from(6, checkpoints=False)  # the chain cut back and rewound; the tree kept
+    store.run("DELETE FROM linkage_seal_checkpoints WHERE notification_id >= 6")
+    code, out = verify(settings)
+    assert code == 1, out
+    assert ("TAMPERED: inconsistent: the events stored now give root " in out
+            and "history up to notification 8 was rewritten" in out), out
