@@ -22,6 +22,9 @@ from command_center.api import routes as api_routes
 from command_center.audit_api import OPENAPI_PATHS as AUDIT_PATHS
 from command_center.audit_api import routes as audit_routes
 from command_center.audit_api import secure_openapi
+from command_center.center_map import CenterMaps
+from command_center.center_map import add_openapi as add_map_openapi
+from command_center.center_map import routes as map_routes
 from command_center.console import console_endpoint
 from command_center.feed_ws import feed_endpoint
 from command_center.incident_list import add_openapi as add_incident_list_openapi
@@ -116,6 +119,7 @@ def create_app(services: Services) -> Starlette:
             Route("/", index, methods=["GET"]),
             Route("/openapi.json", openapi, methods=["GET"]),
             *api_routes,
+            *map_routes,
             *incident_list_routes,
             *ingest_routes,
             *audit_routes,
@@ -136,8 +140,10 @@ def create_app(services: Services) -> Starlette:
         if services.throttle is not None else None,
     )
     app.state.services = services
+    app.state.center_maps = CenterMaps(services.jurisdiction)
     openapi_doc = build_openapi(AUDIT_PATHS)
     add_ingest_openapi(openapi_doc)
     add_incident_list_openapi(openapi_doc)
+    add_map_openapi(openapi_doc)
     app.state.openapi = secure_openapi(openapi_doc)
     return app
