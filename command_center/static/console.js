@@ -5,6 +5,10 @@
 
 import { applyChanges } from "./patch.js";
 import { renderAlerts, renderLinkDialog, wireAlerts } from "./alerts.js";
+import { anyFilter, fillSelect, filters, fitToViewport, matches, ordered } from "./queue.js";
+import { gridLabel, loadMap, mapGrids, relabelMap, renderMap, select as selectGrid } from "./map.js";
+import { acknowledge as acknowledgeAlarm, initAlarm, isRinging, observe as observeAlarm, renderAlarm, resetAlarm } from "./alarm.js";
+import { onNames, partyName } from "./display.js";
 import {
   STATUSES, getLang, setLang, t, tStatus, tCategory, tSource, tEventType, tSeverity, tAssignee,
   tLevel, unitName, formatDuration, translateDom,
@@ -238,6 +242,7 @@ function setConn(s) {
   el.dataset.state = s;
   document.body.dataset.conn = s;
   renderConnText();
+  markDirty("seq");
 }
 
 function renderConnText() {
@@ -288,6 +293,7 @@ function resetView() {
 function connect(resume) {
   dropSocket();
   if (!state.centerId) return;
+  loadMap(apiFetch, state.centerId, onGridSelected).then(() => markDirty("open"));
   if (!resume) resetView();
   const gen = state.gen;
   const sendResume = resume && state.view !== null && state.epoch !== null && state.seq !== null;
@@ -378,6 +384,7 @@ function handleMessage(msg) {
       state.view = normalizeView(msg.view);
       state.epoch = msg.epoch;
       state.seq = msg.seq;
+      resetAlarm(state.view);
       if (bannerKind === "error") clearBanner();
       clearAuthBanner();
       setConn("open");
@@ -395,6 +402,7 @@ function handleMessage(msg) {
         return resync("bad delta: " + err.message);
       }
       state.seq = msg.seq;
+      observeAlarm(state.view);
       if ($("conn-status").dataset.state !== "open") setConn("open");
       for (const ch of msg.changes || []) {
         const head = Array.isArray(ch.path) ? ch.path[0] : null;
@@ -501,6 +509,8 @@ function flush() {
     else if (parts.has("open")) renderLinkDialog(state.view, gridName); // its incident list
     if (parts.has("grids")) renderGrids();
     if (parts.has("seq")) renderSeq();
+    if (parts.has("open") || parts.has("grids") || parts.has("alerts")) renderMap(state.view);
+    fitToViewport(document.querySelector(".panel-open"));
   } catch (err) {
     console.error("linkage console: render failed", err);
   }
@@ -577,32 +587,47 @@ const rowCache = new Map(); // id -> {tr, sig, cells}
 // Parsed times per incident object (a delta replaces the object, so the cache stays valid).
 const timeCache = new WeakMap();
 
+// The page's urgency order (static/queue.js): the server's rule, with "overdue" from the clock.
 function sortKeyed(list, now) {
-  const keyed = list.map((inc) => {
-    let tm = timeCache.get(inc);
-    if (!tm || tm.dueIso !== inc.due || tm.repIso !== inc.reported_at) {
-      const due = parseTime(inc.due);
-      const rep = parseTime(inc.reported_at);
-      tm = {
-        dueIso: inc.due,
-        repIso: inc.reported_at,
-        due: Number.isNaN(due) ? Infinity : due,
-        rep: Number.isNaN(rep) ? Infinity : rep,
-      };
-      timeCache.set(inc, tm);
-    }
-    // Only a case still being worked can be overdue; a resolved one waits for the return visit.
-    const working = WORKING.has(inc.status);
-    return { inc, overdue: working && tm.due !== Infinity && tm.due < now, due: working ? tm.due : Infinity, rep: tm.rep };
-  });
-  // The server's urgency order (major first, then the earlier of due time or report time):
-  // the queue is the head of that order, so the list continues where GET /api/incidents would.
-  keyed.sort((a, b) => {
-    const ua = String(a.inc.urgency ?? ""), ub = String(b.inc.urgency ?? "");
-    if (ua !== ub) return ua < ub ? -1 : 1;
-    return String(a.inc.id) < String(b.inc.id) ? -1 : 1;
-  });
-  return keyed;
+  return ordered(list, now);
+}
+
+// --- queue filters (static/queue.js) and the map (static/map.js)
+
+let namesVersion = 0; // bumps when the directory (names) arrives: rows re-render their names
+
+function renderFilters(keyed) {
+  const incs = keyed.map((k) => k.inc);
+  const statuses = STATUSES.filter((st) => !FINAL.has(st));
+  fillSelect($("filter-status"), t("filter.all"), statuses.map((st) => [st, tStatus(st)]));
+  const gridIds = new Set(mapGrids());
+  for (const inc of incs) if (inc.grid) gridIds.add(String(inc.grid));
+  if (filters.grid) gridIds.add(filters.grid);
+  const gridOpts = [...gridIds].map((g) => [g, gridLabel(g) || gridName(g)])
+    .sort((a, b) => a[1].localeCompare(b[1], getLang()));
+  fillSelect($("filter-grid"), t("filter.all"), gridOpts);
+  fillSelect($("filter-severity"), t("filter.all"), [["major", tSeverity("major")], ["routine", tSeverity("routine")]]);
+  const assignees = new Set(incs.map((inc) => inc.assignee).filter(Boolean));
+  if (filters.assignee && filters.assignee !== "-") assignees.add(filters.assignee);
+  const assigneeOpts = [["-", t("filter.unassigned")],
+    ...[...assignees].map((a) => [String(a), partyName(a)]).sort((a, b) => a[1].localeCompare(b[1], getLang()))];
+  fillSelect($("filter-assignee"), t("filter.all"), assigneeOpts);
+  for (const [key, id] of [["status", "filter-status"], ["grid", "filter-grid"], ["severity", "filter-severity"], ["assignee", "filter-assignee"]]) {
+    if ($(id).value !== filters[key]) $(id).value = filters[key];
+  }
+  $("filter-clear").hidden = !anyFilter();
+}
+
+function setFilter(key, value) {
+  filters[key] = value || "";
+  if (key === "grid") selectGrid(filters.grid);
+  else markDirty("open");
+}
+
+// The map's grid selection is the queue's grid filter.
+function onGridSelected(grid) {
+  filters.grid = grid || "";
+  markDirty("open");
 }
 
 // Open cases in the whole center (not only the queue): every status but the final ones.
@@ -615,7 +640,10 @@ function openCount() {
 
 const WORKING = new Set(["accepted", "dispatched", "returned", "acknowledged", "reopened"]);
 
-function dueText(dueMs, now) {
+function dueText(dueMs, now, repMs) {
+  if (dueMs === Infinity && repMs !== undefined && repMs !== Infinity) {
+    return { abs: "", rel: t("since.report", { d: formatDuration(now - repMs) }) };
+  }
   if (dueMs === Infinity) return { abs: t("due.none"), rel: "" };
   const diff = dueMs - now;
   const rel = diff < 0 ? t("due.overdue", { d: formatDuration(-diff) }) : t("due.in", { d: formatDuration(diff) });
@@ -644,7 +672,7 @@ function buildRow(id) {
 function fillRow(entry, k, now) {
   const inc = k.inc;
   const lang = getLang();
-  const sig = [lang, inc.version, inc.status, inc.severity, inc.category, inc.grid, inc.assignee, inc.summary, inc.source, inc.escalated_to, inc.supervised_by].join("\u0001");
+  const sig = [lang, namesVersion, inc.version, inc.status, inc.severity, inc.category, inc.grid, inc.assignee, inc.summary, inc.source, inc.escalated_to, inc.supervised_by].join("\u0001");
   const c = entry.cells;
   if (sig !== entry.sig) {
     entry.sig = sig;
@@ -659,11 +687,11 @@ function fillRow(entry, k, now) {
     // Step 4 badges: escalation up the tree and supervision by a higher center.
     if (inc.escalated_to) c.status.append(" ", el("span", "pill badge-escalated", t("escalated." + inc.escalated_to)));
     if (inc.supervised_by) c.status.append(" ", el("span", "pill badge-supervised", t("supervised")));
-    c.assignee.textContent = inc.assignee ? tAssignee(inc.assignee) : "";
+    c.assignee.textContent = inc.assignee ? partyName(inc.assignee) : "";
     c.assignee.classList.toggle("muted", !inc.assignee);
     if (!inc.assignee) c.assignee.textContent = t("unassigned");
   }
-  const d = dueText(k.due, now);
+  const d = dueText(k.due, now, k.rep);
   const dueSig = lang + "|" + d.abs + "|" + d.rel + "|" + k.overdue;
   if (dueSig !== entry.dueSig) {
     entry.dueSig = dueSig;
@@ -682,9 +710,11 @@ function renderOpen() {
   const open = (state.view && state.view.queue) || {};
   const now = Date.now();
   const keyed = sortKeyed(Object.values(open).filter((x) => x && typeof x === "object"), now);
+  renderFilters(keyed);
+  const shown = anyFilter() ? keyed.filter((k) => matches(k.inc)) : keyed;
   const seen = new Set();
   const order = [];
-  for (const k of keyed) {
+  for (const k of shown) {
     if (order.length >= OPEN_MAX_ROWS) break;
     const id = String(k.inc.id ?? "");
     if (!id || seen.has(id)) continue;
@@ -696,6 +726,7 @@ function renderOpen() {
     }
     fillRow(entry, k, now);
     entry.tr.classList.toggle("selected", id === state.detailId);
+    entry.tr.classList.toggle("alarm", isRinging(id));
     order.push(entry.tr);
   }
   for (const [id, entry] of rowCache) {
@@ -721,7 +752,8 @@ function renderOpen() {
   $("open-empty").hidden = order.length !== 0 || state.view === null;
   const openTotal = Math.max(keyed.length, openCount());
   let total = state.view ? t("open.count", { n: openTotal }) : "";
-  if (openTotal > order.length) total += " · " + t("open.shown", { n: order.length });
+  if (anyFilter()) total += " · " + t("filter.shown", { n: shown.length });
+  else if (openTotal > order.length) total += " · " + t("open.shown", { n: order.length });
   $("open-total").textContent = total;
   const overdue = keyed.filter((k) => k.overdue).length;
   $("open-total").dataset.overdue = String(overdue);
@@ -752,7 +784,7 @@ function renderFeed() {
     );
     li.appendChild(head);
     const body = el("div", "feed-body");
-    if (ev.summary) body.appendChild(el("span", "feed-summary", ev.summary));
+    if (ev.summary) body.appendChild(el("span", "feed-summary", feedSummary(ev.summary)));
     if (ev.actor) body.appendChild(el("span", "feed-actor", ev.actor));
     li.appendChild(body);
     if (ev.at) li.title = ev.at;
@@ -760,6 +792,14 @@ function renderFeed() {
   }
   if (items.length === 0 && state.view) frag.appendChild(el("li", "empty", t("feed.empty")));
   list.replaceChildren(frag);
+}
+
+// A feed summary without ids: "department:housing" is the party's name, "duplicate of <id>" a word.
+function feedSummary(text) {
+  const m = /^(department|grid_worker|party|user):\S+$/.exec(text);
+  if (m) return partyName(text);
+  if (/^duplicate of /.test(text)) return tEventType("MarkedDuplicate");
+  return text;
 }
 
 // --- grids
@@ -793,18 +833,30 @@ function renderGrids() {
 // --- footer
 
 function renderSeq() {
+  // The ids of the stream (center, epoch, seq, position) stay in the footer's details fold.
   const e = $("seq");
   if (!state.view) {
     e.textContent = state.centerId ? `${state.centerId} · —` : "—";
     delete e.dataset.epoch;
     delete e.dataset.seq;
-    return;
+  } else {
+    const parts = [state.centerId, `${t("footer.epoch")} ${state.epoch}`, `${t("footer.seq")} ${state.seq}`];
+    if (state.view.position !== undefined) parts.push(`${t("footer.position")} ${state.view.position}`);
+    e.textContent = parts.join(" · ");
+    e.dataset.epoch = String(state.epoch);
+    e.dataset.seq = String(state.seq);
   }
-  const parts = [state.centerId, `${t("footer.epoch")} ${state.epoch}`, `${t("footer.seq")} ${state.seq}`];
-  if (state.view.position !== undefined) parts.push(`${t("footer.position")} ${state.view.position}`);
-  e.textContent = parts.join(" · ");
-  e.dataset.epoch = String(state.epoch);
-  e.dataset.seq = String(state.seq);
+  // What the officer reads: connected or not, and when the last event happened (local time).
+  const open = $("conn-status").dataset.state === "open" && state.view;
+  const recent = (state.view && state.view.recent) || [];
+  let last = NaN;
+  for (const ev of recent) last = Math.max(Number.isNaN(last) ? -Infinity : last, parseTime(ev.at));
+  const when = Number.isFinite(last)
+    ? t("footer.last", { time: new Date(last).toLocaleString(getLang(), { hour12: false }) })
+    : t("footer.none");
+  const status = $("footer-status");
+  status.textContent = (open ? t("footer.connected") : t("footer.offline")) + " · " + when;
+  status.dataset.state = open ? "open" : "closed";
 }
 
 // ---------------------------------------------------------------- detail panel
@@ -813,6 +865,7 @@ let detailTimer = null;
 let detailReq = 0;
 
 function openDetail(id) {
+  acknowledgeAlarm(id);
   state.detailId = id;
   state.detailData = null;
   state.detailError = null;
@@ -1001,6 +1054,8 @@ function applyLanguage() {
   renderConnText();
   if (bannerKind === "auth") showBanner("auth", "");
   markDirty("all");
+  relabelMap();
+  renderAlarm();
   if (state.detailId) renderDetail();
 }
 
@@ -1012,6 +1067,19 @@ function wire() {
     applyLanguage();
   });
   $("center-select").addEventListener("change", (e) => switchCenter(e.target.value));
+  for (const select of document.querySelectorAll("#queue-filters select[data-filter]")) {
+    select.addEventListener("change", () => setFilter(select.dataset.filter, select.value));
+  }
+  $("filter-clear").addEventListener("click", () => {
+    for (const key of Object.keys(filters)) filters[key] = "";
+    selectGrid("");
+  });
+  initAlarm(() => markDirty("open"));
+  window.addEventListener("resize", () => fitToViewport(document.querySelector(".panel-open")));
+  onNames(() => {
+    namesVersion++;
+    markDirty("all");
+  });
 
   const tbody = $("open-list");
   tbody.addEventListener("click", (e) => {

@@ -258,6 +258,185 @@ const STRINGS = {
   },
 };
 
+
+// Strings of the urgency queue, map, alarm, storms and alert forms (issue #13, part B).
+const SCREEN_STRINGS = {
+  "zh-CN": {
+    "filter.status": "状态",
+    "filter.grid": "网格",
+    "filter.severity": "等级",
+    "filter.assignee": "承办方",
+    "filter.all": "全部",
+    "filter.unassigned": "未指派",
+    "filter.clear": "清除筛选",
+    "filter.shown": "筛选后 {n} 件",
+    "since.report": "已等待 {d}",
+    "queue.overdue": "超期",
+    "map.title": "辖区地图",
+    "map.loading": "地图加载中…",
+    "map.error": "无法加载地图",
+    "map.open": "未结 {n} 件",
+    "map.workers": "网格员：{names}",
+    "map.noWorkers": "网格员：—",
+    "map.legend.major": "重大事件",
+    "map.legend.alert": "摄像头告警",
+    "map.filtered": "已按网格筛选：{name}",
+    "alarm.enable": "开启提示音",
+    "alarm.enabled": "提示音已开启",
+    "alarm.ack": "知道了",
+    "alarm.title": "【新重大事件】",
+    "alarm.titleRule": "【新告警事件】",
+    "alarm.banner": "新重大事件：{what}",
+    "alarm.bannerRule": "规则自动立案：{what}",
+    "footer.connected": "已连接",
+    "footer.offline": "未连接",
+    "footer.last": "最后更新 {time}",
+    "footer.none": "暂无事件",
+    "details.title": "详细信息（编号）",
+    "storm.burst": "告警风暴",
+    "storm.summary": "{n} 条告警",
+    "storm.windows": "{n} 个统计窗口",
+    "storm.where": "{where}",
+    "storm.expand": "展开",
+    "storm.collapse": "收起",
+    "storm.window": "{kind} {where} · {w} 秒窗口 · {n} 条",
+    "storm.more": "等 {n} 处",
+    "form.create.title": "告警转事件",
+    "form.create.category": "类别",
+    "form.create.severity": "等级",
+    "form.create.description": "描述",
+    "form.create.submit": "立案",
+    "form.create.default": "{label}告警（{where}，{time}）",
+    "form.dismiss.title": "排除告警",
+    "form.dismiss.reason": "原因",
+    "form.dismiss.submit": "排除",
+    "form.cancel": "取消",
+    "form.err.required": "请填写此项。",
+    "form.done.create": "已立案",
+    "form.done.dismiss": "告警已排除",
+    "replay.title": "审计回放",
+    "replay.center": "中心",
+    "replay.tz": "时区",
+    "replay.counts": "当时的统计",
+    "replay.open": "当时的未结事件",
+    "replay.history": "事件处置过程",
+    "replay.historyHint": "点击左侧事件查看其全部记录",
+    "replay.step": "第 {i} / {n} 步",
+    "replay.alerts": "告警 {n} 条",
+    "replay.forbidden": "无权查看审计回放：此页面需要审计员或管理员账号。",
+    "replay.login": "请使用审计员链接登录（#token=…）。",
+    "replay.error": "加载失败",
+    "replay.none": "此中心暂无记录",
+  },
+  en: {
+    "filter.status": "Status",
+    "filter.grid": "Grid",
+    "filter.severity": "Severity",
+    "filter.assignee": "Assignee",
+    "filter.all": "All",
+    "filter.unassigned": "Unassigned",
+    "filter.clear": "Clear filters",
+    "filter.shown": "{n} match",
+    "since.report": "waiting {d}",
+    "queue.overdue": "overdue",
+    "map.title": "Map",
+    "map.loading": "Loading the map…",
+    "map.error": "Could not load the map",
+    "map.open": "{n} open",
+    "map.workers": "Grid workers: {names}",
+    "map.noWorkers": "Grid workers: —",
+    "map.legend.major": "Major incident",
+    "map.legend.alert": "Camera alert",
+    "map.filtered": "Filtered by grid: {name}",
+    "alarm.enable": "Enable sound",
+    "alarm.enabled": "Sound on",
+    "alarm.ack": "Acknowledge",
+    "alarm.title": "[New major incident]",
+    "alarm.titleRule": "[New alert incident]",
+    "alarm.banner": "New major incident: {what}",
+    "alarm.bannerRule": "Opened by a rule: {what}",
+    "footer.connected": "Connected",
+    "footer.offline": "Not connected",
+    "footer.last": "last update {time}",
+    "footer.none": "no events yet",
+    "details.title": "Details (ids)",
+    "storm.burst": "Alert storm",
+    "storm.summary": "{n} alerts",
+    "storm.windows": "{n} windows",
+    "storm.where": "{where}",
+    "storm.expand": "Expand",
+    "storm.collapse": "Collapse",
+    "storm.window": "{kind} {where} · {w}s window · {n}",
+    "storm.more": "and {n} more",
+    "form.create.title": "Create an incident from the alert",
+    "form.create.category": "Category",
+    "form.create.severity": "Severity",
+    "form.create.description": "Description",
+    "form.create.submit": "Create incident",
+    "form.create.default": "{label} alert ({where}, {time})",
+    "form.dismiss.title": "Dismiss the alert",
+    "form.dismiss.reason": "Reason",
+    "form.dismiss.submit": "Dismiss",
+    "form.cancel": "Cancel",
+    "form.err.required": "This field is required.",
+    "form.done.create": "Incident created",
+    "form.done.dismiss": "Alert dismissed",
+    "replay.title": "Audit replay",
+    "replay.center": "Center",
+    "replay.tz": "Time zone",
+    "replay.counts": "Counts at that time",
+    "replay.open": "Open incidents at that time",
+    "replay.history": "Incident history",
+    "replay.historyHint": "Click an incident to see every event of it",
+    "replay.step": "step {i} of {n}",
+    "replay.alerts": "{n} alerts",
+    "replay.forbidden": "Not allowed: the audit replay needs an auditor's or an admin's account.",
+    "replay.login": "Log in with an auditor's link (#token=…).",
+    "replay.error": "Loading failed",
+    "replay.none": "No history for this center yet",
+  },
+};
+Object.assign(STRINGS["zh-CN"], SCREEN_STRINGS["zh-CN"]);
+Object.assign(STRINGS.en, SCREEN_STRINGS.en);
+
+// Camera alert labels, alert rules (by their description), roles and alert priorities.
+const ALERT_LABEL = {
+  person: ["人员", "Person"],
+  car: ["车辆", "Car"],
+  bicycle: ["非机动车", "Bicycle"],
+  dog: ["犬只", "Dog"],
+  fire: ["火情", "Fire"],
+  smoke: ["烟雾", "Smoke"],
+  truck: ["货车", "Truck"],
+  motorcycle: ["摩托车", "Motorcycle"],
+  face: ["人脸", "Face"],
+  license_plate: ["车牌", "Licence plate"],
+  cap: ["预警信息", "CAP warning"],
+};
+
+const RULE = {
+  fire_or_smoke_in_zone: ["烟火告警：重点区域检测到烟火", "Fire or smoke detected in a watched zone"],
+  watch_listed_plate: ["布控车牌出现", "A watch-listed plate was seen"],
+  loitering: ["人员长时间逗留", "A person loitering"],
+  cap_extreme: ["极端级别预警", "An extreme-level warning"],
+};
+
+const ROLE = {
+  city_officer: ["市级值班员", "City duty officer"],
+  district_officer: ["区县值班员", "District duty officer"],
+  township_officer: ["乡镇（街道）值班员", "Township duty officer"],
+  department: ["职能部门", "Department"],
+  grid_worker: ["网格员", "Grid worker"],
+  auditor: ["审计员", "Auditor"],
+  admin: ["管理员", "Administrator"],
+  feed: ["数据接入", "Feed"],
+};
+
+const STORM_KIND = {
+  camera: ["摄像头", "Camera"],
+  grid: ["网格", "Grid"],
+};
+
 const STATUS = {
   reported: ["已上报", "Reported"],
   accepted: ["已受理", "Accepted"],
@@ -281,6 +460,7 @@ const CATEGORY = {
   fire_hazard: ["消防隐患", "Fire hazard"],
   dispute: ["矛盾纠纷", "Dispute"],
   public_security: ["治安", "Public security"],
+  early_warning: ["预警", "Early warning"],
   other: ["其他", "Other"],
 };
 
@@ -291,6 +471,8 @@ const SOURCE = {
   sensor: ["传感器", "Sensor"],
   wechat: ["微信", "WeChat"],
   resident: ["居民", "Resident"],
+  department: ["职能部门", "Department"],
+  open311: ["市民诉求", "Resident request"],
 };
 
 const EVENT_TYPE = {
@@ -327,6 +509,7 @@ const LEVEL = {
 };
 
 export const STATUSES = Object.keys(STATUS);
+export const CATEGORIES = Object.keys(CATEGORY);
 
 function detectLang() {
   let saved = null;
@@ -378,6 +561,13 @@ export const tCategory = (c) => lookup(CATEGORY, c);
 export const tSource = (s) => lookup(SOURCE, s);
 export const tEventType = (e) => lookup(EVENT_TYPE, e);
 export const tLevel = (l) => lookup(LEVEL, l);
+export const tStormKind = (k) => lookup(STORM_KIND, k);
+// Unknown values are shown as a readable word, never as a snake_case id.
+const humane = (v) => String(v).replace(/[_:-]+/g, " ");
+const lookupHumane = (table, v) => (v && !table[v] ? humane(v) : lookup(table, v));
+export const tAlertLabel = (l) => lookupHumane(ALERT_LABEL, l);
+export const tRule = (r) => lookupHumane(RULE, r);
+export const tRole = (r) => lookupHumane(ROLE, r);
 export function tSeverity(s) {
   if (s === "major" || s === "routine") return t("severity." + s);
   return s ? String(s) : "";

@@ -1,0 +1,90 @@
+// Linkage console — names, not ids, on the main screen.
+//
+// Parties, workers and cameras are named by the directory (window.LinkageNames, static/names.js,
+// fed by GET /api/directory); when it does not know an id (or is not loaded yet) the screen shows
+// the kind of party in the user's language, never the raw id: ids go to the "details" fold only.
+
+import { getLang, t, tAssignee, tRole } from "./i18n.js";
+
+const KIND_KEY = { department: "department", party: "party", grid_worker: "grid_worker", user: "user" };
+
+function names() {
+  return typeof window !== "undefined" && window.LinkageNames ? window.LinkageNames : null;
+}
+
+// A directory answer may be a string, or {name, name_en}: the name in the user's language.
+function pick(value) {
+  if (!value) return "";
+  if (typeof value === "string") return value;
+  if (typeof value === "object") {
+    const zh = value.name || value.name_zh || "";
+    const en = value.name_en || "";
+    return getLang() === "en" ? en || zh : zh || en;
+  }
+  return "";
+}
+
+function ask(method, id) {
+  const dir = names();
+  if (!dir || typeof dir[method] !== "function" || id === null || id === undefined || id === "") return "";
+  try {
+    return pick(dir[method](String(id)));
+  } catch (_) {
+    return "";
+  }
+}
+
+// "kind:id" (or {kind, id}) -> the party's name; else the kind in words ("部门" / "Dept").
+export function partyName(assignee) {
+  if (!assignee) return "";
+  let kind;
+  let id;
+  if (typeof assignee === "object") {
+    kind = assignee.kind;
+    id = assignee.id;
+  } else {
+    const text = String(assignee);
+    const i = text.indexOf(":");
+    kind = i < 0 ? "" : text.slice(0, i);
+    id = i < 0 ? text : text.slice(i + 1);
+  }
+  const name = kind === "grid_worker" ? ask("worker", id) || ask("party", id) : ask("party", id) || ask("worker", id);
+  if (name) return name;
+  const label = tAssignee(`${KIND_KEY[kind] || kind}:`);
+  return label.replace(/:\s*$/, "") || t("unassigned");
+}
+
+// A camera id -> its name and place from the registry; else the word "camera".
+export function cameraName(id) {
+  return ask("camera", id) || t("alerts.camera");
+}
+
+// A role id -> its name (directory first, then i18n.js).
+export function roleName(role) {
+  return ask("role", role) || tRole(role);
+}
+
+// A grid worker's name for the map's hover; "" when the directory does not know them.
+export function workerName(id) {
+  return ask("worker", id);
+}
+
+// The grid workers of a grid, by name, when the directory lists them.
+export function gridWorkers(grid) {
+  const dir = names();
+  if (!dir) return [];
+  try {
+    if (typeof dir.gridWorkers === "function") return (dir.gridWorkers(String(grid)) || []).map(pick).filter(Boolean);
+    if (typeof dir.workersOf === "function") return (dir.workersOf(String(grid)) || []).map(pick).filter(Boolean);
+    if (typeof dir.workers === "function") return (dir.workers(String(grid)) || []).map(pick).filter(Boolean);
+  } catch (_) {
+    /* directory without per-grid workers */
+  }
+  return [];
+}
+
+// Called when the directory arrives so the screen can re-render names.
+export function onNames(callback) {
+  if (typeof window === "undefined") return;
+  window.addEventListener("linkage:names", callback);
+}
