@@ -17,6 +17,7 @@ from command_center.bodies import read_json
 from command_center.problems import Problem
 from command_center.schemas import ACTION_BODIES, ReportIncident, to_params
 from command_center.types import Services
+from command_center.watch import watchable_tree
 from domain import access
 from domain.application import NotFound
 from domain.incident import Actor
@@ -123,8 +124,10 @@ async def incident_action(request: Request) -> Response:
 
 async def list_centers(request: Request) -> Response:
     svc = services(request)
-    svc.authorize(svc.authenticate(request), access.TREE, ())
-    return json_response(svc.jurisdiction.tree())
+    actor = svc.authenticate(request)
+    svc.authorize(actor, access.TREE, ())
+    # Only the branch the user works in, each node marked watchable or not (command_center/watch.py).
+    return json_response(watchable_tree(svc, actor))
 
 
 async def center_view(request: Request) -> Response:

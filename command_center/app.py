@@ -23,6 +23,8 @@ from command_center.audit_api import OPENAPI_PATHS as AUDIT_PATHS
 from command_center.audit_api import routes as audit_routes
 from command_center.audit_api import secure_openapi
 from command_center.console import console_endpoint
+from command_center.directory import add_openapi as add_directory_openapi
+from command_center.directory import routes as directory_routes
 from command_center.feed_ws import feed_endpoint
 from command_center.incident_list import add_openapi as add_incident_list_openapi
 from command_center.incident_list import routes as incident_list_routes
@@ -117,6 +119,7 @@ def create_app(services: Services) -> Starlette:
             Route("/openapi.json", openapi, methods=["GET"]),
             *api_routes,
             *incident_list_routes,
+            *directory_routes,
             *ingest_routes,
             *audit_routes,
             *metrics_routes,
@@ -139,5 +142,6 @@ def create_app(services: Services) -> Starlette:
     openapi_doc = build_openapi(AUDIT_PATHS)
     add_ingest_openapi(openapi_doc)
     add_incident_list_openapi(openapi_doc)
+    add_directory_openapi(openapi_doc)
     app.state.openapi = secure_openapi(openapi_doc)
     return app
