@@ -26,6 +26,8 @@ from command_center.center_map import CenterMaps
 from command_center.center_map import add_openapi as add_map_openapi
 from command_center.center_map import routes as map_routes
 from command_center.console import console_endpoint
+from command_center.directory import add_openapi as add_directory_openapi
+from command_center.directory import routes as directory_routes
 from command_center.feed_ws import feed_endpoint
 from command_center.incident_list import add_openapi as add_incident_list_openapi
 from command_center.incident_list import routes as incident_list_routes
@@ -121,6 +123,7 @@ def create_app(services: Services) -> Starlette:
             *api_routes,
             *map_routes,
             *incident_list_routes,
+            *directory_routes,
             *ingest_routes,
             *audit_routes,
             *metrics_routes,
@@ -145,5 +148,6 @@ def create_app(services: Services) -> Starlette:
     add_ingest_openapi(openapi_doc)
     add_incident_list_openapi(openapi_doc)
     add_map_openapi(openapi_doc)
+    add_directory_openapi(openapi_doc)
     app.state.openapi = secure_openapi(openapi_doc)
     return app

@@ -17,6 +17,7 @@ from command_center.revocation import Revocations
 from command_center.throttle import FailureThrottle
 from domain.alert_service import AlertService
 from domain.application import IncidentService
+from domain.directory import Directory
 from domain.incident import Actor
 from domain.jurisdiction import Jurisdiction
 
@@ -67,3 +68,7 @@ class Services:
     ws_burst: int = 20
     throttle: FailureThrottle | None = None  # authentication failures per address (None: off)
     revocations: Revocations = field(default_factory=Revocations)  # feed keys revoked
+    # Dispatch targets and names (GET /api/directory); None: not configured
+    directory: Directory | None = None
+    # (camera id, name, grid) of the camera registry, for the console's names (GET /api/directory)
+    cameras: list[tuple[str, str, str]] = field(default_factory=list)

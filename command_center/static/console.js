@@ -8,7 +8,7 @@ import { renderAlerts, renderLinkDialog, wireAlerts } from "./alerts.js";
 import { anyFilter, fillSelect, filters, fitToViewport, matches, ordered } from "./queue.js";
 import { gridLabel, loadMap, mapGrids, relabelMap, renderMap, select as selectGrid } from "./map.js";
 import { acknowledge as acknowledgeAlarm, initAlarm, isRinging, observe as observeAlarm, renderAlarm, resetAlarm } from "./alarm.js";
-import { onNames, partyName } from "./display.js";
+import { loadNames, onNames, partyName } from "./display.js";
 import {
   STATUSES, getLang, setLang, t, tStatus, tCategory, tSource, tEventType, tSeverity, tAssignee,
   tLevel, unitName, formatDuration, translateDom,
@@ -1133,6 +1133,7 @@ function wire() {
 
 async function start() {
   const ok = await loadCenters();
+  if (ok) loadNames(apiFetch);
   if (!ok && !state.centerId) state.centerId = defaultCenter();
   if (ok) {
     const current = state.centerId;

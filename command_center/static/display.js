@@ -5,11 +5,20 @@
 // the kind of party in the user's language, never the raw id: ids go to the "details" fold only.
 
 import { getLang, t, tAssignee, tRole } from "./i18n.js";
+import LinkageNames from "./names.js";
 
 const KIND_KEY = { department: "department", party: "party", grid_worker: "grid_worker", user: "user" };
 
 function names() {
-  return typeof window !== "undefined" && window.LinkageNames ? window.LinkageNames : null;
+  return typeof window !== "undefined" && window.LinkageNames ? window.LinkageNames : LinkageNames;
+}
+
+// Fetch the directory (once) and tell the screen, which re-renders its names.
+export function loadNames(apiFetch) {
+  return names().load(apiFetch).then(
+    () => window.dispatchEvent(new Event("linkage:names")),
+    (err) => console.warn("linkage console: directory not loaded:", err && err.message),
+  );
 }
 
 // A directory answer may be a string, or {name, name_en}: the name in the user's language.
@@ -69,18 +78,13 @@ export function workerName(id) {
   return ask("worker", id);
 }
 
-// The grid workers of a grid, by name, when the directory lists them.
+// The grid workers of a grid, by name, from the directory.
 export function gridWorkers(grid) {
-  const dir = names();
-  if (!dir) return [];
-  try {
-    if (typeof dir.gridWorkers === "function") return (dir.gridWorkers(String(grid)) || []).map(pick).filter(Boolean);
-    if (typeof dir.workersOf === "function") return (dir.workersOf(String(grid)) || []).map(pick).filter(Boolean);
-    if (typeof dir.workers === "function") return (dir.workers(String(grid)) || []).map(pick).filter(Boolean);
-  } catch (_) {
-    /* directory without per-grid workers */
-  }
-  return [];
+  const directory = names().loadedDirectory;
+  if (!directory) return [];
+  return (directory.grid_workers || []).filter((w) => String(w.grid) === String(grid))
+    .map((w) => pick(w.name && typeof w.name === "object" && "zh" in w.name
+      ? { name: w.name.zh, name_en: w.name.en } : w.name)).filter(Boolean);
 }
 
 // Called when the directory arrives so the screen can re-render names.

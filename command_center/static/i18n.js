@@ -542,6 +542,11 @@ export function setLang(lang) {
 
 const idx = () => (current === "zh-CN" ? 0 : 1);
 
+// More strings from another module (names.js, drawer.js, keys.js): {"zh-CN": {...}, en: {...}}.
+export function addStrings(tables) {
+  for (const lang of LANGS) Object.assign(STRINGS[lang], tables[lang] || {});
+}
+
 export function t(key, params) {
   let s = STRINGS[current][key];
   if (s === undefined) s = STRINGS.en[key];

@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.conftest import RunningServer, unavailable
+from tests.conftest import RunningServer
+from tests.e2e.browser import chromium
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
-CHROMIUM = os.environ.get("LINKAGE_CHROMIUM", "/usr/bin/chromium")
 
 
 def test_an_auditor_scrubs_the_replay_slider_back_in_time(server: RunningServer) -> None:
-    if not os.path.exists(CHROMIUM):
-        unavailable("Chromium", CHROMIUM)
-    from playwright.sync_api import sync_playwright
-
     embedded: Any = server.embedded
     grid = embedded.jurisdiction.grids()[0].id
     center = embedded.jurisdiction.centers_for(grid)[0]
@@ -30,8 +25,7 @@ def test_an_auditor_scrubs_the_replay_slider_back_in_time(server: RunningServer)
     assert httpx.post(f"{server.url}/api/incidents/{first}/accept", headers=server.headers,
                       json={}).status_code == 200
     auditor = embedded.tokens.issue("replayer", "auditor", None)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+    with chromium() as browser:
         page = browser.new_page()
         page.goto(f"{server.url}/replay?center={center}#token={auditor}")
         page.wait_for_selector("#open-at tr", timeout=10_000)
@@ -45,4 +39,3 @@ def test_an_auditor_scrubs_the_replay_slider_back_in_time(server: RunningServer)
         page.click("#open-at tr")
         page.wait_for_selector("#history li", timeout=10_000)
         assert "Reported" in page.inner_text("#history")
-        browser.close()
