@@ -57,7 +57,7 @@ export function partyName(assignee) {
     kind = i < 0 ? "" : text.slice(0, i);
     id = i < 0 ? text : text.slice(i + 1);
   }
-  const name = kind === "grid_worker" ? ask("worker", id) || ask("party", id) : ask("party", id) || ask("worker", id);
+  const name = kind ? ask("party", `${kind}:${id}`) : ask("party", id);
   if (name) return name;
   const label = tAssignee(`${KIND_KEY[kind] || kind}:`);
   return label.replace(/:\s*$/, "") || t("unassigned");

@@ -4,7 +4,6 @@ storms as one row per burst that leaves when acknowledged."""
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from collections.abc import Iterator
@@ -15,12 +14,10 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import RunningServer, unavailable
+from tests.conftest import RunningServer
+from tests.e2e.browser import chromium
 
 pytestmark = pytest.mark.browser
-CHROMIUM = os.environ.get("LINKAGE_CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--autoplay-policy=user-gesture-required"]
 TOWNSHIP = "130706001"
 CAMERA_GRID = "130706001001001"
 DEPARTMENTS = ("urban_management", "housing", "public_security", "water_affairs", "fire_rescue")
@@ -28,14 +25,8 @@ DEPARTMENTS = ("urban_management", "housing", "public_security", "water_affairs"
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if not os.path.exists(CHROMIUM):
-        unavailable("Chromium", f"{CHROMIUM} not installed (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    with chromium() as browser:
         yield browser
-        browser.close()
 
 
 @contextmanager
@@ -162,6 +153,7 @@ def test_clicking_a_grid_on_the_map_filters_the_queue_and_the_map_draws_every_gr
         page.hover(f'#map path[data-grid="{second}"]')
         tip = page.inner_text("#map-tip")
         assert "4 open" in tip and "Grid 02" in tip
+        assert "Li Lei" in tip  # the grid's worker, by name from the directory
         page.click(f'#map path[data-grid="{first}"]')
         page.wait_for_function("document.querySelectorAll('#open-list tr[data-id]').length === 2",
                                timeout=5000)
@@ -231,6 +223,8 @@ def test_no_raw_ids_on_the_main_screen(browser: Any, server: RunningServer) -> N
             text = page.evaluate("document.body.innerText")
             assert raw_ids(text) == [], raw_ids(text)
             assert "Grid" in text or "网格" in text  # names are there, not only blanks
+            bureau = "City Water Affairs Bureau" if lang == "en" else "市水务局"
+            page.wait_for_function(f"document.body.innerText.includes({bureau!r})", timeout=10000)
             footer = page.inner_text("footer")
             assert ("Connected" in footer) if lang == "en" else ("已连接" in footer)
             # the ids are in the details fold, for whoever needs them
