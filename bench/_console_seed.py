@@ -23,10 +23,10 @@ CASES: list[tuple[str, str, str, str]] = [  # (category, severity, source, descr
     ("dispute", "routine", "hotline", "邻里因停车位发生纠纷"),
     ("public_security", "major", "camera", "有可疑人员在小区内徘徊"),
 ]
-ASSIGNEES = [{"kind": "department", "id": "urban_management"},
+ASSIGNEES = [{"kind": "department", "id": "urban_management"},  # ids of infra/data/directory.toml
              {"kind": "department", "id": "housing"},
-             {"kind": "party", "id": "property_company"},
-             {"kind": "grid_worker", "id": "gw-7"}]
+             {"kind": "party", "id": "xhy_property"},
+             {"kind": "grid_worker", "id": "gw-130706001001004"}]
 
 
 def seed(url: str, headers: dict[str, str], feed_headers: dict[str, str],

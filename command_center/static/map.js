@@ -129,8 +129,12 @@ function wireHover(root) {
     tip.dataset.grid = id;
     const host = document.getElementById("map").getBoundingClientRect();
     const r = path.getBoundingClientRect();
-    tip.style.left = Math.round(Math.min(r.left - host.left + r.width / 2, host.width - 180)) + "px";
-    tip.style.top = Math.round(r.top - host.top + r.height / 2 + 8) + "px";
+    // Beside the grid, kept inside the map: below it, or above it near the bottom edge.
+    const left = Math.min(r.left - host.left + r.width / 2, host.width - tip.offsetWidth - 4);
+    let top = r.bottom - host.top + 4;
+    if (top + tip.offsetHeight > host.height) top = r.top - host.top - tip.offsetHeight - 4;
+    tip.style.left = Math.max(0, Math.round(left)) + "px";
+    tip.style.top = Math.max(0, Math.round(top)) + "px";
   };
   root.addEventListener("mouseover", show);
   root.addEventListener("focusin", show);
