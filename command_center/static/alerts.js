@@ -58,7 +58,7 @@ export function renderAlerts(view, gridName) {
       el("time", "alert-time", timeOf(a.at)),
       el("span", "alert-label", tAlertLabel(a.label)),
       el("span", "alert-score", a.score != null ? Math.round(a.score * 100) + "%" : ""),
-      el("span", "alert-where", a.camera ? `${cameraName(a.camera)} · ${gridName(a.grid)}` : gridName(a.grid)),
+      el("span", "alert-where", a.camera ? cameraName(a.camera) : gridName(a.grid)),
     );
     if (a.priority && a.priority !== "normal") head.appendChild(el("span", "alert-prio", t("alerts.prio." + a.priority)));
     if (a.plate) head.appendChild(el("span", "alert-plate", a.plate));

@@ -630,6 +630,18 @@ function onGridSelected(grid) {
   markDirty("open");
 }
 
+// A grid's name without the name of the center the console watches ("城镇街道第一社区网格01" on
+// 城镇街道's console is "第一社区网格01"): the part that tells the rows apart.
+function shortGridName(id) {
+  const full = gridName(id);
+  const center = state.nodes.get(String(state.centerId));
+  const prefix = center ? unitName(center) : "";
+  if (prefix && full.startsWith(prefix) && full.length > prefix.length) {
+    return full.slice(prefix.length).replace(/^[\s·,]+/, "");
+  }
+  return full;
+}
+
 // Open cases in the whole center (not only the queue): every status but the final ones.
 const FINAL = new Set(["rejected", "duplicate", "closed"]);
 
@@ -681,8 +693,8 @@ function fillRow(entry, k, now) {
     c.sev.replaceChildren(el("span", "sev sev-" + (inc.severity || "unknown"), tSeverity(inc.severity)));
     c.cat.textContent = tCategory(inc.category);
     c.cat.title = [inc.summary, inc.source ? tSource(inc.source) : ""].filter(Boolean).join(" · ");
-    c.grid.textContent = gridName(inc.grid);
-    c.grid.title = inc.grid || "";
+    c.grid.textContent = shortGridName(inc.grid);
+    c.grid.title = gridName(inc.grid);
     c.status.replaceChildren(el("span", "pill st-" + (inc.status || ""), tStatus(inc.status)));
     // Step 4 badges: escalation up the tree and supervision by a higher center.
     if (inc.escalated_to) c.status.append(" ", el("span", "pill badge-escalated", t("escalated." + inc.escalated_to)));
