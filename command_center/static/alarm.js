@@ -1,7 +1,7 @@
 // Linkage console — the alarm for a new major incident or an incident opened by an alert rule.
 //
 // A case that arrives in the queue while the console is open, not yet accepted, and either major
-// or opened by a camera/sensor rule (source camera or sensor) raises the alarm: its row flashes
+// or opened by an alert rule (its report's actor is "rule:<name>") raises the alarm: its row flashes
 // (class "alarm"), the tab title gets a prefix, and the bundled sound (static/alarm.wav) plays,
 // once the officer has enabled sound (browsers refuse to play before a user gesture; the choice
 // is remembered). Opening the case or pressing "Acknowledge" stops it.
@@ -75,12 +75,17 @@ export function observe(view) {
     resetAlarm(view);
     return;
   }
+  // Cases an alert rule reported: their report in the feed names the rule as its actor.
+  const byRule = new Set(((view && view.recent) || [])
+    .filter((e) => e && e.type === "Reported" && String(e.actor || "").startsWith("rule:"))
+    .map((e) => String(e.incident)));
   let rang = false;
   for (const [id, inc] of Object.entries(queue)) {
     if (alarm.seen.has(id)) continue;
     alarm.seen.add(id);
     if (!inc || inc.status !== "reported") continue;
-    const kind = inc.severity === "major" ? "major" : RULE_SOURCES.has(inc.source) ? "rule" : null;
+    const ruled = byRule.has(id) && RULE_SOURCES.has(inc.source);
+    const kind = inc.severity === "major" ? "major" : ruled ? "rule" : null;
     if (!kind) continue;
     alarm.ringing.set(id, kind);
     rang = true;

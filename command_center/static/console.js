@@ -11,7 +11,7 @@ import { acknowledge as acknowledgeAlarm, initAlarm, isRinging, observe as obser
 import { loadNames, onNames, partyName } from "./display.js";
 import {
   STATUSES, getLang, setLang, t, tStatus, tCategory, tSource, tEventType, tSeverity, tAssignee,
-  tLevel, unitName, formatDuration, translateDom,
+  tLevel, tRule, unitName, formatDuration, translateDom,
 } from "./i18n.js";
 
 const TOKEN_KEY = "linkage.token";
@@ -797,7 +797,7 @@ function renderFeed() {
     li.appendChild(head);
     const body = el("div", "feed-body");
     if (ev.summary) body.appendChild(el("span", "feed-summary", feedSummary(ev.summary)));
-    if (ev.actor) body.appendChild(el("span", "feed-actor", ev.actor));
+    if (ev.actor) body.appendChild(el("span", "feed-actor", actorName(ev.actor)));
     li.appendChild(body);
     if (ev.at) li.title = ev.at;
     frag.appendChild(li);
@@ -812,6 +812,12 @@ function feedSummary(text) {
   if (m) return partyName(text);
   if (/^duplicate of /.test(text)) return tEventType("MarkedDuplicate");
   return text;
+}
+
+// A feed actor: a user's login stays, an alert rule is named by its description.
+function actorName(actor) {
+  const text = String(actor);
+  return text.startsWith("rule:") ? `${t("alerts.rule")}: ${tRule(text.slice(5))}` : text;
 }
 
 // --- grids

@@ -204,18 +204,21 @@ def test_no_raw_ids_on_the_main_screen(browser: Any, server: RunningServer) -> N
                for i, label in enumerate(["person", "car", "bicycle", "dog"])]
     singles.append({"id": "plate", "camera": f"cam-{CAMERA_GRID}-2", "label": "car",
                     "plate": "冀G12345", "score": 0.8, "start_time": now - 50})
+    # fire in a stairwell: the rule opens an incident (its actor in the feed is the rule)
+    singles.append({"id": "fire", "camera": f"cam-{CAMERA_GRID}-1", "label": "fire",
+                    "score": 0.95, "start_time": now - 20, "zones": ["stairwell"]})
     response = httpx.post(f"{server.url}/api/ingest/alerts", json={"alerts": singles},
                           headers=server.feed_headers)
     assert response.status_code == 200, response.text
     burst(server, "storm", f"cam-{CAMERA_GRID}-1", now)
     for lang in ("en", "zh-CN"):
         with console(browser, server, lang=lang) as page:
-            page.wait_for_function("document.querySelectorAll('#open-list tr[data-id]').length === 8",
+            page.wait_for_function("document.querySelectorAll('#open-list tr[data-id]').length === 9",
                                    timeout=15000)
             page.wait_for_selector("#storms .storm", timeout=15000)
             page.wait_for_selector("#alert-list li[data-alert]", timeout=15000)
             page.wait_for_selector("#map path.map-grid", timeout=15000)
-            page.wait_for_function("document.querySelectorAll('#feed li[data-n]').length >= 8",
+            page.wait_for_function("document.querySelectorAll('#feed li[data-n]').length >= 9",
                                    timeout=15000)
             page.click("#storms button[data-toggle]")  # the storm's windows, expanded
             page.wait_for_selector("#storms .storm-window")
@@ -223,6 +226,9 @@ def test_no_raw_ids_on_the_main_screen(browser: Any, server: RunningServer) -> N
             text = page.evaluate("document.body.innerText")
             assert raw_ids(text) == [], raw_ids(text)
             assert "Grid" in text or "网格" in text  # names are there, not only blanks
+            rule = ("Fire or smoke detected in a watched zone" if lang == "en"
+                    else "烟火告警：重点区域检测到烟火")
+            assert rule in page.inner_text("#feed")  # the rule that opened the case, by its description
             bureau = "City Water Affairs Bureau" if lang == "en" else "市水务局"
             page.wait_for_function(f"document.body.innerText.includes({bureau!r})", timeout=10000)
             footer = page.inner_text("footer")
