@@ -3,42 +3,20 @@
 // The view keeps one storm summary per window key (camera or grid × 10 s or 60 s): a single burst
 // is several of them. Here the windows whose times overlap are merged into one burst row that
 // expands to its windows. A burst leaves the list when it is acknowledged (every window of it,
-// through POST /api/storms/acknowledge) or when its last window ended more than 60 s ago.
+// through POST /api/storms/acknowledge; the view then marks each window `acked` with its count,
+// for every console) or when its last window ended more than 60 s ago.
 
 import { getLang, t, tAlertLabel, tStormKind } from "./i18n.js";
 import { cameraName } from "./display.js";
 
 export const ENDED_GRACE_MS = 60_000; // windows that ended longer ago leave the active list
 const MERGE_GAP_MS = 10_000; // windows this close belong to one burst
-const ACKED_KEY = "linkage.stormsAcked";
-const ACKED_MAX = 200;
-
+const ACK_BATCH = 17; // POST /api/storms/acknowledge: `key` and at most 16 `also`
 const expanded = new Set(); // burst ids (the first window key) shown expanded
-let acked = readAcked(); // window key -> start_ts when it was acknowledged from this browser
 
-function readAcked() {
-  try {
-    const raw = JSON.parse(localStorage.getItem(ACKED_KEY) || "{}");
-    return raw && typeof raw === "object" ? raw : {};
-  } catch (_) {
-    return {};
-  }
-}
-
-function saveAcked() {
-  const keys = Object.keys(acked);
-  if (keys.length > ACKED_MAX) {
-    for (const k of keys.slice(0, keys.length - ACKED_MAX)) delete acked[k];
-  }
-  try {
-    localStorage.setItem(ACKED_KEY, JSON.stringify(acked));
-  } catch (_) {
-    /* storage disabled */
-  }
-}
-
+// Acknowledged with every alert it held (one more alert since brings it back).
 function isAcked(s) {
-  return acked[s.key] !== undefined && Number(acked[s.key]) === Number(s.start_ts);
+  return s.acked !== undefined && s.acked !== null && Number(s.acked) >= Number(s.count);
 }
 
 function el(tag, cls, text) {
@@ -117,7 +95,7 @@ export function renderStorms(view, gridName) {
     const ackAll = el("button", "btn btn-small storm-ack", t("alerts.action.acknowledgeStorm"));
     ackAll.type = "button";
     ackAll.dataset.burst = b.id;
-    ackAll.dataset.keys = JSON.stringify(b.windows.map((w) => [w.key, w.start_ts]));
+    ackAll.dataset.keys = JSON.stringify(b.windows.map((w) => w.key));
     row.append(toggle, ackAll);
     if (open) {
       const ul = el("ul", "storm-windows");
@@ -150,18 +128,17 @@ export function wireStorms(apiFetch, onError, currentCenter, rerender) {
     const windows = JSON.parse(button.dataset.keys || "[]");
     button.disabled = true;
     try {
-      for (const [key, start] of windows) {
+      // The windows of one burst in one request (the server takes a key and up to 16 more).
+      for (let i = 0; i < windows.length; i += ACK_BATCH) {
+        const [key, ...also] = windows.slice(i, i + ACK_BATCH);
         await apiFetch("/api/storms/acknowledge", {
           method: "POST",
           headers: { "Content-Type": "application/json" },
-          body: JSON.stringify({ center: currentCenter(), key }),
+          body: JSON.stringify({ center: currentCenter(), key, also }),
         });
-        acked[key] = start;
       }
-      saveAcked();
       rerender();
     } catch (err) {
-      saveAcked();
       onError(err.detail || err.message);
       button.disabled = false;
     }
