@@ -206,6 +206,14 @@ function renderCenterOptions() {
     opt.value = state.centerId;
     opt.textContent = state.centerId;
     frag.appendChild(opt);
+  } else if (state.centerId && !isSwitchable(state.centerId)) {
+    // A center the user may not watch (refused): shown, not selectable, so that choosing one of
+    // the listed centers is a change.
+    const opt = document.createElement("option");
+    opt.value = state.centerId;
+    opt.textContent = unitName(state.nodes.get(state.centerId));
+    opt.disabled = true;
+    frag.prepend(opt);
   }
   sel.replaceChildren(frag);
   if (state.centerId) sel.value = state.centerId;
@@ -964,7 +972,7 @@ function formatActor(a) {
   if (a === null || a === undefined || a === "") return "";
   if (typeof a !== "object") return String(a);
   const who = a.user || a.id || a.name || "";
-  const extra = [a.role, a.center ? gridName(a.center) : ""].filter(Boolean).join(" · ");
+  const extra = [a.role ? Names.role(a.role) : "", a.center ? gridName(a.center) : ""].filter(Boolean).join(" · ");
   return who && extra ? `${who} (${extra})` : who || extra || JSON.stringify(a);
 }
 
@@ -1166,6 +1174,7 @@ function wire() {
   window.addEventListener("hashchange", async () => {
     if (!/token=/.test(location.hash)) return;
     state.token = readToken();
+    Names.reset(); // another user: another directory
     clearAuthBanner();
     await start();
   });

@@ -94,6 +94,13 @@ def test_a_center_the_user_may_not_watch_is_refused_with_a_reason(browser: Any,
     banner = page.inner_text("#banner")
     assert "您无权查看“张家口市”的控制台" in banner and "城镇街道" in banner
     assert page.evaluate("window.linkageConsole.state.retryTimer") is None  # no retrying
+    # The refused center is shown but not selectable; choosing the officer's own connects.
+    assert page.eval_on_selector_all("#center-select option",
+                                     "os => os.map(o => [o.value, o.disabled])") == [
+        ["130700", True], [TOWNSHIP, False]]
+    page.select_option("#center-select", TOWNSHIP)
+    page.wait_for_selector("#conn-status[data-state=open]", timeout=WAIT)
+    assert page.is_hidden("#banner")
     assert errors == []
     page.close()
 
@@ -262,5 +269,56 @@ def test_the_keyboard_drives_the_queue_and_the_drawer(browser: Any,
     assert page.is_visible("#detail")
     page.keyboard.press("Escape")
     page.wait_for_selector("#detail", state="hidden", timeout=WAIT)
+    assert errors == []
+    page.close()
+
+
+def test_the_drawer_follows_a_case_closed_by_someone_else(browser: Any,
+                                                         server: RunningServer) -> None:
+    errors: list[str] = []
+    case = report(server, description="closed elsewhere")
+    for action, body in (("accept", {}), ("dispatch", {"assignee": {"kind": "department",
+                                                                    "id": "housing"},
+                                                       "due": "2030-01-01T00:00:00+00:00"}),
+                         ("acknowledge", {}), ("resolve", {"outcome": "done"}),
+                         ("return-visit", {"satisfaction": 4})):
+        done = httpx.post(f"{server.url}/api/incidents/{case}/{action}", headers=server.headers,
+                          json=body)
+        assert done.status_code == 200, done.text
+    page = console(browser, server, token(server, "t-follow", "township_officer", TOWNSHIP),
+                   errors, lang="zh-CN")
+    page.wait_for_selector("#conn-status[data-state=open]", timeout=WAIT)
+    page.wait_for_selector(f'#open-list tr[data-id="{case}"]', timeout=WAIT)
+    page.click(f'#open-list tr[data-id="{case}"]')
+    status_is(page, "已回访")
+    page.wait_for_selector('#detail-actions button[data-action="close"]', timeout=WAIT)
+    assert page.inner_text('#detail-actions button[data-action="close"]') == "结案"
+    closed = httpx.post(f"{server.url}/api/incidents/{case}/close", headers=server.headers,
+                        json={})
+    assert closed.status_code == 200
+    status_is(page, "已结案")  # it left the queue; the drawer still followed it
+    page.wait_for_selector("#detail-timeline .ev-Closed", timeout=WAIT)
+    assert page.eval_on_selector_all("#detail-actions button[data-action]", "bs => bs.length") == 0
+    # Names, not ids: the assignee by the directory's name, the actor's role translated.
+    body = page.inner_text("#detail-body")
+    assert "市住房和城乡建设局" in body and "市级值班员" in body
+    assert "department:housing" not in body and "city_officer" not in body
+    assert errors == []
+    page.close()
+
+
+def test_a_accepts_the_focused_row_without_opening_it_first(browser: Any,
+                                                           server: RunningServer) -> None:
+    errors: list[str] = []
+    page = console(browser, server, token(server, "t-a", "township_officer", TOWNSHIP), errors)
+    page.wait_for_selector("#conn-status[data-state=open]", timeout=WAIT)
+    case = report(server, category="garbage", description="keyboard accept")
+    page.wait_for_selector(f'#open-list tr[data-id="{case}"]', timeout=WAIT)
+    page.focus(f'#open-list tr[data-id="{case}"]')
+    page.keyboard.press("a")
+    status_is(page, "Accepted")
+    page.wait_for_function(
+        "id => (document.querySelector(`#open-list tr[data-id='${id}'] .c-status`) || {})"
+        ".textContent?.startsWith('Accepted')", arg=case, timeout=WAIT)
     assert errors == []
     page.close()
