@@ -35,6 +35,12 @@ addStrings({
     "act.conflictSame": "提交前事件已被他人更改（版本 {v0} → {v1}）。已刷新，请重新确认。",
     "act.refused": "操作未被接受（{status}）：{detail}",
     "act.failed": "操作失败：{detail}",
+    "field.escalations": "升级次数",
+    "field.escalated_to": "已升级至",
+    "field.supervised_by": "督办中心",
+    "field.by_center": "督办中心",
+    "field.of": "原事件",
+    "field.satisfaction": "满意度",
   },
   en: {
     "act.title": "Actions",
@@ -61,6 +67,12 @@ addStrings({
     "act.conflictSame": "Someone changed this case before your action (version {v0} → {v1}). The drawer is refreshed; check and try again.",
     "act.refused": "The action was refused ({status}): {detail}",
     "act.failed": "The action failed: {detail}",
+    "field.escalations": "Escalations",
+    "field.escalated_to": "Escalated to",
+    "field.supervised_by": "Supervised by",
+    "field.by_center": "By center",
+    "field.of": "Original",
+    "field.satisfaction": "Satisfaction",
   },
 });
 
