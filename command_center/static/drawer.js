@@ -40,7 +40,6 @@ addStrings({
     "field.supervised_by": "督办中心",
     "field.by_center": "督办中心",
     "field.of": "原事件",
-    "field.satisfaction": "满意度",
   },
   en: {
     "act.title": "Actions",
@@ -72,7 +71,6 @@ addStrings({
     "field.supervised_by": "Supervised by",
     "field.by_center": "By center",
     "field.of": "Original",
-    "field.satisfaction": "Satisfaction",
   },
 });
 
