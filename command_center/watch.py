@@ -5,7 +5,8 @@ A node of the tree is kept when the user may watch it, when it is on the way dow
 may watch (its ancestors, marked not watchable), or when it lies beneath one (its communities
 and grids, whose names the console shows). A user who may watch no center (a department, a grid
 worker) gets the branch of their home center, or the whole tree when they have none. Every node
-carries `watchable`; the root also carries `home`, the user's own center (null when none).
+carries `watchable`; the root also carries `home`, the user's own center (null when none), `role`,
+and `assignee`: the `kind:id` naming the user as an assignee (a department, a grid worker; else null).
 """
 
 from __future__ import annotations
@@ -65,4 +66,15 @@ def watchable_tree(svc: Services, actor: Actor) -> dict[str, Any]:
 
     root = prune(tree, False) or {**tree, "children": []}
     root["home"] = home
+    root["role"] = actor.get("role")
+    root["assignee"] = own_assignee(actor)
     return root
+
+
+def own_assignee(actor: Actor) -> str | None:
+    """The `kind:id` naming the actor as an assignee: a department's, a grid worker's; else None."""
+    if actor.get("role") == "department" and actor.get("department"):
+        return f"department:{actor.get('department')}"
+    if actor.get("role") == "grid_worker":
+        return f"grid_worker:{actor['user']}"
+    return None

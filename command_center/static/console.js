@@ -9,8 +9,11 @@ import { anyFilter, fillSelect, filters, fitToViewport, matches, ordered } from 
 import { gridLabel, loadMap, mapGrids, relabelMap, renderMap, select as selectGrid } from "./map.js";
 import { acknowledge as acknowledgeAlarm, initAlarm, isRinging, observe as observeAlarm, renderAlarm, resetAlarm } from "./alarm.js";
 import { loadNames, onNames, partyName } from "./display.js";
+import Names from "./names.js";
+import { caseLabel, renderActions, resetActions, setContext } from "./drawer.js";
+import { wireKeys } from "./keys.js";
 import {
-  STATUSES, getLang, setLang, t, tStatus, tCategory, tSource, tEventType, tSeverity, tAssignee,
+  addStrings, STATUSES, getLang, setLang, t, tStatus, tCategory, tSource, tEventType, tSeverity, tAssignee,
   tLevel, tRule, unitName, formatDuration, translateDom,
 } from "./i18n.js";
 
@@ -27,6 +30,27 @@ const OPEN_MAX_ROWS = 500; // most urgent first; more than this is unreadable an
 
 const $ = (id) => document.getElementById(id);
 
+addStrings({
+  "zh-CN": {
+    "conn.refused": "无权查看",
+    "conn.tasks": "我的任务",
+    "refused.center": "您无权查看“{center}”的控制台。",
+    "refused.home": "您的中心是“{home}”，请在上方切换。",
+    "refused.unknown": "该中心",
+    "tasks.title": "派给我的事件",
+    "tasks.refresh": "刷新",
+  },
+  en: {
+    "conn.refused": "Not allowed",
+    "conn.tasks": "My tasks",
+    "refused.center": "You may not watch the console of “{center}”.",
+    "refused.home": "Your center is “{home}”: switch to it above.",
+    "refused.unknown": "this center",
+    "tasks.title": "Cases dispatched to me",
+    "tasks.refresh": "Refresh",
+  },
+});
+
 // ---------------------------------------------------------------- state
 
 const state = {
@@ -34,6 +58,11 @@ const state = {
   centers: null, // tree root
   nodes: new Map(), // id -> node (every level)
   centerId: null,
+  home: null, // the user's own center (GET /api/centers "home")
+  assignee: null, // "kind:id" when the user is a department or a grid worker
+  tasks: false, // no center to watch: the console lists the cases dispatched to the user
+  refused: null, // the center the user may not watch, when the console was asked for one
+  failedOpens: 0, // sockets closed before they opened, in a row
   // live view
   view: null,
   epoch: null,
@@ -160,7 +189,10 @@ function renderCenterOptions() {
   const frag = document.createDocumentFragment();
   const walk = (node) => {
     if (!node) return;
-    if (SWITCHER_LEVELS.includes(node.level)) {
+    if (SWITCHER_LEVELS.includes(node.level) && node.watchable === false) {
+      // Above the user's centers: not listed, but its watchable descendants are.
+      for (const child of node.children || []) walk(child);
+    } else if (SWITCHER_LEVELS.includes(node.level)) {
       const opt = document.createElement("option");
       opt.value = String(node.id);
       const depth = LEVEL_DEPTH[node.level] ?? 0;
@@ -178,6 +210,14 @@ function renderCenterOptions() {
     opt.value = state.centerId;
     opt.textContent = state.centerId;
     frag.appendChild(opt);
+  } else if (state.centerId && !isSwitchable(state.centerId)) {
+    // A center the user may not watch (refused): shown, not selectable, so that choosing one of
+    // the listed centers is a change.
+    const opt = document.createElement("option");
+    opt.value = state.centerId;
+    opt.textContent = unitName(state.nodes.get(state.centerId));
+    opt.disabled = true;
+    frag.prepend(opt);
   }
   sel.replaceChildren(frag);
   if (state.centerId) sel.value = state.centerId;
@@ -192,6 +232,8 @@ async function loadCenters() {
       ? { id: "", name: "", name_en: "", level: "root", children: tree }
       : tree;
     state.centers = root;
+    state.home = root.home || null;
+    state.assignee = root.assignee || null;
     state.nodes.clear();
     indexCenters(root);
     if (Array.isArray(tree)) state.nodes.delete("");
@@ -214,8 +256,9 @@ function defaultCenter() {
     /* storage disabled */
   }
   if (saved && (state.nodes.size === 0 || isSwitchable(saved))) return saved;
+  if (state.home && isSwitchable(state.home)) return state.home;
   if (state.centers) {
-    const first = findFirst(state.centers, (n) => SWITCHER_LEVELS.includes(n.level));
+    const first = findFirst(state.centers, (n) => SWITCHER_LEVELS.includes(n.level) && n.watchable !== false);
     if (first) return String(first.id);
   }
   return saved;
@@ -223,7 +266,29 @@ function defaultCenter() {
 
 function isSwitchable(id) {
   const n = state.nodes.get(id);
-  return !!n && SWITCHER_LEVELS.includes(n.level);
+  return !!n && SWITCHER_LEVELS.includes(n.level) && n.watchable !== false;
+}
+
+// The user may not watch `id` (GET /api/centers says so): say why, in their language, and stop.
+function showRefused(id) {
+  dropSocket();
+  state.refused = id;
+  const node = state.nodes.get(id);
+  const home = state.home && state.nodes.get(state.home);
+  let text = t("refused.center", { center: node ? unitName(node) : t("refused.unknown") });
+  if (home && isSwitchable(state.home)) text += " " + t("refused.home", { home: unitName(home) });
+  showBanner("error", text);
+  setConn("refused");
+}
+
+// A socket refused before it opened (a 403 at the handshake looks like a network error to a
+// browser): ask the server again whether the center is watchable.
+async function checkRefused() {
+  if (!(await loadCenters())) return;
+  renderCenterOptions();
+  if (state.centerId && state.nodes.has(state.centerId) && !isSwitchable(state.centerId)) {
+    showRefused(state.centerId);
+  }
 }
 
 function findFirst(node, pred) {
@@ -293,6 +358,14 @@ function resetView() {
 function connect(resume) {
   dropSocket();
   if (!state.centerId) return;
+  if (state.nodes.has(state.centerId) && !isSwitchable(state.centerId)) {
+    showRefused(state.centerId);
+    return;
+  }
+  if (state.refused) {
+    state.refused = null;
+    if (bannerKind === "error") clearBanner();
+  }
   loadMap(apiFetch, state.centerId, onGridSelected).then(() => markDirty("open"));
   if (!resume) resetView();
   const gen = state.gen;
@@ -344,6 +417,8 @@ function connect(resume) {
     if (gen !== state.gen) return;
     state.ws = null;
     if (openedAt && Date.now() - openedAt >= STABLE_MS) state.attempt = 0;
+    state.failedOpens = openedAt ? 0 : state.failedOpens + 1;
+    if (state.failedOpens === 3) checkRefused();
     if ([4001, 4401, 4403].includes(ev.code) || /auth|token|unauthori[sz]ed|login/i.test(ev.reason || "")) {
       showAuthBanner();
     }
@@ -804,6 +879,24 @@ function renderFeed() {
   }
   if (items.length === 0 && state.view) frag.appendChild(el("li", "empty", t("feed.empty")));
   list.replaceChildren(frag);
+  // The drawer follows its incident: a newer event of it (even one that took it out of the queue,
+  // like a close) reloads the drawer.
+  if (state.detailId) {
+    const latest = latestEventOf(state.detailId);
+    if (latest > state.detailSeenN) {
+      state.detailSeenN = latest;
+      refreshDetailSoon();
+    }
+  }
+}
+
+// The notification number of the newest event of an incident in the view's recent events (-1).
+function latestEventOf(id) {
+  let n = -1;
+  for (const ev of (state.view && state.view.recent) || []) {
+    if (String(ev.incident) === id && Number(ev.n) > n) n = Number(ev.n);
+  }
+  return n;
 }
 
 // A feed summary without ids: "department:housing" is the party's name, "duplicate of <id>" a word.
@@ -865,7 +958,7 @@ function renderSeq() {
     e.dataset.seq = String(state.seq);
   }
   // What the officer reads: connected or not, and when the last event happened (local time).
-  const open = $("conn-status").dataset.state === "open" && state.view;
+  const open = ["open", "tasks"].includes($("conn-status").dataset.state) && state.view;
   const recent = (state.view && state.view.recent) || [];
   let last = NaN;
   for (const ev of recent) last = Math.max(Number.isNaN(last) ? -Infinity : last, parseTime(ev.at));
@@ -885,6 +978,7 @@ let detailReq = 0;
 function openDetail(id) {
   acknowledgeAlarm(id);
   state.detailId = id;
+  state.detailSeenN = latestEventOf(id);
   state.detailData = null;
   state.detailError = null;
   state.detailVersion = null;
@@ -892,6 +986,7 @@ function openDetail(id) {
   panel.hidden = false;
   panel.dataset.id = id;
   document.body.classList.add("detail-open");
+  resetActions();
   renderDetail();
   markDirty("open");
   loadDetail();
@@ -903,6 +998,7 @@ function closeDetail() {
   state.detailError = null;
   if (detailTimer) clearTimeout(detailTimer);
   detailTimer = null;
+  resetActions();
   const panel = $("detail");
   panel.hidden = true;
   delete panel.dataset.id;
@@ -947,13 +1043,13 @@ function formatActor(a) {
   if (a === null || a === undefined || a === "") return "";
   if (typeof a !== "object") return String(a);
   const who = a.user || a.id || a.name || "";
-  const extra = [a.role, a.center ? gridName(a.center) : ""].filter(Boolean).join(" · ");
+  const extra = [a.role ? Names.role(a.role) : "", a.center ? gridName(a.center) : ""].filter(Boolean).join(" · ");
   return who && extra ? `${who} (${extra})` : who || extra || JSON.stringify(a);
 }
 
 function formatParty(v) {
-  if (v && typeof v === "object" && "kind" in v) return tAssignee(`${v.kind}:${v.id ?? ""}`);
-  return typeof v === "string" ? tAssignee(v) : formatValue(v);
+  if (v && typeof v === "object" && "kind" in v) return Names.party(v);
+  return typeof v === "string" && v.includes(":") ? Names.party(v) : typeof v === "string" ? tAssignee(v) : formatValue(v);
 }
 
 function formatValue(v) {
@@ -1012,7 +1108,7 @@ function renderDetail() {
   const dl = el("dl", "fields");
   const keys = [...DETAIL_FIELDS.filter((k) => k in data)];
   for (const k of Object.keys(data)) {
-    if (keys.includes(k) || k === "timeline") continue;
+    if (keys.includes(k) || k === "timeline" || k === "allowed_actions") continue;
     const v = data[k];
     if (v === null || v === undefined || v === "" || (Array.isArray(v) && v.length === 0)) continue;
     keys.push(k);
@@ -1062,6 +1158,7 @@ function renderDetail() {
   if (timeline.length === 0 && state.detailData) ol.appendChild(el("li", "muted", t("detail.noTimeline")));
   frag.appendChild(ol);
   body.replaceChildren(frag);
+  renderActions(state.detailData);
 }
 
 // ---------------------------------------------------------------- language
@@ -1118,8 +1215,30 @@ function wire() {
   });
   $("detail-close").addEventListener("click", closeDetail);
   wireAlerts(apiFetch, (detail) => showBanner("error", detail), () => state.centerId);
-  document.addEventListener("keydown", (e) => {
-    if (e.key === "Escape" && state.detailId) closeDetail();
+  wireKeys(); // Esc closes the drawer there (an open form first)
+  setContext({
+    apiFetch,
+    reload: async () => {
+      await loadDetail();
+      return state.detailData;
+    },
+    applied: (data) => {
+      // The action's answer is the incident now; its timeline comes with the next load.
+      if (data && data.id === state.detailId) {
+        state.detailData = { ...data, timeline: (state.detailData || {}).timeline };
+        state.detailVersion = data.version;
+        renderDetail();
+        loadDetail();
+      }
+      if (state.tasks) loadTasks();
+    },
+    openCases: () => Object.values((state.view && state.view.queue) || {})
+      .filter((c) => c && c.id).map((c) => ({ id: String(c.id), label: caseLabel(c, gridName) })),
+    watchable: (id) => isSwitchable(id),
+    unitName: (id) => gridName(id),
+    get home() {
+      return state.home;
+    },
   });
 
   // Countdown refresh.
@@ -1141,17 +1260,67 @@ function wire() {
   window.addEventListener("hashchange", async () => {
     if (!/token=/.test(location.hash)) return;
     state.token = readToken();
+    Names.reset(); // another user: another directory
     clearAuthBanner();
     await start();
   });
   document.addEventListener("visibilitychange", () => {
     if (!document.hidden) markDirty("all");
+    if (!document.hidden && state.tasks) loadTasks();
   });
+}
+
+// A department or a grid worker watches no center: the console lists the open cases dispatched
+// to them (GET /api/incidents?assignee=...), again after each action and on "Refresh".
+async function loadTasks() {
+  const center = state.home || (state.centers && state.centers.id) || "";
+  const query = new URLSearchParams({ center, assignee: state.assignee, status: "open", limit: "200" });
+  try {
+    const page = await apiFetch("/api/incidents?" + query.toString());
+    const queue = {};
+    for (const item of page.items || []) queue[String(item.id)] = item;
+    state.view = normalizeView({ queue });
+    setConn("tasks");
+    markDirty("all");
+  } catch (err) {
+    if (!(err instanceof HttpError && err.status === 401)) showBanner("error", err.message);
+  }
+}
+
+function startTasks() {
+  state.tasks = true;
+  state.centerId = null;
+  dropSocket();
+  document.body.dataset.mode = "tasks";
+  $("open-title").textContent = t("tasks.title");
+  $("open-title").removeAttribute("data-i18n");
+  $("open-title").dataset.i18n = "tasks.title";
+  if (!$("tasks-refresh")) {
+    const b = el("button", "btn", t("tasks.refresh"));
+    b.id = "tasks-refresh";
+    b.type = "button";
+    b.dataset.i18n = "tasks.refresh";
+    b.addEventListener("click", loadTasks);
+    $("open-title").after(b);
+  }
+  renderCenterOptions();
+  loadTasks();
 }
 
 async function start() {
   const ok = await loadCenters();
-  if (ok) loadNames(apiFetch);
+  loadNames(apiFetch);
+  Names.load(apiFetch).then(() => {
+    markDirty("all");
+    if (state.detailId) renderDetail();
+  }).catch(() => {
+    /* names fall back to generic labels */
+  });
+  const watchable = [...state.nodes.values()].some((n) => n.watchable === true);
+  if (ok && !watchable && state.assignee && !new URLSearchParams(location.search).get("center")) {
+    startTasks();
+    return;
+  }
   if (!ok && !state.centerId) state.centerId = defaultCenter();
   if (ok) {
     const current = state.centerId;

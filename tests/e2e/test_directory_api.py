@@ -118,3 +118,33 @@ def test_a_bad_directory_file_stops_the_server_naming_the_entry(tmp_path: Path) 
         start_server(tmp_path / "data", directory=bad)
     assert "party 'fire_rescue': kind must be one of" in str(caught.value)
     assert str(bad) in str(caught.value)
+
+
+def test_a_department_lists_only_the_cases_dispatched_to_it(server: RunningServer) -> None:
+    grid = "130706001001001"
+    with httpx.Client(base_url=server.url, headers=server.headers) as officer:
+        case = officer.post("/api/incidents", json={
+            "source": "hotline", "category": "water_leak", "grid": grid,
+            "description": "for housing"}).json()["id"]
+        assert officer.post(f"/api/incidents/{case}/accept", json={}).status_code == 200
+        assert officer.post(f"/api/incidents/{case}/dispatch", json={
+            "assignee": {"kind": "department", "id": "housing"},
+            "due": "2030-01-01T00:00:00+00:00"}).status_code == 200
+    server.embedded.runner.catch_up()  # type: ignore[attr-defined]
+    mine = get(server, f"/api/incidents?center={CITY}&assignee=department:housing&status=open",
+               "h1", "department", None, department="housing")
+    assert mine.status_code == 200, mine.text
+    assert case in [item["id"] for item in mine.json()["items"]]
+    assert all(item["assignee"] == "department:housing" for item in mine.json()["items"])
+    for query in (f"center={CITY}&assignee=department:water_affairs",  # another's
+                  f"center={CITY}"):  # everything
+        refused = get(server, f"/api/incidents?{query}", "h1", "department", None,
+                      department="housing")
+        assert refused.status_code == 403, refused.text
+        assert refused.headers["content-type"] == "application/problem+json"
+    worker = get(server, f"/api/incidents?center={TOWNSHIP}&assignee=grid_worker:gw-9",
+                 "gw-9", "grid_worker", grid)
+    assert worker.status_code == 200 and worker.json()["items"] == []
+    other = get(server, f"/api/incidents?center={TOWNSHIP}&assignee=grid_worker:gw-8",
+                "gw-9", "grid_worker", grid)
+    assert other.status_code == 403
