@@ -6,6 +6,7 @@
 
 import { getLang, t, tAssignee, tRole } from "./i18n.js";
 import LinkageNames from "./names.js";
+import "./screen_strings.js";
 
 const KIND_KEY = { department: "department", party: "party", grid_worker: "grid_worker", user: "user" };
 
