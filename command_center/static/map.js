@@ -44,7 +44,10 @@ export async function loadMap(apiFetch, centerId, onSelect) {
   map.data = null;
   map.error = null;
   map.shapes.clear();
-  map.selected = "";
+  if (map.selected) {
+    map.selected = "";
+    map.onSelect(""); // another center: its grids are others, the grid filter goes
+  }
   drawFrame();
   try {
     const data = await apiFetch(`/api/centers/${encodeURIComponent(centerId)}/map`);
