@@ -304,3 +304,88 @@ def test_the_queue_is_visible_without_scrolling(browser: Any, server: RunningSer
             return [...document.querySelectorAll('#open-list tr')]
                 .filter(r => r.getBoundingClientRect().bottom <= wrap.bottom).length; }""")
         assert rows_seen >= 12
+
+
+def test_the_page_orders_its_rows_by_the_rule_with_its_clock(browser: Any, server: RunningServer) -> None:
+    grid = grids(server)[0]
+    department = {"kind": "department", "id": "housing"}
+    with httpx.Client(base_url=server.url, headers=server.headers, timeout=10) as client:
+        resolved = report(client, grid, description="resolved, awaiting the return visit")
+        dispatch(client, resolved, department, hours=-30)
+        for action, body in (("acknowledge", {}), ("resolve", {"outcome": "fixed"})):
+            assert client.post(f"/api/incidents/{resolved}/{action}", json=body).status_code == 200
+        later = report(client, grid, description="due in 5 h")
+        dispatch(client, later, department, hours=5)
+        sooner = report(client, grid, description="due in 1 h")
+        dispatch(client, sooner, department, hours=1)
+        waiting_long = report(client, grid, description="waiting long")
+        time.sleep(1.1)
+        waiting_short = report(client, grid, description="waiting short")
+        # due 30 s from now: the server has no clock, the page moves it up once the time passes
+        soon_overdue = report(client, grid, description="overdue soon")
+        dispatch(client, soon_overdue, department, hours=30 / 3600)
+        major = report(client, grid, category="fire_hazard", severity="major")
+    with console(browser, server) as page:
+        page.wait_for_function("document.querySelectorAll('#open-list tr[data-id]').length === 7",
+                               timeout=15000)
+        before = row_ids(page)
+        assert before[0] == major and before[1:3] == [waiting_long, waiting_short]
+        assert before.index(soon_overdue) < before.index(sooner) < before.index(later)
+        assert before[-1] == resolved  # past its due time, but waiting for the return visit
+        # the row shows the time since report when there is no due time
+        assert "waiting" in page.inner_text(f'#open-list tr[data-id="{waiting_long}"] .c-due')
+        page.wait_for_function(f"""document.querySelector('#open-list tr[data-id="{soon_overdue}"]')
+                                   .classList.contains('overdue')""", timeout=90000, polling=1000)
+        after = row_ids(page)
+        assert after[:2] == [major, soon_overdue]
+        assert after[2:] == [waiting_long, waiting_short, sooner, later, resolved]
+        # filters by status and assignee
+        page.select_option("#filter-status", "reported")
+        page.wait_for_function("document.querySelectorAll('#open-list tr[data-id]').length === 3",
+                               timeout=5000)
+        page.select_option("#filter-status", "")
+        page.select_option("#filter-assignee", "department:housing")
+        page.wait_for_function("document.querySelectorAll('#open-list tr[data-id]').length === 4",
+                               timeout=5000)
+        page.click("#filter-clear")
+        page.wait_for_function("document.querySelectorAll('#open-list tr[data-id]').length === 7",
+                               timeout=5000)
+
+
+def test_alert_actions_open_forms_in_the_page_prefilled_in_the_users_language(
+        browser: Any, server: RunningServer) -> None:
+    now = time.time()
+    alerts = [{"id": f"f{i}", "camera": f"cam-{CAMERA_GRID}-2", "label": label, "score": 0.7,
+               "start_time": now - 60 + i} for i, label in enumerate(["person", "car"])]
+    response = httpx.post(f"{server.url}/api/ingest/alerts", json={"alerts": alerts},
+                          headers=server.feed_headers)
+    assert response.status_code == 200, response.text
+    with console(browser, server, lang="zh-CN") as page:
+        dialogs: list[str] = []
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        page.wait_for_function("document.querySelectorAll('#alert-list li[data-alert]').length === 2",
+                               timeout=15000)
+        person = page.locator("#alert-list li[data-alert]", has_text="人员")
+        person.locator("button[data-action=create-incident]").click()
+        page.wait_for_selector("#alert-form-dialog[open]")
+        assert page.input_value("#alert-form-category") == "public_security"
+        assert page.input_value("#alert-form-severity") == "routine"
+        description = page.input_value("#alert-form-description")
+        assert description.startswith("人员告警") and "摄像头" in description
+        page.select_option("#alert-form-severity", "major")
+        page.click("#alert-form-submit")
+        page.wait_for_selector("#alert-form-dialog:not([open])", state="attached", timeout=10000)
+        page.wait_for_selector("#open-list tr.major", timeout=15000)
+        assert "治安" in page.inner_text("#open-list tr.major")
+        car = page.locator("#alert-list li[data-alert]", has_text="车辆")
+        car.locator("button[data-action=dismiss]").click()
+        page.wait_for_selector("#alert-form-dialog[open]")
+        assert page.input_value("#alert-form-reason") == "误报"
+        page.fill("#alert-form-reason", "")
+        page.click("#alert-form-submit")  # an empty reason is refused in the form
+        assert "请填写" in page.inner_text("#alert-form-error")
+        page.fill("#alert-form-reason", "树影晃动 误报")
+        page.click("#alert-form-submit")
+        page.wait_for_function("document.querySelectorAll('#alert-list li[data-alert]').length === 0",
+                               timeout=15000)
+        assert dialogs == []  # no confirm() or prompt()
