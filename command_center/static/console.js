@@ -670,6 +670,7 @@ function sortKeyed(list, now) {
 // --- queue filters (static/queue.js) and the map (static/map.js)
 
 let namesVersion = 0; // bumps when the directory (names) arrives: rows re-render their names
+let filterOptionsKey = null;
 
 function renderFilters(keyed) {
   const incs = keyed.map((k) => k.inc);
@@ -678,15 +679,21 @@ function renderFilters(keyed) {
   const gridIds = new Set(mapGrids());
   for (const inc of incs) if (inc.grid) gridIds.add(String(inc.grid));
   if (filters.grid) gridIds.add(filters.grid);
-  const gridOpts = [...gridIds].map((g) => [g, gridLabel(g) || gridName(g)])
-    .sort((a, b) => a[1].localeCompare(b[1], getLang()));
-  fillSelect($("filter-grid"), t("filter.all"), gridOpts);
-  fillSelect($("filter-severity"), t("filter.all"), [["major", tSeverity("major")], ["routine", tSeverity("routine")]]);
   const assignees = new Set(incs.map((inc) => inc.assignee).filter(Boolean));
   if (filters.assignee && filters.assignee !== "-") assignees.add(filters.assignee);
-  const assigneeOpts = [["-", t("filter.unassigned")],
-    ...[...assignees].map((a) => [String(a), partyName(a)]).sort((a, b) => a[1].localeCompare(b[1], getLang()))];
-  fillSelect($("filter-assignee"), t("filter.all"), assigneeOpts);
+  // The option lists change rarely: rebuilt only when their ids, the language or the names change.
+  const key = [getLang(), namesVersion, [...gridIds].join(","), [...assignees].join(",")].join("\u0000");
+  if (key !== filterOptionsKey) {
+    filterOptionsKey = key;
+    const collator = new Intl.Collator(getLang());
+    const gridOpts = [...gridIds].map((g) => [g, gridLabel(g) || gridName(g)])
+      .sort((a, b) => collator.compare(a[1], b[1]));
+    fillSelect($("filter-grid"), t("filter.all"), gridOpts);
+    fillSelect($("filter-severity"), t("filter.all"), [["major", tSeverity("major")], ["routine", tSeverity("routine")]]);
+    const assigneeOpts = [["-", t("filter.unassigned")],
+      ...[...assignees].map((a) => [String(a), partyName(a)]).sort((a, b) => collator.compare(a[1], b[1]))];
+    fillSelect($("filter-assignee"), t("filter.all"), assigneeOpts);
+  }
   for (const [key, id] of [["status", "filter-status"], ["grid", "filter-grid"], ["severity", "filter-severity"], ["assignee", "filter-assignee"]]) {
     if ($(id).value !== filters[key]) $(id).value = filters[key];
   }
