@@ -104,7 +104,9 @@ function drawFrame() {
       }
     }
     if (!d) continue;
-    const path = svg("path", { d, class: "map-grid", "data-grid": grid.id, tabindex: "0" });
+    // Not a tab stop each (a city has hundreds of grids): the keyboard filters by grid with the
+    // queue's grid selector, which this map mirrors.
+    const path = svg("path", { d, class: "map-grid", "data-grid": grid.id });
     gridsLayer.appendChild(path);
     map.shapes.set(String(grid.id), { path, cx: sx / n, cy: sy / n, name: grid.name, name_en: grid.name_en });
   }
