@@ -69,6 +69,13 @@ export function cameraName(id) {
   return ask("camera", id) || t("alerts.camera");
 }
 
+// The grid a camera watches (from the directory), or "" when it does not know the camera.
+export function cameraGrid(id) {
+  const directory = names().loadedDirectory;
+  const camera = directory && (directory.cameras || []).find((c) => String(c.id) === String(id));
+  return camera && camera.grid ? String(camera.grid) : "";
+}
+
 // A role id -> its name (directory first, then i18n.js).
 export function roleName(role) {
   return ask("role", role) || tRole(role);

@@ -1,13 +1,13 @@
 // Linkage console — alert storms, one row per burst.
 //
 // The view keeps one storm summary per window key (camera or grid × 10 s or 60 s): a single burst
-// is several of them. Here the windows whose times overlap are merged into one burst row that
-// expands to its windows. A burst leaves the list when it is acknowledged (every window of it,
+// is several of them. Here the windows of one place (a grid and its cameras, by the directory)
+// whose times overlap are merged into one burst row that expands to its windows. A burst leaves the list when it is acknowledged (every window of it,
 // through POST /api/storms/acknowledge; the view then marks each window `acked` with its count,
 // for every console) or when its last window ended more than 60 s ago.
 
 import { getLang, t, tAlertLabel, tStormKind } from "./i18n.js";
-import { cameraName } from "./display.js";
+import { cameraGrid, cameraName } from "./display.js";
 
 export const ENDED_GRACE_MS = 60_000; // windows that ended longer ago leave the active list
 const MERGE_GAP_MS = 10_000; // windows this close belong to one burst
@@ -36,19 +36,31 @@ function timeOf(iso) {
   return v ? new Date(v).toLocaleTimeString(getLang(), { hour12: false }) : "";
 }
 
-// The storms still active at `now`, merged into bursts: [{id, windows, start, end, count, labels}].
+// Where a window is: its grid (a camera's from the directory), or the camera itself when unknown.
+function placeOf(s) {
+  if (s.kind === "grid") return "grid:" + s.id;
+  const grid = cameraGrid(s.id);
+  return grid ? "grid:" + grid : "camera:" + s.id;
+}
+
+// The storms still active at `now`, merged into bursts (same place, overlapping times):
+// [{id, windows, start, end, count, labels}].
 export function bursts(view, now) {
   const live = Object.values((view && view.storms) || {})
     .filter((s) => s && s.active && !isAcked(s) && ms(s.end) + ENDED_GRACE_MS > now)
     .sort((a, b) => ms(a.start) - ms(b.start) || String(a.key).localeCompare(String(b.key)));
   const out = [];
+  const open = new Map(); // place -> the burst it is in
   for (const s of live) {
-    const last = out[out.length - 1];
+    const place = placeOf(s);
+    const last = open.get(place);
     if (last && ms(s.start) <= last.end + MERGE_GAP_MS) {
       last.windows.push(s);
       last.end = Math.max(last.end, ms(s.end));
     } else {
-      out.push({ id: s.key, windows: [s], start: ms(s.start), end: ms(s.end) });
+      const burst = { id: s.key, windows: [s], start: ms(s.start), end: ms(s.end) };
+      open.set(place, burst);
+      out.push(burst);
     }
   }
   for (const b of out) {

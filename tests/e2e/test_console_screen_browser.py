@@ -244,12 +244,20 @@ def test_storm_windows_merge_into_one_row_that_leaves_when_acknowledged(
     burst(server, "live", f"cam-{CAMERA_GRID}-1", now)
     # a burst whose windows ended minutes ago: still in the view, no longer on the active list
     burst(server, "old", f"cam-{CAMERA_GRID}-2", now - 400)
-    view = httpx.get(f"{server.url}/api/centers/{TOWNSHIP}/view", headers=server.headers).json()
+    deadline = time.monotonic() + 15
+    while True:  # the views are folded asynchronously: wait for all 80 alerts
+        view = httpx.get(f"{server.url}/api/centers/{TOWNSHIP}/view", headers=server.headers).json()
+        if view["alert_counts"]["raised"] == 80 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
     active = [s for s in view["storms"].values() if s["active"]]
     live_windows = [s for s in active if s["start_ts"] >= now - 70]
     assert len(live_windows) >= 2 and len(active) > len(live_windows)
     with console(browser, server) as page:
         page.wait_for_selector("#storms .storm", timeout=15000)
+        # one row once the directory tells which grid the camera watches
+        page.wait_for_function("document.querySelectorAll('#storms .storm').length === 1", timeout=10000)
+        page.wait_for_timeout(300)
         assert page.locator("#storms .storm").count() == 1
         row = page.locator("#storms .storm")
         assert row.get_attribute("data-windows") == str(len(live_windows))
@@ -389,3 +397,16 @@ def test_alert_actions_open_forms_in_the_page_prefilled_in_the_users_language(
         page.wait_for_function("document.querySelectorAll('#alert-list li[data-alert]').length === 0",
                                timeout=15000)
         assert dialogs == []  # no confirm() or prompt()
+
+
+def test_simultaneous_bursts_in_two_grids_are_two_rows(browser: Any, server: RunningServer) -> None:
+    now = time.time()
+    other_grid = grids(server)[1]
+    burst(server, "here", f"cam-{CAMERA_GRID}-1", now)
+    burst(server, "there", f"cam-{other_grid}-1", now)
+    with console(browser, server) as page:
+        page.wait_for_function("document.querySelectorAll('#storms .storm').length === 2", timeout=15000)
+        page.wait_for_timeout(300)
+        assert page.locator("#storms .storm").count() == 2
+        places = page.eval_on_selector_all("#storms .storm .storm-where", "els => els.map(e => e.textContent)")
+        assert any("Grid 01" in p for p in places) and any("Grid 02" in p for p in places)
