@@ -126,10 +126,11 @@ def test_a_rule_opened_incident_rings_and_the_acknowledge_button_stops_it(
         response = httpx.post(f"{server.url}/api/ingest/alerts", json={"alerts": [fire]},
                               headers=server.feed_headers)
         assert response.status_code == 200, response.text
-        page.wait_for_selector("#open-list tr.alarm", timeout=15000)
-        assert page.title().startswith("[New major incident]")  # the rule opens it as major
+        page.wait_for_selector("#open-list tr.alarm", timeout=30000)
+        title = page.title()
+        assert title.startswith("[New major incident]"), title  # the rule opens it as major
         page.click("#alarm-ack")
-        page.wait_for_function("!document.title.startsWith('[')", timeout=5000)
+        page.wait_for_function("!document.title.startsWith('[')", timeout=10000)
         assert not page.locator("#open-list tr.alarm").count()
         # sound was never enabled: nothing played
         assert page.evaluate("document.body.dataset.alarmPlays") is None
