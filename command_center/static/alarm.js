@@ -4,7 +4,8 @@
 // or opened by an alert rule (its report's actor is "rule:<name>") raises the alarm: its row flashes
 // (class "alarm"), the tab title gets a prefix, and the bundled sound (static/alarm.wav) plays,
 // once the officer has enabled sound (browsers refuse to play before a user gesture; the choice
-// is remembered). Opening the case or pressing "Acknowledge" stops it.
+// is remembered). Opening the case, pressing "Acknowledge", or the case being accepted (here or
+// on another console) stops it.
 
 import { t } from "./i18n.js";
 
@@ -90,8 +91,10 @@ export function observe(view) {
     alarm.ringing.set(id, kind);
     rang = true;
   }
-  // A case that left the queue (closed, rejected) stops ringing.
-  for (const id of [...alarm.ringing.keys()]) if (!(id in queue)) alarm.ringing.delete(id);
+  // A case that left the queue (closed, rejected) or that someone accepted stops ringing.
+  for (const id of [...alarm.ringing.keys()]) {
+    if (!(id in queue) || queue[id].status !== "reported") alarm.ringing.delete(id);
+  }
   if (alarm.seen.size > 4 * Object.keys(queue).length + 1000) {
     alarm.seen = new Set(Object.keys(queue)); // bounded: forget the ones long gone
   }
