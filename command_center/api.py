@@ -13,10 +13,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from command_center.allowed import incident_for
 from command_center.bodies import read_json
 from command_center.problems import Problem
 from command_center.schemas import ACTION_BODIES, ReportIncident, to_params
 from command_center.types import Services
+from command_center.watch import watchable_tree
 from domain import access
 from domain.application import NotFound
 from domain.incident import Actor
@@ -80,7 +82,7 @@ async def get_incident(request: Request) -> Response:
     def load() -> dict[str, Any]:
         incident = svc.incidents.get(incident_id)
         authorize_read(svc, actor, "incident", incident_id, incident.centers, incident.assignee)
-        data = incident.as_dict()
+        data = incident_for(svc, actor, incident)
         data["timeline"] = svc.incidents.timeline(incident_id)
         return data
 
@@ -118,13 +120,15 @@ async def incident_action(request: Request) -> Response:
                                  **params)
 
     incident = await run_in_threadpool(act)
-    return json_response(incident.as_dict())
+    return json_response(incident_for(svc, actor, incident))
 
 
 async def list_centers(request: Request) -> Response:
     svc = services(request)
-    svc.authorize(svc.authenticate(request), access.TREE, ())
-    return json_response(svc.jurisdiction.tree())
+    actor = svc.authenticate(request)
+    svc.authorize(actor, access.TREE, ())
+    # Only the branch the user works in, each node marked watchable or not (command_center/watch.py).
+    return json_response(watchable_tree(svc, actor))
 
 
 async def center_view(request: Request) -> Response:

@@ -24,7 +24,12 @@ from command_center.audit_api import routes as audit_routes
 from command_center.audit_api import secure_openapi
 from command_center.audit_proofs import OPENAPI_PATHS as PROOF_PATHS
 from command_center.audit_proofs import routes as proof_routes
+from command_center.center_map import CenterMaps
+from command_center.center_map import add_openapi as add_map_openapi
+from command_center.center_map import routes as map_routes
 from command_center.console import console_endpoint
+from command_center.directory import add_openapi as add_directory_openapi
+from command_center.directory import routes as directory_routes
 from command_center.feed_ws import feed_endpoint
 from command_center.incident_list import add_openapi as add_incident_list_openapi
 from command_center.incident_list import routes as incident_list_routes
@@ -118,7 +123,9 @@ def create_app(services: Services) -> Starlette:
             Route("/", index, methods=["GET"]),
             Route("/openapi.json", openapi, methods=["GET"]),
             *api_routes,
+            *map_routes,
             *incident_list_routes,
+            *directory_routes,
             *ingest_routes,
             *audit_routes,
             *proof_routes,
@@ -139,8 +146,11 @@ def create_app(services: Services) -> Starlette:
         if services.throttle is not None else None,
     )
     app.state.services = services
+    app.state.center_maps = CenterMaps(services.jurisdiction)
     openapi_doc = build_openapi({**AUDIT_PATHS, **PROOF_PATHS})
     add_ingest_openapi(openapi_doc)
     add_incident_list_openapi(openapi_doc)
+    add_map_openapi(openapi_doc)
+    add_directory_openapi(openapi_doc)
     app.state.openapi = secure_openapi(openapi_doc)
     return app

@@ -65,9 +65,12 @@ def view_at(service: IncidentService, center: str, at: datetime) -> View:
 
 
 def center_events(service: IncidentService, center: str) -> list[dict[str, Any]]:
-    """The events that changed a center's view: notification id, time, type, incident."""
+    """The events that changed a center's view: notification id, time, type, the aggregate's id
+    (`incident`, kept for clients of the first version) and its type (`aggregate`: Incident or
+    CameraAlert, so the replay can step by incident events and group the alerts between them)."""
     return [
-        {"n": e.notification_id, "at": e.at, "type": e.name, "incident": e.originator_id}
+        {"n": e.notification_id, "at": e.at, "type": e.name, "incident": e.originator_id,
+         "aggregate": e.aggregate}
         for e in envelopes(service)
         if center in routes_to(e)
     ]

@@ -24,6 +24,7 @@ from starlette.routing import Route
 from command_center.api import json_response, services
 from command_center.incident_query import MAX_LIMIT, IncidentQuery
 from command_center.problems import Problem
+from command_center.watch import own_assignee
 from domain import access
 from domain.incident import ASSIGNEE_KINDS, SEVERITIES
 from projections.cases import STATUSES, TERMINAL, utc_text
@@ -125,7 +126,14 @@ async def list_incidents(request: Request) -> Response:
     actor = svc.authenticate(request)
     query = parse_query(request, datetime.now(UTC))
     # The same permission as the center's view: whoever may watch a center may list its cases.
-    svc.authorize(actor, access.VIEW, svc.jurisdiction.centers_for(query.center))
+    # A department or a grid worker, who watch no center, may list the cases dispatched to them:
+    # reading each is what the policy lets them do with a case assigned to them.
+    kind, _, ident = (query.assignee or "").partition(":")
+    if query.assignee is not None and query.assignee == own_assignee(actor):
+        svc.authorize(actor, access.READ, svc.jurisdiction.centers_for(query.center),
+                      assignee={"kind": kind, "id": ident})
+    else:
+        svc.authorize(actor, access.VIEW, svc.jurisdiction.centers_for(query.center))
     if svc.incident_rows is None:
         raise Problem(503, "the per-incident read model is not configured on this server")
     rows = svc.incident_rows

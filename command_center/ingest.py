@@ -27,6 +27,7 @@ from domain.alert_service import (
     AlertService,
     IngestUnavailable,
     Outcome,
+    StormWindow,
     UnknownArea,
     UnknownCamera,
 )
@@ -191,9 +192,16 @@ async def alert_action(request: Request) -> Response:
     return json_response(data)
 
 
+StormKey = Annotated[str, Meta(min_length=1, max_length=300)]
+MAX_STORM_KEYS = 16  # the other windows of one burst acknowledged with `key`
+
+
 class StormAck(Struct, forbid_unknown_fields=True, kw_only=True):
     center: Annotated[str, Meta(min_length=1, max_length=64)]
-    key: Annotated[str, Meta(min_length=1, max_length=300)]
+    key: StormKey
+    # Other windows of the same burst, acknowledged in the same transaction: every one of them
+    # is marked acknowledged in the view, even when `key`'s alerts already covered its alerts.
+    also: Annotated[list[StormKey], Meta(max_length=MAX_STORM_KEYS)] = []
     note: Short = ""
 
 
@@ -210,15 +218,21 @@ async def acknowledge_storm(request: Request) -> Response:
     snapshot = svc.views.snapshot(body.center)
     if inspect.isawaitable(snapshot):
         snapshot = await snapshot
-    storm = (snapshot[2].get("storms") or {}).get(body.key)
-    if storm is None:
-        raise Problem(404, f"no storm {body.key!r} on the console of {body.center}; "
-                           "expected a key from the view's storms")
+    storms = snapshot[2].get("storms") or {}
+    windows = []
+    for key in dict.fromkeys([body.key, *body.also]):
+        storm = storms.get(key)
+        if storm is None:
+            raise Problem(404, f"no storm {key!r} on the console of {body.center}; "
+                               "expected a key from the view's storms")
+        windows.append(StormWindow(storm["kind"], storm["id"], int(storm["window"]),
+                                   int(storm["start_ts"]), int(storm.get("window_first_n", 1))))
+    first = windows[0]
 
     def run() -> int:
         return alerts.acknowledge_storm(
-            kind=storm["kind"], ident=storm["id"], size=int(storm["window"]),
-            start=int(storm["start_ts"]), from_notification=int(storm.get("window_first_n", 1)),
+            kind=first.kind, ident=first.ident, size=first.size, start=first.start,
+            from_notification=first.from_notification, also=windows[1:],
             actor=actor, note=body.note,
             authorize=lambda centers: svc.authorize(actor, "alerts:acknowledge", centers))
 

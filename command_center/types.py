@@ -17,6 +17,7 @@ from command_center.revocation import Revocations
 from command_center.throttle import FailureThrottle
 from domain.alert_service import AlertService
 from domain.application import IncidentService
+from domain.directory import Directory
 from domain.incident import Actor
 from domain.jurisdiction import Jurisdiction
 
@@ -87,3 +88,7 @@ class Services:
     revocations: Revocations = field(default_factory=Revocations)  # feed keys revoked
     proofs: AuditProofs | None = None  # Merkle proofs for auditors (None: not configured)
     time_travel: TimeTravel | None = None  # view?at= from snapshots (None: a full refold)
+    # Dispatch targets and names (GET /api/directory); None: not configured
+    directory: Directory | None = None
+    # (camera id, name, grid) of the camera registry, for the console's names (GET /api/directory)
+    cameras: list[tuple[str, str, str]] = field(default_factory=list)

@@ -8,7 +8,7 @@ decides its events (domain/alert_decision.py) and commits them in one transactio
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
@@ -22,6 +22,17 @@ from domain.codec import plain
 from domain.incident import TERMINAL, Actor, DomainError, Incident, InvalidCommand
 
 ALERT_ACTIONS = ("acknowledge", "dismiss", "link", "create-incident")
+
+
+class StormWindow(NamedTuple):
+    """One storm window as a view shows it: camera or grid, its id, size and start (epoch
+    seconds), and the notification id from which its alerts are stored."""
+
+    kind: str
+    ident: str
+    size: int
+    start: int
+    from_notification: int
 
 
 class UnknownCamera(InvalidCommand):
@@ -199,13 +210,21 @@ class AlertService:
         authorize: Callable[[list[str]], None] = lambda centers: None,
         limit: int = 50_000,
         max_scan: int = 500_000,
+        also: Sequence[StormWindow] = (),
     ) -> int:
-        """Acknowledge every unacknowledged alert of one storm window (camera or grid), in one
-        transaction; returns how many. The window is found by the alerts' own start times."""
-        if kind not in ("camera", "grid"):
-            raise InvalidCommand(f"storm kind must be camera or grid; got {kind!r}")
+        """Acknowledge every unacknowledged alert of one storm window (camera or grid), and of
+        the windows `also` names (the other windows of one burst), in one transaction; returns
+        how many. The windows are found by the alerts' own start times. Each event names every
+        window acknowledged (`storms`), so the views mark them all, even a window whose alerts
+        another of them already covered."""
+        windows = [StormWindow(kind, ident, size, start, from_notification), *also]
+        for window in windows:
+            if window.kind not in ("camera", "grid"):
+                raise InvalidCommand(f"storm kind must be camera or grid; got {window.kind!r}")
+        refs = [f"{w.kind}:{w.ident}:{w.size}@{w.start}" for w in windows]
         ids: list[UUID] = []
-        position = max(1, from_notification)
+        seen: set[UUID] = set()
+        position = max(1, min(w.from_notification for w in windows))
         scanned = 0
         # Alerts of a window are stored close together; a bounded scan keeps this a cheap action.
         while len(ids) < limit and scanned < max_scan:
@@ -214,8 +233,12 @@ class AlertService:
                 break
             scanned += len(page)
             for _, raised in page:
-                if getattr(raised, kind) == ident and window_start(raised.start_time, size) == start:
+                if raised.originator_id in seen:
+                    continue
+                if any(getattr(raised, w.kind) == w.ident
+                       and window_start(raised.start_time, w.size) == w.start for w in windows):
                     ids.append(raised.originator_id)
+                    seen.add(raised.originator_id)
             position = page[-1][0] + 1
         with self.store.exclusive():
             events: list[Any] = []
@@ -224,7 +247,8 @@ class AlertService:
                 if alert.disposition != "new":
                     continue
                 authorize(alert.centers)
-                alert.acknowledge(actor=actor, note=note or f"storm {kind}:{ident}:{size}")
+                alert.acknowledge(actor=actor, note=note or f"storm {kind}:{ident}:{size}",
+                                  storms=refs)
                 events.extend(alert.collect_events())
             if events:
                 try:

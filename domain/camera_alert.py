@@ -353,12 +353,20 @@ class CameraAlert(Aggregate):
             raise AlertAlreadyHandled(action, self.disposition)
         return self.disposition
 
-    def acknowledge(self, *, actor: Actor, note: str = "") -> None:
+    def acknowledge(self, *, actor: Actor, note: str = "", storms: list[str] | None = None) -> None:
+        """Acknowledge the alert; `storms` ("kind:id:size@window start" each) when it is
+        acknowledged with the storm windows being acknowledged together, which the consoles'
+        views then mark acknowledged."""
         was = self._check("acknowledge")
-        self._acknowledged(actor=actor, centers=self.centers, note=note, was=was)
+        if not storms:
+            self._acknowledged(actor=actor, centers=self.centers, note=note, was=was)
+        else:
+            self._acknowledged(actor=actor, centers=self.centers, note=note, was=was,
+                               storms=list(storms))
 
     @event("Acknowledged")
-    def _acknowledged(self, actor: Actor, centers: list[str], note: str, was: str) -> None:
+    def _acknowledged(self, actor: Actor, centers: list[str], note: str, was: str,
+                      storms: list[str] | None = None) -> None:
         self.disposition = "acknowledged"
 
     def dismiss(self, *, actor: Actor, reason: str) -> None:

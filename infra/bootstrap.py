@@ -36,6 +36,7 @@ from infra.ingest.alert_store import RecorderAlertStore
 from infra.ingest.writer import WriterProcess
 from infra.loaders.alert_rules import load_rules
 from infra.loaders.cameras import DEFAULT_CAMERAS, load_cameras
+from infra.loaders.directory import DEFAULT_DIRECTORY, load_directory
 from infra.loaders.jurisdiction import load_jurisdiction
 from infra.runner.embedded import EmbeddedRunner, ReadNotifications
 from infra.runner.sla_watcher import SlaWatcher
@@ -115,6 +116,17 @@ def build_alerts(settings: Settings, jurisdiction: Jurisdiction,
     store = RecorderAlertStore(service, AlertDecider(load_rules(settings.alert_rules)))
     return AlertService(service, store, store.stored, cameras.grid_of,
                         grid_centers(jurisdiction))
+
+
+def build_directory(settings: Settings, jurisdiction: Jurisdiction) -> dict[str, Any]:
+    """`Services(...)` keyword arguments for the console's directory: the directory file and the
+    cameras' names, validated at start (a bad file names its entry)."""
+    directory = load_directory(settings.directory, jurisdiction,
+                               strict=Path(settings.directory) != DEFAULT_DIRECTORY)
+    cameras = load_cameras(settings.cameras, jurisdiction,
+                           strict=Path(settings.cameras) != DEFAULT_CAMERAS)
+    return {"directory": directory,
+            "cameras": [(c.id, c.name, c.grid) for c in cameras.cameras()]}
 
 
 def build_intake(settings: Settings) -> Intake:
@@ -261,6 +273,7 @@ def build_services(
         intake=build_intake(settings),
         proofs=StoreProofs(settings, sealer.public_key, sealer.public_pem),
         time_travel=snapshots,
+        **build_directory(settings, jurisdiction),
         **auth_hooks(auth, settings),
     )
     # Feed keys revoked elsewhere (the CLI, another hub) close this process's feed sockets.

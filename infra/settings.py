@@ -10,6 +10,7 @@ from typing import Any
 
 from infra.loaders.alert_rules import DEFAULT_RULES
 from infra.loaders.cameras import DEFAULT_CAMERAS
+from infra.loaders.directory import DEFAULT_DIRECTORY
 from infra.loaders.jurisdiction import DEFAULT_JURISDICTION
 
 
@@ -106,6 +107,10 @@ class Settings:
     sla_interval: float = field(default_factory=lambda: float(_env("SLA_INTERVAL", "30")))
     # Camera and sensor alerts
     cameras: Path = field(default_factory=lambda: Path(_env("CAMERAS", str(DEFAULT_CAMERAS))))
+    # Dispatch targets (departments, parties, grid workers) and role names the console shows
+    directory: Path = field(
+        default_factory=lambda: Path(_env("DIRECTORY", str(DEFAULT_DIRECTORY)))
+    )
     alert_rules: Path = field(default_factory=lambda: Path(_env("ALERT_RULES", str(DEFAULT_RULES))))
     ingest_rate: float = field(default_factory=lambda: float(_env("INGEST_RATE", "50000")))
     ingest_burst: float = field(default_factory=lambda: float(_env("INGEST_BURST", "100000")))

@@ -7,7 +7,8 @@ View keys this module owns:
 - ``alert_counts``: raised, unacknowledged, acknowledged, dismissed, linked, escalated, in_storm.
 - ``storm_windows``: [start, count, {label: n}, first notification] of the current window per key
   (camera/grid × 10 s/60 s), until it becomes a storm.
-- ``storms``: one summary per key that passed its threshold, updated in place.
+- ``storms``: one summary per key that passed its threshold, updated in place; `acked` is its count
+  when its alerts were acknowledged together (POST /api/storms/acknowledge), absent before.
 Pure: time comes from the alert's own start time.
 
 A run of alert events folds in one pass (`fold_alerts`): the run works on copies of the keys it
@@ -235,6 +236,19 @@ def _oldest_storm(storms: dict[str, Any]) -> str:
     return str(min(pool, key=lambda s: s.get("first_n", 0))["key"])
 
 
+def _storm_acknowledged(run: _Run, ref: str) -> None:
+    """An alert acknowledged with a storm window ("kind:id:size@window start"): its summary
+    records how many alerts it held then (`acked`). A console leaves out a storm whose `acked`
+    equals its `count`; one more alert in the window brings it back."""
+    key, _, start = ref.rpartition("@")
+    storm = run.storms.get(key)
+    if storm is None or str(storm.get("start_ts")) != start or storm.get("acked") == storm["count"]:
+        return
+    mine = run.own(storm)
+    mine["acked"] = mine["count"]
+    run.set_storm(key, mine)
+
+
 def _fold(run: _Run, event: Envelope) -> None:
     """Fold one CameraAlert event into the run."""
     if event.type == RAISED:  # by far the most frequent: no more work than it needs
@@ -283,6 +297,9 @@ def _fold(run: _Run, event: Envelope) -> None:
         run.count(HANDLED[name], +1)
         if listed is not None:
             run.set_alert(alert_ref, None)
+        if name == "Acknowledged" and data.get("storms"):
+            for ref in data["storms"]:
+                _storm_acknowledged(run, str(ref))
 
 
 def fold_alerts(view: View, events: Iterable[Envelope]) -> list[Change]:

@@ -70,12 +70,30 @@ def utc_text(text: Any) -> str | None:
 
 
 def urgency(case: Case) -> str:
-    """The queue's sort key: major before routine, then the earlier time first, where the time
-    is the due time of a case being worked, else the report time (a case nobody works yet has
-    waited since it was reported). Ties go by id, which the index appends."""
-    due = utc_text(case.get("due")) if case.get("status") in WORKING else None
-    when = due or utc_text(case.get("reported_at")) or ""
-    return f"{SEVERITY_RANK.get(str(case.get('severity')), '1')}{when}"
+    """The queue's sort key, as far as the order can go without a clock: major before routine;
+    then, within each, four bands, each in ascending time:
+
+    0. overdue as the SLA watcher recorded it (escalated while being worked), by due time;
+    1. not accepted yet (reported), by report time: the longest waiting first;
+    2. being worked with a due time, by due time: the nearest deadline first;
+    3. any other open case (worked without a due time, resolved awaiting its return visit,
+       visited), by report time.
+
+    A case whose deadline passed but that has not escalated yet stays in band 2 here: only a
+    clock can tell, and the console (which has one) moves it up. Ties go by id, which the
+    index appends. docs/PROTOCOL.md (§3, "Urgency") states the same rule."""
+    status = case.get("status")
+    due = utc_text(case.get("due")) if status in WORKING else None
+    reported = utc_text(case.get("reported_at")) or ""
+    if due is not None and case.get("escalations"):
+        band, when = "0", due
+    elif status == "reported":
+        band, when = "1", reported
+    elif due is not None:
+        band, when = "2", due
+    else:
+        band, when = "3", reported
+    return f"{SEVERITY_RANK.get(str(case.get('severity')), '1')}{band}{when}"
 
 
 def is_open(case: Case) -> bool:

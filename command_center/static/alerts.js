@@ -6,7 +6,10 @@
 // dialog lists the incidents of the view's urgency queue (or takes a pasted id) and POSTs
 // /api/alerts/<id>/link {"incident": ...}.
 
-import { getLang, t, tCategory } from "./i18n.js";
+import { getLang, t, tAlertLabel, tCategory, tRule } from "./i18n.js";
+import { cameraName } from "./display.js";
+import { renderStorms, wireStorms } from "./storms.js";
+import { openAlertForm, wireAlertForm } from "./alert_form.js";
 
 const PRIORITY_RANK = { critical: 0, high: 1, normal: 2 };
 const LINK_MAX_OPTIONS = 500; // most recently reported first; any other incident by pasted id
@@ -40,31 +43,7 @@ export function renderAlerts(view, gridName) {
   linked.textContent = t("alerts.linked", { n: counts.linked ?? 0 });
   linked.dataset.n = String(counts.linked ?? 0);
 
-  const stormBox = document.getElementById("storms");
-  const storms = Object.values((view && view.storms) || {})
-    .filter((s) => s && s.active)
-    .sort((a, b) => (b.count ?? 0) - (a.count ?? 0));
-  const sfrag = document.createDocumentFragment();
-  for (const s of storms) {
-    const row = el("div", "storm");
-    row.dataset.key = s.key;
-    const where = s.kind === "grid" ? gridName(s.id) : s.id;
-    const labels = Object.entries(s.labels || {}).map(([k, v]) => `${k}×${v}`).join(" ");
-    row.append(
-      el("span", "storm-tag", t("alerts.storm")),
-      el("span", "storm-where", `${t(s.kind === "grid" ? "alerts.grid" : "alerts.camera")} ${where}`),
-      el("span", "storm-count", t("alerts.stormCount", { n: s.count, w: s.window })),
-      el("span", "storm-labels muted", labels),
-      el("span", "storm-time muted", `${timeOf(s.start)}–${timeOf(s.end)}`),
-    );
-    const ackAll = el("button", "btn btn-small storm-ack", t("alerts.action.acknowledgeStorm"));
-    ackAll.type = "button";
-    ackAll.dataset.storm = s.key;
-    row.appendChild(ackAll);
-    sfrag.appendChild(row);
-  }
-  stormBox.replaceChildren(sfrag);
-  stormBox.hidden = storms.length === 0;
+  renderStorms(view, gridName);
 
   const list = document.getElementById("alert-list");
   const items = Object.values((view && view.alerts) || {}).sort(
@@ -77,9 +56,9 @@ export function renderAlerts(view, gridName) {
     const head = el("div", "alert-head");
     head.append(
       el("time", "alert-time", timeOf(a.at)),
-      el("span", "alert-label", a.label),
+      el("span", "alert-label", tAlertLabel(a.label)),
       el("span", "alert-score", a.score != null ? Math.round(a.score * 100) + "%" : ""),
-      el("span", "alert-where", a.camera || gridName(a.grid)),
+      el("span", "alert-where", a.camera ? cameraName(a.camera) : gridName(a.grid)),
     );
     if (a.priority && a.priority !== "normal") head.appendChild(el("span", "alert-prio", t("alerts.prio." + a.priority)));
     if (a.plate) head.appendChild(el("span", "alert-plate", a.plate));
@@ -92,7 +71,7 @@ export function renderAlerts(view, gridName) {
       actions.appendChild(b);
     }
     li.append(head);
-    if (a.description || a.rule) li.appendChild(el("div", "alert-desc muted", a.rule ? `${t("alerts.rule")}: ${a.rule}` : a.description));
+    if (a.description || a.rule) li.appendChild(el("div", "alert-desc muted", a.rule ? `${t("alerts.rule")}: ${tRule(a.rule)}` : a.description));
     li.append(actions);
     frag.appendChild(li);
   }
@@ -103,7 +82,8 @@ export function renderAlerts(view, gridName) {
 }
 
 function alertSummary(a, gridName) {
-  return [a.label, a.plate, a.camera || gridName(a.grid), timeOf(a.at)].filter(Boolean).join(" · ");
+  return [tAlertLabel(a.label), a.plate, a.camera ? cameraName(a.camera) : "", gridName(a.grid), timeOf(a.at)]
+    .filter(Boolean).join(" · ");
 }
 
 // ---------------------------------------------------------------- link to an existing incident
@@ -299,22 +279,10 @@ function wireLinkDialog(apiFetch) {
 
 export function wireAlerts(apiFetch, onError, currentCenter) {
   wireLinkDialog(apiFetch);
-  document.getElementById("storms").addEventListener("click", async (e) => {
-    const button = e.target.closest("button[data-storm]");
-    if (!button) return;
-    if (!window.confirm(t("alerts.confirmStorm"))) return;
-    button.disabled = true;
-    try {
-      await apiFetch("/api/storms/acknowledge", {
-        method: "POST",
-        headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ center: currentCenter(), key: button.dataset.storm }),
-      });
-    } catch (err) {
-      onError(err.detail || err.message);
-    } finally {
-      button.disabled = false;
-    }
+  wireStorms(apiFetch, onError, currentCenter, () => renderStorms(lastView, lastGridName));
+  wireAlertForm(apiFetch, (key) => {
+    status = { key, params: {} };
+    renderStatus();
   });
   document.getElementById("alert-list").addEventListener("click", async (e) => {
     const button = e.target.closest("button[data-action]");
@@ -325,14 +293,12 @@ export function wireAlerts(apiFetch, onError, currentCenter) {
       openLinkDialog(li.dataset.alert);
       return;
     }
-    let body = {};
-    if (action === "dismiss") {
-      const reason = window.prompt(t("alerts.dismissReason"), t("alerts.falsePositive"));
-      if (!reason) return;
-      body = { reason };
-    } else if (action === "create-incident") {
-      if (!window.confirm(t("alerts.confirmIncident"))) return;
+    if (action === "dismiss" || action === "create-incident") {
+      const item = lastView && lastView.alerts ? lastView.alerts[li.dataset.alert] : null;
+      openAlertForm(action, li.dataset.alert, item, lastGridName, button);
+      return;
     }
+    const body = {};
     button.disabled = true;
     try {
       await apiFetch(`/api/alerts/${encodeURIComponent(li.dataset.alert)}/${action}`, {

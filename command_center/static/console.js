@@ -5,9 +5,16 @@
 
 import { applyChanges } from "./patch.js";
 import { renderAlerts, renderLinkDialog, wireAlerts } from "./alerts.js";
+import { anyFilter, fillSelect, filters, fitToViewport, matches, ordered } from "./queue.js";
+import { gridLabel, loadMap, mapGrids, relabelMap, renderMap, select as selectGrid } from "./map.js";
+import { acknowledge as acknowledgeAlarm, initAlarm, isRinging, observe as observeAlarm, renderAlarm, resetAlarm } from "./alarm.js";
+import { loadNames, onNames, partyName } from "./display.js";
+import Names from "./names.js";
+import { caseLabel, renderActions, resetActions, setContext } from "./drawer.js";
+import { wireKeys } from "./keys.js";
 import {
-  STATUSES, getLang, setLang, t, tStatus, tCategory, tSource, tEventType, tSeverity, tAssignee,
-  tLevel, unitName, formatDuration, translateDom,
+  addStrings, STATUSES, getLang, setLang, t, tStatus, tCategory, tSource, tEventType, tSeverity, tAssignee,
+  tLevel, tRule, unitName, formatDuration, translateDom,
 } from "./i18n.js";
 
 const TOKEN_KEY = "linkage.token";
@@ -23,6 +30,27 @@ const OPEN_MAX_ROWS = 500; // most urgent first; more than this is unreadable an
 
 const $ = (id) => document.getElementById(id);
 
+addStrings({
+  "zh-CN": {
+    "conn.refused": "无权查看",
+    "conn.tasks": "我的任务",
+    "refused.center": "您无权查看“{center}”的控制台。",
+    "refused.home": "您的中心是“{home}”，请在上方切换。",
+    "refused.unknown": "该中心",
+    "tasks.title": "派给我的事件",
+    "tasks.refresh": "刷新",
+  },
+  en: {
+    "conn.refused": "Not allowed",
+    "conn.tasks": "My tasks",
+    "refused.center": "You may not watch the console of “{center}”.",
+    "refused.home": "Your center is “{home}”: switch to it above.",
+    "refused.unknown": "this center",
+    "tasks.title": "Cases dispatched to me",
+    "tasks.refresh": "Refresh",
+  },
+});
+
 // ---------------------------------------------------------------- state
 
 const state = {
@@ -30,6 +58,11 @@ const state = {
   centers: null, // tree root
   nodes: new Map(), // id -> node (every level)
   centerId: null,
+  home: null, // the user's own center (GET /api/centers "home")
+  assignee: null, // "kind:id" when the user is a department or a grid worker
+  tasks: false, // no center to watch: the console lists the cases dispatched to the user
+  refused: null, // the center the user may not watch, when the console was asked for one
+  failedOpens: 0, // sockets closed before they opened, in a row
   // live view
   view: null,
   epoch: null,
@@ -156,7 +189,10 @@ function renderCenterOptions() {
   const frag = document.createDocumentFragment();
   const walk = (node) => {
     if (!node) return;
-    if (SWITCHER_LEVELS.includes(node.level)) {
+    if (SWITCHER_LEVELS.includes(node.level) && node.watchable === false) {
+      // Above the user's centers: not listed, but its watchable descendants are.
+      for (const child of node.children || []) walk(child);
+    } else if (SWITCHER_LEVELS.includes(node.level)) {
       const opt = document.createElement("option");
       opt.value = String(node.id);
       const depth = LEVEL_DEPTH[node.level] ?? 0;
@@ -174,6 +210,14 @@ function renderCenterOptions() {
     opt.value = state.centerId;
     opt.textContent = state.centerId;
     frag.appendChild(opt);
+  } else if (state.centerId && !isSwitchable(state.centerId)) {
+    // A center the user may not watch (refused): shown, not selectable, so that choosing one of
+    // the listed centers is a change.
+    const opt = document.createElement("option");
+    opt.value = state.centerId;
+    opt.textContent = unitName(state.nodes.get(state.centerId));
+    opt.disabled = true;
+    frag.prepend(opt);
   }
   sel.replaceChildren(frag);
   if (state.centerId) sel.value = state.centerId;
@@ -188,6 +232,8 @@ async function loadCenters() {
       ? { id: "", name: "", name_en: "", level: "root", children: tree }
       : tree;
     state.centers = root;
+    state.home = root.home || null;
+    state.assignee = root.assignee || null;
     state.nodes.clear();
     indexCenters(root);
     if (Array.isArray(tree)) state.nodes.delete("");
@@ -210,8 +256,9 @@ function defaultCenter() {
     /* storage disabled */
   }
   if (saved && (state.nodes.size === 0 || isSwitchable(saved))) return saved;
+  if (state.home && isSwitchable(state.home)) return state.home;
   if (state.centers) {
-    const first = findFirst(state.centers, (n) => SWITCHER_LEVELS.includes(n.level));
+    const first = findFirst(state.centers, (n) => SWITCHER_LEVELS.includes(n.level) && n.watchable !== false);
     if (first) return String(first.id);
   }
   return saved;
@@ -219,7 +266,29 @@ function defaultCenter() {
 
 function isSwitchable(id) {
   const n = state.nodes.get(id);
-  return !!n && SWITCHER_LEVELS.includes(n.level);
+  return !!n && SWITCHER_LEVELS.includes(n.level) && n.watchable !== false;
+}
+
+// The user may not watch `id` (GET /api/centers says so): say why, in their language, and stop.
+function showRefused(id) {
+  dropSocket();
+  state.refused = id;
+  const node = state.nodes.get(id);
+  const home = state.home && state.nodes.get(state.home);
+  let text = t("refused.center", { center: node ? unitName(node) : t("refused.unknown") });
+  if (home && isSwitchable(state.home)) text += " " + t("refused.home", { home: unitName(home) });
+  showBanner("error", text);
+  setConn("refused");
+}
+
+// A socket refused before it opened (a 403 at the handshake looks like a network error to a
+// browser): ask the server again whether the center is watchable.
+async function checkRefused() {
+  if (!(await loadCenters())) return;
+  renderCenterOptions();
+  if (state.centerId && state.nodes.has(state.centerId) && !isSwitchable(state.centerId)) {
+    showRefused(state.centerId);
+  }
 }
 
 function findFirst(node, pred) {
@@ -238,6 +307,7 @@ function setConn(s) {
   el.dataset.state = s;
   document.body.dataset.conn = s;
   renderConnText();
+  markDirty("seq");
 }
 
 function renderConnText() {
@@ -288,6 +358,15 @@ function resetView() {
 function connect(resume) {
   dropSocket();
   if (!state.centerId) return;
+  if (state.nodes.has(state.centerId) && !isSwitchable(state.centerId)) {
+    showRefused(state.centerId);
+    return;
+  }
+  if (state.refused) {
+    state.refused = null;
+    if (bannerKind === "error") clearBanner();
+  }
+  loadMap(apiFetch, state.centerId, onGridSelected).then(() => markDirty("open"));
   if (!resume) resetView();
   const gen = state.gen;
   const sendResume = resume && state.view !== null && state.epoch !== null && state.seq !== null;
@@ -338,6 +417,8 @@ function connect(resume) {
     if (gen !== state.gen) return;
     state.ws = null;
     if (openedAt && Date.now() - openedAt >= STABLE_MS) state.attempt = 0;
+    state.failedOpens = openedAt ? 0 : state.failedOpens + 1;
+    if (state.failedOpens === 3) checkRefused();
     if ([4001, 4401, 4403].includes(ev.code) || /auth|token|unauthori[sz]ed|login/i.test(ev.reason || "")) {
       showAuthBanner();
     }
@@ -378,6 +459,7 @@ function handleMessage(msg) {
       state.view = normalizeView(msg.view);
       state.epoch = msg.epoch;
       state.seq = msg.seq;
+      resetAlarm(state.view);
       if (bannerKind === "error") clearBanner();
       clearAuthBanner();
       setConn("open");
@@ -395,6 +477,7 @@ function handleMessage(msg) {
         return resync("bad delta: " + err.message);
       }
       state.seq = msg.seq;
+      observeAlarm(state.view);
       if ($("conn-status").dataset.state !== "open") setConn("open");
       for (const ch of msg.changes || []) {
         const head = Array.isArray(ch.path) ? ch.path[0] : null;
@@ -501,6 +584,8 @@ function flush() {
     else if (parts.has("open")) renderLinkDialog(state.view, gridName); // its incident list
     if (parts.has("grids")) renderGrids();
     if (parts.has("seq")) renderSeq();
+    if (parts.has("open") || parts.has("grids") || parts.has("alerts")) renderMap(state.view);
+    fitToViewport(document.querySelector(".panel-open"));
   } catch (err) {
     console.error("linkage console: render failed", err);
   }
@@ -577,32 +662,66 @@ const rowCache = new Map(); // id -> {tr, sig, cells}
 // Parsed times per incident object (a delta replaces the object, so the cache stays valid).
 const timeCache = new WeakMap();
 
+// The page's urgency order (static/queue.js): the server's rule, with "overdue" from the clock.
 function sortKeyed(list, now) {
-  const keyed = list.map((inc) => {
-    let tm = timeCache.get(inc);
-    if (!tm || tm.dueIso !== inc.due || tm.repIso !== inc.reported_at) {
-      const due = parseTime(inc.due);
-      const rep = parseTime(inc.reported_at);
-      tm = {
-        dueIso: inc.due,
-        repIso: inc.reported_at,
-        due: Number.isNaN(due) ? Infinity : due,
-        rep: Number.isNaN(rep) ? Infinity : rep,
-      };
-      timeCache.set(inc, tm);
-    }
-    // Only a case still being worked can be overdue; a resolved one waits for the return visit.
-    const working = WORKING.has(inc.status);
-    return { inc, overdue: working && tm.due !== Infinity && tm.due < now, due: working ? tm.due : Infinity, rep: tm.rep };
-  });
-  // The server's urgency order (major first, then the earlier of due time or report time):
-  // the queue is the head of that order, so the list continues where GET /api/incidents would.
-  keyed.sort((a, b) => {
-    const ua = String(a.inc.urgency ?? ""), ub = String(b.inc.urgency ?? "");
-    if (ua !== ub) return ua < ub ? -1 : 1;
-    return String(a.inc.id) < String(b.inc.id) ? -1 : 1;
-  });
-  return keyed;
+  return ordered(list, now);
+}
+
+// --- queue filters (static/queue.js) and the map (static/map.js)
+
+let namesVersion = 0; // bumps when the directory (names) arrives: rows re-render their names
+let filterOptionsKey = null;
+
+function renderFilters(keyed) {
+  const incs = keyed.map((k) => k.inc);
+  const statuses = STATUSES.filter((st) => !FINAL.has(st));
+  fillSelect($("filter-status"), t("filter.all"), statuses.map((st) => [st, tStatus(st)]));
+  const gridIds = new Set(mapGrids());
+  for (const inc of incs) if (inc.grid) gridIds.add(String(inc.grid));
+  if (filters.grid) gridIds.add(filters.grid);
+  const assignees = new Set(incs.map((inc) => inc.assignee).filter(Boolean));
+  if (filters.assignee && filters.assignee !== "-") assignees.add(filters.assignee);
+  // The option lists change rarely: rebuilt only when their ids, the language or the names change.
+  const key = [getLang(), namesVersion, [...gridIds].join(","), [...assignees].join(",")].join("\u0000");
+  if (key !== filterOptionsKey) {
+    filterOptionsKey = key;
+    const collator = new Intl.Collator(getLang());
+    const gridOpts = [...gridIds].map((g) => [g, gridLabel(g) || gridName(g)])
+      .sort((a, b) => collator.compare(a[1], b[1]));
+    fillSelect($("filter-grid"), t("filter.all"), gridOpts);
+    fillSelect($("filter-severity"), t("filter.all"), [["major", tSeverity("major")], ["routine", tSeverity("routine")]]);
+    const assigneeOpts = [["-", t("filter.unassigned")],
+      ...[...assignees].map((a) => [String(a), partyName(a)]).sort((a, b) => collator.compare(a[1], b[1]))];
+    fillSelect($("filter-assignee"), t("filter.all"), assigneeOpts);
+  }
+  for (const [key, id] of [["status", "filter-status"], ["grid", "filter-grid"], ["severity", "filter-severity"], ["assignee", "filter-assignee"]]) {
+    if ($(id).value !== filters[key]) $(id).value = filters[key];
+  }
+  $("filter-clear").hidden = !anyFilter();
+}
+
+function setFilter(key, value) {
+  filters[key] = value || "";
+  if (key === "grid") selectGrid(filters.grid);
+  else markDirty("open");
+}
+
+// The map's grid selection is the queue's grid filter.
+function onGridSelected(grid) {
+  filters.grid = grid || "";
+  markDirty("open");
+}
+
+// A grid's name without the name of the center the console watches ("城镇街道第一社区网格01" on
+// 城镇街道's console is "第一社区网格01"): the part that tells the rows apart.
+function shortGridName(id) {
+  const full = gridName(id);
+  const center = state.nodes.get(String(state.centerId));
+  const prefix = center ? unitName(center) : "";
+  if (prefix && full.startsWith(prefix) && full.length > prefix.length) {
+    return full.slice(prefix.length).replace(/^[\s·,]+/, "");
+  }
+  return full;
 }
 
 // Open cases in the whole center (not only the queue): every status but the final ones.
@@ -615,7 +734,10 @@ function openCount() {
 
 const WORKING = new Set(["accepted", "dispatched", "returned", "acknowledged", "reopened"]);
 
-function dueText(dueMs, now) {
+function dueText(dueMs, now, repMs) {
+  if (dueMs === Infinity && repMs !== undefined && repMs !== Infinity) {
+    return { abs: "", rel: t("since.report", { d: formatDuration(now - repMs) }) };
+  }
   if (dueMs === Infinity) return { abs: t("due.none"), rel: "" };
   const diff = dueMs - now;
   const rel = diff < 0 ? t("due.overdue", { d: formatDuration(-diff) }) : t("due.in", { d: formatDuration(diff) });
@@ -644,7 +766,7 @@ function buildRow(id) {
 function fillRow(entry, k, now) {
   const inc = k.inc;
   const lang = getLang();
-  const sig = [lang, inc.version, inc.status, inc.severity, inc.category, inc.grid, inc.assignee, inc.summary, inc.source, inc.escalated_to, inc.supervised_by].join("\u0001");
+  const sig = [lang, namesVersion, inc.version, inc.status, inc.severity, inc.category, inc.grid, inc.assignee, inc.summary, inc.source, inc.escalated_to, inc.supervised_by].join("\u0001");
   const c = entry.cells;
   if (sig !== entry.sig) {
     entry.sig = sig;
@@ -653,17 +775,17 @@ function fillRow(entry, k, now) {
     c.sev.replaceChildren(el("span", "sev sev-" + (inc.severity || "unknown"), tSeverity(inc.severity)));
     c.cat.textContent = tCategory(inc.category);
     c.cat.title = [inc.summary, inc.source ? tSource(inc.source) : ""].filter(Boolean).join(" · ");
-    c.grid.textContent = gridName(inc.grid);
-    c.grid.title = inc.grid || "";
+    c.grid.textContent = shortGridName(inc.grid);
+    c.grid.title = gridName(inc.grid);
     c.status.replaceChildren(el("span", "pill st-" + (inc.status || ""), tStatus(inc.status)));
     // Step 4 badges: escalation up the tree and supervision by a higher center.
     if (inc.escalated_to) c.status.append(" ", el("span", "pill badge-escalated", t("escalated." + inc.escalated_to)));
     if (inc.supervised_by) c.status.append(" ", el("span", "pill badge-supervised", t("supervised")));
-    c.assignee.textContent = inc.assignee ? tAssignee(inc.assignee) : "";
+    c.assignee.textContent = inc.assignee ? partyName(inc.assignee) : "";
     c.assignee.classList.toggle("muted", !inc.assignee);
     if (!inc.assignee) c.assignee.textContent = t("unassigned");
   }
-  const d = dueText(k.due, now);
+  const d = dueText(k.due, now, k.rep);
   const dueSig = lang + "|" + d.abs + "|" + d.rel + "|" + k.overdue;
   if (dueSig !== entry.dueSig) {
     entry.dueSig = dueSig;
@@ -682,9 +804,11 @@ function renderOpen() {
   const open = (state.view && state.view.queue) || {};
   const now = Date.now();
   const keyed = sortKeyed(Object.values(open).filter((x) => x && typeof x === "object"), now);
+  renderFilters(keyed);
+  const shown = anyFilter() ? keyed.filter((k) => matches(k.inc)) : keyed;
   const seen = new Set();
   const order = [];
-  for (const k of keyed) {
+  for (const k of shown) {
     if (order.length >= OPEN_MAX_ROWS) break;
     const id = String(k.inc.id ?? "");
     if (!id || seen.has(id)) continue;
@@ -696,6 +820,7 @@ function renderOpen() {
     }
     fillRow(entry, k, now);
     entry.tr.classList.toggle("selected", id === state.detailId);
+    entry.tr.classList.toggle("alarm", isRinging(id));
     order.push(entry.tr);
   }
   for (const [id, entry] of rowCache) {
@@ -721,7 +846,8 @@ function renderOpen() {
   $("open-empty").hidden = order.length !== 0 || state.view === null;
   const openTotal = Math.max(keyed.length, openCount());
   let total = state.view ? t("open.count", { n: openTotal }) : "";
-  if (openTotal > order.length) total += " · " + t("open.shown", { n: order.length });
+  if (anyFilter()) total += " · " + t("filter.shown", { n: shown.length });
+  else if (openTotal > order.length) total += " · " + t("open.shown", { n: order.length });
   $("open-total").textContent = total;
   const overdue = keyed.filter((k) => k.overdue).length;
   $("open-total").dataset.overdue = String(overdue);
@@ -752,14 +878,46 @@ function renderFeed() {
     );
     li.appendChild(head);
     const body = el("div", "feed-body");
-    if (ev.summary) body.appendChild(el("span", "feed-summary", ev.summary));
-    if (ev.actor) body.appendChild(el("span", "feed-actor", ev.actor));
+    if (ev.summary) body.appendChild(el("span", "feed-summary", feedSummary(ev.summary)));
+    if (ev.actor) body.appendChild(el("span", "feed-actor", actorName(ev.actor)));
     li.appendChild(body);
     if (ev.at) li.title = ev.at;
     frag.appendChild(li);
   }
   if (items.length === 0 && state.view) frag.appendChild(el("li", "empty", t("feed.empty")));
   list.replaceChildren(frag);
+  // The drawer follows its incident: a newer event of it (even one that took it out of the queue,
+  // like a close) reloads the drawer.
+  if (state.detailId) {
+    const latest = latestEventOf(state.detailId);
+    if (latest > state.detailSeenN) {
+      state.detailSeenN = latest;
+      refreshDetailSoon();
+    }
+  }
+}
+
+// The notification number of the newest event of an incident in the view's recent events (-1).
+function latestEventOf(id) {
+  let n = -1;
+  for (const ev of (state.view && state.view.recent) || []) {
+    if (String(ev.incident) === id && Number(ev.n) > n) n = Number(ev.n);
+  }
+  return n;
+}
+
+// A feed summary without ids: "department:housing" is the party's name, "duplicate of <id>" a word.
+function feedSummary(text) {
+  const m = /^(department|grid_worker|party|user):\S+$/.exec(text);
+  if (m) return partyName(text);
+  if (/^duplicate of /.test(text)) return tEventType("MarkedDuplicate");
+  return text;
+}
+
+// A feed actor: a user's login stays, an alert rule is named by its description.
+function actorName(actor) {
+  const text = String(actor);
+  return text.startsWith("rule:") ? `${t("alerts.rule")}: ${tRule(text.slice(5))}` : text;
 }
 
 // --- grids
@@ -793,18 +951,30 @@ function renderGrids() {
 // --- footer
 
 function renderSeq() {
+  // The ids of the stream (center, epoch, seq, position) stay in the footer's details fold.
   const e = $("seq");
   if (!state.view) {
     e.textContent = state.centerId ? `${state.centerId} · —` : "—";
     delete e.dataset.epoch;
     delete e.dataset.seq;
-    return;
+  } else {
+    const parts = [state.centerId, `${t("footer.epoch")} ${state.epoch}`, `${t("footer.seq")} ${state.seq}`];
+    if (state.view.position !== undefined) parts.push(`${t("footer.position")} ${state.view.position}`);
+    e.textContent = parts.join(" · ");
+    e.dataset.epoch = String(state.epoch);
+    e.dataset.seq = String(state.seq);
   }
-  const parts = [state.centerId, `${t("footer.epoch")} ${state.epoch}`, `${t("footer.seq")} ${state.seq}`];
-  if (state.view.position !== undefined) parts.push(`${t("footer.position")} ${state.view.position}`);
-  e.textContent = parts.join(" · ");
-  e.dataset.epoch = String(state.epoch);
-  e.dataset.seq = String(state.seq);
+  // What the officer reads: connected or not, and when the last event happened (local time).
+  const open = ["open", "tasks"].includes($("conn-status").dataset.state) && state.view;
+  const recent = (state.view && state.view.recent) || [];
+  let last = NaN;
+  for (const ev of recent) last = Math.max(Number.isNaN(last) ? -Infinity : last, parseTime(ev.at));
+  const when = Number.isFinite(last)
+    ? t("footer.last", { time: new Date(last).toLocaleString(getLang(), { hour12: false }) })
+    : t("footer.none");
+  const status = $("footer-status");
+  status.textContent = (open ? t("footer.connected") : t("footer.offline")) + " · " + when;
+  status.dataset.state = open ? "open" : "closed";
 }
 
 // ---------------------------------------------------------------- detail panel
@@ -813,7 +983,9 @@ let detailTimer = null;
 let detailReq = 0;
 
 function openDetail(id) {
+  acknowledgeAlarm(id);
   state.detailId = id;
+  state.detailSeenN = latestEventOf(id);
   state.detailData = null;
   state.detailError = null;
   state.detailVersion = null;
@@ -821,6 +993,7 @@ function openDetail(id) {
   panel.hidden = false;
   panel.dataset.id = id;
   document.body.classList.add("detail-open");
+  resetActions();
   renderDetail();
   markDirty("open");
   loadDetail();
@@ -832,6 +1005,7 @@ function closeDetail() {
   state.detailError = null;
   if (detailTimer) clearTimeout(detailTimer);
   detailTimer = null;
+  resetActions();
   const panel = $("detail");
   panel.hidden = true;
   delete panel.dataset.id;
@@ -876,13 +1050,13 @@ function formatActor(a) {
   if (a === null || a === undefined || a === "") return "";
   if (typeof a !== "object") return String(a);
   const who = a.user || a.id || a.name || "";
-  const extra = [a.role, a.center ? gridName(a.center) : ""].filter(Boolean).join(" · ");
+  const extra = [a.role ? Names.role(a.role) : "", a.center ? gridName(a.center) : ""].filter(Boolean).join(" · ");
   return who && extra ? `${who} (${extra})` : who || extra || JSON.stringify(a);
 }
 
 function formatParty(v) {
-  if (v && typeof v === "object" && "kind" in v) return tAssignee(`${v.kind}:${v.id ?? ""}`);
-  return typeof v === "string" ? tAssignee(v) : formatValue(v);
+  if (v && typeof v === "object" && "kind" in v) return Names.party(v);
+  return typeof v === "string" && v.includes(":") ? Names.party(v) : typeof v === "string" ? tAssignee(v) : formatValue(v);
 }
 
 function formatValue(v) {
@@ -941,7 +1115,7 @@ function renderDetail() {
   const dl = el("dl", "fields");
   const keys = [...DETAIL_FIELDS.filter((k) => k in data)];
   for (const k of Object.keys(data)) {
-    if (keys.includes(k) || k === "timeline") continue;
+    if (keys.includes(k) || k === "timeline" || k === "allowed_actions") continue;
     const v = data[k];
     if (v === null || v === undefined || v === "" || (Array.isArray(v) && v.length === 0)) continue;
     keys.push(k);
@@ -991,6 +1165,7 @@ function renderDetail() {
   if (timeline.length === 0 && state.detailData) ol.appendChild(el("li", "muted", t("detail.noTimeline")));
   frag.appendChild(ol);
   body.replaceChildren(frag);
+  renderActions(state.detailData);
 }
 
 // ---------------------------------------------------------------- language
@@ -1001,6 +1176,8 @@ function applyLanguage() {
   renderConnText();
   if (bannerKind === "auth") showBanner("auth", "");
   markDirty("all");
+  relabelMap();
+  renderAlarm();
   if (state.detailId) renderDetail();
 }
 
@@ -1012,6 +1189,19 @@ function wire() {
     applyLanguage();
   });
   $("center-select").addEventListener("change", (e) => switchCenter(e.target.value));
+  for (const select of document.querySelectorAll("#queue-filters select[data-filter]")) {
+    select.addEventListener("change", () => setFilter(select.dataset.filter, select.value));
+  }
+  $("filter-clear").addEventListener("click", () => {
+    for (const key of Object.keys(filters)) filters[key] = "";
+    selectGrid("");
+  });
+  initAlarm(() => markDirty("open"));
+  window.addEventListener("resize", () => fitToViewport(document.querySelector(".panel-open")));
+  onNames(() => {
+    namesVersion++;
+    markDirty("all");
+  });
 
   const tbody = $("open-list");
   tbody.addEventListener("click", (e) => {
@@ -1032,8 +1222,30 @@ function wire() {
   });
   $("detail-close").addEventListener("click", closeDetail);
   wireAlerts(apiFetch, (detail) => showBanner("error", detail), () => state.centerId);
-  document.addEventListener("keydown", (e) => {
-    if (e.key === "Escape" && state.detailId) closeDetail();
+  wireKeys(); // Esc closes the drawer there (an open form first)
+  setContext({
+    apiFetch,
+    reload: async () => {
+      await loadDetail();
+      return state.detailData;
+    },
+    applied: (data) => {
+      // The action's answer is the incident now; its timeline comes with the next load.
+      if (data && data.id === state.detailId) {
+        state.detailData = { ...data, timeline: (state.detailData || {}).timeline };
+        state.detailVersion = data.version;
+        renderDetail();
+        loadDetail();
+      }
+      if (state.tasks) loadTasks();
+    },
+    openCases: () => Object.values((state.view && state.view.queue) || {})
+      .filter((c) => c && c.id).map((c) => ({ id: String(c.id), label: caseLabel(c, gridName) })),
+    watchable: (id) => isSwitchable(id),
+    unitName: (id) => gridName(id),
+    get home() {
+      return state.home;
+    },
   });
 
   // Countdown refresh.
@@ -1055,16 +1267,67 @@ function wire() {
   window.addEventListener("hashchange", async () => {
     if (!/token=/.test(location.hash)) return;
     state.token = readToken();
+    Names.reset(); // another user: another directory
     clearAuthBanner();
     await start();
   });
   document.addEventListener("visibilitychange", () => {
     if (!document.hidden) markDirty("all");
+    if (!document.hidden && state.tasks) loadTasks();
   });
+}
+
+// A department or a grid worker watches no center: the console lists the open cases dispatched
+// to them (GET /api/incidents?assignee=...), again after each action and on "Refresh".
+async function loadTasks() {
+  const center = state.home || (state.centers && state.centers.id) || "";
+  const query = new URLSearchParams({ center, assignee: state.assignee, status: "open", limit: "200" });
+  try {
+    const page = await apiFetch("/api/incidents?" + query.toString());
+    const queue = {};
+    for (const item of page.items || []) queue[String(item.id)] = item;
+    state.view = normalizeView({ queue });
+    setConn("tasks");
+    markDirty("all");
+  } catch (err) {
+    if (!(err instanceof HttpError && err.status === 401)) showBanner("error", err.message);
+  }
+}
+
+function startTasks() {
+  state.tasks = true;
+  state.centerId = null;
+  dropSocket();
+  document.body.dataset.mode = "tasks";
+  $("open-title").textContent = t("tasks.title");
+  $("open-title").removeAttribute("data-i18n");
+  $("open-title").dataset.i18n = "tasks.title";
+  if (!$("tasks-refresh")) {
+    const b = el("button", "btn", t("tasks.refresh"));
+    b.id = "tasks-refresh";
+    b.type = "button";
+    b.dataset.i18n = "tasks.refresh";
+    b.addEventListener("click", loadTasks);
+    $("open-title").after(b);
+  }
+  renderCenterOptions();
+  loadTasks();
 }
 
 async function start() {
   const ok = await loadCenters();
+  loadNames(apiFetch);
+  Names.load(apiFetch).then(() => {
+    markDirty("all");
+    if (state.detailId) renderDetail();
+  }).catch(() => {
+    /* names fall back to generic labels */
+  });
+  const watchable = [...state.nodes.values()].some((n) => n.watchable === true);
+  if (ok && !watchable && state.assignee && !new URLSearchParams(location.search).get("center")) {
+    startTasks();
+    return;
+  }
   if (!ok && !state.centerId) state.centerId = defaultCenter();
   if (ok) {
     const current = state.centerId;

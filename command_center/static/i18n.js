@@ -258,6 +258,7 @@ const STRINGS = {
   },
 };
 
+
 const STATUS = {
   reported: ["已上报", "Reported"],
   accepted: ["已受理", "Accepted"],
@@ -272,6 +273,45 @@ const STATUS = {
   closed: ["已结案", "Closed"],
 };
 
+// Camera alert labels, alert rules (by their description), roles and alert priorities.
+const ALERT_LABEL = {
+  person: ["人员", "Person"],
+  car: ["车辆", "Car"],
+  bicycle: ["非机动车", "Bicycle"],
+  dog: ["犬只", "Dog"],
+  fire: ["火情", "Fire"],
+  smoke: ["烟雾", "Smoke"],
+  truck: ["货车", "Truck"],
+  motorcycle: ["摩托车", "Motorcycle"],
+  face: ["人脸", "Face"],
+  license_plate: ["车牌", "Licence plate"],
+  cap: ["预警信息", "CAP warning"],
+};
+
+const RULE = {
+  fire_or_smoke_in_zone: ["烟火告警：重点区域检测到烟火", "Fire or smoke detected in a watched zone"],
+  watch_listed_plate: ["布控车牌出现", "A watch-listed plate was seen"],
+  loitering: ["人员长时间逗留", "A person loitering"],
+  cap_extreme: ["极端级别预警", "An extreme-level warning"],
+};
+
+const ROLE = {
+  city_officer: ["市级值班员", "City duty officer"],
+  district_officer: ["区县值班员", "District duty officer"],
+  township_officer: ["乡镇（街道）值班员", "Township duty officer"],
+  department: ["职能部门", "Department"],
+  grid_worker: ["网格员", "Grid worker"],
+  auditor: ["审计员", "Auditor"],
+  admin: ["管理员", "Administrator"],
+  feed: ["数据接入", "Feed"],
+};
+
+const STORM_KIND = {
+  camera: ["摄像头", "Camera"],
+  grid: ["网格", "Grid"],
+};
+
+
 const CATEGORY = {
   road_damage: ["道路损坏", "Road damage"],
   garbage: ["垃圾堆放", "Garbage"],
@@ -281,6 +321,7 @@ const CATEGORY = {
   fire_hazard: ["消防隐患", "Fire hazard"],
   dispute: ["矛盾纠纷", "Dispute"],
   public_security: ["治安", "Public security"],
+  early_warning: ["预警", "Early warning"],
   other: ["其他", "Other"],
 };
 
@@ -291,6 +332,8 @@ const SOURCE = {
   sensor: ["传感器", "Sensor"],
   wechat: ["微信", "WeChat"],
   resident: ["居民", "Resident"],
+  department: ["职能部门", "Department"],
+  open311: ["市民诉求", "Resident request"],
 };
 
 const EVENT_TYPE = {
@@ -327,6 +370,7 @@ const LEVEL = {
 };
 
 export const STATUSES = Object.keys(STATUS);
+export const CATEGORIES = Object.keys(CATEGORY);
 
 function detectLang() {
   let saved = null;
@@ -359,6 +403,11 @@ export function setLang(lang) {
 
 const idx = () => (current === "zh-CN" ? 0 : 1);
 
+// More strings from another module (names.js, drawer.js, keys.js): {"zh-CN": {...}, en: {...}}.
+export function addStrings(tables) {
+  for (const lang of LANGS) Object.assign(STRINGS[lang], tables[lang] || {});
+}
+
 export function t(key, params) {
   let s = STRINGS[current][key];
   if (s === undefined) s = STRINGS.en[key];
@@ -378,6 +427,13 @@ export const tCategory = (c) => lookup(CATEGORY, c);
 export const tSource = (s) => lookup(SOURCE, s);
 export const tEventType = (e) => lookup(EVENT_TYPE, e);
 export const tLevel = (l) => lookup(LEVEL, l);
+export const tStormKind = (k) => lookup(STORM_KIND, k);
+// Unknown values are shown as a readable word, never as a snake_case id.
+const humane = (v) => String(v).replace(/[_:-]+/g, " ");
+const lookupHumane = (table, v) => (v && !table[v] ? humane(v) : lookup(table, v));
+export const tAlertLabel = (l) => lookupHumane(ALERT_LABEL, l);
+export const tRule = (r) => lookupHumane(RULE, r);
+export const tRole = (r) => lookupHumane(ROLE, r);
 export function tSeverity(s) {
   if (s === "major" || s === "routine") return t("severity." + s);
   return s ? String(s) : "";

@@ -88,6 +88,16 @@ def serve(host: str | None, port: int | None, data_dir: str | None, store: str |
         auditor = embedded.tokens.issue("demo-auditor", "auditor", root)
         click.echo(f"login (demo city duty officer): {url}#token={demo_token}")
         click.echo(f"replay (demo auditor): {url}replay#token={auditor}")
+        # A township's officer and a department, when the tree and the directory have them.
+        township = next((u.id for u in embedded.jurisdiction.centers() if u.level == "township"),
+                        None)
+        if township is not None:
+            officer = embedded.tokens.issue("demo-township", "township_officer", township)
+            click.echo(f"login (demo township duty officer): {url}#token={officer}")
+        department = "urban_management"
+        handler = embedded.tokens.issue("demo-department", "department", None,
+                                        department=department)
+        click.echo(f"login (demo department {department}): {url}#token={handler}")
     else:
         click.echo("log in with a token: linkage token issue --user NAME --role city_officer "
                    f"--center {embedded.jurisdiction.root.id}, then open {url}#token=<token>")

@@ -27,8 +27,10 @@ CATEGORIES = {
     "dispute": "邻里因停车位发生纠纷",
     "public_security": "有可疑人员在小区内徘徊",
 }
-DEPARTMENTS = ["urban_management", "housing", "public_security", "water_affairs", "fire_rescue",
-               "street_office", "property_company"]
+# Dispatch targets: entries of the bundled directory (infra/data/directory.toml).
+ASSIGNEES = [{"kind": "department", "id": d} for d in (
+    "urban_management", "housing", "public_security", "water_affairs", "fire_rescue",
+    "street_office")] + [{"kind": "party", "id": "xhy_property"}]
 
 NEXT_ACTION = {
     "reported": ["accept"] * 8 + ["reject", "mark-duplicate"],
@@ -62,7 +64,7 @@ class DemoDriver:
             return {"of": rng.choice(others)} if others else {"reason": "duplicate"}
         if action == "dispatch":
             due = now + timedelta(minutes=rng.choice([-20, 30, 60, 120, 240, 1440]))
-            return {"assignee": {"kind": "department", "id": rng.choice(DEPARTMENTS)},
+            return {"assignee": dict(rng.choice(ASSIGNEES)),
                     "due": due.isoformat()}
         if action == "return":
             return {"reason": "不属于本部门职责 / not our department"}

@@ -10,13 +10,48 @@ STATIC = Path(__file__).resolve().parents[2] / "command_center" / "static"
 KEY = re.compile(r'^\s*"([^"]+)":', re.M)
 
 
+INLINE_KEY = re.compile(r'"([a-z][\w.\-]*)":\s*"')
+
+
+def languages(block: str, zh_marker: str, en_marker: str) -> dict[str, set[str]]:
+    zh_start = block.index(zh_marker)
+    en_start = block.index(en_marker)
+    return {"zh-CN": set(INLINE_KEY.findall(block[zh_start + len(zh_marker):en_start])),
+            "en": set(INLINE_KEY.findall(block[en_start:]))}
+
+
+def added_strings() -> dict[str, dict[str, set[str]]]:
+    """The tables other modules add with `addStrings({"zh-CN": {...}, en: {...}})`, per file."""
+    found = {}
+    for path in STATIC.glob("*.js"):
+        text = path.read_text(encoding="utf-8")
+        if "\naddStrings({" not in text:
+            continue
+        start = text.index("\naddStrings({")
+        block = text[start:text.index("\n});", start)]
+        found[path.name] = languages(block, '"zh-CN": {', "\n  en: {")
+    return found
+
+
 def strings() -> dict[str, set[str]]:
     source = (STATIC / "i18n.js").read_text(encoding="utf-8")
     block = source[source.index("const STRINGS = {"):source.index("const STATUS = {")]
     zh_start = block.index('"zh-CN": {')
     en_start = block.index("\n  en: {")
-    return {"zh-CN": set(KEY.findall(block[zh_start + len('"zh-CN": {'):en_start])),
-            "en": set(KEY.findall(block[en_start:]))}
+    langs = {"zh-CN": set(KEY.findall(block[zh_start + len('"zh-CN": {'):en_start])),
+             "en": set(KEY.findall(block[en_start:]))}
+    for added in added_strings().values():
+        for lang in langs:
+            langs[lang] |= added[lang]
+    return langs
+
+
+def test_the_modules_adding_strings_give_both_languages_the_same_keys() -> None:
+    added = added_strings()
+    assert {"names.js", "drawer.js", "keys.js", "console.js"} <= set(added)
+    for name, langs in added.items():
+        assert langs["zh-CN"], name
+        assert langs["zh-CN"] == langs["en"], name
 
 
 def test_both_languages_have_the_same_keys() -> None:

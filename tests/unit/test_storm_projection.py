@@ -152,3 +152,43 @@ def test_folding_alerts_as_runs_equals_folding_them_one_by_one(
         start += size
     assert runs.view == one_by_one.view
     assert step_run(runs, events) == []  # every event already applied
+
+
+def acknowledged_in_storm(n: int, alert: int, ref: str) -> Envelope:
+    return Envelope(n, f"alert-{alert}", 2, "CameraAlert.Acknowledged", "2027-01-01T00:00:01+00:00",
+                    {"centers": CENTERS, "was": "new", "actor": {"user": "duty"}, "note": "",
+                     "storms": [ref]})
+
+
+def test_a_storm_acknowledged_with_its_alerts_is_marked_until_another_alert_arrives() -> None:
+    center = new_center("town")
+    for n in range(1, 31):
+        apply(center, raised(n, 1_800_000_000 + n * 0.1))
+    storm = center.view["storms"]["camera:cam-1:10"]
+    assert "acked" not in storm and storm["count"] == 30
+    # another window's acknowledgement, or one without a storm, marks nothing
+    apply(center, acknowledged_in_storm(31, 1, "camera:cam-1:10@1799999990"))
+    apply(center, handled(32, 2, "Acknowledged"))
+    assert "acked" not in center.view["storms"]["camera:cam-1:10"]
+    apply(center, acknowledged_in_storm(33, 3, "camera:cam-1:10@1800000000"))
+    apply(center, acknowledged_in_storm(34, 4, "camera:cam-1:10@1800000000"))
+    assert center.view["storms"]["camera:cam-1:10"]["acked"] == 30
+    assert center.view["storms"]["camera:cam-1:60"].get("acked") is None  # its own ack, per window
+    apply(center, raised(35, 1_800_000_005))
+    storm = center.view["storms"]["camera:cam-1:10"]
+    assert (storm["count"], storm["acked"]) == (31, 30)  # one more alert: shown again
+
+
+def test_storm_acknowledgements_fold_as_a_run_like_one_by_one() -> None:
+    events = [raised(n, 1_800_000_000 + n * 0.1) for n in range(1, 31)]
+    events += [acknowledged_in_storm(30 + i, i, "camera:cam-1:10@1800000000") for i in range(1, 6)]
+    events += [raised(n, 1_800_000_000 + n * 0.1) for n in range(36, 40)]
+    one_by_one = new_center("town")
+    for event in events:
+        apply(one_by_one, event)
+    as_runs = new_center("town")
+    before = copy.deepcopy(as_runs.view)
+    for i in range(0, len(events), 7):
+        apply_changes(before, step_run(as_runs, events[i:i + 7]))
+    assert as_runs.view == one_by_one.view == before
+    assert one_by_one.view["storms"]["camera:cam-1:10"]["acked"] == 30

@@ -54,12 +54,13 @@ def order(center: Center) -> list[str]:
     return [i["id"] for i in sorted(items, key=lambda i: (i["urgency"], i["id"]))]
 
 
-def test_major_cases_come_first_then_the_earliest_due_or_report_time() -> None:
+def test_major_cases_come_first_then_unaccepted_ones_then_the_nearest_due_time() -> None:
     h = History()
     events = [h.report("old"), h.report("new"), h.report("major", severity="major"),
               *h.dispatch("new", "2026-11-27T09:00:00+08:00")]  # due 01:00 UTC, before "old"
     center = fold(new_center("city", queue_size=10), events)
-    assert order(center) == ["major", "new", "old"]
+    # "old" waits to be accepted: before "new", which is being worked, whatever its due time
+    assert order(center) == ["major", "old", "new"]
 
 
 def test_a_more_urgent_case_pushes_the_least_urgent_one_out_of_a_full_queue() -> None:
@@ -86,8 +87,8 @@ def test_a_case_that_leaves_the_queue_lets_the_next_most_urgent_one_in() -> None
 def test_a_resolved_case_is_ordered_by_its_report_time_not_its_past_due_time() -> None:
     case = {"status": "resolved", "severity": "routine", "due": "2020-01-01T00:00:00Z",
             "reported_at": "2026-01-01T00:00:00+00:00"}
-    assert urgency(case) == "12026-01-01T00:00:00.000000Z"
-    assert urgency({**case, "status": "dispatched"}) == "12020-01-01T00:00:00.000000Z"
+    assert urgency(case) == "132026-01-01T00:00:00.000000Z"
+    assert urgency({**case, "status": "dispatched"}) == "122020-01-01T00:00:00.000000Z"
 
 
 def test_an_incident_record_follows_its_events_and_ignores_ones_already_applied() -> None:
@@ -98,7 +99,7 @@ def test_an_incident_record_follows_its_events_and_ignores_ones_already_applied(
     assert (record["status"], record["assignee"], record["due"], record["version"]) == (
         "dispatched", "department:d", "2026-12-01T08:00:00+08:00", 3)
     assert record["centers"] == CENTERS and record["reported_at"] == report.at
-    assert record["urgency"] == "12026-12-01T00:00:00.000000Z"
+    assert record["urgency"] == "122026-12-01T00:00:00.000000Z"
     assert case_after(record, accepted) is record  # a redelivery changes nothing
     closed = case_after(record, h.event("a", "Rejected", reason="no"))
     assert closed is not None and closed["status"] == "rejected"
@@ -231,3 +232,31 @@ def test_a_runner_restarted_with_another_queue_size_rebuilds_its_views() -> None
     fresh = EmbeddedRunner(notification_reader(service), MemoryViewStore(), CENTERS, queue_size=4)
     fresh.catch_up()
     assert bigger.view("city") == fresh.view("city") and len(fresh.view("city")["queue"]) == 4
+
+
+def test_the_order_is_major_then_overdue_then_unaccepted_by_age_then_nearest_due() -> None:
+    base = {"severity": "routine", "reported_at": "2026-01-01T00:00:00Z", "escalations": 0}
+    cases = {
+        "major-new": {**base, "severity": "major", "status": "reported",
+                      "reported_at": "2026-06-01T00:00:00Z"},
+        "overdue": {**base, "status": "dispatched", "due": "2026-03-01T00:00:00Z", "escalations": 1},
+        "waiting-long": {**base, "status": "reported", "reported_at": "2026-01-01T00:00:00Z"},
+        "waiting-short": {**base, "status": "reported", "reported_at": "2026-02-01T00:00:00Z"},
+        "due-soon": {**base, "status": "dispatched", "due": "2026-01-02T00:00:00Z"},
+        "due-later": {**base, "status": "acknowledged", "due": "2026-05-01T00:00:00Z"},
+        "no-due": {**base, "status": "accepted", "reported_at": "2025-01-01T00:00:00Z"},
+        "awaiting-visit": {**base, "status": "resolved", "due": "2020-01-01T00:00:00Z"},
+    }
+    ranked = sorted(cases, key=lambda i: (urgency(cases[i]), i))
+    assert ranked == ["major-new", "overdue", "waiting-long", "waiting-short", "due-soon",
+                      "due-later", "no-due", "awaiting-visit"]
+
+
+def test_a_major_case_reported_last_is_first_among_a_hundred_routine_ones() -> None:
+    h = History()
+    center = new_center("city", queue_size=50)
+    for i in range(100):
+        fold(center, [h.report(f"r{i:03d}"),
+                      *h.dispatch(f"r{i:03d}", f"2026-12-{1 + i % 28:02d}T08:00:00+08:00")])
+    fold(center, [h.report("major", severity="major")])
+    assert order(center)[0] == "major"
