@@ -33,6 +33,7 @@ from command_center.ingest import routes as ingest_routes
 from command_center.metrics import routes as metrics_routes
 from command_center.openapi import build_openapi
 from command_center.problems import Problem, problem_response
+from command_center.registry import routes as registry_routes
 from command_center.throttle import QuietRefusals, ThrottleMiddleware
 from command_center.types import Services
 from domain.application import NotFound, UnknownGrid, VersionConflict
@@ -120,6 +121,7 @@ def create_app(services: Services) -> Starlette:
             *api_routes,
             *incident_list_routes,
             *directory_routes,
+            *registry_routes,
             *ingest_routes,
             *audit_routes,
             *metrics_routes,

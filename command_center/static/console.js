@@ -457,6 +457,7 @@ function handleMessage(msg) {
       clearAuthBanner();
       setConn("open");
       markDirty("all");
+      announceView();
       break;
     }
     case "delta": {
@@ -476,6 +477,7 @@ function handleMessage(msg) {
         markDirty(head === "recent" ? "feed" : head || "all");
       }
       markDirty("seq");
+      announceView();
       break;
     }
     case "error": {
@@ -487,6 +489,13 @@ function handleMessage(msg) {
     default:
       break;
   }
+}
+
+// Other panels (registry.js) follow the view through this event, without hooks in here.
+function announceView() {
+  document.dispatchEvent(new CustomEvent("linkage:view", {
+    detail: { view: state.view, center: state.centerId, token: state.token },
+  }));
 }
 
 function normalizeView(v) {
