@@ -56,7 +56,7 @@ class RegistryService:
             return None
         return found if isinstance(found, kind) else None
 
-    def _save(self, *aggregates: Aggregate) -> None:
+    def save(self, *aggregates: Aggregate) -> None:
         try:
             self.app.save(*aggregates)
         except IntegrityError:
@@ -96,13 +96,13 @@ class RegistryService:
             raise InvalidField("id", "expected a party id string")
         existing = self._get(party.id, Party)
         if existing is None:
-            self._save(party)
+            self.save(party)
             return party, True
         if existing.same_as(party.name, party.serves, party.categories):
             return existing, False
         existing.change(name=party.name, serves=party.serves, categories=party.categories,
                         actor=actor)
-        self._save(existing)
+        self.save(existing)
         return existing, True
 
     def party(self, kind: str, party_id: str) -> Party | None:
@@ -130,7 +130,7 @@ class RegistryService:
                 raise AlreadyRegistered(f"grid worker {worker.worker_id!r} was released; "
                                         "a released id is not reused")
             return existing, False
-        self._save(worker)
+        self.save(worker)
         return worker, True
 
     def assign_worker(self, *, actor: Actor, worker_id: object, grid: object,
@@ -140,14 +140,14 @@ class RegistryService:
         worker = self._worker(worker_id)
         changed = worker.assign(grid=str(grid), lead=bool(lead), actor=actor)
         if changed:
-            self._save(worker)
+            self.save(worker)
         return worker, changed
 
     def unassign_worker(self, *, actor: Actor, worker_id: object, grid: object) -> Worker:
         require_actor(actor)
         worker = self._worker(worker_id)
         worker.unassign(grid=str(grid), actor=actor)
-        self._save(worker)
+        self.save(worker)
         return worker
 
     def train_worker(self, *, actor: Actor, worker_id: object, course: object,
@@ -156,14 +156,14 @@ class RegistryService:
         worker = self._worker(worker_id)
         changed = worker.complete_training(course=course, on=on, actor=actor)
         if changed:
-            self._save(worker)
+            self.save(worker)
         return worker, changed
 
     def release_worker(self, *, actor: Actor, worker_id: object, reason: object) -> Worker:
         require_actor(actor)
         worker = self._worker(worker_id)
         worker.release(reason=reason, actor=actor)
-        self._save(worker)
+        self.save(worker)
         return worker
 
     # -- residents -----------------------------------------------------------
@@ -212,7 +212,7 @@ class RegistryService:
         fields.pop("id_number")
         existing.register_again(grid=str(grid), units=units, centers=centers, actor=actor,
                                 **fields)
-        self._save(existing)
+        self.save(existing)
         return existing, True
 
     def move_resident(self, resident_id: str, *, actor: Actor, grid: object, household: object,
@@ -223,7 +223,7 @@ class RegistryService:
         resident.move(grid=str(grid), units=units, centers=centers,
                       household=check_text(household, "household", 120),
                       on=check_date(on, "date"), actor=actor)
-        self._save(resident)
+        self.save(resident)
         return resident
 
     def deregister_resident(self, resident_id: str, *, actor: Actor, reason: object,
@@ -231,7 +231,7 @@ class RegistryService:
         require_actor(actor)
         resident = self.resident(resident_id)
         resident.deregister(reason=reason, on=check_date(on, "date"), actor=actor)
-        self._save(resident)
+        self.save(resident)
         return resident
 
     def correct_resident(self, resident_id: str, *, actor: Actor,
@@ -255,7 +255,7 @@ class RegistryService:
             raise InvalidField("name", "nothing to correct; give name, phone, household or kind")
         changed = resident.correct(actor=actor, **checked)
         if changed:
-            self._save(resident)
+            self.save(resident)
         return resident, changed
 
     # -- the seed ------------------------------------------------------------
