@@ -25,6 +25,7 @@ from command_center.audit_api import secure_openapi
 from command_center.console import console_endpoint
 from command_center.directory import add_openapi as add_directory_openapi
 from command_center.directory import routes as directory_routes
+from command_center.disclosure import routes as disclosure_routes
 from command_center.feed_ws import feed_endpoint
 from command_center.incident_list import add_openapi as add_incident_list_openapi
 from command_center.incident_list import routes as incident_list_routes
@@ -122,6 +123,7 @@ def create_app(services: Services) -> Starlette:
             *incident_list_routes,
             *directory_routes,
             *registry_routes,
+            *disclosure_routes,
             *ingest_routes,
             *audit_routes,
             *metrics_routes,

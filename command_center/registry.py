@@ -66,6 +66,7 @@ class RegistryState:
         self.registry = Registry()
         self._lock = threading.Lock()
         self._directory: tuple[int, Directory] | None = None
+        self._names: tuple[int, dict[str, list[str]]] | None = None
 
     def current(self) -> Registry:
         """The projection with every stored event applied (blocking: call from a thread)."""
@@ -76,6 +77,17 @@ class RegistryState:
                     apply(self.registry, event)
                 if len(events) < self.batch:
                     return self.registry
+
+    def names(self, grid: str) -> list[str]:
+        """The names of the residents registered in a grid (for redaction)."""
+        registry = self.current()
+        with self._lock:
+            if self._names is None or self._names[0] != registry.position:
+                by_grid: dict[str, list[str]] = {}
+                for person in list(registry.residents.values()):
+                    by_grid.setdefault(person["grid"], []).append(person["name"])
+                self._names = (registry.position, by_grid)
+            return self._names[1].get(grid, [])
 
     def released(self, worker_id: str) -> bool:
         worker = self.current().workers.get(worker_id)

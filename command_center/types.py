@@ -75,3 +75,5 @@ class Services:
     # The grid registry's projection (command_center/registry.py RegistryState); None: not
     # configured (the directory file alone names dispatch targets, and dispatch is not checked)
     registry: Any = None
+    # Public disclosure (command_center/disclosure.py DisclosureState); None: not configured
+    disclosure: Any = None

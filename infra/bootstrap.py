@@ -6,6 +6,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import cache, partial
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from starlette.applications import Starlette
 
 from command_center.app import create_app
 from command_center.auth import Auth
+from command_center.disclosure import DisclosureSettings, DisclosureState
 from command_center.hub import Hub, ViewSource
 from command_center.incident_query import IncidentRows
 from command_center.intake import Intake, RateLimiter
@@ -273,6 +275,8 @@ def build_services(
     if services.directory is not None:
         services.registry = build_registry(service, jurisdiction, services.directory)
         services.authenticate = refuse_released(services.authenticate, services.registry)
+        services.disclosure = build_disclosure(settings, service, jurisdiction,
+                                               services.registry)
     # Feed keys revoked elsewhere (the CLI, another hub) close this process's feed sockets.
     services.background.append(partial(poll_revoked, keys, services.revocations.update,
                                        settings.revocation_poll))
@@ -286,12 +290,13 @@ def build_services(
 SEED_ACTOR: Actor = {"user": "directory-seed", "role": "admin", "center": None}
 
 
-def registry_reader(service: IncidentService) -> ReadNotifications:
+def registry_reader(service: IncidentService,
+                    topics: Sequence[str] | None = None) -> ReadNotifications:
     """Envelopes of the registry's and the dispatch events after a position, read from the
     table (not the runner's in-memory hand-over, which is the runner's alone). Filtered by topic
     in SQL, up to the newest notification, so alerts cost the registry nothing."""
     recorder = service.recorder
-    topics = [topic for topic in recorder_topics(service) if topic]
+    topics = list(topics if topics is not None else recorder_topics(service))
 
     def read(after: int, limit: int) -> list[Envelope]:
         newest = recorder.max_notification_id() or 0
@@ -335,6 +340,24 @@ def build_registry(service: IncidentService, jurisdiction: Jurisdiction,
         logging.getLogger(__name__).info("registry: seeded %d parties and grid workers from "
                                          "the directory file", seeded)
     return state
+
+
+DISCLOSED_EVENTS = ("Reported", "Resolved", "ReturnVisited", "Reopened", "Rejected",
+                    "MarkedDuplicate", "Closed")
+
+
+def build_disclosure(settings: Settings, service: IncidentService, jurisdiction: Jurisdiction,
+                     registry: RegistryState) -> DisclosureState:
+    """The public disclosure's read model and its settings (delay, opt-out, rate, cache)."""
+    from domain import incident
+
+    topics = [f"{incident.__name__}:Incident.{name}" for name in DISCLOSED_EVENTS]
+    return DisclosureState(
+        registry_reader(service, topics), jurisdiction, registry.names,
+        DisclosureSettings(delay=timedelta(hours=settings.disclosure_delay_hours),
+                           opt_out=settings.disclosure_opt_out, rate=settings.disclosure_rate,
+                           burst=max(1.0, settings.disclosure_rate * 10),
+                           cache_seconds=settings.disclosure_cache))
 
 
 def build_auth(settings: Settings, jurisdiction: Jurisdiction, service: IncidentService,
