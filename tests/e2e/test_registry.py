@@ -7,6 +7,7 @@ response for roles without the permission."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -298,3 +299,22 @@ def test_a_party_registered_over_http_becomes_a_dispatch_target(server: RunningS
     far = report(server, FAR_GRID)
     refused = dispatch(server, far, "party", "sunshine_volunteers")
     assert refused.status_code == 422 and FAR_GRID in refused.json()["detail"]
+
+
+def test_id_numbers_and_phones_are_never_logged(server: RunningServer,
+                                                caplog: pytest.LogCaptureFixture) -> None:
+    base = "13070619660606066"
+    person = {"id_number": base + id_check_digit(base), "name": "孙日志", "phone": "13566667777",
+              "household": "9号院", "kind": "rental", "grid": GRID2, "arrived": TODAY}
+    bad = dict(person, id_number=base + ("0" if id_check_digit(base) != "0" else "1"))
+    with caplog.at_level(logging.DEBUG):
+        assert call(server, "POST", "/api/residents", TOWN, bad).status_code == 422
+        created = call(server, "POST", "/api/residents", TOWN, person)
+        assert created.status_code == 201
+        assert call(server, "POST", "/api/residents", ADMIN,
+                    dict(person, grid=FAR_GRID)).status_code == 409
+        assert call(server, "GET", f"/api/residents/{created.json()['id']}", TOWN).status_code \
+            == 200
+    assert caplog.records  # the server did log (at DEBUG) while these ran
+    for secret in (person["id_number"], bad["id_number"], person["phone"]):
+        assert secret not in caplog.text
