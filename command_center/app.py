@@ -25,6 +25,7 @@ from command_center.audit_api import secure_openapi
 from command_center.console import console_endpoint
 from command_center.directory import add_openapi as add_directory_openapi
 from command_center.directory import routes as directory_routes
+from command_center.disclosure import add_openapi as add_disclosure_openapi
 from command_center.disclosure import routes as disclosure_routes
 from command_center.feed_ws import feed_endpoint
 from command_center.incident_list import add_openapi as add_incident_list_openapi
@@ -34,6 +35,7 @@ from command_center.ingest import routes as ingest_routes
 from command_center.metrics import routes as metrics_routes
 from command_center.openapi import build_openapi
 from command_center.problems import Problem, problem_response
+from command_center.registry import add_openapi as add_registry_openapi
 from command_center.registry import routes as registry_routes
 from command_center.throttle import QuietRefusals, ThrottleMiddleware
 from command_center.types import Services
@@ -147,5 +149,7 @@ def create_app(services: Services) -> Starlette:
     add_ingest_openapi(openapi_doc)
     add_incident_list_openapi(openapi_doc)
     add_directory_openapi(openapi_doc)
+    add_registry_openapi(openapi_doc)
+    add_disclosure_openapi(openapi_doc)
     app.state.openapi = secure_openapi(openapi_doc)
     return app

@@ -196,3 +196,25 @@ routes = [
     Route("/api/public/cases", public_cases, methods=["GET"]),
     Route("/api/public/figures", public_figures, methods=["GET"]),
 ]
+
+
+def add_openapi(doc: dict[str, Any]) -> None:
+    """Add the public routes (no login) to the /openapi.json document."""
+    problem = {"$ref": "#/components/responses/Problem"}
+    public: list[dict[str, list[str]]] = []  # no security requirement
+    doc["paths"]["/api/public/cases"] = {"get": {
+        "summary": "Handled cases, redacted, newest first", "operationId": "publicCases",
+        "security": public,
+        "parameters": [
+            {"name": "limit", "in": "query", "required": False,
+             "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}},
+            {"name": "after", "in": "query", "required": False, "schema": {"type": "integer"}}],
+        "responses": {"200": {"description": "{items, next_after, delay_hours}",
+                              "content": {"application/json": {"schema": {"type": "object"}}}},
+                      **{str(c): problem for c in (422, 429)}}}}
+    doc["paths"]["/api/public/figures"] = {"get": {
+        "summary": "Monthly figures per township", "operationId": "publicFigures",
+        "security": public,
+        "responses": {"200": {"description": "{months}",
+                              "content": {"application/json": {"schema": {"type": "object"}}}},
+                      "429": problem}}}
