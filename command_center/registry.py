@@ -102,8 +102,11 @@ class RegistryState:
             parties = [Party(p["id"], p["kind"], Name(**p["name"]), tuple(p["serves"]),
                              tuple(p["categories"]))
                        for p in registry.parties.values() if not p["retired"]]
-            workers = [GridWorker(w["id"], Name(**w["name"]), (w["lead_of"] or w["grids"])[0])
-                       for w in registry.workers.values() if not w["released"] and w["grids"]]
+            # One entry per grid a worker serves: the dispatch form offers the workers of the
+            # case's grid by `grid` (static/names.js).
+            workers = [GridWorker(w["id"], Name(**w["name"]), grid)
+                       for w in registry.workers.values() if not w["released"]
+                       for grid in w["grids"]]
             directory = Directory(parties, workers, roles)
             self._directory = (registry.position, directory)
             return directory

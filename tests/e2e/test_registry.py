@@ -318,3 +318,23 @@ def test_id_numbers_and_phones_are_never_logged(server: RunningServer,
     assert caplog.records  # the server did log (at DEBUG) while these ran
     for secret in (person["id_number"], bad["id_number"], person["phone"]):
         assert secret not in caplog.text
+
+
+def test_a_worker_of_two_grids_is_offered_for_both(server: RunningServer) -> None:
+    grid3 = "130706001001004"
+    assert call(server, "POST", "/api/registry/workers", TOWN, {
+        "id": "gw-two", "name": {"zh": "两格", "en": "Two Grids"},
+        "employment": "full_time"}).status_code == 201
+    for grid in (GRID2, grid3):
+        assert call(server, "POST", "/api/registry/workers/gw-two/assign", TOWN,
+                    {"grid": grid, "lead": False}).status_code == 200
+    directory = call(server, "GET", "/api/directory", TOWN).json()
+    assert sorted(w["grid"] for w in directory["grid_workers"] if w["id"] == "gw-two") == \
+        sorted([GRID2, grid3])
+    incident = report(server, grid3)
+    assert dispatch(server, incident, "grid_worker", "gw-two").status_code == 200
+    unassigned = call(server, "POST", "/api/registry/workers/gw-two/unassign", TOWN,
+                      {"grid": grid3})
+    assert unassigned.status_code == 200 and unassigned.json()["grids"] == [GRID2]
+    other = report(server, grid3)
+    assert dispatch(server, other, "grid_worker", "gw-two").status_code == 422
