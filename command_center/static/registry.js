@@ -84,16 +84,36 @@ async function renderUnstaffed(center, token) {
   box.hidden = false;
 }
 
+const ROSTER_EVERY_MS = 30000; // the roster (unstaffed grids) is re-read at most this often
+let rosterAt = 0;
+let last = null;
+
+function schedule() {
+  if (pending || !last) return;
+  pending = requestAnimationFrame(() => {
+    pending = null;
+    renderPopulation(last.view, last.center);
+  });
+}
+
 document.addEventListener("linkage:view", (ev) => {
   const { view, center, token } = ev.detail || {};
   if (!center) return;
-  if (center !== rosterCenter) {
+  last = { view, center, token };
+  const now = Date.now();
+  if (center !== rosterCenter || now - rosterAt > ROSTER_EVERY_MS) {
     rosterCenter = center;
+    rosterAt = now;
     renderUnstaffed(center, token);
   }
-  if (pending) return;
-  pending = requestAnimationFrame(() => {
-    pending = null;
-    renderPopulation(view, center);
-  });
+  schedule();
+});
+
+// The language toggle re-labels the panel (and the warning) at once.
+document.addEventListener("click", (ev) => {
+  if (!(ev.target instanceof Element) || !ev.target.closest("#lang-toggle") || !last) return;
+  setTimeout(() => {
+    schedule();
+    renderUnstaffed(last.center, last.token);
+  }, 0);
 });
