@@ -30,7 +30,7 @@ from command_center.types import Services
 from domain.access import AccessPolicy
 from domain.directory import Directory, GridWorker, Name, Party
 from domain.incident import Actor, DomainError
-from domain.registry import AlreadyRegistered, InvalidField, Unregistered, party_uuid
+from domain.registry import AlreadyRegistered, Inactive, InvalidField, Unregistered, party_uuid
 from domain.registry_access import (
     PERSONAL,
     REGISTRY_MANAGE,
@@ -212,6 +212,8 @@ def run_command(call: Callable[[], Any]) -> Any:
         raise Problem(409, str(exc), **extra) from None
     except Unregistered as exc:
         raise Problem(404, str(exc)) from None
+    except Inactive as exc:
+        raise Problem(409, str(exc)) from None
 
 
 def _only(data: dict[str, Any], allowed: Iterable[str]) -> None:

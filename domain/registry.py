@@ -51,7 +51,12 @@ class AlreadyRegistered(DomainError):
 
 
 class Unregistered(DomainError):
-    """A registry entry that does not exist or is no longer active."""
+    """A registry entry that does not exist."""
+
+
+class Inactive(DomainError):
+    """A registry entry that exists but is no longer active (a released worker, a person
+    deregistered): the command does not apply to it now (409)."""
 
 
 def id_check_digit(first17: str) -> str:
@@ -207,7 +212,7 @@ class Worker(Aggregate):
 
     def _active(self) -> None:
         if self.released:
-            raise Unregistered(f"grid worker {self.worker_id!r} was released")
+            raise Inactive(f"grid worker {self.worker_id!r} was released")
 
     def assign(self, *, grid: str, lead: bool, actor: Actor) -> bool:
         """Assign to a grid (as its lead or not); False when already so assigned."""
@@ -313,7 +318,7 @@ class Resident(Aggregate):
 
     def _check_registered(self) -> None:
         if not self.registered:
-            raise Unregistered("this person is deregistered; register them again on arrival")
+            raise Inactive("this person is deregistered; register them again on arrival")
 
     def move(self, *, grid: str, units: list[str], centers: list[str], household: str,
              on: str, actor: Actor) -> None:

@@ -338,3 +338,63 @@ def test_a_worker_of_two_grids_is_offered_for_both(server: RunningServer) -> Non
     assert unassigned.status_code == 200 and unassigned.json()["grids"] == [GRID2]
     other = report(server, grid3)
     assert dispatch(server, other, "grid_worker", "gw-two").status_code == 422
+
+
+def test_bad_registry_input_is_a_clear_4xx(server: RunningServer) -> None:
+    headers = {"Authorization": f"Bearer {token(server, *ADMIN)}"}
+
+    def raw(method: str, path: str, content: bytes | None = None,
+            ctype: str | None = "application/json") -> httpx.Response:
+        sent = dict(headers, **({"Content-Type": ctype} if ctype else {}))
+        return httpx.request(method, f"{server.url}{path}", headers=sent, content=content)
+
+    assert raw("POST", "/api/residents", b"{}", "text/plain").status_code == 415
+    assert raw("POST", "/api/residents", b"{not json").status_code == 400
+    assert raw("POST", "/api/residents", b"[1, 2]").status_code == 400
+    assert raw("POST", "/api/residents", b"x" * 70_000).status_code == 413
+    assert call(server, "POST", "/api/residents", ADMIN, {**PEOPLE[0], "id_number": 5}).json()[
+        "field"] \
+        == "id_number"
+    assert call(server, "POST", "/api/residents/not-a-uuid/move", ADMIN,
+                {"grid": GRID, "household": "h", "date": TODAY}).status_code == 404
+    assert call(server, "POST", "/api/residents/x/fly", ADMIN, {}).status_code == 404
+    assert call(server, "POST", "/api/registry/workers/x/promote", ADMIN, {}).status_code == 404
+    assert call(server, "GET", "/api/population", ADMIN).status_code == 400
+    assert call(server, "GET", "/api/population?center=nowhere", ADMIN).status_code == 404
+    assert call(server, "GET", "/api/registry/roster?center=" + "9" * 100, ADMIN).status_code \
+        == 404
+    for query in ("grid=nowhere", f"grid={GRID}&limit=0", f"grid={GRID}&limit=x",
+                  f"grid={GRID}&limit=501"):
+        assert call(server, "GET", f"/api/residents?{query}", ADMIN).status_code == 422, query
+    base = "13070619770707077"
+    person = {"id_number": base + id_check_digit(base), "name": "错误", "phone": "13512121212",
+              "household": "5号", "kind": "permanent", "grid": GRID2, "arrived": TODAY}
+    rid = call(server, "POST", "/api/residents", ADMIN, person).json()["id"]
+    same = call(server, "POST", f"/api/residents/{rid}/move", ADMIN,
+                {"grid": GRID2, "household": "h", "date": TODAY})
+    assert same.status_code == 422 and same.json()["field"] == "grid"
+    assert call(server, "POST", f"/api/residents/{rid}/correct", ADMIN,
+                {"grid": GRID}).status_code == 422  # not correctable: use move
+    assert call(server, "POST", f"/api/residents/{rid}/correct", ADMIN, {}).status_code == 422
+    assert call(server, "POST", f"/api/residents/{rid}/deregister", ADMIN,
+                {"reason": "left", "date": "2026-02-30"}).json()["field"] == "date"
+    assert call(server, "POST", f"/api/residents/{rid}/deregister", ADMIN,
+                {"reason": "left", "date": TODAY}).status_code == 200
+    again = call(server, "POST", f"/api/residents/{rid}/deregister", ADMIN,
+                 {"reason": "left", "date": TODAY})
+    assert again.status_code == 409 and "deregistered" in again.json()["detail"]
+    # Registered again on a new arrival.
+    assert call(server, "POST", "/api/residents", ADMIN, person).status_code == 201
+    assert call(server, "POST", "/api/registry/workers", ADMIN, {
+        "id": "gw-once", "name": {"zh": "一次", "en": "Once"},
+        "employment": "full_time"}).status_code == 201
+    assert call(server, "POST", "/api/registry/workers/gw-once/release", ADMIN,
+                {"reason": "left"}).status_code == 200
+    assert call(server, "POST", "/api/registry/workers/gw-once/release", ADMIN,
+                {"reason": "left"}).status_code == 409
+    assert call(server, "POST", "/api/registry/workers", ADMIN, {
+        "id": "gw-once", "name": {"zh": "一次", "en": "Once"},
+        "employment": "full_time"}).status_code == 409  # a released id is not reused
+    assert call(server, "POST", "/api/registry/parties", ADMIN, {
+        "id": "p", "kind": "department", "name": {"zh": "p", "en": "p"}, "serves": ["nowhere"],
+        "categories": ["x"]}).json()["field"] == "serves"

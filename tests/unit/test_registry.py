@@ -10,9 +10,9 @@ import pytest
 from domain.incident import Actor
 from domain.registry import (
     AlreadyRegistered,
+    Inactive,
     InvalidField,
     Resident,
-    Unregistered,
     Worker,
     check_id_number,
     id_check_digit,
@@ -62,9 +62,9 @@ def test_a_resident_moves_departs_and_may_return_but_not_twice() -> None:
                 on="2026-12-01", actor=ACTOR)
     assert person.grid == "g9"
     person.deregister(reason="left", on="2026-12-02", actor=ACTOR)
-    with pytest.raises(Unregistered):
+    with pytest.raises(Inactive):
         person.deregister(reason="again", on="2026-12-02", actor=ACTOR)
-    with pytest.raises(Unregistered):
+    with pytest.raises(Inactive):
         person.correct(actor=ACTOR, name="李四")
     person.register_again(name="张三", phone="1", household="h", kind="permanent", grid="g1",
                           units=UNITS, centers=["t1", "d1", "city"], arrived="2026-12-03",
@@ -84,7 +84,7 @@ def test_a_worker_is_assigned_trained_and_released() -> None:
     assert caught.value.field == "date"
     worker.release(reason="resigned", actor=ACTOR)
     assert worker.grids == [] and worker.released
-    with pytest.raises(Unregistered):
+    with pytest.raises(Inactive):
         worker.assign(grid="g2", lead=False, actor=ACTOR)
     with pytest.raises(InvalidField):
         Worker.appoint(worker_id="w2", name={"zh": "a", "en": "b"}, employment="sometimes",
