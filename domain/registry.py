@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from operator import mul
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -61,7 +62,7 @@ class Inactive(DomainError):
 
 def id_check_digit(first17: str) -> str:
     """The check character of an 18-digit ID number's first 17 digits."""
-    total = sum(int(d) * w for d, w in zip(first17, _ID_WEIGHTS, strict=True))
+    total = sum(map(mul, map(int, first17), _ID_WEIGHTS))
     return _ID_CHECK[total % 11]
 
 

@@ -46,6 +46,7 @@ class RegistryService:
     def __init__(self, app: Application[UUID], jurisdiction: Jurisdiction) -> None:
         self.app = app
         self.jurisdiction = jurisdiction
+        self._units: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
 
     # -- helpers -------------------------------------------------------------
 
@@ -65,12 +66,17 @@ class RegistryService:
 
     def grid_units(self, grid: object, field: str = "grid") -> tuple[list[str], list[str]]:
         """(units from the grid up to the city, centers) of a grid, or a 422 naming `field`."""
+        known = self._units.get(grid) if isinstance(grid, str) else None
+        if known is not None:  # the tree is immutable: one walk per grid, not per resident
+            return list(known[0]), list(known[1])
         unit = self.jurisdiction.get(grid) if isinstance(grid, str) else None
         if unit is None or unit.level != "grid":
             raise InvalidField(field, f"{grid!r} is not a grid of the jurisdiction tree")
         assert isinstance(grid, str)
         units = [grid, *(u.id for u in self.jurisdiction.ancestors(grid))]
-        return units, list(self.jurisdiction.centers_for(grid))
+        centers = list(self.jurisdiction.centers_for(grid))
+        self._units[grid] = (tuple(units), tuple(centers))
+        return units, centers
 
     def check_serves(self, serves: object) -> list[str]:
         if not isinstance(serves, list) or not serves or len(serves) > 64:
