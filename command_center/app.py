@@ -35,8 +35,8 @@ from command_center.ingest import routes as ingest_routes
 from command_center.metrics import routes as metrics_routes
 from command_center.openapi import build_openapi
 from command_center.problems import Problem, problem_response
-from command_center.registry import add_openapi as add_registry_openapi
 from command_center.registry import routes as registry_routes
+from command_center.registry_openapi import add_openapi as add_registry_openapi
 from command_center.throttle import QuietRefusals, ThrottleMiddleware
 from command_center.types import Services
 from domain.application import NotFound, UnknownGrid, VersionConflict

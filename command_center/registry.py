@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import inspect
 import io
-import threading
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -26,11 +25,11 @@ from starlette.routing import Route
 from command_center.api import json_response, services
 from command_center.bodies import read_body
 from command_center.problems import Problem
+from command_center.registry_state import RegistryState, mask_id_number, mask_phone
 from command_center.types import Services
 from domain.access import AccessPolicy
-from domain.directory import Directory, GridWorker, Name, Party
 from domain.incident import Actor, DomainError
-from domain.registry import AlreadyRegistered, Inactive, InvalidField, Unregistered, party_uuid
+from domain.registry import AlreadyRegistered, Inactive, InvalidField, Unregistered
 from domain.registry_access import (
     PERSONAL,
     REGISTRY_MANAGE,
@@ -38,110 +37,10 @@ from domain.registry_access import (
     RESIDENT_WRITE,
     decide,
 )
-from domain.registry_service import RegistryService, parse_lead
-from projections.envelope import Envelope
+from domain.registry_service import parse_lead
 from projections.population import FIELDS, iso_week, population_of
-from projections.registry import Registry, apply
 
-ReadEvents = Callable[[int, int], list[Envelope]]  # (after position, limit)
 MAX_PAGE = 500
-
-
-def mask_id_number(number: str) -> str:
-    return number[:4] + "*" * (len(number) - 6) + number[-2:] if len(number) > 6 else "*" * 6
-
-
-def mask_phone(phone: str) -> str:
-    digits = len(phone)
-    return phone[:3] + "*" * max(digits - 5, 3) + phone[-2:] if digits > 6 else "*" * 6
-
-
-class RegistryState:
-    """The registry's projection in this process, caught up from the store on each read."""
-
-    def __init__(self, read: ReadEvents, service: RegistryService, batch: int = 5000) -> None:
-        self.read = read
-        self.service = service
-        self.batch = batch
-        self.registry = Registry()
-        self._lock = threading.Lock()
-        self._directory: tuple[int, Directory] | None = None
-        self._names: tuple[int, dict[str, list[str]]] | None = None
-
-    def current(self) -> Registry:
-        """The projection with every stored event applied (blocking: call from a thread)."""
-        with self._lock:
-            while True:
-                events = self.read(self.registry.position, self.batch)
-                for event in events:
-                    apply(self.registry, event)
-                if len(events) < self.batch:
-                    return self.registry
-
-    def names(self, grid: str) -> list[str]:
-        """The names of the residents registered in a grid (for redaction)."""
-        registry = self.current()
-        with self._lock:
-            if self._names is None or self._names[0] != registry.position:
-                by_grid: dict[str, list[str]] = {}
-                for person in list(registry.residents.values()):
-                    by_grid.setdefault(person["grid"], []).append(person["name"])
-                self._names = (registry.position, by_grid)
-            return self._names[1].get(grid, [])
-
-    def released(self, worker_id: str) -> bool:
-        worker = self.current().workers.get(worker_id)
-        return worker is not None and bool(worker["released"])
-
-    def directory(self, roles: dict[str, Name]) -> Directory:
-        """The registry as a Directory (GET /api/directory answers from it)."""
-        registry = self.current()
-        with self._lock:
-            if self._directory is not None and self._directory[0] == registry.position:
-                return self._directory[1]
-            parties = [Party(p["id"], p["kind"], Name(**p["name"]), tuple(p["serves"]),
-                             tuple(p["categories"]))
-                       for p in registry.parties.values() if not p["retired"]]
-            # One entry per grid a worker serves: the dispatch form offers the workers of the
-            # case's grid by `grid` (static/names.js).
-            workers = [GridWorker(w["id"], Name(**w["name"]), grid)
-                       for w in registry.workers.values() if not w["released"]
-                       for grid in w["grids"]]
-            directory = Directory(parties, workers, roles)
-            self._directory = (registry.position, directory)
-            return directory
-
-    def check_assignee(self, assignee: object, grid: str, centers: Sequence[str],
-                       jurisdiction: Any) -> None:
-        """422 naming the assignee and the grid when a case may not go to this assignee."""
-        if not isinstance(assignee, dict):
-            return
-        kind, target = assignee.get("kind"), assignee.get("id")
-        registry = self.current()
-        if kind == "grid_worker":
-            worker = registry.workers.get(str(target))
-            if worker is None or worker["released"]:
-                raise Problem(422, f"assignee grid worker {target!r} is not on the roster "
-                              f"(the case is in grid {grid})", field="assignee")
-            if grid not in worker["grids"]:
-                serves = ", ".join(worker["grids"]) or "no grid"
-                raise Problem(422, f"grid worker {target!r} does not serve grid {grid} (serves "
-                              f"{serves}); dispatch to a worker of grid {grid}", field="assignee")
-            return
-        party = registry.parties.get(str(registered_key(str(kind), str(target))))
-        if party is None or party["retired"]:
-            raise Problem(422, f"assignee {kind} {target!r} is not a registered co-governance "
-                          f"party (the case is in grid {grid})", field="assignee")
-        chain = set(centers)
-        if not any(s in chain for s in party["serves"]):
-            raise Problem(422, f"{kind} {target!r} serves {', '.join(party['serves'])}, not "
-                          f"grid {grid} (centers {', '.join(centers)})", field="assignee")
-
-
-def registered_key(assignee_kind: str, party_id: str) -> str:
-    """The projection's key of a party named as an assignee (its aggregate id)."""
-    kind = "department" if assignee_kind == "department" else "property_company"
-    return str(party_uuid(kind, party_id))
 
 
 # -- access ----------------------------------------------------------------------------------
@@ -163,13 +62,6 @@ def authorize(svc: Services, actor: Actor, permission: str, centers: Sequence[st
 
 def may(svc: Services, actor: Actor, permission: str, centers: Sequence[str]) -> bool:
     return decide(AccessPolicy(svc.jurisdiction), actor, permission, centers).allowed
-
-
-def unit_centers(svc: Services, unit: str, field: str = "center") -> tuple[str, ...]:
-    if unit not in svc.jurisdiction:
-        raise Problem(404 if field == "center" else 422,
-                      f"{field} {unit!r} is not in the jurisdiction tree")
-    return svc.jurisdiction.centers_for(unit)
 
 
 def resident_out(svc: Services, actor: Actor, person: dict[str, Any]) -> dict[str, Any]:
@@ -533,21 +425,6 @@ async def get_population(request: Request) -> Response:
     return json_response(data)
 
 
-def refuse_released(authenticate: Callable[[Any], Actor],
-                    registry: RegistryState) -> Callable[[Any], Actor]:
-    """An authenticate hook under which a released grid worker's token gets 401."""
-
-    def check(conn: Any) -> Actor:
-        actor = authenticate(conn)
-        if actor.get("role") == "grid_worker" and registry.released(str(actor.get("user"))):
-            raise Problem(401, f"grid worker {actor['user']} was released from the roster; "
-                          "their token no longer works",
-                          headers={"WWW-Authenticate": 'Bearer realm="linkage"'})
-        return actor
-
-    return check
-
-
 routes = [
     Route("/api/registry/parties", post_party, methods=["POST"]),
     Route("/api/registry/workers", post_worker, methods=["POST"]),
@@ -563,93 +440,4 @@ routes = [
     Route("/api/population.csv", get_population, methods=["GET"]),
 ]
 
-__all__ = ["DomainError", "RegistryState", "refuse_released", "routes"]
-
-
-def add_openapi(doc: dict[str, Any]) -> None:
-    """Add the registry's routes to the /openapi.json document."""
-    problem = {"$ref": "#/components/responses/Problem"}
-    text = {"type": "string", "minLength": 1, "maxLength": 200}
-    name = {"type": "object", "additionalProperties": False, "required": ["zh", "en"],
-            "properties": {"zh": text, "en": text}}
-    json_object: dict[str, Any] = {"application/json": {"schema": {"type": "object"}}}
-    csv_body: dict[str, Any] = {"text/csv": {"schema": {"type": "string"}}}
-
-    def query(param: str, schema: dict[str, Any], required: bool = False) -> dict[str, Any]:
-        return {"name": param, "in": "query", "required": required, "schema": schema}
-
-    def path(param: str) -> dict[str, Any]:
-        return {"name": param, "in": "path", "required": True, "schema": {"type": "string"}}
-
-    def body(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
-        return {"required": True, "content": {"application/json": {"schema": {
-            "type": "object", "additionalProperties": False, "required": required,
-            "properties": properties}}}}
-
-    def op(summary: str, operation: str, codes: tuple[int, ...], *, params: Sequence[Any] = (),
-           request: dict[str, Any] | None = None, ok: str = "200",
-           content: dict[str, Any] = json_object) -> dict[str, Any]:
-        found: dict[str, Any] = {"summary": summary, "operationId": operation,
-                                 "parameters": list(params),
-                                 "responses": {ok: {"description": summary, "content": content},
-                                               **{str(c): problem for c in codes}}}
-        if request is not None:
-            found["requestBody"] = request
-        return found
-
-    write = (400, 401, 403, 404, 409, 413, 415, 422)
-    center = [query("center", {"type": "string"}, True)]
-    resident = {"id_number": {"type": "string", "pattern": r"^\d{17}[\dXx]$"}, "name": text,
-                "phone": {"type": "string", "pattern": r"^\+?\d[\d-]{4,18}\d$"},
-                "household": text, "kind": {"enum": ["permanent", "floating", "rental"]},
-                "grid": {"type": "string"}, "arrived": {"type": "string", "format": "date"}}
-    paths = doc["paths"]
-    paths["/api/registry/parties"] = {"post": op(
-        "Register or update a co-governance party", "registerParty", write,
-        request=body({"id": text, "kind": {"enum": ["department", "property_company",
-                                                   "owners_committee", "volunteer_group"]},
-                      "name": name, "serves": {"type": "array", "items": {"type": "string"},
-                                               "minItems": 1, "maxItems": 64},
-                      "categories": {"type": "array", "items": text, "minItems": 1,
-                                     "maxItems": 64}},
-                     ["id", "kind", "name", "serves", "categories"]), ok="201")}
-    paths["/api/registry/workers"] = {"post": op(
-        "Appoint a grid worker", "appointWorker", write, ok="201",
-        request=body({"id": text, "name": name,
-                      "employment": {"enum": ["full_time", "part_time"]}},
-                     ["id", "name", "employment"]))}
-    paths["/api/registry/workers/{worker_id}/{action}"] = {"post": op(
-        "assign {grid, lead} | unassign {grid} | training {course, date} | release {reason}",
-        "workerAction", write, params=[path("worker_id"), {
-            "name": "action", "in": "path", "required": True,
-            "schema": {"enum": list(WORKER_ACTIONS)}}],
-        request={"required": True, "content": json_object})}
-    paths["/api/registry/roster"] = {"get": op(
-        "Parties, grid workers with workload, unstaffed grids", "getRoster",
-        (400, 401, 403, 404), params=center)}
-    paths["/api/registry/roster.csv"] = {"get": op(
-        "The roster as CSV", "getRosterCsv", (400, 401, 403, 404), params=center,
-        content=csv_body)}
-    paths["/api/residents"] = {
-        "post": op("Register a resident on arrival", "registerResident", write, ok="201",
-                   request=body(resident, list(resident))),
-        "get": op("Residents of a grid (masked without registry.personal)", "listResidents",
-                  (401, 403, 422), params=[
-                      query("grid", {"type": "string"}, True),
-                      query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}),
-                      query("after", {"type": "string"})])}
-    paths["/api/residents/{resident_id}"] = {"get": op(
-        "A resident (masked without registry.personal)", "getResident", (401, 404),
-        params=[path("resident_id")])}
-    paths["/api/residents/{resident_id}/{action}"] = {"post": op(
-        "move {grid, household, date} | deregister {reason, date} | correct {fields}",
-        "residentAction", write, params=[path("resident_id"), {
-            "name": "action", "in": "path", "required": True,
-            "schema": {"enum": list(RESIDENT_ACTIONS)}}],
-        request={"required": True, "content": json_object})}
-    paths["/api/population"] = {"get": op(
-        "Population of a unit and its children", "getPopulation", (400, 401, 403, 404),
-        params=center)}
-    paths["/api/population.csv"] = {"get": op(
-        "Population figures as CSV", "getPopulationCsv", (400, 401, 403, 404), params=center,
-        content=csv_body)}
+__all__ = ["DomainError", "routes"]

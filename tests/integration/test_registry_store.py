@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from command_center.registry import RegistryState
+from command_center.registry_state import RegistryState
 from domain.registry_service import RegistryService
 from infra.bootstrap import SEED_ACTOR, build_service, registry_reader
 from infra.loaders.directory import DEFAULT_DIRECTORY, load_directory
