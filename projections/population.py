@@ -14,7 +14,8 @@ enters a view: only counts.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date
+from functools import lru_cache
 from typing import Any
 
 from projections.envelope import Envelope
@@ -25,9 +26,14 @@ FIELDS = ("total", *KINDS, "arrivals", "departures")
 
 
 def iso_week(at: str) -> str:
-    """'2026-11-30T02:31:07+00:00' -> '2026-W49'."""
+    """'2026-11-30T02:31:07+00:00' -> '2026-W49' (the week of the time's own date)."""
+    return _week_of_day(at[:10])
+
+
+@lru_cache(maxsize=4096)  # one parse per day, not per event and center
+def _week_of_day(day: str) -> str:
     try:
-        year, week, _ = datetime.fromisoformat(at).isocalendar()
+        year, week, _ = date.fromisoformat(day).isocalendar()
     except ValueError:
         return ""
     return f"{year}-W{week:02d}"
