@@ -100,7 +100,8 @@ def run_command(call: Callable[[], Any]) -> Any:
     except InvalidField as exc:
         raise Problem(422, str(exc), field=exc.field) from None
     except AlreadyRegistered as exc:
-        extra: dict[str, Any] = {"hint": "move", "registered_in": exc.where} if exc.where else {}
+        extra: dict[str, Any] = {"hint": "move", "registered_in": exc.where,
+                                 "resident": exc.resident} if exc.where else {}
         raise Problem(409, str(exc), **extra) from None
     except Unregistered as exc:
         raise Problem(404, str(exc)) from None
@@ -321,14 +322,17 @@ async def resident_action(request: Request) -> Response:
 
     def run() -> Any:
         resident = run_command(lambda: service.resident(resident_id))
-        authorize(svc, actor, RESIDENT_WRITE, resident.centers)
         if action == "move":
+            # The grid the person leaves or the one they arrive in: the arrival's township
+            # moves someone its registration found registered elsewhere (the 409's hint).
             grid = data.get("grid")
             run_command(lambda: service.grid_units(grid))
-            authorize(svc, actor, RESIDENT_WRITE, svc.jurisdiction.centers_for(str(grid)))
+            if not may(svc, actor, RESIDENT_WRITE, resident.centers):
+                authorize(svc, actor, RESIDENT_WRITE, svc.jurisdiction.centers_for(str(grid)))
             return run_command(lambda: service.move_resident(
                 resident_id, actor=actor, grid=grid, household=data.get("household"),
                 on=data.get("date")))
+        authorize(svc, actor, RESIDENT_WRITE, resident.centers)
         if action == "deregister":
             return run_command(lambda: service.deregister_resident(
                 resident_id, actor=actor, reason=data.get("reason"), on=data.get("date")))

@@ -46,9 +46,11 @@ class InvalidField(InvalidCommand):
 class AlreadyRegistered(DomainError):
     """A person (or entry) registered already; `where` is the grid they are registered in."""
 
-    def __init__(self, message: str, where: str | None = None) -> None:
+    def __init__(self, message: str, where: str | None = None,
+                 resident: str | None = None) -> None:
         super().__init__(message)
         self.where = where
+        self.resident = resident  # the resident's id, for the move
 
 
 class Unregistered(DomainError):
@@ -305,7 +307,8 @@ class Resident(Aggregate):
                        actor: Actor) -> None:
         if self.registered:
             raise AlreadyRegistered("this person is already registered in grid "
-                                    f"{self.grid}; use move to change their grid", self.grid)
+                                    f"{self.grid}; use move to change their grid", self.grid,
+                                    str(self.id))
         self._reregistered(name=name, phone=phone, household=household, kind=kind, grid=grid,
                            units=units, centers=centers, arrived=arrived, actor=actor)
 

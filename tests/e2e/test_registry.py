@@ -168,6 +168,21 @@ def test_a_person_registered_elsewhere_is_a_409_with_a_move_hint(server: Running
     # Out of the township's jurisdiction: refused.
     assert call(server, "POST", "/api/residents", TOWN,
                 dict(person, grid=FAR_GRID)).status_code == 403
+    # The arrival's township follows the hint: it moves the person in from the other township.
+    far_officer = ("t2", "township_officer", OTHER_TOWNSHIP)
+    hinted = call(server, "POST", "/api/residents", far_officer, dict(person, grid=FAR_GRID))
+    assert hinted.status_code == 409
+    resident = hinted.json()["resident"]
+    outsider = ("t9", "township_officer", "130706200")  # neither the origin nor the arrival
+    body = {"grid": FAR_GRID, "household": "新家", "date": TODAY}
+    assert call(server, "POST", f"/api/residents/{resident}/move", outsider,
+                body).status_code == 403
+    moved = call(server, "POST", f"/api/residents/{resident}/move", far_officer, body)
+    assert moved.status_code == 200 and moved.json()["grid"] == FAR_GRID
+    assert moved.json()["id_number"] == person["id_number"]  # its own township's officer
+    # Now in the other township: the first township may no longer deregister them.
+    assert call(server, "POST", f"/api/residents/{resident}/deregister", TOWN,
+                {"reason": "x", "date": TODAY}).status_code == 403
 
 
 def test_masking_holds_in_every_route_for_roles_without_access(server: RunningServer) -> None:
