@@ -77,7 +77,12 @@ async function renderUnstaffed(center, token) {
   } catch (err) {
     return;
   }
-  if (center !== rosterCenter || !roster.unstaffed_grids || !roster.unstaffed_grids.length) return;
+  if (center !== rosterCenter) return;
+  // For the map (or any other panel): the grids under this center that no worker serves.
+  document.dispatchEvent(new CustomEvent("linkage:unstaffed", {
+    detail: { center, grids: roster.unstaffed_grids || [] },
+  }));
+  if (!roster.unstaffed_grids || !roster.unstaffed_grids.length) return;
   const shown = roster.unstaffed_grids.slice(0, 20).join(getLang() === "en" ? ", " : "、");
   const more = roster.unstaffed_grids.length > 20 ? ` (+${roster.unstaffed_grids.length - 20})` : "";
   box.textContent = t("population.unstaffed") + shown + more;

@@ -61,3 +61,22 @@ def test_the_population_panel_and_the_unstaffed_warning(server: RunningServer) -
         assert "无网格员的网格" in page.inner_text("#unstaffed")
         assert "13511112222" not in page.content()
         page.close()
+
+
+def test_the_unstaffed_grids_are_announced_for_the_map(server: RunningServer) -> None:
+    embedded: Any = server.embedded
+    officer = embedded.tokens.issue("t1", "township_officer", TOWNSHIP)
+    released = httpx.post(f"{server.url}/api/registry/workers/gw-130706001001005/release",
+                          headers={"Authorization": f"Bearer {officer}"},
+                          json={"reason": "moved away"})
+    assert released.status_code == 200, released.text
+    with chromium() as browser:
+        page = browser.new_page()
+        page.add_init_script(
+            "window.unstaffed = []; document.addEventListener('linkage:unstaffed', "
+            "(ev) => window.unstaffed.push(ev.detail));")
+        page.goto(f"{server.url}/?center={TOWNSHIP}#token={officer}")
+        page.wait_for_function("window.unstaffed.length > 0", timeout=15000)
+        detail = page.evaluate("window.unstaffed[0]")
+        assert detail["center"] == TOWNSHIP and "130706001001005" in detail["grids"]
+        page.close()
