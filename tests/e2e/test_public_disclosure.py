@@ -126,3 +126,29 @@ def test_bad_paging_is_a_422_and_too_many_requests_a_429(server: RunningServer) 
 def test_redaction_removes_what_looks_personal(text: str) -> None:
     digits = [c for c in redact(text) if c.isdigit()]
     assert len(digits) < 2, redact(text)
+
+
+def test_monthly_figures_count_published_categories_once_the_month_is_over(
+        server: RunningServer) -> None:
+    from datetime import UTC, datetime
+
+    disclosure: Any = server.embedded.services.disclosure  # type: ignore[attr-defined]
+    handled_case(server, "garbage", "清理完毕")
+    handled_case(server, "dispute", "已调解")
+    month = datetime.now(UTC).strftime("%Y-%m")
+    assert all(m["month"] != month for m in
+               httpx.get(f"{server.url}/api/public/figures").json()["months"])
+    saved = disclosure.clock
+    disclosure.clock = lambda: datetime.now(UTC) + timedelta(days=40)  # the month has ended
+    try:
+        months = httpx.get(f"{server.url}/api/public/figures").json()["months"]
+    finally:
+        disclosure.clock = saved
+    figures = next(m for m in months if m["month"] == month)["townships"]
+    township = next(t for t in figures if t["id"] == "130706001")
+    published = [i for i in disclosure.current().published.values()
+                 if i["township"] == "130706001" and i["closed"].startswith(month)]
+    shown = [i for i in published if i["category"] != "dispute"]
+    assert len(shown) < len(published)  # a dispute was closed and is left out
+    assert township["closed"] == len(shown) and township["rated"] == len(shown)
+    assert township["mean_satisfaction"] == 4.0
