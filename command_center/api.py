@@ -16,6 +16,7 @@ from starlette.routing import Route
 from command_center.allowed import incident_for
 from command_center.bodies import read_json
 from command_center.problems import Problem
+from command_center.registry_hooks import check_dispatch
 from command_center.schemas import ACTION_BODIES, ReportIncident, to_params
 from command_center.types import Services
 from command_center.watch import watchable_tree
@@ -114,6 +115,7 @@ async def incident_action(request: Request) -> Response:
                 raise Problem(422, f"by_center {by_center!r} is not a center of the jurisdiction "
                               "tree; expected a city, district or township id")
             svc.authorize(actor, access.ACT_AS, svc.jurisdiction.centers_for(by_center))
+        check_dispatch(svc, action, params, current)  # a registered assignee serving the grid
         # Act on the version the decision was made on: a concurrent change is a 409.
         expected = body.expected_version or current.version
         return svc.incidents.act(incident_id, action, actor=actor, expected_version=expected,

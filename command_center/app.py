@@ -30,6 +30,8 @@ from command_center.center_map import routes as map_routes
 from command_center.console import console_endpoint
 from command_center.directory import add_openapi as add_directory_openapi
 from command_center.directory import routes as directory_routes
+from command_center.disclosure import add_openapi as add_disclosure_openapi
+from command_center.disclosure import routes as disclosure_routes
 from command_center.feed_ws import feed_endpoint
 from command_center.incident_list import add_openapi as add_incident_list_openapi
 from command_center.incident_list import routes as incident_list_routes
@@ -38,6 +40,8 @@ from command_center.ingest import routes as ingest_routes
 from command_center.metrics import routes as metrics_routes
 from command_center.openapi import build_openapi
 from command_center.problems import Problem, problem_response
+from command_center.registry import routes as registry_routes
+from command_center.registry_openapi import add_openapi as add_registry_openapi
 from command_center.throttle import QuietRefusals, ThrottleMiddleware
 from command_center.types import Services
 from domain.application import NotFound, UnknownGrid, VersionConflict
@@ -126,6 +130,8 @@ def create_app(services: Services) -> Starlette:
             *map_routes,
             *incident_list_routes,
             *directory_routes,
+            *registry_routes,
+            *disclosure_routes,
             *ingest_routes,
             *audit_routes,
             *proof_routes,
@@ -152,5 +158,7 @@ def create_app(services: Services) -> Starlette:
     add_incident_list_openapi(openapi_doc)
     add_map_openapi(openapi_doc)
     add_directory_openapi(openapi_doc)
+    add_registry_openapi(openapi_doc)
+    add_disclosure_openapi(openapi_doc)
     app.state.openapi = secure_openapi(openapi_doc)
     return app

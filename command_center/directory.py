@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -47,6 +48,8 @@ def camera_names(camera_id: str, name: str, grid: str,
 def directory_for(svc: Services, actor: Actor) -> dict[str, Any]:
     """The directory as `actor` may see it (see the module's docstring)."""
     directory = svc.directory
+    if directory is not None and svc.registry is not None:  # the registry's projection
+        directory = svc.registry.directory(directory.roles)
     if directory is None:
         raise Problem(503, "the directory is not configured on this server")
     jurisdiction = svc.jurisdiction
@@ -75,7 +78,7 @@ async def get_directory(request: Request) -> Response:
     svc = services(request)
     actor = svc.authenticate(request)
     svc.authorize(actor, access.TREE, ())
-    return json_response(directory_for(svc, actor))
+    return json_response(await run_in_threadpool(directory_for, svc, actor))
 
 
 routes = [Route("/api/directory", get_directory, methods=["GET"])]

@@ -92,3 +92,8 @@ class Services:
     directory: Directory | None = None
     # (camera id, name, grid) of the camera registry, for the console's names (GET /api/directory)
     cameras: list[tuple[str, str, str]] = field(default_factory=list)
+    # The grid registry's projection (command_center/registry.py RegistryState); None: not
+    # configured (the directory file alone names dispatch targets, and dispatch is not checked)
+    registry: Any = None
+    # Public disclosure (command_center/disclosure.py DisclosureState); None: not configured
+    disclosure: Any = None

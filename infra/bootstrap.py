@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import cache, partial
 from pathlib import Path
 from typing import Any
@@ -14,9 +16,11 @@ from starlette.applications import Starlette
 
 from command_center.app import create_app
 from command_center.auth import Auth
+from command_center.disclosure import DisclosureSettings, DisclosureState
 from command_center.hub import Hub, ViewSource
 from command_center.incident_query import IncidentRows
 from command_center.intake import Intake, RateLimiter
+from command_center.registry_state import RegistryState, refuse_released
 from command_center.throttle import FailureThrottle
 from command_center.types import Services
 from domain.access import AccessPolicy
@@ -25,8 +29,10 @@ from domain.alert_service import AlertService
 from domain.alert_store import AlertStore, Located, Outcome
 from domain.application import IncidentService
 from domain.camera_alert import Observation
+from domain.directory import Directory
 from domain.incident import Actor
 from domain.jurisdiction import Jurisdiction
+from domain.registry_service import RegistryService
 from infra.distributed.generation import WorkerGeneration
 from infra.distributed.generation import app_id as worker_app_id
 from infra.distributed.redis_fanout import RedisFanout, RedisSubscriber, RedisViewSource
@@ -276,6 +282,11 @@ def build_services(
         **build_directory(settings, jurisdiction),
         **auth_hooks(auth, settings),
     )
+    if services.directory is not None:
+        services.registry = build_registry(service, jurisdiction, services.directory)
+        services.authenticate = refuse_released(services.authenticate, services.registry)
+        services.disclosure = build_disclosure(settings, service, jurisdiction,
+                                               services.registry)
     # Feed keys revoked elsewhere (the CLI, another hub) close this process's feed sockets.
     services.background.append(partial(poll_revoked, keys, services.revocations.update,
                                        settings.revocation_poll))
@@ -284,6 +295,79 @@ def build_services(
 
         services.background.append(MqttIngest(settings, services).run)
     return services, tokens, keys, sealer
+
+
+SEED_ACTOR: Actor = {"user": "directory-seed", "role": "admin", "center": None}
+
+
+def registry_reader(service: IncidentService,
+                    topics: Sequence[str] | None = None) -> ReadNotifications:
+    """Envelopes of the registry's and the dispatch events after a position, read from the
+    table (not the runner's in-memory hand-over, which is the runner's alone). Filtered by topic
+    in SQL, up to the newest notification, so alerts cost the registry nothing."""
+    recorder = service.recorder
+    topics = list(topics if topics is not None else recorder_topics(service))
+
+    def read(after: int, limit: int) -> list[Envelope]:
+        newest = recorder.max_notification_id() or 0
+        if newest <= after:
+            return []
+        notifications = recorder.select_notifications(start=after + 1, limit=limit,
+                                                      stop=newest, topics=topics)
+        found = [from_stored(n.id, n.originator_id, n.originator_version, n.topic, n.state)
+                 for n in notifications]
+        if len(found) < limit:  # nothing more up to `newest`: skip ahead to it
+            found.append(Envelope(newest, "", 0, "Skip.Skip", "", {}))
+        return found
+
+    return read
+
+
+def recorder_topics(service: IncidentService) -> list[str]:
+    """The stored topics of the events the registry's projection folds."""
+    from domain import incident, registry
+
+    topics = []
+    for cls in (registry.Party, registry.Worker, registry.Resident):
+        for name in vars(cls).values():
+            if isinstance(name, type) and hasattr(name, "mutate"):
+                topics.append(f"{cls.__module__}:{name.__qualname__}")
+    for name in ("Dispatched", "Transferred", "Returned", "Acknowledged", "Resolved", "Closed",
+                 "Rejected", "MarkedDuplicate"):
+        topics.append(f"{incident.__name__}:Incident.{name}")
+    return topics
+
+
+def build_registry(service: IncidentService, jurisdiction: Jurisdiction,
+                   directory: Directory) -> RegistryState:
+    """The registry's projection, with the directory file's parties and grid workers seeded
+    as events when the store does not have them yet (the file is the registry's seed)."""
+    registry_service = RegistryService(service, jurisdiction)
+    state = RegistryState(registry_reader(service), registry_service)
+    current = state.current()
+    seeded = registry_service.seed(directory, current.parties, current.workers, SEED_ACTOR)
+    if seeded:
+        logging.getLogger(__name__).info("registry: seeded %d parties and grid workers from "
+                                         "the directory file", seeded)
+    return state
+
+
+DISCLOSED_EVENTS = ("Reported", "Resolved", "ReturnVisited", "Reopened", "Rejected",
+                    "MarkedDuplicate", "Closed")
+
+
+def build_disclosure(settings: Settings, service: IncidentService, jurisdiction: Jurisdiction,
+                     registry: RegistryState) -> DisclosureState:
+    """The public disclosure's read model and its settings (delay, opt-out, rate, cache)."""
+    from domain import incident
+
+    topics = [f"{incident.__name__}:Incident.{name}" for name in DISCLOSED_EVENTS]
+    return DisclosureState(
+        registry_reader(service, topics), jurisdiction, registry.names,
+        DisclosureSettings(delay=timedelta(hours=settings.disclosure_delay_hours),
+                           opt_out=settings.disclosure_opt_out, rate=settings.disclosure_rate,
+                           burst=max(1.0, settings.disclosure_rate * 10),
+                           cache_seconds=settings.disclosure_cache))
 
 
 def build_auth(settings: Settings, jurisdiction: Jurisdiction, service: IncidentService,

@@ -112,6 +112,14 @@ class Settings:
         default_factory=lambda: Path(_env("DIRECTORY", str(DEFAULT_DIRECTORY)))
     )
     alert_rules: Path = field(default_factory=lambda: Path(_env("ALERT_RULES", str(DEFAULT_RULES))))
+    # Public disclosure (GET /public, /api/public/*): hours a closed case waits before it is
+    # published, categories never published, requests per second per address, cache seconds
+    disclosure_delay_hours: float = field(
+        default_factory=lambda: float(_env("DISCLOSURE_DELAY_HOURS", "72")))
+    disclosure_opt_out: tuple[str, ...] = field(
+        default_factory=lambda: _csv(_env("DISCLOSURE_OPT_OUT", "dispute")))
+    disclosure_rate: float = field(default_factory=lambda: float(_env("DISCLOSURE_RATE", "2")))
+    disclosure_cache: float = field(default_factory=lambda: float(_env("DISCLOSURE_CACHE", "30")))
     ingest_rate: float = field(default_factory=lambda: float(_env("INGEST_RATE", "50000")))
     ingest_burst: float = field(default_factory=lambda: float(_env("INGEST_BURST", "100000")))
     ingest_max_batch: int = field(default_factory=lambda: int(_env("INGEST_MAX_BATCH", "1000")))

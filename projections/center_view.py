@@ -28,6 +28,7 @@ from projections.cases import (
 )
 from projections.envelope import Envelope
 from projections.patch import Change, View, apply_changes, del_, push, set_
+from projections.population import population_changes
 from projections.queue import QUEUE_SIZE, OpenCases, queue_changes, queue_view
 
 RECENT_LIMIT = 50
@@ -160,10 +161,15 @@ def _fold_alerts(center: Center, events: list[Envelope]) -> list[Change]:
     return fold_alerts(center.view, events)
 
 
+def _population_changes(center: Center, event: Envelope) -> list[Change]:
+    return population_changes(center.view, event)
+
+
 Handler = Callable[[Center, Envelope], list[Change]]
 
 # Routing is data: aggregate name -> handler. Other aggregates register here.
-ROUTES: dict[str, Handler] = {"Incident": incident_changes, "CameraAlert": _alert_changes}
+ROUTES: dict[str, Handler] = {"Incident": incident_changes, "CameraAlert": _alert_changes,
+                              "Resident": _population_changes}
 # Aggregates whose consecutive events may fold as one run: (center, events) -> changes, the same
 # view as each event's ROUTES handler in turn gives.
 RUNS: dict[str, Callable[[Center, list[Envelope]], list[Change]]] = {"CameraAlert": _fold_alerts}

@@ -464,6 +464,7 @@ function handleMessage(msg) {
       clearAuthBanner();
       setConn("open");
       markDirty("all");
+      announceView();
       break;
     }
     case "delta": {
@@ -484,6 +485,7 @@ function handleMessage(msg) {
         markDirty(head === "recent" ? "feed" : head || "all");
       }
       markDirty("seq");
+      announceView();
       break;
     }
     case "error": {
@@ -495,6 +497,13 @@ function handleMessage(msg) {
     default:
       break;
   }
+}
+
+// Other panels (registry.js) follow the view through this event, without hooks in here.
+function announceView() {
+  document.dispatchEvent(new CustomEvent("linkage:view", {
+    detail: { view: state.view, center: state.centerId, token: state.token },
+  }));
 }
 
 function normalizeView(v) {

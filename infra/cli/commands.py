@@ -299,5 +299,9 @@ from infra.cli.security import register as _register_security  # noqa: E402
 
 _register_security(main)
 
+from infra.cli.registry import register as _register_registry  # noqa: E402
+
+_register_registry(main)
+
 if __name__ == "__main__":
     main()

@@ -31,6 +31,9 @@ CATEGORIES = {
 ASSIGNEES = [{"kind": "department", "id": d} for d in (
     "urban_management", "housing", "public_security", "water_affairs", "fire_rescue",
     "street_office")] + [{"kind": "party", "id": "xhy_property"}]
+# The ones that serve one district only (the registry refuses a dispatch outside it); the
+# others serve the whole city.
+LOCAL = {"street_office": "130706", "xhy_property": "130706"}
 
 NEXT_ACTION = {
     "reported": ["accept"] * 8 + ["reject", "mark-duplicate"],
@@ -64,7 +67,9 @@ class DemoDriver:
             return {"of": rng.choice(others)} if others else {"reason": "duplicate"}
         if action == "dispatch":
             due = now + timedelta(minutes=rng.choice([-20, 30, 60, 120, 240, 1440]))
-            return {"assignee": dict(rng.choice(ASSIGNEES)),
+            centers = self.centers.get(incident_id, [])
+            serving = [a for a in ASSIGNEES if LOCAL.get(a["id"], "") in ("", *centers)]
+            return {"assignee": dict(rng.choice(serving)),
                     "due": due.isoformat()}
         if action == "return":
             return {"reason": "不属于本部门职责 / not our department"}

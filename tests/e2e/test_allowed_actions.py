@@ -63,8 +63,8 @@ ROLES: dict[str, Callable[[RunningServer], User]] = {
                                           department="housing"),
     "another department": lambda s: User(s, "w", "department", None, HOUSING,
                                          department="water_affairs"),
-    "assigned grid worker": lambda s: User(s, "gw-1", "grid_worker", GRID,
-                                           {"kind": "grid_worker", "id": "gw-1"}),
+    "assigned grid worker": lambda s: User(s, "gw-130706001001001", "grid_worker", GRID,
+                                           {"kind": "grid_worker", "id": "gw-130706001001001"}),
     "auditor": lambda s: User(s, "a", "auditor", None, HOUSING),
 }
 

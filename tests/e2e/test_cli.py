@@ -45,11 +45,16 @@ def test_replay_rebuilds_the_same_views_under_a_new_epoch(tmp_path: Path) -> Non
     before = {c: json.dumps(embedded.runner.view(c), sort_keys=True)
               for c in ("130700", "130706", "130706001", "130706200")}
     old_epoch = embedded.runner.epoch
+    # 4 incident events after the registry's seed (the directory's parties and grid workers)
+    stored = embedded.service.recorder.max_notification_id()
+    seeded = len(embedded.services.registry.current().parties) + sum(
+        1 + len(w["grids"]) for w in embedded.services.registry.current().workers.values())
+    assert stored == seeded + 4
     embedded.close()
 
     result = CliRunner().invoke(main, ["replay", "--data-dir", str(tmp_path)])
     assert result.exit_code == 0, result.output
-    assert "replayed 4 events" in result.output
+    assert f"replayed {stored} events" in result.output
     assert "130700" in result.output and "reported=2" in result.output
 
     again = build_embedded(settings)

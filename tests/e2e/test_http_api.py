@@ -58,7 +58,7 @@ def test_the_whole_five_step_loop_over_http(client: httpx.Client) -> None:
         ("return", {"reason": "not our department"}, "returned"),
         ("dispatch", {"assignee": {"kind": "department", "id": "housing"}, "due": DUE},
          "dispatched"),
-        ("transfer", {"assignee": {"kind": "grid_worker", "id": "gw-7"}}, "dispatched"),
+        ("transfer", {"assignee": {"kind": "grid_worker", "id": "gw-130706001001001"}}, "dispatched"),
         ("acknowledge", {}, "acknowledged"),
         ("progress", {"note": "on site"}, "acknowledged"),
         ("resolve", {"outcome": "work hours enforced"}, "resolved"),
@@ -166,7 +166,7 @@ def test_an_unknown_field_or_bad_enum_is_422(client: httpx.Client) -> None:
     incident = report(client)
     for action in ("accept", "dispatch", "acknowledge", "resolve"):
         body: dict[str, Any] = {
-            "dispatch": {"assignee": {"kind": "department", "id": "d"}, "due": DUE},
+            "dispatch": {"assignee": {"kind": "department", "id": "housing"}, "due": DUE},
             "resolve": {"outcome": "ok"}}.get(action, {})
         assert act(client, incident["id"], action, **body).status_code == 200
     assert_problem(act(client, incident["id"], "return-visit", satisfaction=9), 422,

@@ -62,7 +62,7 @@ def cases(client: httpx.Client) -> dict[str, list[str]]:
     b = [report(client, GRID_B) for _ in range(6)]
     assert client.post(f"/api/incidents/{a[5]}/accept", json={}).status_code == 200
     assert client.post(f"/api/incidents/{a[5]}/dispatch", json={
-        "assignee": {"kind": "department", "id": "water"}, "due": PAST_DUE}).status_code == 200
+        "assignee": {"kind": "department", "id": "water_affairs"}, "due": PAST_DUE}).status_code == 200
     assert client.post(f"/api/incidents/{a[6]}/reject", json={"reason": "no"}).status_code == 200
     wait_listed(client, 23, center=CITY)
     deadline = time.monotonic() + 20
@@ -95,10 +95,10 @@ def test_filters_narrow_the_list(client: httpx.Client, cases: dict[str, list[str
     assert ids(center=CITY, status="rejected") == {a[6]}
     assert ids(center=CITY, status="open") == set(a + b) - {a[6]}
     assert ids(center=CITY, status="dispatched,rejected") == {a[5], a[6]}
-    assert ids(center=CITY, assignee="department:water") == {a[5]}
+    assert ids(center=CITY, assignee="department:water_affairs") == {a[5]}
     assert ids(center=CITY, overdue="true") == {a[5]}
     assert ids(center=TOWN_A, overdue="false") == set(a) - {a[5]}
-    [row] = listed(client, center=CITY, assignee="department:water")
+    [row] = listed(client, center=CITY, assignee="department:water_affairs")
     assert row["due"] == PAST_DUE and row["centers"] == [TOWN_A, "130706", CITY]
     assert {"grid", "status", "severity", "category", "assignee", "reported_at", "updated_at",
             "summary", "version"} <= row.keys()

@@ -116,6 +116,12 @@ def test_every_role_relation_and_operation_is_decided_as_specified(server: Runni
         "feed": ({"X-API-Key": feed_key}, None, t1),
     }
     client = httpx.Client(base_url=server.url, timeout=10)
+    # Dispatch goes only to registered parties (the grid registry): register the two this uses.
+    for party in ("water", "housing"):
+        registered = client.post("/api/registry/parties", headers=identities["admin"][0], json={
+            "id": party, "kind": "department", "name": {"zh": party, "en": party},
+            "serves": [layout.city], "categories": ["noise"]})
+        assert registered.status_code in (200, 201), registered.text
     mismatches: list[str] = []
     cells = 0
 
