@@ -24,13 +24,16 @@ from command_center.audit_api import routes as audit_routes
 from command_center.audit_api import secure_openapi
 from command_center.console import console_endpoint
 from command_center.feed_ws import feed_endpoint
+from command_center.health import routes as health_routes
 from command_center.incident_list import add_openapi as add_incident_list_openapi
 from command_center.incident_list import routes as incident_list_routes
 from command_center.ingest import add_openapi as add_ingest_openapi
 from command_center.ingest import routes as ingest_routes
+from command_center.metrics import HttpMetrics
 from command_center.metrics import routes as metrics_routes
 from command_center.openapi import build_openapi
 from command_center.problems import Problem, problem_response
+from command_center.request_context import RequestIds, stamped
 from command_center.throttle import QuietRefusals, ThrottleMiddleware
 from command_center.types import Services
 from domain.application import NotFound, UnknownGrid, VersionConflict
@@ -90,6 +93,10 @@ async def on_unexpected(request: Request, exc: Exception) -> Response:
 
 
 def create_app(services: Services) -> Starlette:
+    # Every actor a request authenticates carries the request id into the events it records.
+    services.authenticate = stamped(services.authenticate)
+    services.authenticate_feed = stamped(services.authenticate_feed)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         tasks = [asyncio.ensure_future(start()) for start in services.background]
@@ -120,6 +127,7 @@ def create_app(services: Services) -> Starlette:
             *ingest_routes,
             *audit_routes,
             *metrics_routes,
+            *health_routes,
             WebSocketRoute("/ws/console", console_endpoint),
             WebSocketRoute("/ws/feed", feed_endpoint),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
@@ -131,9 +139,11 @@ def create_app(services: Services) -> Starlette:
             Exception: on_unexpected,
         },
         lifespan=lifespan,
-        # Before routing: an address out of authentication failures costs no token decoding.
-        middleware=[Middleware(ThrottleMiddleware, throttle=services.throttle)]
-        if services.throttle is not None else None,
+        # Request ids and metrics outermost; then, before routing, an address out of
+        # authentication failures costs no token decoding.
+        middleware=[Middleware(RequestIds), Middleware(HttpMetrics, metrics=services.metrics),
+                    *([Middleware(ThrottleMiddleware, throttle=services.throttle)]
+                      if services.throttle is not None else [])],
     )
     app.state.services = services
     openapi_doc = build_openapi(AUDIT_PATHS)

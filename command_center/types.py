@@ -21,6 +21,8 @@ from domain.incident import Actor
 from domain.jurisdiction import Jurisdiction
 
 Authenticate = Callable[[HTTPConnection], Actor]
+# a /readyz check (command_center/health.py): (passed, what it saw)
+ReadyCheck = Callable[[], Awaitable[tuple[bool, str]]]
 # (actor, permission, centers the data belongs to[, assignee]) -> None, or raise Problem(403)
 Authorize = Callable[..., None]
 # websocket handshake -> None when its Origin is allowed, else the reason it is refused
@@ -67,3 +69,7 @@ class Services:
     ws_burst: int = 20
     throttle: FailureThrottle | None = None  # authentication failures per address (None: off)
     revocations: Revocations = field(default_factory=Revocations)  # feed keys revoked
+    # operations (README "Operations"): /readyz checks by name; where /metrics is served
+    readiness: dict[str, ReadyCheck] = field(default_factory=dict)
+    metrics_port: int = 0  # /metrics on a port of its own, not the app's
+    metrics_token: str = ""  # when set, /metrics on the app's port needs it as a bearer token

@@ -39,6 +39,7 @@ from infra.loaders.cameras import DEFAULT_CAMERAS, load_cameras
 from infra.loaders.jurisdiction import load_jurisdiction
 from infra.runner.embedded import EmbeddedRunner, ReadNotifications
 from infra.runner.sla_watcher import SlaWatcher
+from infra.runtime.operations import observe
 from infra.runtime.preflight import check
 from infra.security.api_keys import ApiKeys, poll_revoked
 from infra.security.audit import audit_recorder
@@ -177,6 +178,7 @@ def build_embedded(settings: Settings) -> Embedded:
         # The writer stores with the rules this process loaded and checked.
         writer = WriterProcess(settings, rules=in_process.decider.rules)
         services.alerts.store = Signalled(writer, commits.committed)
+    observe(services, settings, service.recorder, runner=runner, sealer=sealer, writer=writer)
     return Embedded(settings, jurisdiction, service, views, hub, runner, services,
                     tokens, keys, sealer, writer)
 
@@ -349,6 +351,7 @@ def build_hub(settings: Settings) -> DistributedHub:
     services, tokens, keys, sealer = build_services(
         settings, jurisdiction, service, hub, source, rows,
         background=[subscriber.run], on_shutdown=[source.close, rows.close], mode="distributed")
+    observe(services, settings, service.recorder, sealer=sealer)
     return DistributedHub(settings, jurisdiction, service, hub, source, subscriber, services,
                           tokens, keys, sealer)
 

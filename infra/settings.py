@@ -40,6 +40,19 @@ class Settings:
     history_size: int = field(default_factory=lambda: int(_env("HISTORY_SIZE", "1000")))
     # Open cases a center's view holds (its urgency queue); the rest are GET /api/incidents.
     view_queue_size: int = field(default_factory=lambda: int(_env("VIEW_QUEUE_SIZE", "200")))
+    # -- operations (README "Operations: logs, health, metrics") --
+    log_format: str = field(default_factory=lambda: _env("LOG_FORMAT", "text"))  # text | json
+    # uvicorn's line per request; `make run` turns it off (LINKAGE_ACCESS_LOG=false)
+    access_log: bool = field(
+        default_factory=lambda: _env("ACCESS_LOG", "true").lower() in ("1", "true", "yes"))
+    # /metrics on a port of its own (loopback) instead of the app's; 0: on the app's port
+    metrics_port: int = field(default_factory=lambda: int(_env("METRICS_PORT", "0")))
+    # ...and, when set, /metrics on the app's port asks for `Authorization: Bearer <this>`
+    metrics_token: str = field(default_factory=lambda: _env("METRICS_TOKEN", ""))
+    # /readyz: the runner may be at most this many notifications behind the store
+    ready_max_lag: int = field(default_factory=lambda: int(_env("READY_MAX_LAG", "1000")))
+    # `linkage serve --demo` prints its login links again this often (seconds; 0: once)
+    login_reminder: float = field(default_factory=lambda: float(_env("LOGIN_REMINDER", "300")))
     # -- security and audit (see README "Security and audit") --
     # Algorithms accepted for bearer tokens; never taken from the token itself.
     jwt_algorithms: tuple[str, ...] = field(
