@@ -31,6 +31,7 @@ from command_center.ingest import add_openapi as add_ingest_openapi
 from command_center.ingest import routes as ingest_routes
 from command_center.metrics import HttpMetrics
 from command_center.metrics import routes as metrics_routes
+from command_center.open311 import routes as open311_routes
 from command_center.openapi import build_openapi
 from command_center.problems import Problem, problem_response
 from command_center.request_context import RequestIds, stamped
@@ -128,6 +129,7 @@ def create_app(services: Services) -> Starlette:
             *audit_routes,
             *metrics_routes,
             *health_routes,
+            *open311_routes,
             WebSocketRoute("/ws/console", console_endpoint),
             WebSocketRoute("/ws/feed", feed_endpoint),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),

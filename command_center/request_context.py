@@ -78,21 +78,25 @@ class RequestIds:
             CENTER.reset(tokens[2])
 
 
+def noted(actor: Actor) -> Actor:
+    """Note the actor for the logs; the actor with the request id, for the events it records."""
+    ACTOR.set(actor["user"])
+    CENTER.set(actor.get("center"))
+    request_id = REQUEST_ID.get()
+    if request_id is None:
+        return actor
+    return {**actor, "request_id": request_id}
+
+
 def stamped(authenticate: Callable[[HTTPConnection], Actor]
             ) -> Callable[[HTTPConnection], Actor]:
-    """An authenticate hook that notes the actor for the logs and adds the request id to the
-    actor it returns, so that every event the request records carries it."""
+    """An authenticate hook whose actors are `noted`: every event a request records carries
+    its request id."""
     if getattr(authenticate, "linkage_stamped", False):
         return authenticate
 
     def wrapper(conn: HTTPConnection) -> Actor:
-        actor: Actor = authenticate(conn)
-        ACTOR.set(actor["user"])
-        CENTER.set(actor.get("center"))
-        request_id = REQUEST_ID.get()
-        if request_id is None:
-            return actor
-        return {**actor, "request_id": request_id}
+        return noted(authenticate(conn))
 
     wrapper.linkage_stamped = True  # type: ignore[attr-defined]
     return wrapper

@@ -12,6 +12,7 @@ from command_center.hub import Hub, ViewSource
 from command_center.incident_query import IncidentRows
 from command_center.intake import Intake, RateLimiter
 from command_center.metrics import Metrics
+from command_center.open311_catalog import Open311
 from command_center.problems import Problem
 from command_center.revocation import Revocations
 from command_center.throttle import FailureThrottle
@@ -73,3 +74,4 @@ class Services:
     readiness: dict[str, ReadyCheck] = field(default_factory=dict)
     metrics_port: int = 0  # /metrics on a port of its own, not the app's
     metrics_token: str = ""  # when set, /metrics on the app's port needs it as a bearer token
+    open311: Open311 | None = None  # Open311 GeoReport v2 (None: not configured)

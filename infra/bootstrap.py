@@ -17,6 +17,7 @@ from command_center.auth import Auth
 from command_center.hub import Hub, ViewSource
 from command_center.incident_query import IncidentRows
 from command_center.intake import Intake, RateLimiter
+from command_center.open311_catalog import Open311
 from command_center.throttle import FailureThrottle
 from command_center.types import Services
 from domain.access import AccessPolicy
@@ -37,6 +38,7 @@ from infra.ingest.writer import WriterProcess
 from infra.loaders.alert_rules import load_rules
 from infra.loaders.cameras import DEFAULT_CAMERAS, load_cameras
 from infra.loaders.jurisdiction import load_jurisdiction
+from infra.loaders.open311 import load_catalog
 from infra.runner.embedded import EmbeddedRunner, ReadNotifications
 from infra.runner.sla_watcher import SlaWatcher
 from infra.runtime.operations import observe
@@ -255,6 +257,8 @@ def build_services(
         intake=build_intake(settings),
         **auth_hooks(auth, settings),
     )
+    services.open311 = Open311(load_catalog(settings.open311_services), keys.verify,
+                               max_results=settings.open311_max_results)
     # Feed keys revoked elsewhere (the CLI, another hub) close this process's feed sockets.
     services.background.append(partial(poll_revoked, keys, services.revocations.update,
                                        settings.revocation_poll))

@@ -11,6 +11,7 @@ from typing import Any
 from infra.loaders.alert_rules import DEFAULT_RULES
 from infra.loaders.cameras import DEFAULT_CAMERAS
 from infra.loaders.jurisdiction import DEFAULT_JURISDICTION
+from infra.loaders.open311 import DEFAULT_OPEN311_SERVICES
 
 
 def _env(name: str, default: str) -> str:
@@ -51,6 +52,11 @@ class Settings:
     metrics_token: str = field(default_factory=lambda: _env("METRICS_TOKEN", ""))
     # /readyz: the runner may be at most this many notifications behind the store
     ready_max_lag: int = field(default_factory=lambda: int(_env("READY_MAX_LAG", "1000")))
+    # Open311 GeoReport v2: the service catalog (README "Open311")
+    open311_services: Path = field(
+        default_factory=lambda: Path(_env("OPEN311_SERVICES", str(DEFAULT_OPEN311_SERVICES))))
+    open311_max_results: int = field(
+        default_factory=lambda: int(_env("OPEN311_MAX_RESULTS", "200")))
     # `linkage serve --demo` prints its login links again this often (seconds; 0: once)
     login_reminder: float = field(default_factory=lambda: float(_env("LOGIN_REMINDER", "300")))
     # -- security and audit (see README "Security and audit") --
