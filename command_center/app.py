@@ -143,7 +143,9 @@ def create_app(services: Services) -> Starlette:
         lifespan=lifespan,
         # Request ids and metrics outermost; then, before routing, an address out of
         # authentication failures costs no token decoding.
-        middleware=[Middleware(RequestIds), Middleware(HttpMetrics, metrics=services.metrics),
+        middleware=[Middleware(RequestIds),
+                    *([Middleware(HttpMetrics, metrics=services.metrics)]
+                      if services.http_metrics else []),
                     *([Middleware(ThrottleMiddleware, throttle=services.throttle)]
                       if services.throttle is not None else [])],
     )

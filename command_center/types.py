@@ -72,6 +72,7 @@ class Services:
     revocations: Revocations = field(default_factory=Revocations)  # feed keys revoked
     # operations (README "Operations"): /readyz checks by name; where /metrics is served
     readiness: dict[str, ReadyCheck] = field(default_factory=dict)
+    http_metrics: bool = True  # count and time every HTTP request (LINKAGE_HTTP_METRICS)
     metrics_port: int = 0  # /metrics on a port of its own, not the app's
     metrics_token: str = ""  # when set, /metrics on the app's port needs it as a bearer token
     open311: Open311 | None = None  # Open311 GeoReport v2 (None: not configured)

@@ -39,6 +39,7 @@ from infra.loaders.alert_rules import load_rules
 from infra.loaders.cameras import DEFAULT_CAMERAS, load_cameras
 from infra.loaders.jurisdiction import load_jurisdiction
 from infra.loaders.open311 import load_catalog
+from infra.outbound.wiring import build_deliverer
 from infra.runner.embedded import EmbeddedRunner, ReadNotifications
 from infra.runner.sla_watcher import SlaWatcher
 from infra.runtime.operations import observe
@@ -84,6 +85,18 @@ def notification_reader(service: IncidentService) -> ReadNotifications:
             from_stored(n.id, n.originator_id, n.originator_version, n.topic, n.state)
             for n in notifications
         ]
+
+    return read
+
+
+def plain_reader(service: IncidentService) -> ReadNotifications:
+    """Envelopes after a position, from the notification table only (a second reader must not
+    take the embedded runner's in-memory notifications)."""
+    recorder = service.recorder
+
+    def read(after: int, limit: int) -> list[Envelope]:
+        return [from_stored(n.id, n.originator_id, n.originator_version, n.topic, n.state)
+                for n in recorder.select_notifications(start=after + 1, limit=limit)]
 
     return read
 
@@ -259,6 +272,12 @@ def build_services(
     )
     services.open311 = Open311(load_catalog(settings.open311_services), keys.verify,
                                max_results=settings.open311_max_results)
+    # Outbound alerts: one deliverer per event store (a lease), off the request path.
+    deliverer = build_deliverer(settings, [u.id for u in jurisdiction.centers()],
+                                plain_reader(service),
+                                lambda: service.recorder.max_notification_id() or 0,
+                                services.metrics)
+    services.background.append(Lease.for_settings(settings, "outbound").holding(deliverer.run))
     # Feed keys revoked elsewhere (the CLI, another hub) close this process's feed sockets.
     services.background.append(partial(poll_revoked, keys, services.revocations.update,
                                        settings.revocation_poll))

@@ -46,6 +46,9 @@ class Settings:
     # uvicorn's line per request; `make run` turns it off (LINKAGE_ACCESS_LOG=false)
     access_log: bool = field(
         default_factory=lambda: _env("ACCESS_LOG", "true").lower() in ("1", "true", "yes"))
+    # HTTP requests counted by route and status and timed (the command path's only metrics cost)
+    http_metrics: bool = field(
+        default_factory=lambda: _env("HTTP_METRICS", "true").lower() in ("1", "true", "yes"))
     # /metrics on a port of its own (loopback) instead of the app's; 0: on the app's port
     metrics_port: int = field(default_factory=lambda: int(_env("METRICS_PORT", "0")))
     # ...and, when set, /metrics on the app's port asks for `Authorization: Bearer <this>`
@@ -57,6 +60,18 @@ class Settings:
         default_factory=lambda: Path(_env("OPEN311_SERVICES", str(DEFAULT_OPEN311_SERVICES))))
     open311_max_results: int = field(
         default_factory=lambda: int(_env("OPEN311_MAX_RESULTS", "200")))
+    # Outbound alerts (README "Outbound alerts"): subscriptions file (JSON; `linkage outbound
+    # check`), CAP sender id, and how deliveries are tried
+    outbound_file: str = field(default_factory=lambda: _env("OUTBOUND_FILE", ""))
+    outbound_sender: str = field(
+        default_factory=lambda: _env("OUTBOUND_SENDER", "linkage@command-center.local"))
+    outbound_poll: float = field(default_factory=lambda: float(_env("OUTBOUND_POLL", "0.5")))
+    outbound_timeout: float = field(default_factory=lambda: float(_env("OUTBOUND_TIMEOUT", "5")))
+    outbound_max_attempts: int = field(
+        default_factory=lambda: int(_env("OUTBOUND_MAX_ATTEMPTS", "12")))
+    outbound_backoff: float = field(default_factory=lambda: float(_env("OUTBOUND_BACKOFF", "1")))
+    outbound_max_backoff: float = field(
+        default_factory=lambda: float(_env("OUTBOUND_MAX_BACKOFF", "300")))
     # `linkage serve --demo` prints its login links again this often (seconds; 0: once)
     login_reminder: float = field(default_factory=lambda: float(_env("LOGIN_REMINDER", "300")))
     # -- security and audit (see README "Security and audit") --

@@ -316,5 +316,9 @@ from infra.cli.security import register as _register_security  # noqa: E402
 
 _register_security(main)
 
+from infra.cli.outbound import register as _register_outbound  # noqa: E402
+
+_register_outbound(main)
+
 if __name__ == "__main__":
     main()

@@ -85,6 +85,7 @@ def observe(services: Services, settings: Settings, recorder: Any, *,
             writer: Writer | None = None) -> None:
     """Register the readiness checks and the gauges of one process's parts on its services."""
     services.metrics_port = settings.metrics_port
+    services.http_metrics = settings.http_metrics
     services.metrics_token = settings.metrics_token
     metrics = services.metrics
     watch(metrics, services)
