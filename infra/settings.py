@@ -173,6 +173,9 @@ class Settings:
     )
     relay_name: str = field(default_factory=lambda: _env("RELAY_NAME", "linkage-relay"))
     relay_metrics_port: int = field(default_factory=lambda: int(_env("RELAY_METRICS_PORT", "9108")))
+    # /metrics of `linkage worker` (loopback; 0: off, the default: workers share hosts)
+    worker_metrics_port: int = field(
+        default_factory=lambda: int(_env("WORKER_METRICS_PORT", "0")))
     connect_timeout: float = field(default_factory=lambda: float(_env("CONNECT_TIMEOUT", "5")))
     max_overflows: int = field(default_factory=lambda: int(_env("MAX_OVERFLOWS", "3")))
 

@@ -226,7 +226,10 @@ def relay(metrics_port: int | None) -> None:
 
 
 @main.command()
-def worker() -> None:
+@click.option("--metrics-port", type=int, default=None,
+              help="port of /metrics with linkage_worker_consumer_lag "
+                   "(LINKAGE_WORKER_METRICS_PORT; 0: off)")
+def worker(metrics_port: int | None) -> None:
     """Run a faust-streaming worker: center views from Kafka, deltas to Redis."""
     import faust
 
@@ -234,10 +237,20 @@ def worker() -> None:
     from infra.distributed.views_claim import ViewsClaimed
     from infra.runtime.preflight import ServiceUnreachable
 
+    settings = Settings().with_(worker_metrics_port=metrics_port)
     try:
-        app = build_worker(Settings())
+        app = build_worker(settings)
     except (ServiceUnreachable, ViewsClaimed) as exc:  # on stderr: what the supervisor shows
         raise click.ClickException(str(exc)) from None
+    if settings.worker_metrics_port:
+        from infra.distributed.worker_metrics import serve_worker_metrics
+
+        try:
+            serve_worker_metrics(app, settings.worker_metrics_port)
+        except OSError as exc:
+            raise click.ClickException(f"worker metrics port {settings.worker_metrics_port}: "
+                                       f"{exc.strerror or exc}") from None
+        click.echo(f"worker metrics: http://127.0.0.1:{settings.worker_metrics_port}/metrics")
     tune_process()
     faust.Worker(app, loglevel="INFO").execute_from_commandline()
 
