@@ -36,9 +36,8 @@ class RunningServer:
         self.embedded.close()
 
 
-def start_server(data_dir: Path, **overrides: Any) -> RunningServer:
-    """Start the embedded command center (settings `overrides`); returns once it accepts
-    requests."""
+def start_server(data_dir: Path) -> RunningServer:
+    """Start the embedded command center; returns once it accepts requests."""
     import uvicorn
 
     from infra.bootstrap import build_embedded
@@ -46,7 +45,7 @@ def start_server(data_dir: Path, **overrides: Any) -> RunningServer:
 
     port = free_port()
     settings = Settings().with_(data_dir=data_dir, host="127.0.0.1", port=port, resume_wait=0.3,
-                                ws_allow_missing_origin=True, **overrides)
+                                ws_allow_missing_origin=True)
     embedded = build_embedded(settings)
     config = uvicorn.Config(embedded.app(), host="127.0.0.1", port=port, log_level="warning",
                             ws="websockets-sansio", lifespan="on")

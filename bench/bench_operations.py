@@ -5,8 +5,9 @@ a. Outbound delivery rate: the deliverer (infra/outbound/deliverer.py) sending -
    its SQLite store), against a plain loop posting the same payloads with the same httpx client
    to the same receiver, in the same run. Target >= 0.5x.
 b. The command path with HTTP metrics on against off: reports and accepts over HTTP
-   (--commands per rep) on two servers started side by side, one with LINKAGE_HTTP_METRICS=false,
-   reps interleaved; median commands/s. Target >= 0.95x.
+   (--commands per rep) to `linkage serve` in a child process, one with
+   LINKAGE_HTTP_METRICS=false; one server at a time, a fresh one per rep, the order alternating;
+   median commands/s. Target >= 0.95x.
 c. The command path while an outbound receiver is down (a subscription to a closed port, its
    deliveries failing and retried) against a server with no subscription; same method as b.
 
@@ -30,7 +31,7 @@ from typing import Any
 import httpx
 import orjson
 
-from bench._server import RunningServer, free_port, start_server
+from bench._server import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "var" / "bench" / "operations.json"
@@ -70,7 +71,7 @@ class Sink:
         self.server.should_exit = True
 
 
-def delivery_rate(n: int, sink: Sink, work: Path) -> tuple[float, float]:
+def delivery_rate(n: int, sink: Sink, work: Path, first_plain: bool) -> tuple[float, float]:
     """(deliverer deliveries/s, plain loop posts/s) for n payloads."""
     from infra.outbound.deliverer import Deliverer, Tuning, json_body, signature
     from infra.outbound.kinds import Notice
@@ -117,33 +118,84 @@ def delivery_rate(n: int, sink: Sink, work: Path) -> tuple[float, float]:
                 response.raise_for_status()
             return n / (time.perf_counter() - started)
 
+    if first_plain:
+        plain = asyncio.run(run_plain())
+        return asyncio.run(run_deliverer()), plain
     return asyncio.run(run_deliverer()), asyncio.run(run_plain())
 
 
-def commands_per_second(server: RunningServer, n: int) -> float:
-    """n commands over HTTP: reports, each followed by its accept (n/2 of each)."""
+class Serve:
+    """`linkage serve` in a child process (its own interpreter: nothing shared with the client
+    or another server), with settings in its environment."""
+
+    def __init__(self, data_dir: Path, **env: str) -> None:
+        import subprocess
+        import sys
+
+        from infra.loaders.jurisdiction import load_jurisdiction
+        from infra.security.tokens import Tokens
+        from infra.settings import Settings
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen(
+            [str(Path(sys.executable).parent / "linkage"), "serve", "--port", str(self.port),
+             "--data-dir", str(data_dir)],
+            env={**os.environ, "LINKAGE_ACCESS_LOG": "false", **env},
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while True:
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("linkage serve did not start")
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        settings = Settings().with_(data_dir=data_dir)
+        root = load_jurisdiction(settings.jurisdiction).root.id
+        self.headers = {"Authorization": "Bearer " + Tokens(settings).issue(
+            "bench-officer", "city_officer", root)}
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+
+def commands_per_second(server: Serve, n: int) -> float:
+    """n commands over HTTP: reports, each followed by its accept (n/2 of each), after 20."""
     with httpx.Client(base_url=server.url, headers=server.headers, timeout=30) as client:
-        started = time.perf_counter()
-        for _ in range(n // 2):
+        def pair() -> None:
             made = client.post("/api/incidents", json={
                 "source": "hotline", "category": "noise", "grid": GRID, "severity": "major",
                 "description": "bench"})
             made.raise_for_status()
             client.post(f"/api/incidents/{made.json()['id']}/accept", json={}).raise_for_status()
+
+        for _ in range(10):  # warm up
+            pair()
+        started = time.perf_counter()
+        for _ in range(n // 2):
+            pair()
         return (n // 2 * 2) / (time.perf_counter() - started)
 
 
-def compare(with_: RunningServer, without: RunningServer, n: int, reps: int
-            ) -> tuple[float, float]:
-    commands_per_second(with_, 20)  # warm both up
-    commands_per_second(without, 20)
-    a: list[float] = []
-    b: list[float] = []
+def compare(work: Path, name: str, with_env: dict[str, str], without_env: dict[str, str],
+            n: int, reps: int) -> tuple[float, float, list[tuple[float, float]]]:
+    """Median commands/s of servers with and without, one server at a time, alternating."""
+    pairs: list[tuple[float, float]] = []
     for rep in range(reps):
-        order = [(with_, a), (without, b)] if rep % 2 == 0 else [(without, b), (with_, a)]
-        for server, into in order:
-            into.append(commands_per_second(server, n))
-    return statistics.median(a), statistics.median(b)
+        measured: dict[str, float] = {}
+        order = [("with", with_env), ("without", without_env)]
+        for label, env in (order if rep % 2 == 0 else order[::-1]):
+            server = Serve(work / f"{name}-{label}-{rep}", **env)
+            try:
+                measured[label] = commands_per_second(server, n)
+            finally:
+                server.stop()
+        pairs.append((measured["with"], measured["without"]))
+    return (statistics.median(p[0] for p in pairs), statistics.median(p[1] for p in pairs),
+            pairs)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -158,47 +210,37 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(tmp)
         sink = Sink()
         try:
-            rates = [delivery_rate(args.deliveries, sink, work) for _ in range(args.reps)]
+            rates = [delivery_rate(args.deliveries, sink, work, rep % 2 == 1)
+                     for rep in range(args.reps)]
         finally:
             sink.stop()
         deliverer = statistics.median(r[0] for r in rates)
         plain = statistics.median(r[1] for r in rates)
         results["a_outbound"] = {"deliverer_per_s": deliverer, "plain_loop_per_s": plain,
-                                 "ratio": deliverer / plain, "target": 0.5}
+                                 "ratio": deliverer / plain, "target": 0.5, "reps": rates}
         print(f"a. outbound: deliverer {deliverer:,.0f}/s, plain loop {plain:,.0f}/s, "
-              f"ratio {deliverer / plain:.2f} (target >= 0.5)")
+              f"ratio {deliverer / plain:.2f} (target >= 0.5); reps {rates}")
 
-        on = start_server(work / "on")
-        off = start_server(work / "off", http_metrics=False)
-        try:
-            with_metrics, without_metrics = compare(on, off, args.commands, args.reps)
-        finally:
-            on.stop()
-            off.stop()
-        results["b_metrics"] = {"on_per_s": with_metrics, "off_per_s": without_metrics,
-                                "ratio": with_metrics / without_metrics, "target": 0.95}
-        print(f"b. commands/s with HTTP metrics {with_metrics:,.1f}, without "
-              f"{without_metrics:,.1f}, ratio {with_metrics / without_metrics:.3f} "
-              "(target >= 0.95)")
+        on, off, pairs = compare(work, "metrics", {}, {"LINKAGE_HTTP_METRICS": "false"},
+                                 args.commands, args.reps)
+        results["b_metrics"] = {"on_per_s": on, "off_per_s": off, "ratio": on / off,
+                                "target": 0.95, "reps": pairs}
+        print(f"b. commands/s with HTTP metrics {on:,.1f}, without {off:,.1f}, "
+              f"ratio {on / off:.3f} (target >= 0.95); reps {pairs}")
 
         subs = work / "subs.json"
         subs.write_bytes(orjson.dumps({"subscriptions": [{
             "name": "down", "url": f"http://127.0.0.1:{free_port()}/hook",
             "events": ["major_reported", "escalated_district", "escalated_city"],
             "secret": "bench-secret-0123456789"}]}))
-        down = start_server(work / "down", outbound_file=str(subs), outbound_backoff=0.05,
-                            outbound_max_backoff=0.2)
-        quiet = start_server(work / "quiet")
-        try:
-            receiver_down, no_subscription = compare(down, quiet, args.commands, args.reps)
-        finally:
-            down.stop()
-            quiet.stop()
-        results["c_receiver_down"] = {"down_per_s": receiver_down,
-                                      "no_subscription_per_s": no_subscription,
-                                      "ratio": receiver_down / no_subscription}
-        print(f"c. commands/s with an outbound receiver down {receiver_down:,.1f}, with no "
-              f"subscription {no_subscription:,.1f}, ratio {receiver_down / no_subscription:.3f}")
+        down, quiet, pairs = compare(
+            work, "outbound", {"LINKAGE_OUTBOUND_FILE": str(subs), "LINKAGE_OUTBOUND_BACKOFF":
+                               "0.05", "LINKAGE_OUTBOUND_MAX_BACKOFF": "0.2"}, {},
+            args.commands, args.reps)
+        results["c_receiver_down"] = {"down_per_s": down, "no_subscription_per_s": quiet,
+                                      "ratio": down / quiet, "reps": pairs}
+        print(f"c. commands/s with an outbound receiver down {down:,.1f}, with no "
+              f"subscription {quiet:,.1f}, ratio {down / quiet:.3f}; reps {pairs}")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2))
     return 0

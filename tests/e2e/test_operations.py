@@ -278,3 +278,20 @@ def test_demo_prints_its_login_links_after_the_start_up_lines_and_again(tmp_path
     started = next(i for i, line in enumerate(lines) if "Uvicorn running on" in line)
     assert started < first_login
     assert not any('"POST /api/' in line for line in lines)  # no access log lines
+
+
+@pytest.mark.parametrize("writer", [False, True], ids=["inline", "writer-process"])
+def test_alerts_stored_carry_the_request_id(tmp_path: Path, writer: bool) -> None:
+    running = start_server(tmp_path / "data", ingest_process=writer)
+    try:
+        response = httpx.post(f"{running.url}/api/ingest/alerts", timeout=30,
+                              json={"alerts": [alert("rid-1")]},
+                              headers={**running.feed_headers, "X-Request-ID": "cam-batch-7"})
+        assert response.status_code == 200, response.text
+        assert response.headers["X-Request-ID"] == "cam-batch-7"
+        recorder = running.embedded.service.recorder  # type: ignore[attr-defined]
+        [raised] = recorder.select_notifications(
+            1, 100, topics=["domain.camera_alert:CameraAlert.Raised"])
+        assert orjson.loads(raised.state)["actor"]["request_id"] == "cam-batch-7"
+    finally:
+        running.stop()
