@@ -1,15 +1,16 @@
 """Issue #16: what operations cost.
 
 a. Outbound delivery rate: the deliverer (infra/outbound/deliverer.py) sending --deliveries
-   stored deliveries to a local receiver, one subscription (in order, one at a time, tracked in
+   stored deliveries to a local receiver (its own process), one subscription (in order, one at a time, tracked in
    its SQLite store), against a plain loop posting the same payloads with the same httpx client
    to the same receiver, in the same run. Target >= 0.5x.
 b. The command path with HTTP metrics on against off: reports and accepts over HTTP
-   (--commands per rep) to `linkage serve` in a child process, one with
-   LINKAGE_HTTP_METRICS=false; one server at a time, a fresh one per rep, the order alternating;
-   median commands/s. Target >= 0.95x.
+   (--commands per server per rep) to two `linkage serve` child processes side by side, one
+   with LINKAGE_HTTP_METRICS=false, a report+accept pair to each in turn; commands/s from the
+   median pair time; fresh servers per rep; medians over reps. Target >= 0.95x.
 c. The command path while an outbound receiver is down (a subscription to a closed port, its
    deliveries failing and retried) against a server with no subscription; same method as b.
+A control first: two identical servers measured the same way (its ratio is the noise floor).
 
     python -m bench.bench_operations [--deliveries 2000] [--commands 300] [--reps 3]
 """
@@ -23,7 +24,6 @@ import os
 import platform
 import statistics
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -39,36 +39,33 @@ GRID = "130706001001001"
 
 
 class Sink:
-    """A local receiver that answers 200 to everything (uvicorn, in a thread)."""
+    """A local receiver that answers 200 to everything, in a process of its own (uvicorn)."""
 
     def __init__(self) -> None:
-        import uvicorn
+        import subprocess
+        import sys
 
         self.port = free_port()
-
-        async def app(scope: Any, receive: Any, send: Any) -> None:
-            if scope["type"] != "http":
-                return
-            more = True
-            while more:
-                message = await receive()
-                more = message.get("more_body", False)
-            await send({"type": "http.response.start", "status": 200,
-                        "headers": [(b"content-length", b"0")]})
-            await send({"type": "http.response.body", "body": b""})
-
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port,
-                                                    log_level="warning", lifespan="off"))
-        threading.Thread(target=lambda: asyncio.run(self.server.serve()), daemon=True).start()
-        while not self.server.started:
-            time.sleep(0.02)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "bench._sink:app", "--port", str(self.port),
+             "--log-level", "warning", "--no-access-log"], cwd=ROOT)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.post(self.url, content=b"", timeout=1)
+                break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    raise RuntimeError("the sink did not start") from None
+                time.sleep(0.1)
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/hook"
 
     def stop(self) -> None:
-        self.server.should_exit = True
+        self.process.terminate()
+        self.process.wait(timeout=10)
 
 
 def delivery_rate(n: int, sink: Sink, work: Path, first_plain: bool) -> tuple[float, float]:
@@ -162,38 +159,49 @@ class Serve:
         self.process.wait(timeout=30)
 
 
-def commands_per_second(server: Serve, n: int) -> float:
-    """n commands over HTTP: reports, each followed by its accept (n/2 of each), after 20."""
-    with httpx.Client(base_url=server.url, headers=server.headers, timeout=30) as client:
-        def pair() -> None:
-            made = client.post("/api/incidents", json={
-                "source": "hotline", "category": "noise", "grid": GRID, "severity": "major",
-                "description": "bench"})
-            made.raise_for_status()
-            client.post(f"/api/incidents/{made.json()['id']}/accept", json={}).raise_for_status()
-
-        for _ in range(10):  # warm up
-            pair()
-        started = time.perf_counter()
-        for _ in range(n // 2):
-            pair()
-        return (n // 2 * 2) / (time.perf_counter() - started)
+def pair_time(client: httpx.Client) -> float:
+    """Seconds one report and its accept take over HTTP."""
+    started = time.perf_counter()
+    made = client.post("/api/incidents", json={
+        "source": "hotline", "category": "noise", "grid": GRID, "severity": "major",
+        "description": "bench"})
+    made.raise_for_status()
+    client.post(f"/api/incidents/{made.json()['id']}/accept", json={}).raise_for_status()
+    return time.perf_counter() - started
 
 
 def compare(work: Path, name: str, with_env: dict[str, str], without_env: dict[str, str],
             n: int, reps: int) -> tuple[float, float, list[tuple[float, float]]]:
-    """Median commands/s of servers with and without, one server at a time, alternating."""
+    """Commands/s of two servers running side by side, one pair of commands to each in turn
+    (the order alternating): a change of the shared machine's load hits both alike. Per rep,
+    commands/s is 2 / the median pair time; fresh servers per rep; the medians over reps."""
     pairs: list[tuple[float, float]] = []
     for rep in range(reps):
-        measured: dict[str, float] = {}
-        order = [("with", with_env), ("without", without_env)]
-        for label, env in (order if rep % 2 == 0 else order[::-1]):
-            server = Serve(work / f"{name}-{label}-{rep}", **env)
-            try:
-                measured[label] = commands_per_second(server, n)
-            finally:
-                server.stop()
-        pairs.append((measured["with"], measured["without"]))
+        if rep % 2:  # the start order alternates too
+            without = Serve(work / f"{name}-without-{rep}", **without_env)
+            with_ = Serve(work / f"{name}-with-{rep}", **with_env)
+        else:
+            with_ = Serve(work / f"{name}-with-{rep}", **with_env)
+            without = Serve(work / f"{name}-without-{rep}", **without_env)
+        try:
+            with (httpx.Client(base_url=with_.url, headers=with_.headers, timeout=30) as a,
+                  httpx.Client(base_url=without.url, headers=without.headers, timeout=30) as b):
+                for _ in range(10):  # warm up
+                    pair_time(a)
+                    pair_time(b)
+                times_a: list[float] = []
+                times_b: list[float] = []
+                for i in range(n // 2):
+                    if i % 2:
+                        times_b.append(pair_time(b))
+                        times_a.append(pair_time(a))
+                    else:
+                        times_a.append(pair_time(a))
+                        times_b.append(pair_time(b))
+        finally:
+            with_.stop()
+            without.stop()
+        pairs.append((2 / statistics.median(times_a), 2 / statistics.median(times_b)))
     return (statistics.median(p[0] for p in pairs), statistics.median(p[1] for p in pairs),
             pairs)
 
@@ -221,6 +229,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"a. outbound: deliverer {deliverer:,.0f}/s, plain loop {plain:,.0f}/s, "
               f"ratio {deliverer / plain:.2f} (target >= 0.5); reps {rates}")
 
+        same_a, same_b, pairs = compare(work, "control", {}, {}, args.commands, args.reps)
+        results["control"] = {"a_per_s": same_a, "b_per_s": same_b, "ratio": same_a / same_b,
+                              "reps": pairs}
+        print(f"control: two identical servers, the same method: {same_a:,.1f} and "
+              f"{same_b:,.1f} commands/s, ratio {same_a / same_b:.3f}; reps {pairs}")
         on, off, pairs = compare(work, "metrics", {}, {"LINKAGE_HTTP_METRICS": "false"},
                                  args.commands, args.reps)
         results["b_metrics"] = {"on_per_s": on, "off_per_s": off, "ratio": on / off,
