@@ -61,15 +61,18 @@ class OutboundStore:
                 conn.execute("PRAGMA journal_mode=WAL")  # kept by the file: readers never wait
         if create:
             with db.ddl() as tx:
+                # DOUBLE PRECISION: PostgreSQL's REAL is 4 bytes, too coarse for Unix times.
                 tx.execute("CREATE TABLE IF NOT EXISTS linkage_outbound_subscriptions ("
-                           "name TEXT PRIMARY KEY, spec TEXT NOT NULL, created_at REAL NOT NULL)")
+                           "name TEXT PRIMARY KEY, spec TEXT NOT NULL, "
+                           "created_at DOUBLE PRECISION NOT NULL)")
                 tx.execute(
                     "CREATE TABLE IF NOT EXISTS linkage_outbound_deliveries ("
                     "subscription TEXT NOT NULL, notification_id BIGINT NOT NULL, "
                     "subject TEXT NOT NULL, content_type TEXT NOT NULL, "
                     f"body {db.blob} NOT NULL, status TEXT NOT NULL, "
-                    "attempts INTEGER NOT NULL, next_at REAL NOT NULL, last_error TEXT, "
-                    "created_at REAL NOT NULL, done_at REAL, "
+                    "attempts INTEGER NOT NULL, next_at DOUBLE PRECISION NOT NULL, "
+                    "last_error TEXT, "
+                    "created_at DOUBLE PRECISION NOT NULL, done_at DOUBLE PRECISION, "
                     "PRIMARY KEY (subscription, notification_id))")
                 tx.execute("CREATE INDEX IF NOT EXISTS linkage_outbound_pending ON "
                            "linkage_outbound_deliveries (subscription, status, notification_id)")
