@@ -55,14 +55,11 @@ def act(server: RunningServer, incident: str, action: str, **body: Any) -> None:
     assert response.status_code == 200, response.text
 
 
-def linkage(*args: str, data_dir: Path, env: dict[str, str] | None = None
-            ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(Path(sys.executable).parent / "linkage"), *args,
-                           "--data-dir", str(data_dir)] if args[0] == "outbound" and
-                          args[1] != "check" else
-                          [str(Path(sys.executable).parent / "linkage"), *args],
-                          capture_output=True, text=True, timeout=60,
-                          env={**os.environ, **(env or {})})
+def linkage(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
+    """`linkage outbound ...` on a data dir (`check` takes none: it reads only its file)."""
+    where = [] if args[:2] == ("outbound", "check") else ["--data-dir", str(data_dir)]
+    return subprocess.run([str(Path(sys.executable).parent / "linkage"), *args, *where],
+                          capture_output=True, text=True, timeout=60, env=dict(os.environ))
 
 
 @pytest.fixture
