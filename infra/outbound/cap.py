@@ -30,6 +30,7 @@ HEADLINES = {
     "escalated_city": "Case escalated to the city / 案件升级至市级",
     "supervision_overdue": "Case overdue, escalated / 案件超时督办",
     "rule_fired": "Alert rule fired / 告警规则触发",
+    "storm_started": "Alert storm started / 告警风暴",
 }
 
 
@@ -54,7 +55,8 @@ def build(notice: Notice, sender: str) -> cap.Alert:
     info = cap.Info(
         language="zh-CN",
         categories=[CATEGORIES.get(str(facts.get("category")), cap.Category.SECURITY
-                                   if kind == "rule_fired" else cap.Category.OTHER)],
+                                   if kind in ("rule_fired", "storm_started")
+                                   else cap.Category.OTHER)],
         event=_text(facts.get("category") or facts.get("rule") or kind, 200),
         urgency=cap.Urgency.IMMEDIATE if major else cap.Urgency.EXPECTED,
         severity=cap.Severity.SEVERE if major else cap.Severity.MODERATE,

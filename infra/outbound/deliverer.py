@@ -25,7 +25,7 @@ import httpx
 import orjson
 
 from infra.outbound import cap
-from infra.outbound.kinds import Notice, classify
+from infra.outbound.kinds import Notice, StormWatch, classify
 from infra.outbound.store import Delivery, OutboundStore
 from infra.outbound.subscriptions import Subscription
 from projections.envelope import Envelope
@@ -103,9 +103,10 @@ class Deliverer:
         events = self.read(position, self.tuning.batch)
         if not events:
             return 0
+        storms = StormWatch(self.store.windows(SCAN))
         rows = []
         for event in events:
-            notice = classify(event)
+            notice = classify(event) or storms.observe(event)
             if notice is None:
                 continue
             for subscription in subscriptions:
@@ -118,7 +119,7 @@ class Deliverer:
                         continue
                     rows.append((subscription.name, notice.notification_id, notice.subject,
                                  content_type, body))
-        self.store.record_scan(SCAN, events[-1].notification_id, rows)
+        self.store.record_scan(SCAN, events[-1].notification_id, rows, storms.state())
         return len(events)
 
     # -- sending ------------------------------------------------------------------------------------

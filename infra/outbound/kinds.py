@@ -1,5 +1,7 @@
 """Which stored events other systems are told of (pure): a major case reported, a case escalated
-to the district or the city, a case escalated because it is overdue, an alert rule fired."""
+to the district or the city, a case escalated because it is overdue, an alert rule fired, and an
+alert storm started (`StormWatch`: the storm rule of projections/storm.py, kept per camera and
+grid window, its state stored with the deliverer's position)."""
 
 from __future__ import annotations
 
@@ -7,9 +9,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from projections.envelope import Envelope
+from projections.storm import THRESHOLDS, is_storm, keys_for, tumble
 
 KINDS = ("major_reported", "escalated_district", "escalated_city", "supervision_overdue",
-         "rule_fired")
+         "rule_fired", "storm_started")
+# Windows whose start is this much older than the newest alert seen are forgotten.
+KEEP_WINDOWS = 3 * max(size for _, size in THRESHOLDS)
 
 
 @dataclass(frozen=True)
@@ -56,3 +61,50 @@ def classify(event: Envelope) -> Notice | None:
         return None
     return Notice(event.notification_id, frozenset(kinds), event.type, event.originator_id,
                   event.at, tuple(data.get("centers") or ()), facts)
+
+
+class StormWatch:
+    """Counts raised alerts in their tumbling windows per camera and per grid (alert time, not a
+    clock) and gives one `storm_started` notice when a window reaches its storm threshold, as a
+    center's view starts a storm. Its state is a small dict, saved and loaded by the caller."""
+
+    def __init__(self, state: dict[str, list[Any]] | None = None) -> None:
+        # storm key -> [window start, alerts counted, whether its storm was told]
+        self.windows: dict[str, list[Any]] = dict(state or {})
+        self.newest = max((w[0] for w in self.windows.values()), default=0)
+
+    def state(self) -> dict[str, list[Any]]:
+        """What to keep: the windows still current (older ones cannot count again)."""
+        horizon = self.newest - KEEP_WINDOWS
+        return {k: w for k, w in self.windows.items() if w[0] >= horizon}
+
+    def observe(self, event: Envelope) -> Notice | None:
+        if event.type != "CameraAlert.Raised":
+            return None
+        data = event.data
+        at = data.get("start_time")
+        if not isinstance(at, (int, float)) or isinstance(at, bool):
+            return None
+        started: list[tuple[str, str, str, int, int, int]] = []
+        for key, kind, ident, size in keys_for(data.get("camera"), data.get("grid")):
+            window = self.windows.get(key)
+            current = (window[0], window[1]) if window else None
+            (start, count), counted = tumble(current, float(at), size)
+            if not counted:
+                continue  # late: a window already past
+            told = bool(window and window[0] == start and window[2])
+            if is_storm(kind, size, count) and not told:
+                started.append((key, kind, ident, size, start, count))
+                told = True
+            self.windows[key] = [start, count, told]
+            self.newest = max(self.newest, start)
+        if not started:
+            return None
+        key, kind, ident, size, start, count = started[0]  # one notice for the event
+        return Notice(event.notification_id, frozenset({"storm_started"}), event.type,
+                      f"{key}@{start}", event.at, tuple(data.get("centers") or ()),
+                      {"storm": kind, "id": ident, "window": size, "window_start": start,
+                       "threshold": THRESHOLDS[(kind, size)], "count": count,
+                       "storms": [f"{k}@{s}" for k, _, _, _, s, _ in started],
+                       "grid": data.get("grid"), "camera": data.get("camera"),
+                       "label": data.get("label")})

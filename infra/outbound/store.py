@@ -21,7 +21,7 @@ from infra.store.sqldb import Database
 
 PENDING, DELIVERED, DEAD = "pending", "delivered", "dead"
 TABLES = ("linkage_outbound_subscriptions", "linkage_outbound_deliveries",
-          "linkage_outbound_position")
+          "linkage_outbound_position", "linkage_outbound_windows")
 
 
 @dataclass(frozen=True)
@@ -78,6 +78,8 @@ class OutboundStore:
                            "linkage_outbound_deliveries (subscription, status, notification_id)")
                 tx.execute("CREATE TABLE IF NOT EXISTS linkage_outbound_position ("
                            "name TEXT PRIMARY KEY, position BIGINT NOT NULL)")
+                tx.execute("CREATE TABLE IF NOT EXISTS linkage_outbound_windows ("
+                           "name TEXT PRIMARY KEY, state TEXT NOT NULL)")
 
     # -- subscriptions added by the CLI ------------------------------------------------------------
 
@@ -115,13 +117,27 @@ class OutboundStore:
                               (name,))
         return int(rows[0][0]) if rows else None
 
+    def windows(self, name: str) -> dict[str, list[Any]]:
+        """The storm windows the scan had counted up to its position."""
+        with self.db.tx() as tx:
+            rows = tx.execute("SELECT state FROM linkage_outbound_windows WHERE name = ?",
+                              (name,))
+        state: dict[str, list[Any]] = orjson.loads(rows[0][0]) if rows else {}
+        return state
+
     def record_scan(self, name: str, position: int,
-                    deliveries: Iterable[tuple[str, int, str, str, bytes]]) -> int:
-        """Add deliveries (subscription, notification id, subject, content type, body) and move
-        the scan position, in one transaction; returns how many rows were new."""
+                    deliveries: Iterable[tuple[str, int, str, str, bytes]],
+                    windows: dict[str, list[Any]] | None = None) -> int:
+        """Add deliveries (subscription, notification id, subject, content type, body), move
+        the scan position and keep its storm windows, in one transaction; returns how many
+        rows were new."""
         now = time.time()
         added = 0
         with self.db.tx() as tx:
+            if windows is not None:
+                tx.execute("INSERT INTO linkage_outbound_windows (name, state) VALUES (?, ?) "
+                           "ON CONFLICT (name) DO UPDATE SET state = excluded.state",
+                           (name, orjson.dumps(windows).decode()))
             for subscription, notification_id, subject, content_type, body in deliveries:
                 added += len(tx.execute(
                     "INSERT INTO linkage_outbound_deliveries (subscription, notification_id, "

@@ -10,6 +10,7 @@ import hmac
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,8 @@ import xmlschema
 from defusedxml import ElementTree as SafeET
 
 from infra.outbound.cap import SCHEMA
+from infra.outbound.wiring import outbound_store
+from infra.settings import Settings
 from tests.conftest import RunningServer, free_port, start_server
 from tests.e2e.receiver import Receiver
 
@@ -255,3 +258,45 @@ def test_status_and_dead_write_nothing(tmp_path: Path) -> None:
     assert "no outbound deliveries yet" in linkage("outbound", "status", data_dir=data).stdout
     assert "no dead letters" in linkage("outbound", "dead", data_dir=data).stdout
     assert not data.exists()
+
+
+def test_an_alert_storm_is_told_once(tmp_path: Path, receivers: list[Receiver]) -> None:
+    from tests.e2e.alerting import CAMERA, START, alert, post_alerts
+
+    hook, cap = new_receiver(receivers), new_receiver(receivers)
+    server = start_server(tmp_path / "data", **FAST, outbound_file=subscriptions_file(
+        tmp_path, {"name": "storms", "url": hook.url, "events": ["storm_started"]},
+        {"name": "storms-cap", "url": cap.url, "events": ["storm_started"], "format": "cap"}))
+    try:
+        # 10 alerts of one camera in one 10 s window: its storm threshold; then 5 more.
+        first = post_alerts(server, [alert(f"s{i}", start_time=START + i * 0.5)
+                                     for i in range(10)])
+        assert first.status_code == 200, first.text
+        assert post_alerts(server, [alert(f"t{i}", start_time=START + 6 + i * 0.5)
+                                    for i in range(5)]).status_code == 200
+        hook.wait_for(lambda got: len(got) >= 1)
+        cap.wait_for(lambda got: len(got) >= 1)
+        report(server, severity="routine")
+        head = int(server.embedded.service.recorder.max_notification_id())  # type: ignore[attr-defined]
+        store = outbound_store(Settings().with_(data_dir=tmp_path / "data"), create=False)
+        deadline = time.monotonic() + 30
+        while (store.position("outbound") or 0) < head:  # scanned past every alert
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        # Every delivery is stored with the scan that found it: one per subscription.
+        tallies = {t.subscription: t.pending + t.delivered + t.dead for t in store.tallies()}
+        assert tallies == {"storms": 1, "storms-cap": 1}
+        delivered = 'linkage_outbound_deliveries_total{outcome="delivered",subscription="storms"}'
+        while f"{delivered} 1.0" not in httpx.get(f"{server.url}/metrics", timeout=10).text:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    finally:
+        server.stop()
+    [told] = [orjson.loads(m.body) for m in hook.messages()]
+    assert told["kinds"] == ["storm_started"]
+    assert told["subject"] == f"camera:{CAMERA}:10@{int(START)}"
+    assert (told["storm"], told["window"], told["count"]) == ("camera", 10, 10)
+    [message] = cap.messages()
+    xmlschema.XMLSchema(str(SCHEMA)).validate(message.body.decode())
+    assert SafeET.fromstring(message.body).findtext(
+        f"{CAP_NS}info/{CAP_NS}headline") == "Alert storm started / 告警风暴"

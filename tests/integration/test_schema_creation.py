@@ -33,7 +33,7 @@ TABLES = {"linkage_events", "linkage_relay_position", "linkage_seal_chain",
           "linkage_seal_checkpoints", "linkage_seal_tracking", "linkage_api_keys",
           "linkage_incidents", "linkage_view_meta", "linkage_views", "linkage_deltas",
           "linkage_outbound_subscriptions", "linkage_outbound_deliveries",
-          "linkage_outbound_position"}
+          "linkage_outbound_position", "linkage_outbound_windows"}
 
 
 def settings_for(dsn: str, schema: str, data_dir: Path) -> Settings:

@@ -44,7 +44,7 @@ def test_subscriptions_are_checked_whole() -> None:
     scoped = parse({"subscriptions": [{**base, "centers": ["130702"]}]})[0]
     assert not scoped.wants(notice)
     for change, words in [({"url": "file:///etc/passwd"}, "http(s) URL"),
-                          ({"events": ["storm_started"]}, "unknown event kind"),
+                          ({"events": ["storm_ended"]}, "unknown event kind"),
                           ({"events": []}, "events"),
                           ({"secret": "short"}, "secret"),
                           ({"format": "rss"}, "format"),
@@ -76,3 +76,33 @@ def test_cap_messages_validate_and_invalid_ones_are_refused() -> None:
         validate(broken)
     with pytest.raises(InvalidCap):
         validate(document.replace(b"<status>Actual</status>", b"<status>Maybe</status>"))
+
+
+def raised(n: int, at: float, camera: str = "cam-1", grid: str = "g-1") -> Envelope:
+    return Envelope(n, f"alert-{n}", 1, "CameraAlert.Raised", "2026-11-30T01:02:03+00:00",
+                    {"centers": CENTERS, "camera": camera, "grid": grid, "label": "person",
+                     "start_time": at})
+
+
+def test_a_storm_is_told_once_when_its_window_reaches_the_threshold() -> None:
+    from infra.outbound.kinds import StormWatch
+
+    start = 1_800_000_000.0  # a multiple of 60: the 10 s and 60 s windows start together
+    watch = StormWatch()
+    assert [watch.observe(raised(n, start + n * 0.1)) for n in range(1, 10)] == [None] * 9
+    saved = watch.state()  # a restart between scans keeps the count
+    watch = StormWatch(saved)
+    notice = watch.observe(raised(10, start + 1.0))
+    assert notice is not None and notice.kinds == {"storm_started"}
+    assert notice.subject == f"camera:cam-1:10@{int(start)}"
+    assert (notice.facts["count"], notice.facts["threshold"]) == (10, 10)
+    assert watch.observe(raised(11, start + 1.1)) is None  # the same storm
+    assert watch.observe(raised(12, start - 20)) is None  # late: an earlier window
+    # The next 10 s window starts from one: no storm until it reaches ten again.
+    assert [watch.observe(raised(20 + n, start + 10 + n * 0.1)) for n in range(9)] == [None] * 9
+    again = watch.observe(raised(29, start + 11))
+    assert again is not None and again.subject == f"camera:cam-1:10@{int(start) + 10}"
+    assert watch.observe(envelope("Incident.Reported", severity="major")) is None
+    # Windows long past are not kept.
+    watch.observe(raised(40, start + 10_000, camera="cam-2"))
+    assert all(w[0] >= start + 10_000 - 180 for w in watch.state().values())
