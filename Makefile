@@ -23,8 +23,10 @@ $(VENV)/.installed-dev: $(BIN)/python pyproject.toml
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
+# No line per request unless asked: `make run ACCESS_LOG=true`; JSON logs: LINKAGE_LOG_FORMAT=json
+ACCESS_LOG ?= false
 run: install
-	$(BIN)/linkage serve --host $(HOST) --port $(PORT) --demo
+	LINKAGE_ACCESS_LOG=$(ACCESS_LOG) $(BIN)/linkage serve --host $(HOST) --port $(PORT) --demo
 
 # Distributed mode on this machine: Tansu broker, relay, faust worker, two hubs (PORT, PORT+1),
 # demo feeds; PostgreSQL and Redis from LINKAGE_POSTGRES_DSN / LINKAGE_REDIS_URL.

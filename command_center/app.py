@@ -33,15 +33,19 @@ from command_center.directory import routes as directory_routes
 from command_center.disclosure import add_openapi as add_disclosure_openapi
 from command_center.disclosure import routes as disclosure_routes
 from command_center.feed_ws import feed_endpoint
+from command_center.health import routes as health_routes
 from command_center.incident_list import add_openapi as add_incident_list_openapi
 from command_center.incident_list import routes as incident_list_routes
 from command_center.ingest import add_openapi as add_ingest_openapi
 from command_center.ingest import routes as ingest_routes
+from command_center.metrics import HttpMetrics
 from command_center.metrics import routes as metrics_routes
+from command_center.open311 import routes as open311_routes
 from command_center.openapi import build_openapi
 from command_center.problems import Problem, problem_response
 from command_center.registry import routes as registry_routes
 from command_center.registry_openapi import add_openapi as add_registry_openapi
+from command_center.request_context import RequestIds, stamped
 from command_center.throttle import QuietRefusals, ThrottleMiddleware
 from command_center.types import Services
 from domain.application import NotFound, UnknownGrid, VersionConflict
@@ -101,6 +105,10 @@ async def on_unexpected(request: Request, exc: Exception) -> Response:
 
 
 def create_app(services: Services) -> Starlette:
+    # Every actor a request authenticates carries the request id into the events it records.
+    services.authenticate = stamped(services.authenticate)
+    services.authenticate_feed = stamped(services.authenticate_feed)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         tasks = [asyncio.ensure_future(start()) for start in services.background]
@@ -136,6 +144,8 @@ def create_app(services: Services) -> Starlette:
             *audit_routes,
             *proof_routes,
             *metrics_routes,
+            *health_routes,
+            *open311_routes,
             WebSocketRoute("/ws/console", console_endpoint),
             WebSocketRoute("/ws/feed", feed_endpoint),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
@@ -147,9 +157,13 @@ def create_app(services: Services) -> Starlette:
             Exception: on_unexpected,
         },
         lifespan=lifespan,
-        # Before routing: an address out of authentication failures costs no token decoding.
-        middleware=[Middleware(ThrottleMiddleware, throttle=services.throttle)]
-        if services.throttle is not None else None,
+        # Request ids and metrics outermost; then, before routing, an address out of
+        # authentication failures costs no token decoding.
+        middleware=[Middleware(RequestIds),
+                    *([Middleware(HttpMetrics, metrics=services.metrics)]
+                      if services.http_metrics else []),
+                    *([Middleware(ThrottleMiddleware, throttle=services.throttle)]
+                      if services.throttle is not None else [])],
     )
     app.state.services = services
     app.state.center_maps = CenterMaps(services.jurisdiction)

@@ -62,10 +62,21 @@ class ConsoleSession:
             self.console.resumed(resume, frames)
         self.sub.ready.set()
 
+    def _count(self, dropped: int, resyncs: int) -> tuple[int, int]:
+        """Add what the protocol dropped and resynced since last time to the metrics."""
+        console, frames = self.console, self.svc.metrics.frames
+        if console.dropped > dropped:
+            frames.labels("dropped").inc(console.dropped - dropped)
+        if console.resyncs > resyncs:
+            frames.labels("resynced").inc(console.resyncs - resyncs)
+        return console.dropped, console.resyncs
+
     async def pump(self) -> Close:
         """Send until the protocol says close; returns that Close (not sent yet)."""
+        counted = (0, 0)
         while True:
             step = self.console.next_step()
+            counted = self._count(*counted)
             if step is None:
                 await self.sub.ready.wait()
                 self.sub.ready.clear()
@@ -81,6 +92,7 @@ class ConsoleSession:
                 await asyncio.wait_for(self.ws.send_text(text), self.console.send_timeout)
             except TimeoutError:
                 return self.console.send_timed_out()
+            self.svc.metrics.frames.labels("sent").inc()
 
 
 async def _read(ws: WebSocket, sub: Subscription, first: asyncio.Future[ClientMessage | None],

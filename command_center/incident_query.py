@@ -26,6 +26,11 @@ class IncidentQuery:
     overdue: bool | None = None  # being worked with its due time before `now`, or not
     now: str = ""  # UTC text (projections.cases.utc_text)
     after: tuple[str, str] | None = None  # (urgency, id) of the last incident already listed
+    categories: tuple[str, ...] = ()  # () : any category
+    ids: tuple[str, ...] = ()  # () : any incident
+    # reported at or after / before these times (UTC, as `datetime.isoformat()` writes them)
+    reported_from: str | None = None
+    reported_to: str | None = None
     limit: int = DEFAULT_LIMIT
 
 

@@ -183,6 +183,7 @@ class Console:
         self.epoch = ""
         self.seq = -1
         self.resyncs = 0
+        self.dropped = 0  # frames from the fan-out never sent (a full queue, or closing)
         self.overflowed = False
         self.started = False
         self._pending: deque[Frame] = deque()  # live frames from the fan-out, bounded
@@ -197,9 +198,11 @@ class Console:
         """A frame from the fan-out. A console whose queue is full is marked overflowed and
         its queue dropped: it gets a snapshot instead, or is closed if it keeps falling behind."""
         if self.overflowed or self._closing is not None:
+            self.dropped += 1
             return
         if len(self._pending) >= self.queue_size:
             self.overflowed = True
+            self.dropped += len(self._pending) + 1
             self._pending.clear()
             return
         self._pending.append(frame)

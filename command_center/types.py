@@ -12,6 +12,7 @@ from command_center.hub import Hub, ViewSource
 from command_center.incident_query import IncidentRows
 from command_center.intake import Intake, RateLimiter
 from command_center.metrics import Metrics
+from command_center.open311_catalog import Open311
 from command_center.problems import Problem
 from command_center.revocation import Revocations
 from command_center.throttle import FailureThrottle
@@ -22,6 +23,8 @@ from domain.incident import Actor
 from domain.jurisdiction import Jurisdiction
 
 Authenticate = Callable[[HTTPConnection], Actor]
+# a /readyz check (command_center/health.py): (passed, what it saw)
+ReadyCheck = Callable[[], Awaitable[tuple[bool, str]]]
 # (actor, permission, centers the data belongs to[, assignee]) -> None, or raise Problem(403)
 Authorize = Callable[..., None]
 # websocket handshake -> None when its Origin is allowed, else the reason it is refused
@@ -97,3 +100,9 @@ class Services:
     registry: Any = None
     # Public disclosure (command_center/disclosure.py DisclosureState); None: not configured
     disclosure: Any = None
+    # operations (README "Operations"): /readyz checks by name; where /metrics is served
+    readiness: dict[str, ReadyCheck] = field(default_factory=dict)
+    http_metrics: bool = True  # count and time every HTTP request (LINKAGE_HTTP_METRICS)
+    metrics_port: int = 0  # /metrics on a port of its own, not the app's
+    metrics_token: str = ""  # when set, /metrics on the app's port needs it as a bearer token
+    open311: Open311 | None = None  # Open311 GeoReport v2 (None: not configured)

@@ -117,12 +117,15 @@ class IncidentService(Application[UUID]):
                 if k not in ("originator_id", "originator_topic", "timestamp", "centers")
             }
             version = state.pop("originator_version")
+            actor = state.pop("actor", None)
+            request_id = actor.pop("request_id", None) if isinstance(actor, dict) else None
             events.append(
                 {
                     "version": version,
                     "type": type(domain_event).__name__,
                     "at": getattr(domain_event, "timestamp").isoformat(),  # noqa: B009
-                    "actor": state.pop("actor", None),
+                    "actor": actor,
+                    "request_id": request_id,
                     "data": state,
                 }
             )

@@ -22,6 +22,8 @@ class Actor(TypedDict):
     center: str | None
     # For a department handler: the department id an incident's assignee names.
     department: NotRequired[str]
+    # The id of the request that did it (command_center/request_context.py), for tracing.
+    request_id: NotRequired[str]
 
 
 class Status(StrEnum):

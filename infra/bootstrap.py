@@ -21,6 +21,7 @@ from command_center.hub import Hub, ViewSource
 from command_center.incident_query import IncidentRows
 from command_center.intake import Intake, RateLimiter
 from command_center.registry_state import RegistryState, refuse_released
+from command_center.open311_catalog import Open311
 from command_center.throttle import FailureThrottle
 from command_center.types import Services
 from domain.access import AccessPolicy
@@ -44,9 +45,12 @@ from infra.loaders.alert_rules import load_rules
 from infra.loaders.cameras import DEFAULT_CAMERAS, load_cameras
 from infra.loaders.directory import DEFAULT_DIRECTORY, load_directory
 from infra.loaders.jurisdiction import load_jurisdiction
+from infra.loaders.open311 import load_catalog
+from infra.outbound.wiring import build_deliverer
 from infra.runner.embedded import EmbeddedRunner, ReadNotifications
 from infra.runner.sla_watcher import SlaWatcher
 from infra.runner.view_snapshots import ViewSnapshots
+from infra.runtime.operations import observe
 from infra.runtime.preflight import check
 from infra.security.api_keys import ApiKeys, poll_revoked
 from infra.security.audit import audit_recorder
@@ -91,6 +95,18 @@ def notification_reader(service: IncidentService) -> ReadNotifications:
             from_stored(n.id, n.originator_id, n.originator_version, n.topic, n.state)
             for n in notifications
         ]
+
+    return read
+
+
+def plain_reader(service: IncidentService) -> ReadNotifications:
+    """Envelopes after a position, from the notification table only (a second reader must not
+    take the embedded runner's in-memory notifications)."""
+    recorder = service.recorder
+
+    def read(after: int, limit: int) -> list[Envelope]:
+        return [from_stored(n.id, n.originator_id, n.originator_version, n.topic, n.state)
+                for n in recorder.select_notifications(start=after + 1, limit=limit)]
 
     return read
 
@@ -198,6 +214,7 @@ def build_embedded(settings: Settings) -> Embedded:
         # The writer stores with the rules this process loaded and checked.
         writer = WriterProcess(settings, rules=in_process.decider.rules)
         services.alerts.store = Signalled(writer, commits.committed)
+    observe(services, settings, service.recorder, runner=runner, sealer=sealer, writer=writer)
     return Embedded(settings, jurisdiction, service, views, hub, runner, services,
                     tokens, keys, sealer, writer)
 
@@ -287,6 +304,14 @@ def build_services(
         services.authenticate = refuse_released(services.authenticate, services.registry)
         services.disclosure = build_disclosure(settings, service, jurisdiction,
                                                services.registry)
+    services.open311 = Open311(load_catalog(settings.open311_services), keys.verify,
+                               max_results=settings.open311_max_results)
+    # Outbound alerts: one deliverer per event store (a lease), off the request path.
+    deliverer = build_deliverer(settings, [u.id for u in jurisdiction.centers()],
+                                plain_reader(service),
+                                lambda: service.recorder.max_notification_id() or 0,
+                                services.metrics)
+    services.background.append(Lease.for_settings(settings, "outbound").holding(deliverer.run))
     # Feed keys revoked elsewhere (the CLI, another hub) close this process's feed sockets.
     services.background.append(partial(poll_revoked, keys, services.revocations.update,
                                        settings.revocation_poll))
@@ -456,6 +481,7 @@ def build_hub(settings: Settings) -> DistributedHub:
     services, tokens, keys, sealer = build_services(
         settings, jurisdiction, service, hub, source, rows,
         background=[subscriber.run], on_shutdown=[source.close, rows.close], mode="distributed")
+    observe(services, settings, service.recorder, sealer=sealer)
     return DistributedHub(settings, jurisdiction, service, hub, source, subscriber, services,
                           tokens, keys, sealer)
 

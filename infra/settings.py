@@ -12,6 +12,7 @@ from infra.loaders.alert_rules import DEFAULT_RULES
 from infra.loaders.cameras import DEFAULT_CAMERAS
 from infra.loaders.directory import DEFAULT_DIRECTORY
 from infra.loaders.jurisdiction import DEFAULT_JURISDICTION
+from infra.loaders.open311 import DEFAULT_OPEN311_SERVICES
 
 
 def _env(name: str, default: str) -> str:
@@ -41,6 +42,39 @@ class Settings:
     history_size: int = field(default_factory=lambda: int(_env("HISTORY_SIZE", "1000")))
     # Open cases a center's view holds (its urgency queue); the rest are GET /api/incidents.
     view_queue_size: int = field(default_factory=lambda: int(_env("VIEW_QUEUE_SIZE", "200")))
+    # -- operations (README "Operations: logs, health, metrics") --
+    log_format: str = field(default_factory=lambda: _env("LOG_FORMAT", "text"))  # text | json
+    # uvicorn's line per request; `make run` turns it off (LINKAGE_ACCESS_LOG=false)
+    access_log: bool = field(
+        default_factory=lambda: _env("ACCESS_LOG", "true").lower() in ("1", "true", "yes"))
+    # HTTP requests counted by route and status and timed (the command path's only metrics cost)
+    http_metrics: bool = field(
+        default_factory=lambda: _env("HTTP_METRICS", "true").lower() in ("1", "true", "yes"))
+    # /metrics on a port of its own (loopback) instead of the app's; 0: on the app's port
+    metrics_port: int = field(default_factory=lambda: int(_env("METRICS_PORT", "0")))
+    # ...and, when set, /metrics on the app's port asks for `Authorization: Bearer <this>`
+    metrics_token: str = field(default_factory=lambda: _env("METRICS_TOKEN", ""))
+    # /readyz: the runner may be at most this many notifications behind the store
+    ready_max_lag: int = field(default_factory=lambda: int(_env("READY_MAX_LAG", "1000")))
+    # Open311 GeoReport v2: the service catalog (README "Open311")
+    open311_services: Path = field(
+        default_factory=lambda: Path(_env("OPEN311_SERVICES", str(DEFAULT_OPEN311_SERVICES))))
+    open311_max_results: int = field(
+        default_factory=lambda: int(_env("OPEN311_MAX_RESULTS", "200")))
+    # Outbound alerts (README "Outbound alerts"): subscriptions file (JSON; `linkage outbound
+    # check`), CAP sender id, and how deliveries are tried
+    outbound_file: str = field(default_factory=lambda: _env("OUTBOUND_FILE", ""))
+    outbound_sender: str = field(
+        default_factory=lambda: _env("OUTBOUND_SENDER", "linkage@command-center.local"))
+    outbound_poll: float = field(default_factory=lambda: float(_env("OUTBOUND_POLL", "0.5")))
+    outbound_timeout: float = field(default_factory=lambda: float(_env("OUTBOUND_TIMEOUT", "5")))
+    outbound_max_attempts: int = field(
+        default_factory=lambda: int(_env("OUTBOUND_MAX_ATTEMPTS", "12")))
+    outbound_backoff: float = field(default_factory=lambda: float(_env("OUTBOUND_BACKOFF", "1")))
+    outbound_max_backoff: float = field(
+        default_factory=lambda: float(_env("OUTBOUND_MAX_BACKOFF", "300")))
+    # `linkage serve --demo` prints its login links again this often (seconds; 0: once)
+    login_reminder: float = field(default_factory=lambda: float(_env("LOGIN_REMINDER", "300")))
     # -- security and audit (see README "Security and audit") --
     # Algorithms accepted for bearer tokens; never taken from the token itself.
     jwt_algorithms: tuple[str, ...] = field(
@@ -158,6 +192,9 @@ class Settings:
     )
     relay_name: str = field(default_factory=lambda: _env("RELAY_NAME", "linkage-relay"))
     relay_metrics_port: int = field(default_factory=lambda: int(_env("RELAY_METRICS_PORT", "9108")))
+    # /metrics of `linkage worker` (loopback; 0: off, the default: workers share hosts)
+    worker_metrics_port: int = field(
+        default_factory=lambda: int(_env("WORKER_METRICS_PORT", "0")))
     connect_timeout: float = field(default_factory=lambda: float(_env("CONNECT_TIMEOUT", "5")))
     max_overflows: int = field(default_factory=lambda: int(_env("MAX_OVERFLOWS", "3")))
 

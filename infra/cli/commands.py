@@ -30,7 +30,12 @@ def _settings(data_dir: str | None, store: str | None, jurisdiction: str | None)
 @click.group()
 def main() -> None:
     """Linkage: the event-sourced linkage command center."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from infra.runtime.logs import configure
+
+    try:  # LINKAGE_LOG_FORMAT: text (default) or json, one object per line
+        configure(Settings().log_format)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
@@ -72,38 +77,60 @@ def serve(host: str | None, port: int | None, data_dir: str | None, store: str |
         raise click.ClickException(str(exc)) from None
     app = embedded.app()
     tune_process()
+    from infra.runtime.logs import uvicorn_log_config
+
     config = server_config(app, settings, host=settings.host, port=settings.port,
-                           log_level="info")
+                           log_level="info", access_log=settings.access_log,
+                           log_config=uvicorn_log_config(settings.log_format))
     server = uvicorn.Server(config)
     from infra.security.log_redaction import install as redact_tokens_in_logs
 
     redact_tokens_in_logs()
+    if settings.metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(settings.metrics_port, addr="127.0.0.1",
+                          registry=embedded.services.metrics.registry)
+        click.echo(f"metrics: http://127.0.0.1:{settings.metrics_port}/metrics")
     url = f"http://{settings.host}:{settings.port}/"
-    click.echo(f"Linkage command center ({mode}, {embedded.settings.store}) — console: {url}")
     demo_headers: dict[str, str] = {}
+    login = [f"Linkage command center ({mode}, {embedded.settings.store}) — console: {url}"]
     if demo and embedded.tokens is not None:
         root = embedded.jurisdiction.root.id
         demo_token = embedded.tokens.issue("demo-officer", "city_officer", root)
         demo_headers = {"Authorization": f"Bearer {demo_token}"}
         auditor = embedded.tokens.issue("demo-auditor", "auditor", root)
-        click.echo(f"login (demo city duty officer): {url}#token={demo_token}")
-        click.echo(f"replay (demo auditor): {url}replay#token={auditor}")
+        login += [f"login (demo city duty officer): {url}#token={demo_token}",
+                  f"replay (demo auditor): {url}replay#token={auditor}"]
         # A township's officer and a department, when the tree and the directory have them.
         township = next((u.id for u in embedded.jurisdiction.centers() if u.level == "township"),
                         None)
         if township is not None:
             officer = embedded.tokens.issue("demo-township", "township_officer", township)
-            click.echo(f"login (demo township duty officer): {url}#token={officer}")
+            login.append(f"login (demo township duty officer): {url}#token={officer}")
         department = "urban_management"
         handler = embedded.tokens.issue("demo-department", "department", None,
                                         department=department)
-        click.echo(f"login (demo department {department}): {url}#token={handler}")
+        login.append(f"login (demo department {department}): {url}#token={handler}")
     else:
-        click.echo("log in with a token: linkage token issue --user NAME --role city_officer "
-                   f"--center {embedded.jurisdiction.root.id}, then open {url}#token=<token>")
+        login.append("log in with a token: linkage token issue --user NAME --role city_officer "
+                     f"--center {embedded.jurisdiction.root.id}, then open {url}#token=<token>")
+
+    async def show_login() -> None:
+        """The login links, last after the start-up lines, and again every login_reminder
+        seconds while the demo runs (its activity would bury them otherwise)."""
+        while not server.started:
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5 if demo else 0.1)  # after the demo's first lines
+        while True:
+            click.echo("\n".join(login))
+            if not (demo and settings.login_reminder > 0):
+                return
+            await asyncio.sleep(settings.login_reminder)
 
     async def main_async() -> None:
         tasks = [asyncio.create_task(server.serve())]
+        reminder = asyncio.create_task(show_login())
         if demo:
             grids = [g.id for g in embedded.jurisdiction.grids()]
             driver = DemoDriver(url.rstrip("/"), grids, rate=demo_rate, headers=demo_headers)
@@ -129,7 +156,7 @@ def serve(host: str | None, port: int | None, data_dir: str | None, store: str |
 
             tasks.append(asyncio.create_task(run_camera_demo()))
         _done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        for task in pending:
+        for task in [*pending, reminder]:
             task.cancel()
 
     try:
@@ -209,7 +236,10 @@ def relay(metrics_port: int | None) -> None:
 
 
 @main.command()
-def worker() -> None:
+@click.option("--metrics-port", type=int, default=None,
+              help="port of /metrics with linkage_worker_consumer_lag "
+                   "(LINKAGE_WORKER_METRICS_PORT; 0: off)")
+def worker(metrics_port: int | None) -> None:
     """Run a faust-streaming worker: center views from Kafka, deltas to Redis."""
     import faust
 
@@ -217,10 +247,20 @@ def worker() -> None:
     from infra.distributed.views_claim import ViewsClaimed
     from infra.runtime.preflight import ServiceUnreachable
 
+    settings = Settings().with_(worker_metrics_port=metrics_port)
     try:
-        app = build_worker(Settings())
+        app = build_worker(settings)
     except (ServiceUnreachable, ViewsClaimed) as exc:  # on stderr: what the supervisor shows
         raise click.ClickException(str(exc)) from None
+    if settings.worker_metrics_port:
+        from infra.distributed.worker_metrics import serve_worker_metrics
+
+        try:
+            serve_worker_metrics(app, settings.worker_metrics_port)
+        except OSError as exc:
+            raise click.ClickException(f"worker metrics port {settings.worker_metrics_port}: "
+                                       f"{exc.strerror or exc}") from None
+        click.echo(f"worker metrics: http://127.0.0.1:{settings.worker_metrics_port}/metrics")
     tune_process()
     faust.Worker(app, loglevel="INFO").execute_from_commandline()
 
@@ -302,6 +342,9 @@ _register_security(main)
 from infra.cli.registry import register as _register_registry  # noqa: E402
 
 _register_registry(main)
+from infra.cli.outbound import register as _register_outbound  # noqa: E402
+
+_register_outbound(main)
 
 if __name__ == "__main__":
     main()

@@ -255,6 +255,15 @@ class WriterProcess:
     def exclusive(self) -> AbstractContextManager[object]:
         return self._commands
 
+    def alive(self) -> bool:
+        """Whether a writer process runs now (/readyz)."""
+        process = self._process
+        return process is not None and bool(process.is_alive())
+
+    def in_flight(self) -> int:
+        """Batches sent to the writer and not yet answered (linkage_ingest_writer_queue)."""
+        return len(self._inflight)
+
     def ingest(self, feed: str, observations: Sequence[Observation], located: Located,
                actor: Actor) -> list[Outcome]:
         data = encode_request((feed, observations, located, actor, FEED_KEY.get()))

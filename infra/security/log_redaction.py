@@ -11,8 +11,10 @@ import logging
 import re
 from urllib.parse import unquote_plus
 
-SECRET_PARAMETERS = frozenset({"token", "access_token"})
+SECRET_PARAMETERS = frozenset({"token", "access_token", "api_key"})  # api_key: Open311 clients
 _PARAMETER = re.compile(r"(?P<lead>^|[?&])(?P<name>[^=&?\s\"']+)=(?P<value>[^&\s\"']*)")
+# A feed API key (infra/security/api_keys.py) wherever it appears: its id stays, its secret goes.
+_FEED_KEY = re.compile(r"(?P<id>lk_[0-9a-f]{12}_)[A-Za-z0-9_-]{8,}")
 
 
 def _decoded(name: str) -> str:
@@ -32,7 +34,7 @@ def _redact_parameter(match: re.Match[str]) -> str:
 
 
 def redact(text: str) -> str:
-    return _PARAMETER.sub(_redact_parameter, text)
+    return _FEED_KEY.sub(r"\g<id>[redacted]", _PARAMETER.sub(_redact_parameter, text))
 
 
 class RedactTokens(logging.Filter):

@@ -10,6 +10,7 @@ Callbacks run in the committing thread, so they must be quick and thread-safe.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -22,13 +23,18 @@ class SignalsCommits:
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._after_commit: list[Callable[[], None]] = []
+        self.appended = 0  # events this process committed (linkage_events_appended_total)
+        self._counting = threading.Lock()
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Call `callback` (no arguments) after every transaction of new events commits."""
         self._after_commit.append(callback)
 
-    def committed(self) -> None:
-        """Tell every callback that new events are committed."""
+    def committed(self, events: int = 0) -> None:
+        """Tell every callback that new events (`events` of them) are committed."""
+        if events:
+            with self._counting:
+                self.appended += events
         for callback in self._after_commit:
             try:
                 callback()

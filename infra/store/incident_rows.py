@@ -96,6 +96,16 @@ def query_sql(query: IncidentQuery, ph: str = "?") -> tuple[str, tuple[Any, ...]
         if value is not None:
             where.append(f"{name} = {ph}")
             params.append(value)
+    for column, values in (("category", query.categories), ("id", query.ids)):
+        if values:
+            where.append(f"{column} IN ({', '.join([ph] * len(values))})")
+            params += values
+    if query.reported_from is not None:
+        where.append(f"reported_at >= {ph}")
+        params.append(query.reported_from)
+    if query.reported_to is not None:
+        where.append(f"reported_at <= {ph}")
+        params.append(query.reported_to)
     if query.overdue is not None:
         where.append(_overdue_sql(ph) if query.overdue else f"NOT {_overdue_sql(ph)}")
         params += [*_WORKING, query.now]
@@ -146,7 +156,13 @@ class MemoryRows:
                             for f in ("grid", "severity", "assignee"))
                     and (query.overdue is None
                          or self._overdue(case, query.now) == query.overdue)
-                    and (query.after is None or (case["urgency"], case["id"]) > query.after))
+                    and (query.after is None or (case["urgency"], case["id"]) > query.after)
+                    and (not query.categories or case.get("category") in query.categories)
+                    and (not query.ids or case["id"] in query.ids)
+                    and (query.reported_from is None
+                         or str(case.get("reported_at")) >= query.reported_from)
+                    and (query.reported_to is None
+                         or str(case.get("reported_at")) <= query.reported_to))
 
         found = sorted((c for c in self.rows.values() if wanted(c)),
                        key=lambda c: (c["urgency"], c["id"]))

@@ -30,5 +30,5 @@ class LinkagePostgresRecorder(SignalsCommits, PostgresApplicationRecorder):
     ) -> Sequence[int] | None:
         ids: Sequence[int] | None = super().insert_events(stored_events, **kwargs)  # committed
         if stored_events:
-            self.committed()
+            self.committed(len(stored_events))
         return ids

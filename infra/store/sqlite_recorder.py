@@ -101,7 +101,7 @@ class LinkageSQLiteRecorder(SignalsCommits, SQLiteApplicationRecorder):
             if known:
                 self.known.put(known)
         if ids:
-            self.committed()
+            self.committed(len(ids))
         return ids
 
     def _insert_events(

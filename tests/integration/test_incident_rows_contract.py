@@ -85,6 +85,24 @@ class IncidentRowsContract:
         assert ids(overdue=False) == [1, 2, 3, 5, 6]
         assert [r["id"] for r in rows.overdue(NOW)] == ["id-004"]
 
+    def test_open311_filters_by_category_id_and_report_time(
+            self, adapter: tuple[Any, Write]) -> None:
+        rows, write = adapter
+        write([record(1), record(2, category="garbage"), record(3), record(4, category="garbage")])
+
+        def ids(**fields: Any) -> list[int]:
+            found = rows.incidents(IncidentQuery(**{"center": "c", "depth": 1, **fields}))
+            return sorted(int(r["id"][3:]) for r in found)
+
+        assert ids(categories=("garbage",)) == [2, 4]
+        assert ids(categories=("garbage", "noise")) == [1, 2, 3, 4]
+        assert ids(ids=("id-001", "id-004", "id-999")) == [1, 4]
+        # reported at 08:01 ... 08:04 UTC; bounds as datetime.isoformat() writes them
+        assert ids(reported_from="2026-11-27T08:02:00+00:00") == [2, 3, 4]
+        assert ids(reported_to="2026-11-27T08:02:00+00:00") == [1, 2]
+        assert ids(reported_from="2026-11-27T08:01:30.500000+00:00",
+                   reported_to="2026-11-27T08:03:00+00:00", categories=("noise",)) == [3]
+
 
 class TestMemoryRows(IncidentRowsContract):
     @pytest.fixture

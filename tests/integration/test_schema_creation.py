@@ -21,6 +21,7 @@ import pytest
 from infra.bootstrap import build_security, build_service, build_view_store
 from infra.distributed.relay import RelayPosition
 from infra.loaders.jurisdiction import DEFAULT_JURISDICTION, load_jurisdiction
+from infra.outbound.wiring import outbound_store
 from infra.settings import Settings
 from infra.store.incident_rows import PostgresIncidentRows
 
@@ -30,7 +31,9 @@ JURISDICTION = load_jurisdiction(DEFAULT_JURISDICTION)
 # Every table a relay, a hub or a worker creates on PostgreSQL.
 TABLES = {"linkage_events", "linkage_relay_position", "linkage_seal_chain",
           "linkage_seal_checkpoints", "linkage_seal_tracking", "linkage_api_keys",
-          "linkage_incidents", "linkage_view_meta", "linkage_views", "linkage_deltas"}
+          "linkage_incidents", "linkage_view_meta", "linkage_views", "linkage_deltas",
+          "linkage_outbound_subscriptions", "linkage_outbound_deliveries",
+          "linkage_outbound_position", "linkage_outbound_windows"}
 
 
 def settings_for(dsn: str, schema: str, data_dir: Path) -> Settings:
@@ -52,6 +55,7 @@ def start_tables(role: str, settings: Settings) -> None:
             build_security(settings, JURISDICTION, service)
             PostgresIncidentRows(settings.postgres_dsn, settings.postgres_schema).close()
             build_view_store(settings).close()  # (embedded mode on PostgreSQL)
+            outbound_store(settings)  # the deliverer's tables (infra/outbound/store.py)
     finally:
         service.close()
 

@@ -9,6 +9,7 @@ import orjson
 
 from command_center.console import ConsoleSession
 from command_center.hub import Hub
+from command_center.metrics import Metrics
 from command_center.protocol import Frame, delta_frame
 from projections.center_view import new_view
 from projections.patch import apply_changes, set_
@@ -54,6 +55,11 @@ class Source:
 class Svc:
     def __init__(self, views: Source) -> None:
         self.views = views
+        self.metrics = Metrics()
+
+    def frames(self, kind: str) -> float | None:
+        return self.metrics.registry.get_sample_value("linkage_console_frames_total",
+                                                      {"kind": kind})
 
 
 def session(hub: Hub, source: Source, ws: FakeSocket) -> ConsoleSession:
@@ -99,6 +105,11 @@ async def test_a_console_that_falls_behind_gets_a_fresh_snapshot_then_continues(
         seq = frame["seq"]
         apply_changes(view, frame["changes"])
     assert view == source.view
+    svc = console.svc
+    assert isinstance(svc, Svc)
+    # Deltas 2..9 filled the queue, 10 overflowed it, 11..49 came while it was overflowed.
+    assert (svc.frames("dropped"), svc.frames("resynced")) == (48, 1)
+    assert svc.frames("sent") == len(ws.sent)
     assert console.console.resyncs == 1
 
 
