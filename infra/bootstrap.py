@@ -20,8 +20,8 @@ from command_center.disclosure import DisclosureSettings, DisclosureState
 from command_center.hub import Hub, ViewSource
 from command_center.incident_query import IncidentRows
 from command_center.intake import Intake, RateLimiter
-from command_center.registry_state import RegistryState, refuse_released
 from command_center.open311_catalog import Open311
+from command_center.registry_state import RegistryState, refuse_released
 from command_center.throttle import FailureThrottle
 from command_center.types import Services
 from domain.access import AccessPolicy
