@@ -35,6 +35,7 @@ from infra.distributed.views_claim import ViewsClaim
 from infra.ingest.alert_store import RecorderAlertStore
 from infra.ingest.writer import WriterProcess
 from infra.loaders.alert_rules import load_rules
+from infra.loaders.sla_policy import load_policy
 from infra.loaders.cameras import DEFAULT_CAMERAS, load_cameras
 from infra.loaders.jurisdiction import load_jurisdiction
 from infra.runner.embedded import EmbeddedRunner, ReadNotifications
@@ -98,8 +99,23 @@ def grid_centers(jurisdiction: Jurisdiction) -> Callable[[str], tuple[str, ...]]
     return centers_for
 
 
+def grid_community(jurisdiction: Jurisdiction) -> Callable[[str], str | None]:
+    """grid id -> its community (the first rung of the ladder above a grid worker), if any."""
+
+    @cache
+    def community_for(grid: str) -> str | None:
+        unit = jurisdiction.get(grid)
+        parent = jurisdiction.get(unit.parent) if unit and unit.parent else None
+        return parent.id if parent is not None and parent.level == "community" else None
+
+    return community_for
+
+
 def build_service(settings: Settings, jurisdiction: Jurisdiction) -> IncidentService:
-    return IncidentService(grid_centers(jurisdiction), env=settings.eventsourcing_env())
+    # The SLA policy is checked at start: a bad file stops the process naming its line.
+    return IncidentService(grid_centers(jurisdiction), env=settings.eventsourcing_env(),
+                           policy=load_policy(settings.sla_policy),
+                           community_for=grid_community(jurisdiction))
 
 
 def build_alerts(settings: Settings, jurisdiction: Jurisdiction,

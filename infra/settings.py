@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from infra.loaders.alert_rules import DEFAULT_RULES
+from infra.loaders.sla_policy import DEFAULT_POLICY
 from infra.loaders.cameras import DEFAULT_CAMERAS
 from infra.loaders.jurisdiction import DEFAULT_JURISDICTION
 
@@ -98,6 +99,8 @@ class Settings:
         default_factory=lambda: timedelta(seconds=float(_env("SLA_GRACE_SECONDS", "3600")))
     )
     sla_interval: float = field(default_factory=lambda: float(_env("SLA_INTERVAL", "30")))
+    # The SLA policy file: time allowed per step by category x severity (`linkage sla check`).
+    sla_policy: Path = field(default_factory=lambda: Path(_env("SLA_POLICY", str(DEFAULT_POLICY))))
     # Camera and sensor alerts
     cameras: Path = field(default_factory=lambda: Path(_env("CAMERAS", str(DEFAULT_CAMERAS))))
     alert_rules: Path = field(default_factory=lambda: Path(_env("ALERT_RULES", str(DEFAULT_RULES))))

@@ -580,11 +580,14 @@ const timeCache = new WeakMap();
 function sortKeyed(list, now) {
   const keyed = list.map((inc) => {
     let tm = timeCache.get(inc);
-    if (!tm || tm.dueIso !== inc.due || tm.repIso !== inc.reported_at) {
-      const due = parseTime(inc.due);
+    // A case waiting to be accepted counts down to the SLA policy's accept time (step_due).
+    const accepting = inc.status === "reported" && Boolean(inc.step_due);
+    const dueIso = accepting ? inc.step_due : inc.due;
+    if (!tm || tm.dueIso !== dueIso || tm.repIso !== inc.reported_at) {
+      const due = parseTime(dueIso);
       const rep = parseTime(inc.reported_at);
       tm = {
-        dueIso: inc.due,
+        dueIso,
         repIso: inc.reported_at,
         due: Number.isNaN(due) ? Infinity : due,
         rep: Number.isNaN(rep) ? Infinity : rep,
@@ -592,8 +595,8 @@ function sortKeyed(list, now) {
       timeCache.set(inc, tm);
     }
     // Only a case still being worked can be overdue; a resolved one waits for the return visit.
-    const working = WORKING.has(inc.status);
-    return { inc, overdue: working && tm.due !== Infinity && tm.due < now, due: working ? tm.due : Infinity, rep: tm.rep };
+    const working = WORKING.has(inc.status) || accepting;
+    return { inc, overdue: working && tm.due !== Infinity && tm.due < now, due: working ? tm.due : Infinity, rep: tm.rep, accepting };
   });
   // The server's urgency order (major first, then the earlier of due time or report time):
   // the queue is the head of that order, so the list continues where GET /api/incidents would.
@@ -615,10 +618,11 @@ function openCount() {
 
 const WORKING = new Set(["accepted", "dispatched", "returned", "acknowledged", "reopened"]);
 
-function dueText(dueMs, now) {
+function dueText(dueMs, now, accepting = false) {
   if (dueMs === Infinity) return { abs: t("due.none"), rel: "" };
   const diff = dueMs - now;
-  const rel = diff < 0 ? t("due.overdue", { d: formatDuration(-diff) }) : t("due.in", { d: formatDuration(diff) });
+  const key = accepting ? "due.accept" : "due";
+  const rel = diff < 0 ? t(key + ".overdue", { d: formatDuration(-diff) }) : t(key + ".in", { d: formatDuration(diff) });
   return { abs: fmt().full.format(dueMs), rel };
 }
 
@@ -663,7 +667,7 @@ function fillRow(entry, k, now) {
     c.assignee.classList.toggle("muted", !inc.assignee);
     if (!inc.assignee) c.assignee.textContent = t("unassigned");
   }
-  const d = dueText(k.due, now);
+  const d = dueText(k.due, now, k.accepting);
   const dueSig = lang + "|" + d.abs + "|" + d.rel + "|" + k.overdue;
   if (dueSig !== entry.dueSig) {
     entry.dueSig = dueSig;

@@ -326,6 +326,27 @@ const LEVEL = {
   grid: ["网格", "Grid"],
 };
 
+// --- Issue #14 (SLA steps, supervision orders, assessment): one block, merged into the tables
+// above so that the other panels' strings stay where they are.
+const SLA_STRINGS = {
+  "zh-CN": {
+    "due.accept.in": "待受理，剩余 {d}",
+    "due.accept.overdue": "受理超期 {d}",
+    "escalated.community": "已升级至社区",
+  },
+  en: {
+    "due.accept.in": "to accept in {d}",
+    "due.accept.overdue": "acceptance overdue {d}",
+    "escalated.community": "escalated to community",
+  },
+};
+for (const lang of LANGS) Object.assign(STRINGS[lang], SLA_STRINGS[lang]);
+Object.assign(EVENT_TYPE, {
+  ReopenedAutomatically: ["不满意自动重办", "Reopened (dissatisfied)"],
+  VisitAttempted: ["回访未接通", "Visit attempt (unreachable)"],
+});
+// --- end of issue #14 block
+
 export const STATUSES = Object.keys(STATUS);
 
 function detectLang() {
