@@ -11,6 +11,7 @@ from starlette.requests import HTTPConnection
 from command_center.hub import Hub, ViewSource
 from command_center.incident_query import IncidentRows
 from command_center.intake import Intake, RateLimiter
+from command_center.ledger import Ledger
 from command_center.metrics import Metrics
 from command_center.problems import Problem
 from command_center.revocation import Revocations
@@ -19,6 +20,8 @@ from domain.alert_service import AlertService
 from domain.application import IncidentService
 from domain.incident import Actor
 from domain.jurisdiction import Jurisdiction
+from domain.order_service import SupervisionOrders
+from projections.assessment import DEFAULT_WEIGHTS, Weights
 
 Authenticate = Callable[[HTTPConnection], Actor]
 # (actor, permission, centers the data belongs to[, assignee]) -> None, or raise Problem(403)
@@ -67,3 +70,7 @@ class Services:
     ws_burst: int = 20
     throttle: FailureThrottle | None = None  # authentication failures per address (None: off)
     revocations: Revocations = field(default_factory=Revocations)  # feed keys revoked
+    # Step 4 (issue #14): supervision orders, and the ledger folding them and the assessment
+    orders: SupervisionOrders | None = None
+    ledger: Ledger | None = None
+    weights: Weights = DEFAULT_WEIGHTS

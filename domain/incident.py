@@ -529,7 +529,7 @@ class Incident(Aggregate):
         counted = 0
         last: datetime | None = None
         for t in times:  # attempts "at different times": at least the policy's gap apart
-            if last is None or t != last and (gap is None or t - last >= gap):
+            if last is None or (t != last and (gap is None or t - last >= gap)):
                 counted += 1
                 last = t
         self._visit_attempted(actor=actor, centers=self.centers, at=at, note=note,

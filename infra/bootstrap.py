@@ -17,6 +17,7 @@ from command_center.auth import Auth
 from command_center.hub import Hub, ViewSource
 from command_center.incident_query import IncidentRows
 from command_center.intake import Intake, RateLimiter
+from command_center.ledger import Ledger
 from command_center.throttle import FailureThrottle
 from command_center.types import Services
 from domain.access import AccessPolicy
@@ -27,6 +28,7 @@ from domain.application import IncidentService
 from domain.camera_alert import Observation
 from domain.incident import Actor
 from domain.jurisdiction import Jurisdiction
+from domain.order_service import SupervisionOrders
 from infra.distributed.generation import WorkerGeneration
 from infra.distributed.generation import app_id as worker_app_id
 from infra.distributed.redis_fanout import RedisFanout, RedisSubscriber, RedisViewSource
@@ -35,9 +37,10 @@ from infra.distributed.views_claim import ViewsClaim
 from infra.ingest.alert_store import RecorderAlertStore
 from infra.ingest.writer import WriterProcess
 from infra.loaders.alert_rules import load_rules
-from infra.loaders.sla_policy import load_policy
+from infra.loaders.assessment_weights import load_weights
 from infra.loaders.cameras import DEFAULT_CAMERAS, load_cameras
 from infra.loaders.jurisdiction import load_jurisdiction
+from infra.loaders.sla_policy import load_policy
 from infra.runner.embedded import EmbeddedRunner, ReadNotifications
 from infra.runner.sla_watcher import SlaWatcher
 from infra.runtime.preflight import check
@@ -82,6 +85,18 @@ def notification_reader(service: IncidentService) -> ReadNotifications:
             from_stored(n.id, n.originator_id, n.originator_version, n.topic, n.state)
             for n in notifications
         ]
+
+    return read
+
+
+def log_reader(service: IncidentService) -> ReadNotifications:
+    """Read envelopes after a position from the notification log's table (never the runner's
+    cache of what this process stored, which the runner alone consumes)."""
+    recorder = service.recorder
+
+    def read(after: int, limit: int) -> list[Envelope]:
+        return [from_stored(n.id, n.originator_id, n.originator_version, n.topic, n.state)
+                for n in recorder.select_notifications(start=after + 1, limit=limit)]
 
     return read
 
@@ -249,8 +264,10 @@ def build_services(
         await sealer.run(settings.seal_interval,
                          checkpoint_seconds=settings.seal_checkpoint_seconds)
 
+    orders = SupervisionOrders(service, jurisdiction.centers_for)
+    ledger = Ledger(log_reader(service))
     sla = SlaWatcher(service, incident_rows, jurisdiction.root.id, grace=settings.sla_grace,
-                     interval=settings.sla_interval)
+                     interval=settings.sla_interval, orders=orders, ledger=ledger)
     services = Services(
         jurisdiction=jurisdiction,
         incidents=service,
@@ -267,6 +284,9 @@ def build_services(
         mode=mode,
         alerts=build_alerts(settings, jurisdiction, service),
         intake=build_intake(settings),
+        orders=orders,
+        ledger=ledger,
+        weights=load_weights(settings.assessment_weights),
         **auth_hooks(auth, settings),
     )
     # Feed keys revoked elsewhere (the CLI, another hub) close this process's feed sockets.

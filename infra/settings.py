@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from infra.loaders.alert_rules import DEFAULT_RULES
-from infra.loaders.sla_policy import DEFAULT_POLICY
+from infra.loaders.assessment_weights import DEFAULT_WEIGHTS_FILE
 from infra.loaders.cameras import DEFAULT_CAMERAS
 from infra.loaders.jurisdiction import DEFAULT_JURISDICTION
+from infra.loaders.sla_policy import DEFAULT_POLICY
 
 
 def _env(name: str, default: str) -> str:
@@ -101,6 +102,9 @@ class Settings:
     sla_interval: float = field(default_factory=lambda: float(_env("SLA_INTERVAL", "30")))
     # The SLA policy file: time allowed per step by category x severity (`linkage sla check`).
     sla_policy: Path = field(default_factory=lambda: Path(_env("SLA_POLICY", str(DEFAULT_POLICY))))
+    # The assessment's composite-score weights (`linkage assessment check`).
+    assessment_weights: Path = field(
+        default_factory=lambda: Path(_env("ASSESSMENT_WEIGHTS", str(DEFAULT_WEIGHTS_FILE))))
     # Camera and sensor alerts
     cameras: Path = field(default_factory=lambda: Path(_env("CAMERAS", str(DEFAULT_CAMERAS))))
     alert_rules: Path = field(default_factory=lambda: Path(_env("ALERT_RULES", str(DEFAULT_RULES))))

@@ -17,9 +17,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from command_center.incident_query import IncidentRows
+from command_center.ledger import Ledger
 from domain import sla
 from domain.application import IncidentService
 from domain.incident import Actor, DomainError, Status
+from domain.order_service import SupervisionOrders
 from projections.cases import utc_text
 
 log = logging.getLogger(__name__)
@@ -51,6 +53,8 @@ class SlaWatcher:
         interval: float = 30.0,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         batch: int = 500,
+        orders: SupervisionOrders | None = None,
+        ledger: Ledger | None = None,
     ) -> None:
         self.service = service
         self.cases = cases
@@ -61,6 +65,10 @@ class SlaWatcher:
         self.clock = clock
         self.batch = batch
         self.escalated = 0
+        # Supervision orders past their deadline: read from the ledger's open-order index.
+        self.orders = orders
+        self.ledger = ledger
+        self.orders_overdue = 0
 
     def _every(self) -> timedelta:
         policy = self.service.policy
@@ -84,6 +92,29 @@ class SlaWatcher:
             except DomainError as exc:  # taken already, moved on, or not due: nothing to do
                 log.info("not escalating %s: %s", item["id"], exc)
         self.escalated += done
+        if self.orders is not None and self.ledger is not None:
+            await self.sweep_orders(now)
+        return done
+
+    async def sweep_orders(self, now: datetime) -> int:
+        """Mark overdue (and escalate) the open orders whose deadline has passed."""
+        assert self.orders is not None and self.ledger is not None
+        ledger = self.ledger
+
+        def due() -> list[dict[str, Any]]:
+            ledger.catch_up()
+            with ledger.lock:
+                return ledger.orders.due(utc_text(now.isoformat()) or "", self.batch)
+
+        done = 0
+        for order in await asyncio.to_thread(due):
+            try:
+                await asyncio.to_thread(self.orders.mark_overdue, order["id"], actor=SYSTEM,
+                                        now=now)
+                done += 1
+            except DomainError as exc:  # fulfilled or marked meanwhile
+                log.info("not marking order %s overdue: %s", order["id"], exc)
+        self.orders_overdue += done
         return done
 
     async def run(self) -> None:

@@ -146,7 +146,7 @@ def test_a_dissatisfied_resident_reopens_the_case_to_the_same_assignee_at_once()
     incident = at(Status.RESOLVED)
     incident.collect_events()
     incident.return_visit(actor=OFFICER, satisfaction=2, comment="still broken")
-    visited, reopened = incident.collect_events()
+    _visited, reopened = incident.collect_events()
     assert type(reopened).__name__ == "ReopenedAutomatically"
     assert reopened.reason == "still broken"  # type: ignore[attr-defined]
     assert reopened.assignee == ASSIGNEE  # type: ignore[attr-defined]

@@ -104,7 +104,7 @@ def test_a_bad_policy_names_the_line_and_the_rule(text: str, line: int | None, w
 
 
 def test_broken_toml_is_refused_with_its_position() -> None:
-    with pytest.raises(PolicyError, match="not valid TOML.*line 2"):
+    with pytest.raises(PolicyError, match=r"not valid TOML.*line 2"):
         parse_text('[default]\naccept = \n', "sla.toml")
 
 
