@@ -5,6 +5,8 @@
 
 import { applyChanges } from "./patch.js";
 import { renderAlerts, renderLinkDialog, wireAlerts } from "./alerts.js";
+import { mountAssessment } from "./assessment.js";
+import { mountOrders } from "./orders.js";
 import {
   STATUSES, getLang, setLang, t, tStatus, tCategory, tSource, tEventType, tSeverity, tAssignee,
   tLevel, unitName, formatDuration, translateDom,
@@ -401,6 +403,7 @@ function handleMessage(msg) {
         markDirty(head === "recent" ? "feed" : head || "all");
       }
       markDirty("seq");
+      document.dispatchEvent(new Event("linkage:delta")); // orders.js, assessment.js refresh
       break;
     }
     case "error": {
@@ -1090,11 +1093,20 @@ async function start() {
   }
 }
 
+// Issue #14: the supervision-order and assessment panels, in modules of their own.
+function mountStep4() {
+  const names = (u) => (String(u).startsWith("department:") ? tAssignee(u) : gridName(u));
+  const deps = { center: () => state.centerId, apiFetch, names };
+  mountOrders(deps);
+  mountAssessment(deps);
+}
+
 function main() {
   state.token = readToken();
   translateDom();
   setConn("connecting");
   wire();
+  mountStep4();
   start();
 }
 
