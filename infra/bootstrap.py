@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -57,6 +59,8 @@ from infra.store.view_store import PostgresViewStore, SQLiteViewStore, ViewStore
 from projections.envelope import Envelope, from_state, from_stored
 from streams.app import EVENTS_PARTITIONS, WorkerConfig
 from streams.app import create_app as create_worker_app
+
+log = logging.getLogger(__name__)
 
 
 def notification_reader(service: IncidentService) -> ReadNotifications:
@@ -266,6 +270,16 @@ def build_services(
 
     orders = SupervisionOrders(service, jurisdiction.centers_for)
     ledger = Ledger(log_reader(service))
+
+    async def follow_ledger() -> None:
+        # Keeps the assessment and the open orders warm and live; requests catch up too.
+        while True:
+            try:
+                await asyncio.to_thread(ledger.catch_up)
+            except Exception:
+                log.exception("step-4 ledger catch-up failed; will retry")
+            await asyncio.sleep(settings.ledger_interval)
+
     sla = SlaWatcher(service, incident_rows, jurisdiction.root.id, grace=settings.sla_grace,
                      interval=settings.sla_interval, orders=orders, ledger=ledger)
     services = Services(
@@ -278,7 +292,7 @@ def build_services(
         resume_wait=settings.resume_wait,
         max_overflows=settings.max_overflows,
         send_timeout=settings.ws_send_timeout,
-        background=[*background, Lease.for_settings(settings, "sealer").holding(seal),
+        background=[*background, follow_ledger, Lease.for_settings(settings, "sealer").holding(seal),
                     Lease.for_settings(settings, "sla-watcher").holding(sla.run)],
         on_shutdown=on_shutdown,
         mode=mode,

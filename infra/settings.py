@@ -102,6 +102,8 @@ class Settings:
     sla_interval: float = field(default_factory=lambda: float(_env("SLA_INTERVAL", "30")))
     # The SLA policy file: time allowed per step by category x severity (`linkage sla check`).
     sla_policy: Path = field(default_factory=lambda: Path(_env("SLA_POLICY", str(DEFAULT_POLICY))))
+    # Seconds between the step-4 ledger's catch-ups (assessment, open supervision orders).
+    ledger_interval: float = field(default_factory=lambda: float(_env("LEDGER_INTERVAL", "1")))
     # The assessment's composite-score weights (`linkage assessment check`).
     assessment_weights: Path = field(
         default_factory=lambda: Path(_env("ASSESSMENT_WEIGHTS", str(DEFAULT_WEIGHTS_FILE))))

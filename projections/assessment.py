@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from functools import lru_cache
 from typing import Any
 
@@ -94,6 +94,17 @@ def parse_weights(doc: Mapping[str, Any]) -> Weights:
     return Weights(weights)
 
 
+def _moment(text: Any) -> datetime | None:
+    """An ISO 8601 time with its offset (as events carry them); None for none or a bad one."""
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
 @lru_cache(maxsize=8192)
 def _day_of(hour_text: str, offset: timezone) -> str:
     """The local day of a UTC time given to the hour ('2026-11-30T17' + offset)."""
@@ -108,14 +119,29 @@ def local_day(at: str, offset: timezone = DEFAULT_OFFSET) -> str:
     return _day_of(text[:13], offset)
 
 
+class OpenCase:
+    """What the fold keeps of an open case: who answers for it, and its current step's due."""
+
+    __slots__ = ("department", "district", "due", "township")
+
+    def __init__(self, township: str | None, district: str | None, due: datetime | None) -> None:
+        self.township = township
+        self.district = district
+        self.department: str | None = None
+        self.due = due
+
+    @property
+    def area(self) -> tuple[str | None, str | None]:
+        return (self.township, self.district)
+
+
 class Assessment:
     """The fold's state: counts per unit per day, and the open cases and orders it follows."""
 
     def __init__(self, offset: timezone = DEFAULT_OFFSET) -> None:
         self.offset = offset
         self.days: dict[str, dict[str, list[int]]] = {}  # unit -> day -> counters
-        # incident id -> [township, district, department id or None, step due (UTC text)]
-        self.cases: dict[str, list[Any]] = {}
+        self.cases: dict[str, OpenCase] = {}  # the open incidents, by id
         self.orders: dict[str, str] = {}  # open order id -> its addressee
         self.position = 0
 
@@ -146,53 +172,54 @@ class Assessment:
         day = local_day(event.at, self.offset)
         if name == "Reported":
             centers = event.centers
-            case = [centers[0] if centers else None, centers[1] if len(centers) > 2 else None,
-                    None, utc_text(data.get("step_due"))]
+            case = OpenCase(centers[0] if centers else None,
+                            centers[1] if len(centers) > 2 else None,
+                            _moment(data.get("step_due")))
             self.cases[oid] = case
-            self._add(case[:2], day, "intake")
+            self._add(case.area, day, "intake")
             return
         known = self.cases.get(oid)
         if known is None:
             return
         case = known
-        area = case[:2]
+        area = case.area
+        with_dept = (*area, case.department)
         step = STEP_EVENTS.get(name)
-        if step is not None:
-            units = [*area, case[2]] if step in DEPARTMENT_STEPS else area
-            due = case[3]
-            if due is not None:
-                self._add(units, day, f"{step}_timed")
-                if (utc_text(event.at) or "") <= due:
-                    self._add(units, day, f"{step}_on_time")
-                else:
-                    self._add(units, day, "late")
+        if step is not None and case.due is not None:
+            units = with_dept if step in DEPARTMENT_STEPS else area
+            self._add(units, day, f"{step}_timed")
+            at = _moment(event.at)
+            self._add(units, day, f"{step}_on_time" if at is not None and at <= case.due
+                      else "late")
         if name in ("Dispatched", "Transferred", "ReopenedAutomatically"):
             assignee = data.get("assignee")
             if isinstance(assignee, dict) and assignee.get("kind") == "department":
-                case[2] = f"{DEPARTMENT}{assignee.get('id')}"
+                case.department = f"{DEPARTMENT}{assignee.get('id')}"
             elif name != "ReopenedAutomatically":
-                case[2] = None
+                case.department = None
+            with_dept = (*area, case.department)
         if name == "Resolved":
-            self._add([*area, case[2]], day, "resolved")
+            self._add(with_dept, day, "resolved")
         elif name == "ReturnVisited":
             satisfaction = data.get("satisfaction")
             if isinstance(satisfaction, int):
-                self._add([*area, case[2]], day, "satisfaction_sum", satisfaction)
-                self._add([*area, case[2]], day, "satisfaction_count")
+                self._add(with_dept, day, "satisfaction_sum", satisfaction)
+                self._add(with_dept, day, "satisfaction_count")
         elif name in ("Reopened", "ReopenedAutomatically"):
-            self._add([*area, case[2]], day, "reopens")
+            self._add(with_dept, day, "reopens")
         elif name == "Escalated" and data.get("step") is not None:
-            dept = case[2] if data.get("step") in DEPARTMENT_STEPS else None
-            self._add([*area, dept], day, "escalations")
-        elif name == "Closed" and data.get("unreachable") and case[3] is not None:
+            self._add(with_dept if data.get("step") in DEPARTMENT_STEPS else area, day,
+                      "escalations")
+        elif name == "Closed" and data.get("unreachable") and case.due is not None:
             # Closed unreachable: the return visit's step ends here.
             self._add(area, day, "visit_timed")
-            on_time = (utc_text(event.at) or "") <= case[3]
-            self._add(area, day, "visit_on_time" if on_time else "late")
+            at = _moment(event.at)
+            self._add(area, day, "visit_on_time" if at is not None and at <= case.due
+                      else "late")
         if name in TERMINAL_EVENTS:
             del self.cases[oid]
-        elif "step_due" in data or name in ("ReturnVisited",):
-            case[3] = utc_text(data.get("step_due"))
+        elif "step_due" in data or name == "ReturnVisited":
+            case.due = _moment(data.get("step_due"))
 
     def _order(self, event: Envelope) -> None:
         oid = event.originator_id

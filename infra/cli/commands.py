@@ -274,6 +274,26 @@ def sla_check(file: str) -> None:
 
 
 @main.group()
+def assessment() -> None:
+    """Work with the assessment (考核) weights file."""
+
+
+@assessment.command("check")
+@click.argument("file", type=click.Path(dir_okay=False))
+def assessment_check(file: str) -> None:
+    """Validate an assessment weights file (TOML); exit 1 naming the line and the problem."""
+    from infra.loaders.assessment_weights import load_weights
+    from projections.assessment import WeightsError
+
+    try:
+        weights = load_weights(file)
+    except WeightsError as exc:
+        click.echo(f"invalid: {exc}", err=True)
+        sys.exit(1)
+    click.echo("ok: " + ", ".join(f"{k}={v:g}" for k, v in weights.weights.items()))
+
+
+@main.group()
 def alerts() -> None:
     """Work with the alert rules file and the camera registry."""
 

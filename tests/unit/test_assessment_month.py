@@ -256,3 +256,18 @@ def test_a_bad_weights_file_names_the_line(text: str, words: str) -> None:
     with pytest.raises(WeightsError) as refused:
         parse_weights_text(text, "weights.toml")
     assert words in str(refused.value)
+
+
+def test_linkage_assessment_check(tmp_path: Any) -> None:
+    from click.testing import CliRunner
+
+    from infra.cli.commands import main
+    from infra.loaders.assessment_weights import DEFAULT_WEIGHTS_FILE, load_weights
+
+    assert load_weights(DEFAULT_WEIGHTS_FILE).weights["resolve_on_time"] == 2
+    good = CliRunner().invoke(main, ["assessment", "check", str(DEFAULT_WEIGHTS_FILE)])
+    assert good.exit_code == 0 and "resolve_on_time=2" in good.output
+    bad = tmp_path / "weights.toml"
+    bad.write_text("[weights]\nresolve_on_time = 2\nspeed = 1\n")
+    refused = CliRunner().invoke(main, ["assessment", "check", str(bad)])
+    assert refused.exit_code == 1 and f"{bad} line 3: key 'speed'" in refused.output
