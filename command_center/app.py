@@ -19,6 +19,7 @@ from starlette.staticfiles import StaticFiles
 
 from command_center.api import json_response
 from command_center.api import routes as api_routes
+from command_center.assessment_api import add_openapi as add_assessment_openapi
 from command_center.assessment_api import assessment
 from command_center.audit_api import OPENAPI_PATHS as AUDIT_PATHS
 from command_center.audit_api import routes as audit_routes
@@ -31,6 +32,7 @@ from command_center.ingest import add_openapi as add_ingest_openapi
 from command_center.ingest import routes as ingest_routes
 from command_center.metrics import routes as metrics_routes
 from command_center.openapi import build_openapi
+from command_center.orders_api import add_openapi as add_orders_openapi
 from command_center.orders_api import routes as order_routes
 from command_center.problems import Problem, problem_response
 from command_center.throttle import QuietRefusals, ThrottleMiddleware
@@ -144,5 +146,7 @@ def create_app(services: Services) -> Starlette:
     openapi_doc = build_openapi(AUDIT_PATHS)
     add_ingest_openapi(openapi_doc)
     add_incident_list_openapi(openapi_doc)
+    add_orders_openapi(openapi_doc)
+    add_assessment_openapi(openapi_doc)
     app.state.openapi = secure_openapi(openapi_doc)
     return app

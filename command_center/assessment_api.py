@@ -128,3 +128,32 @@ async def assessment(request: Request) -> Response:
         return Response(_csv(items), media_type="text/csv; charset=utf-8")
     return json_response({"period": period, "from": first.isoformat(), "to": last.isoformat(),
                           "columns": list(COLUMNS), "rows": items})
+
+
+def add_openapi(doc: dict[str, Any]) -> None:
+    """Add `GET /api/assessment` to the /openapi.json document."""
+
+    def param(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+        return {"name": name, "in": "query", "required": False, "schema": schema,
+                "description": description}
+
+    problem = {"$ref": "#/components/responses/Problem"}
+    doc.setdefault("paths", {})["/api/assessment"] = {"get": {
+        "summary": "The assessment (考核) of townships, districts and departments",
+        "operationId": "assessment",
+        "parameters": [
+            param("unit", {"type": "string"}, "a township or district id, or department:<id>; "
+                  "default: every unit the caller may see"),
+            param("period", {"type": "string", "enum": list(PERIODS)}, "default week"),
+            param("from", {"type": "string", "format": "date"}, "first day (YYYY-MM-DD)"),
+            param("to", {"type": "string", "format": "date"}, "last day (default today)"),
+            param("format", {"type": "string", "enum": ["json", "csv"]},
+                  "csv: the same rows as text/csv (or send Accept: text/csv)"),
+        ],
+        "responses": {
+            "200": {"description": "{period, from, to, columns, rows}, or the rows as CSV",
+                    "content": {"application/json": {"schema": {"type": "object"}},
+                                "text/csv": {"schema": {"type": "string"}}}},
+            **{str(code): problem for code in (400, 401, 403, 422)},
+        },
+    }}

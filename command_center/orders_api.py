@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
+import msgspec
 from msgspec import Meta
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -175,3 +176,49 @@ routes = [
     Route("/api/orders/{order_id}", get_order, methods=["GET"]),
     Route("/api/orders/{order_id}/{action}", order_action, methods=["POST"]),
 ]
+
+
+def add_openapi(doc: dict[str, Any]) -> None:
+    """Add the supervision-order paths to the /openapi.json document."""
+    (issue_ref, fulfil_ref), components = msgspec.json.schema_components(
+        [IssueOrder, FulfilOrder], ref_template="#/components/schemas/{name}")
+    doc.setdefault("components", {}).setdefault("schemas", {}).update(components)
+    problem = {"$ref": "#/components/responses/Problem"}
+    ok = {"description": "the order", "content": {"application/json": {"schema": {"type": "object"}}}}
+    order_id = {"name": "order_id", "in": "path", "required": True, "schema": {"type": "string"}}
+
+    def body(ref: dict[str, Any]) -> dict[str, Any]:
+        return {"required": True, "content": {"application/json": {"schema": ref}}}
+
+    paths = doc.setdefault("paths", {})
+    paths["/api/orders"] = {
+        "post": {"summary": "Issue a supervision order (督办单)", "operationId": "issueOrder",
+                 "requestBody": body(issue_ref),
+                 "responses": {"201": ok, **{str(c): problem for c in (400, 401, 403, 404, 413,
+                                                                       415, 422)}}},
+        "get": {"summary": "The open orders a center or department issued, received or had "
+                           "escalated to it", "operationId": "listOrders",
+                "parameters": [{"name": "unit", "in": "query", "required": True,
+                                "schema": {"type": "string"},
+                                "description": "a center id or department:<id>"}],
+                "responses": {"200": {"description": "{unit, items: [order]}",
+                                      "content": {"application/json": {"schema": {"type": "object"}}}},
+                              **{str(c): problem for c in (400, 401, 403, 422)}}},
+    }
+    paths["/api/orders/{order_id}"] = {
+        "get": {"summary": "One supervision order", "operationId": "getOrder",
+                "parameters": [order_id],
+                "responses": {"200": ok, **{str(c): problem for c in (401, 403, 404)}}},
+    }
+    paths["/api/orders/{order_id}/fulfil"] = {
+        "post": {"summary": "Report what was done (the addressee)", "operationId": "fulfilOrder",
+                 "parameters": [order_id], "requestBody": body(fulfil_ref),
+                 "responses": {"200": ok, **{str(c): problem for c in (400, 401, 403, 404, 409,
+                                                                       413, 415, 422)}}},
+    }
+    paths["/api/orders/{order_id}/acknowledge"] = {
+        "post": {"summary": "Acknowledge an order (the addressee)", "operationId": "acknowledgeOrder",
+                 "parameters": [order_id],
+                 "responses": {"200": ok, **{str(c): problem for c in (400, 401, 403, 404, 409,
+                                                                       413, 415, 422)}}},
+    }
