@@ -112,6 +112,7 @@ class Transfer(Action, kw_only=True):
     assignee: Assignee
     due: Annotated[datetime, Meta(tz=True)] | None = None
     reason: OptionalNote = ""
+    due_reason: OptionalNote = ""
 
 
 @body_of("acknowledge")

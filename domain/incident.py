@@ -313,16 +313,21 @@ class Incident(Aggregate):
             if limit is None:
                 raise InvalidCommand("due is required: no SLA policy gives a resolve time")
             due = limit
-        elif limit is not None and _moment(due) > _moment(limit) and not due_reason.strip():
+        self._check_resolve_limit(due, due_reason, clock)
+        self._dispatched(actor=actor, centers=self.centers, assignee=assignee, due=due, note=note,
+                         due_reason=due_reason.strip(),
+                         # Without a policy, the dispatch's own due time is the only deadline.
+                         step_due=self._due(clock, "acknowledge") or due)
+
+    def _check_resolve_limit(self, due: str, due_reason: str, clock: StepClock | None) -> None:
+        """A deadline may be shorter than the policy's resolve time; a later one needs a reason."""
+        limit = self._due(clock, "resolve")
+        if limit is not None and _moment(due) > _moment(limit) and not due_reason.strip():
             raise InvalidCommand(
                 f"rule sla-resolve-limit: due {due} is later than the SLA policy's resolve time "
                 f"{limit} for a {self.severity} {self.category!r} case; shorten it, or give "
                 "due_reason to extend it (the reason is recorded)"
             )
-        self._dispatched(actor=actor, centers=self.centers, assignee=assignee, due=due, note=note,
-                         due_reason=due_reason.strip(),
-                         # Without a policy, the dispatch's own due time is the only deadline.
-                         step_due=self._due(clock, "acknowledge") or due)
 
     @event("Dispatched")
     def _dispatched(
@@ -350,14 +355,17 @@ class Incident(Aggregate):
 
     def transfer(
         self, *, actor: Actor, assignee: dict[str, str], due: str | None = None, reason: str = "",
-        clock: StepClock | None = None,
+        due_reason: str = "", clock: StepClock | None = None,
     ) -> None:
         self._check("transfer")
         if self.assignee == assignee:
             raise InvalidCommand("transfer needs a different assignee than the current one")
+        if due is not None:
+            self._check_resolve_limit(due, due_reason, clock)
         self._transferred(
             actor=actor, centers=self.centers, assignee=assignee, due=due or self.due, reason=reason,
             step_due=self._due(clock, "acknowledge") or due or self.due,
+            due_reason=due_reason.strip() if due is not None else "",
         )
 
     @event("Transferred")
@@ -369,10 +377,13 @@ class Incident(Aggregate):
         due: str | None,
         reason: str,
         step_due: str | None = None,
+        due_reason: str = "",
     ) -> None:
         self.status = Status.DISPATCHED
         self.assignee = assignee
         self.due = due
+        if due_reason:
+            self.due_reason = due_reason
         self._enter("Transferred", step_due)
 
     # -- step 3: coordinated handling -------------------------------------

@@ -74,6 +74,11 @@ def test_a_dispatch_may_shorten_the_resolve_time_but_extends_it_only_with_a_reas
     assert extended.status_code == 200, extended.text
     timeline = client.get(f"/api/incidents/{i}").json()["timeline"]
     assert timeline[-1]["data"]["due_reason"] == "materials on order"
+    # A transfer is held to the same rule.
+    water = {"kind": "department", "id": "water"}
+    assert_problem(act(client, i, "transfer", assignee=water, due=late), 422, "sla-resolve-limit")
+    moved = act(client, i, "transfer", assignee=water, due=late, due_reason="new contractor")
+    assert moved.status_code == 200 and moved.json()["due_reason"] == "new contractor"
 
 
 def test_closing_without_a_return_visit_is_refused_naming_the_rule(client: httpx.Client) -> None:
