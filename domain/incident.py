@@ -338,7 +338,8 @@ class Incident(Aggregate):
         self.assignee = assignee
         self.due = due
         self.due_reason = due_reason or None
-        self._enter("Dispatched", step_due)
+        # An event from before the SLA policy times the handler by the dispatch's due.
+        self._enter("Dispatched", step_due if step_due is not None else due)
 
     def return_(self, *, actor: Actor, reason: str, clock: StepClock | None = None) -> None:
         self._check("return")
@@ -384,7 +385,7 @@ class Incident(Aggregate):
         self.due = due
         if due_reason:
             self.due_reason = due_reason
-        self._enter("Transferred", step_due)
+        self._enter("Transferred", step_due if step_due is not None else due)
 
     # -- step 3: coordinated handling -------------------------------------
 
@@ -396,7 +397,7 @@ class Incident(Aggregate):
     @event("Acknowledged")
     def _acknowledged(self, actor: Actor, centers: list[str], step_due: str | None = None) -> None:
         self.status = Status.ACKNOWLEDGED
-        self._enter("Acknowledged", step_due)
+        self._enter("Acknowledged", step_due if step_due is not None else self.due)
 
     def progress(self, *, actor: Actor, note: str, clock: StepClock | None = None) -> None:
         self._check("progress")

@@ -13,11 +13,12 @@ numbers. Besides the counts, the fold keeps a few fields per open case and per o
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from projections.cases import utc_text
 from projections.envelope import Envelope
@@ -32,6 +33,9 @@ COUNTERS = (
     "reopens", "resolved", "satisfaction_sum", "satisfaction_count",
 )
 C = {name: i for i, name in enumerate(COUNTERS)}
+EMPTY = (0,) * len(COUNTERS)
+# One of a counter, by name: what `Assessment._add` takes.
+ONE = {name: (i, 1) for i, name in enumerate(COUNTERS)}
 STEP_EVENTS = {"Accepted": "accept", "Dispatched": "dispatch", "Acknowledged": "acknowledge",
                "Resolved": "resolve", "ReturnVisited": "visit"}
 # Steps a department handling a case is answerable for.
@@ -119,16 +123,15 @@ def local_day(at: str, offset: timezone = DEFAULT_OFFSET) -> str:
     return _day_of(text[:13], offset)
 
 
-class OpenCase:
-    """What the fold keeps of an open case: who answers for it, and its current step's due."""
+class OpenCase(NamedTuple):
+    """What the fold keeps of an open case: who answers for it, and its current step's due.
+    A tuple of atoms, which the garbage collector stops tracking: the fold keeps one per open
+    case."""
 
-    __slots__ = ("department", "district", "due", "township")
-
-    def __init__(self, township: str | None, district: str | None, due: datetime | None) -> None:
-        self.township = township
-        self.district = district
-        self.department: str | None = None
-        self.due = due
+    township: str | None
+    district: str | None
+    department: str | None
+    due: datetime | None
 
     @property
     def area(self) -> tuple[str | None, str | None]:
@@ -140,20 +143,25 @@ class Assessment:
 
     def __init__(self, offset: timezone = DEFAULT_OFFSET) -> None:
         self.offset = offset
-        self.days: dict[str, dict[str, list[int]]] = {}  # unit -> day -> counters
+        self.days: dict[str, dict[str, array[int]]] = {}  # unit -> day -> counters
         self.cases: dict[str, OpenCase] = {}  # the open incidents, by id
         self.orders: dict[str, str] = {}  # open order id -> its addressee
         self.position = 0
 
-    def _add(self, units: Iterable[str | None], day: str, counter: str, n: int = 1) -> None:
-        index = C[counter]
+    def _add(self, units: Iterable[str | None], day: str, *bumps: tuple[int, int]) -> None:
+        """Add each (counter index, amount) to every unit's row of the day."""
         for unit in units:
             if unit:
-                cells = self.days.setdefault(unit, {})
+                cells = self.days.get(unit)
+                if cells is None:
+                    cells = self.days[unit] = {}
                 row = cells.get(day)
                 if row is None:
-                    row = cells[day] = [0] * len(COUNTERS)
-                row[index] += n
+                    # An array, not a list: the garbage collector need not walk it (the fold
+                    # holds hundreds of thousands of them over years of history).
+                    row = cells[day] = array("q", EMPTY)
+                for index, n in bumps:
+                    row[index] += n
 
     def apply(self, event: Envelope) -> None:
         """Fold one event (an event at or below the position was applied already)."""
@@ -173,10 +181,10 @@ class Assessment:
         if name == "Reported":
             centers = event.centers
             case = OpenCase(centers[0] if centers else None,
-                            centers[1] if len(centers) > 2 else None,
+                            centers[1] if len(centers) > 2 else None, None,
                             _moment(data.get("step_due")))
             self.cases[oid] = case
-            self._add(case.area, day, "intake")
+            self._add(case.area, day, ONE["intake"])
             return
         known = self.cases.get(oid)
         if known is None:
@@ -187,39 +195,39 @@ class Assessment:
         step = STEP_EVENTS.get(name)
         if step is not None and case.due is not None:
             units = with_dept if step in DEPARTMENT_STEPS else area
-            self._add(units, day, f"{step}_timed")
             at = _moment(event.at)
-            self._add(units, day, f"{step}_on_time" if at is not None and at <= case.due
-                      else "late")
+            self._add(units, day, ONE[f"{step}_timed"],
+                      ONE[f"{step}_on_time"] if at is not None and at <= case.due
+                      else ONE["late"])
         if name in ("Dispatched", "Transferred", "ReopenedAutomatically"):
             assignee = data.get("assignee")
             if isinstance(assignee, dict) and assignee.get("kind") == "department":
-                case.department = f"{DEPARTMENT}{assignee.get('id')}"
+                case = case._replace(department=f"{DEPARTMENT}{assignee.get('id')}")
             elif name != "ReopenedAutomatically":
-                case.department = None
+                case = case._replace(department=None)
+            self.cases[oid] = case
             with_dept = (*area, case.department)
         if name == "Resolved":
-            self._add(with_dept, day, "resolved")
+            self._add(with_dept, day, ONE["resolved"])
         elif name == "ReturnVisited":
             satisfaction = data.get("satisfaction")
             if isinstance(satisfaction, int):
-                self._add(with_dept, day, "satisfaction_sum", satisfaction)
-                self._add(with_dept, day, "satisfaction_count")
+                self._add(with_dept, day, (C["satisfaction_sum"], satisfaction),
+                          ONE["satisfaction_count"])
         elif name in ("Reopened", "ReopenedAutomatically"):
-            self._add(with_dept, day, "reopens")
+            self._add(with_dept, day, ONE["reopens"])
         elif name == "Escalated" and data.get("step") is not None:
             self._add(with_dept if data.get("step") in DEPARTMENT_STEPS else area, day,
-                      "escalations")
+                      ONE["escalations"])
         elif name == "Closed" and data.get("unreachable") and case.due is not None:
             # Closed unreachable: the return visit's step ends here.
-            self._add(area, day, "visit_timed")
             at = _moment(event.at)
-            self._add(area, day, "visit_on_time" if at is not None and at <= case.due
-                      else "late")
+            self._add(area, day, ONE["visit_timed"],
+                      ONE["visit_on_time"] if at is not None and at <= case.due else ONE["late"])
         if name in TERMINAL_EVENTS:
             del self.cases[oid]
         elif "step_due" in data or name == "ReturnVisited":
-            case.due = _moment(data.get("step_due"))
+            self.cases[oid] = case._replace(due=_moment(data.get("step_due")))
 
     def _order(self, event: Envelope) -> None:
         oid = event.originator_id
@@ -227,16 +235,16 @@ class Assessment:
         if event.name == "Issued":
             addressee = str(event.data.get("addressee"))
             self.orders[oid] = addressee
-            self._add([addressee], day, "orders_received")
+            self._add((addressee,), day, ONE["orders_received"])
             return
         to = self.orders.get(oid)
         if to is None:
             return
         if event.name == "Overdue":
-            self._add([to], day, "orders_overdue")
+            self._add((to,), day, ONE["orders_overdue"])
         elif event.name == "Fulfilled":
             if event.data.get("on_time"):
-                self._add([to], day, "orders_met")
+                self._add((to,), day, ONE["orders_met"])
             del self.orders[oid]
 
     # -- queries ------------------------------------------------------------------------------

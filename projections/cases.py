@@ -142,7 +142,10 @@ def case_after(case: Case | None, event: Envelope) -> Case | None:
         new["due"] = data.get("due")
     if name in STEP_AFTER:
         new["step"] = STEP_AFTER[name]
-        new["step_due"] = data.get("step_due") if new["step"] else None
+        step_due = data.get("step_due")
+        if step_due is None and new["step"] in ("acknowledge", "resolve"):
+            step_due = new.get("due")  # an event from before the SLA policy: the dispatch's due
+        new["step_due"] = step_due if new["step"] else None
         new["escalate_at"] = new["step_due"] if case.get("escalated_to") != TOP_LEVEL else None
     if name == "Escalated":
         new["escalations"] = case.get("escalations", 0) + 1

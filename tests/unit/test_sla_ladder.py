@@ -202,3 +202,25 @@ async def test_two_watchers_at_once_and_a_restarted_one_escalate_each_rung_once(
     assert sum(done) == 5
     for case in cases:
         assert [level for level, *_ in world.escalations(case)] == ["township", "district"]
+
+
+def test_a_case_dispatched_before_the_policy_is_timed_by_its_dispatch_due() -> None:
+    """Events stored before issue #14 carry no step_due: the dispatch's due times the handler,
+    in the aggregate and in the record the deadline index is made of."""
+    from projections.cases import case_after
+    from projections.envelope import Envelope
+
+    due = "2026-11-27T08:00:00+00:00"
+    legacy = [("Reported", {"grid": "g", "severity": "routine", "category": "noise",
+                            "description": "d"}),
+              ("Accepted", {"note": ""}),
+              ("Dispatched", {"assignee": {"kind": "department", "id": "x"}, "due": due,
+                              "note": ""}),
+              ("Acknowledged", {})]
+    case = None
+    for version, (name, data) in enumerate(legacy, start=1):
+        event = Envelope(version, "c1", version, f"Incident.{name}", "2026-11-26T08:00:00+00:00",
+                         {**data, "centers": CENTERS, "actor": OFFICER})
+        case = case_after(case, event)
+        assert case is not None
+    assert (case["step"], case["step_due"], case["escalate_at"]) == ("resolve", due, due)
