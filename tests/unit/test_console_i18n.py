@@ -10,13 +10,23 @@ STATIC = Path(__file__).resolve().parents[2] / "command_center" / "static"
 KEY = re.compile(r'^\s*"([^"]+)":', re.M)
 
 
-def strings() -> dict[str, set[str]]:
-    source = (STATIC / "i18n.js").read_text(encoding="utf-8")
-    block = source[source.index("const STRINGS = {"):source.index("const STATUS = {")]
+def _languages(block: str) -> dict[str, set[str]]:
     zh_start = block.index('"zh-CN": {')
     en_start = block.index("\n  en: {")
     return {"zh-CN": set(KEY.findall(block[zh_start + len('"zh-CN": {'):en_start])),
             "en": set(KEY.findall(block[en_start:]))}
+
+
+def strings() -> dict[str, set[str]]:
+    """STRINGS, with the blocks merged into it (`SLA_STRINGS`, issue #14)."""
+    source = (STATIC / "i18n.js").read_text(encoding="utf-8")
+    langs = _languages(source[source.index("const STRINGS = {"):source.index("const STATUS = {")])
+    if "const SLA_STRINGS = {" in source:
+        start = source.index("const SLA_STRINGS = {")
+        extra = _languages(source[start:source.index("\n};\n", start)])
+        for lang in langs:
+            langs[lang] |= extra[lang]
+    return langs
 
 
 def test_both_languages_have_the_same_keys() -> None:
