@@ -110,3 +110,21 @@ async def test_the_watcher_reads_only_orders_past_their_deadline() -> None:
     assert await world.sweep_at(T0 + timedelta(hours=3)) == 3
     world.ledger.catch_up()
     assert world.ledger.orders.due("2026-11-24T03:30:00.000000Z", 100) == []
+
+
+def test_order_events_pass_through_the_view_runner_and_change_no_view() -> None:
+    from infra.bootstrap import notification_reader
+    from infra.runner.embedded import EmbeddedRunner
+    from infra.store.view_store import MemoryViewStore
+
+    world = World()
+    runner = EmbeddedRunner(notification_reader(world.service), MemoryViewStore(), [TOWN, DISTRICT, CITY])
+    runner.catch_up()
+    before = {c: dict(runner.view(c)["counts"]) for c in (TOWN, DISTRICT, CITY)}
+    order_id = world.issue()
+    world.orders.fulfil(order_id, actor=TOWNSHIP, what="done")
+    runner.catch_up()
+    assert {c: dict(runner.view(c)["counts"]) for c in (TOWN, DISTRICT, CITY)} == before
+    assert runner.view(CITY)["recent"] == []
+    world.ledger.catch_up()
+    assert world.ledger.position == world.service.recorder.max_notification_id()
