@@ -39,8 +39,8 @@ def _params(action: str, rng: random.Random, others: Sequence[str]) -> dict[str,
         params: dict[str, Any] = {
             "assignee": {"kind": "department", "id": rng.choice(DEPARTMENTS)},
             "due": f"2026-12-{rng.randint(1, 28):02d}T12:00:00+00:00"}
-        if action == "dispatch":  # may be later than the SLA policy's resolve time
-            params["due_reason"] = "scripted deadline"
+        # may be later than the SLA policy's resolve time, which needs a reason
+        params["due_reason"] = "scripted deadline"
         return params
     if action == "return":
         return {"reason": "not our department"}
