@@ -56,6 +56,7 @@ from infra.store.incident_rows import PostgresIncidentRows
 from infra.store.lease import Lease
 from infra.store.sqlite_recorder import LinkageSQLiteRecorder
 from infra.store.view_store import PostgresViewStore, SQLiteViewStore, ViewStore
+from projections.assessment import Assessment
 from projections.envelope import Envelope, from_state, from_stored
 from streams.app import EVENTS_PARTITIONS, WorkerConfig
 from streams.app import create_app as create_worker_app
@@ -269,7 +270,10 @@ def build_services(
                          checkpoint_seconds=settings.seal_checkpoint_seconds)
 
     orders = SupervisionOrders(service, jurisdiction.centers_for)
-    ledger = Ledger(log_reader(service))
+    # The assessment's days are local days in the SLA policy's calendar (else UTC+08:00).
+    calendar = service.policy.calendar if service.policy is not None else None
+    ledger = Ledger(log_reader(service),
+                    Assessment(calendar.offset) if calendar is not None else Assessment())
 
     async def follow_ledger() -> None:
         # Keeps the assessment and the open orders warm and live; requests catch up too.

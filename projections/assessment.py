@@ -110,17 +110,21 @@ def _moment(text: Any) -> datetime | None:
 
 
 @lru_cache(maxsize=8192)
-def _day_of(hour_text: str, offset: timezone) -> str:
-    """The local day of a UTC time given to the hour ('2026-11-30T17' + offset)."""
-    moment = datetime.fromisoformat(hour_text + ":00:00+00:00")
+def _day_of(prefix: str, offset: timezone) -> str:
+    """The local day of a UTC time given to the hour ('2026-11-30T17') or, for an offset with
+    minutes, to the minute ('2026-11-30T17:30')."""
+    moment = datetime.fromisoformat(prefix + (":00:00+00:00" if len(prefix) == 13 else
+                                              ":00+00:00"))
     return moment.astimezone(offset).date().isoformat()
 
 
 def local_day(at: str, offset: timezone = DEFAULT_OFFSET) -> str:
     """An event's local day: `at` is eventsourcing's UTC ISO time."""
-    text = at if at.endswith("+00:00") and len(at) > 13 else utc_text(at) or ""
-    # A whole hour's offset keeps the local day a function of the UTC hour (cacheable).
-    return _day_of(text[:13], offset)
+    text = at if at.endswith("+00:00") and len(at) > 16 else utc_text(at) or ""
+    # The local day is a function of the UTC hour (of the minute, for an offset like +05:30):
+    # cacheable, whatever the seconds.
+    whole_hours = (offset.utcoffset(None) or timedelta()) % timedelta(hours=1) == timedelta()
+    return _day_of(text[:13] if whole_hours else text[:16], offset)
 
 
 class OpenCase(NamedTuple):

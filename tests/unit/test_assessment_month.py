@@ -271,3 +271,17 @@ def test_linkage_assessment_check(tmp_path: Any) -> None:
     bad.write_text("[weights]\nresolve_on_time = 2\nspeed = 1\n")
     refused = CliRunner().invoke(main, ["assessment", "check", str(bad)])
     assert refused.exit_code == 1 and f"{bad} line 3: key 'speed'" in refused.output
+
+
+def test_local_days_follow_the_offset_to_the_minute() -> None:
+    from datetime import timezone
+
+    from projections.assessment import local_day
+
+    beijing = timezone(timedelta(hours=8))
+    india = timezone(timedelta(hours=5, minutes=30))
+    assert local_day("2026-11-30T15:59:59.999999+00:00", beijing) == "2026-11-30"
+    assert local_day("2026-11-30T16:00:00.000001+00:00", beijing) == "2026-12-01"
+    assert local_day("2026-11-30T18:29:59+00:00", india) == "2026-11-30"
+    assert local_day("2026-11-30T18:30:00+00:00", india) == "2026-12-01"
+    assert local_day("2026-12-01T00:30:00+08:00", beijing) == "2026-12-01"  # not UTC-suffixed
