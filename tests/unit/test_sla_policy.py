@@ -122,3 +122,15 @@ def test_linkage_sla_check(tmp_path: Path) -> None:
     refused = CliRunner().invoke(main, ["sla", "check", str(bad)])
     assert refused.exit_code == 1
     assert f"{bad} line 3: [default], key 'dispatch'" in refused.output
+
+
+def test_the_server_refuses_to_start_with_a_bad_policy_naming_the_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    bad = tmp_path / "sla.toml"
+    bad.write_text(DEFAULT.replace('"3d"', '"three days"'))
+    monkeypatch.setenv("LINKAGE_SLA_POLICY", str(bad))
+    refused = CliRunner().invoke(main, ["serve", "--data-dir", str(tmp_path / "data"),
+                                       "--port", "1"])
+    assert refused.exit_code == 1, refused.output
+    assert f"{bad} line 5: [default], key 'resolve'" in refused.output
