@@ -151,6 +151,22 @@ class Assessment:
         self.cases: dict[str, OpenCase] = {}  # the open incidents, by id
         self.orders: dict[str, str] = {}  # open order id -> its addressee
         self.position = 0
+        # UTC hour (or minute) -> local day, for the events' times (bounded: cleared when big)
+        self._whole_hours = (offset.utcoffset(None) or timedelta()) % timedelta(hours=1) == \
+            timedelta()
+        self._day_cache: dict[str, str] = {}
+
+    def day_of(self, at: str) -> str:
+        """An event's local day (what `local_day` gives), cached by its UTC hour or minute."""
+        if not at.endswith("+00:00"):
+            return local_day(at, self.offset)
+        prefix = at[:13] if self._whole_hours else at[:16]
+        day = self._day_cache.get(prefix)
+        if day is None:
+            if len(self._day_cache) > 100_000:
+                self._day_cache.clear()
+            day = self._day_cache[prefix] = local_day(at, self.offset)
+        return day
 
     def _add(self, units: Iterable[str | None], day: str, *bumps: tuple[int, int]) -> None:
         """Add each (counter index, amount) to every unit's row of the day."""
@@ -181,7 +197,7 @@ class Assessment:
         name = event.name
         data = event.data
         oid = event.originator_id
-        day = local_day(event.at, self.offset)
+        day = self.day_of(event.at)
         if name == "Reported":
             centers = event.centers
             case = OpenCase(centers[0] if centers else None,
@@ -194,8 +210,8 @@ class Assessment:
         if known is None:
             return
         case = known
-        area = case.area
-        with_dept = (*area, case.department)
+        area = (case[0], case[1])
+        with_dept = (case[0], case[1], case[2])
         step = STEP_EVENTS.get(name)
         if step is not None and case.due is not None:
             units = with_dept if step in DEPARTMENT_STEPS else area
@@ -206,11 +222,11 @@ class Assessment:
         if name in ("Dispatched", "Transferred", "ReopenedAutomatically"):
             assignee = data.get("assignee")
             if isinstance(assignee, dict) and assignee.get("kind") == "department":
-                case = case._replace(department=f"{DEPARTMENT}{assignee.get('id')}")
+                case = OpenCase(case[0], case[1], f"{DEPARTMENT}{assignee.get('id')}", case[3])
             elif name != "ReopenedAutomatically":
-                case = case._replace(department=None)
+                case = OpenCase(case[0], case[1], None, case[3])
             self.cases[oid] = case
-            with_dept = (*area, case.department)
+            with_dept = (case[0], case[1], case[2])
         if name == "Resolved":
             self._add(with_dept, day, ONE["resolved"])
         elif name == "ReturnVisited":
@@ -231,11 +247,11 @@ class Assessment:
         if name in TERMINAL_EVENTS:
             del self.cases[oid]
         elif "step_due" in data or name == "ReturnVisited":
-            self.cases[oid] = case._replace(due=_moment(data.get("step_due")))
+            self.cases[oid] = OpenCase(case[0], case[1], case[2], _moment(data.get("step_due")))
 
     def _order(self, event: Envelope) -> None:
         oid = event.originator_id
-        day = local_day(event.at, self.offset)
+        day = self.day_of(event.at)
         if event.name == "Issued":
             addressee = str(event.data.get("addressee"))
             self.orders[oid] = addressee
