@@ -19,6 +19,8 @@ from starlette.staticfiles import StaticFiles
 
 from command_center.api import json_response
 from command_center.api import routes as api_routes
+from command_center.assessment_api import add_openapi as add_assessment_openapi
+from command_center.assessment_api import assessment
 from command_center.audit_api import OPENAPI_PATHS as AUDIT_PATHS
 from command_center.audit_api import routes as audit_routes
 from command_center.audit_api import secure_openapi
@@ -42,6 +44,8 @@ from command_center.metrics import HttpMetrics
 from command_center.metrics import routes as metrics_routes
 from command_center.open311 import routes as open311_routes
 from command_center.openapi import build_openapi
+from command_center.orders_api import add_openapi as add_orders_openapi
+from command_center.orders_api import routes as order_routes
 from command_center.problems import Problem, problem_response
 from command_center.registry import routes as registry_routes
 from command_center.registry_openapi import add_openapi as add_registry_openapi
@@ -50,6 +54,7 @@ from command_center.throttle import QuietRefusals, ThrottleMiddleware
 from command_center.types import Services
 from domain.application import NotFound, UnknownGrid, VersionConflict
 from domain.incident import DomainError, IllegalTransition, InvalidCommand, public_name
+from domain.supervision_order import OrderRefused
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
@@ -66,7 +71,7 @@ async def openapi(request: Request) -> Response:
 def _domain_status(exc: DomainError) -> int:
     if isinstance(exc, NotFound):
         return 404
-    if isinstance(exc, (IllegalTransition, VersionConflict)):
+    if isinstance(exc, (IllegalTransition, VersionConflict, OrderRefused)):
         return 409
     if isinstance(exc, (UnknownGrid, InvalidCommand)):
         return 422
@@ -146,6 +151,8 @@ def create_app(services: Services) -> Starlette:
             *metrics_routes,
             *health_routes,
             *open311_routes,
+            *order_routes,
+            Route("/api/assessment", assessment, methods=["GET"]),
             WebSocketRoute("/ws/console", console_endpoint),
             WebSocketRoute("/ws/feed", feed_endpoint),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
@@ -174,5 +181,7 @@ def create_app(services: Services) -> Starlette:
     add_directory_openapi(openapi_doc)
     add_registry_openapi(openapi_doc)
     add_disclosure_openapi(openapi_doc)
+    add_orders_openapi(openapi_doc)
+    add_assessment_openapi(openapi_doc)
     app.state.openapi = secure_openapi(openapi_doc)
     return app

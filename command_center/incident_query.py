@@ -43,4 +43,8 @@ class IncidentRows(Protocol):
     def overdue(self, now: str) -> list[dict[str, Any]]:
         """Every open case being worked whose due time is before `now` (UTC text)."""
 
+    def due(self, now: str, limit: int) -> list[dict[str, Any]]:
+        """Up to `limit` cases whose next escalation is due by `now` (UTC text), earliest
+        first: the deadline index the SLA watcher reads."""
+
 

@@ -95,8 +95,11 @@ class MarkDuplicate(Action, kw_only=True):
 @body_of("dispatch")
 class Dispatch(Action, kw_only=True):
     assignee: Assignee
-    due: Annotated[datetime, Meta(tz=True, description="deadline, ISO 8601 with time zone")]
+    due: Annotated[datetime, Meta(tz=True, description=(
+        "resolve deadline, ISO 8601 with time zone; default: the SLA policy's resolve time. "
+        "Later than the policy's time needs due_reason"))] | None = None
     note: OptionalNote = ""
+    due_reason: OptionalNote = ""
 
 
 @body_of("return")
@@ -109,6 +112,7 @@ class Transfer(Action, kw_only=True):
     assignee: Assignee
     due: Annotated[datetime, Meta(tz=True)] | None = None
     reason: OptionalNote = ""
+    due_reason: OptionalNote = ""
 
 
 @body_of("acknowledge")
@@ -130,6 +134,12 @@ class Resolve(Action, kw_only=True):
 class ReturnVisit(Action, kw_only=True):
     satisfaction: Annotated[int, Meta(ge=1, le=5)]
     comment: OptionalNote = ""
+
+
+@body_of("visit-attempt")
+class VisitAttempt(Action, kw_only=True):
+    at: Annotated[datetime, Meta(tz=True, description="when the unanswered call was made")]
+    note: OptionalNote = ""
 
 
 @body_of("reopen")

@@ -11,6 +11,7 @@ from starlette.requests import HTTPConnection
 from command_center.hub import Hub, ViewSource
 from command_center.incident_query import IncidentRows
 from command_center.intake import Intake, RateLimiter
+from command_center.ledger import Ledger
 from command_center.metrics import Metrics
 from command_center.open311_catalog import Open311
 from command_center.problems import Problem
@@ -21,6 +22,8 @@ from domain.application import IncidentService
 from domain.directory import Directory
 from domain.incident import Actor
 from domain.jurisdiction import Jurisdiction
+from domain.order_service import SupervisionOrders
+from projections.assessment import DEFAULT_WEIGHTS, Weights
 
 Authenticate = Callable[[HTTPConnection], Actor]
 # a /readyz check (command_center/health.py): (passed, what it saw)
@@ -106,3 +109,7 @@ class Services:
     metrics_port: int = 0  # /metrics on a port of its own, not the app's
     metrics_token: str = ""  # when set, /metrics on the app's port needs it as a bearer token
     open311: Open311 | None = None  # Open311 GeoReport v2 (None: not configured)
+    # Step 4 (issue #14): supervision orders, and the ledger folding them and the assessment
+    orders: SupervisionOrders | None = None
+    ledger: Ledger | None = None
+    weights: Weights = DEFAULT_WEIGHTS

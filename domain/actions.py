@@ -50,6 +50,8 @@ LOOP_ACTIONS: tuple[LoopAction, ...] = (
     # step 4: tracking and supervision, at any time while the case is worked
     LoopAction("supervise", Incident.supervise),
     LoopAction("escalate", Incident.escalate),
+    # step 5 again (issue #14): a return visit that did not reach the resident
+    LoopAction("visit_attempt", Incident.visit_attempt),
 )
 
 BY_PATH: dict[str, LoopAction] = {action.path: action for action in LOOP_ACTIONS}

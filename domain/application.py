@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -12,6 +13,7 @@ from eventsourcing.persistence import IntegrityError, Transcoder
 from domain.actions import BY_PATH, PATHS
 from domain.codec import OrjsonTranscoder, plain
 from domain.incident import Actor, DomainError, Incident, InvalidCommand
+from domain.sla_policy import SlaPolicy, StepClock
 
 
 class NotFound(DomainError):
@@ -41,10 +43,23 @@ class IncidentService(Application[UUID]):
         self,
         centers_for: Callable[[str], Sequence[str]],
         env: dict[str, str] | None = None,
+        *,
+        policy: SlaPolicy | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        community_for: Callable[[str], str | None] | None = None,
     ) -> None:
         super().__init__(env=env)
         # grid id -> the center ids it shows on (township, district, city); raises KeyError
         self._centers_for = centers_for
+        # The SLA policy times each step (None: only the dispatch's own due time counts);
+        # the clock is injectable so that scenarios run in virtual time.
+        self.policy = policy
+        self.clock = clock
+        self._community_for = community_for
+
+    def step_clock(self) -> StepClock | None:
+        """The policy with the clock's reading now, for a command; None without a policy."""
+        return StepClock(self.policy, self.clock()) if self.policy is not None else None
 
     def construct_transcoder(self) -> Transcoder:
         return OrjsonTranscoder()
@@ -57,7 +72,8 @@ class IncidentService(Application[UUID]):
             raise UnknownGrid(
                 f"grid {grid!r} is not in the jurisdiction tree; expected the id of a grid"
             ) from None
-        incident = Incident.report(actor=actor, grid=grid, centers=centers, **fields)
+        incident = Incident.report(actor=actor, grid=grid, centers=centers,
+                                   clock=self.step_clock(), **fields)
         self.save(incident)
         return incident
 
@@ -96,14 +112,33 @@ class IncidentService(Application[UUID]):
             )
         if action == "mark-duplicate":
             self.get(str(params["of"]))  # the original must exist
-        loop_action.command(incident, actor=actor, **params)
+        loop_action.command(incident, actor=actor, clock=self.step_clock(), **params)
+        self._save(incident)
+        return incident
+
+    def _save(self, incident: Incident) -> None:
         try:
             self.save(incident)
         except IntegrityError:
             raise VersionConflict(
-                f"incident {incident_id} was changed by another command at the same time; "
+                f"incident {incident.id} was changed by another command at the same time; "
                 "reload and retry"
             ) from None
+
+    def escalate_overdue(
+        self, incident_id: str, *, actor: Actor, step: str, deadline: str, now: datetime,
+        every: timedelta | None = None,
+    ) -> Incident:
+        """Climb one rung of the escalation ladder for a breached step (the SLA watcher's
+        command); NotEscalated when that rung was taken already or is not due."""
+        require_actor(actor)
+        incident = self.get(incident_id)
+        if every is None:
+            every = self.policy.escalate_every if self.policy is not None else timedelta(hours=1)
+        community = self._community_for(incident.grid) if self._community_for else None
+        incident.escalate_overdue(actor=actor, step=step, deadline=deadline, now=now, every=every,
+                                  community=community)
+        self._save(incident)
         return incident
 
     def timeline(self, incident_id: str) -> list[dict[str, Any]]:

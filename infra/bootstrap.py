@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractContextManager
@@ -20,6 +21,7 @@ from command_center.disclosure import DisclosureSettings, DisclosureState
 from command_center.hub import Hub, ViewSource
 from command_center.incident_query import IncidentRows
 from command_center.intake import Intake, RateLimiter
+from command_center.ledger import Ledger
 from command_center.open311_catalog import Open311
 from command_center.registry_state import RegistryState, refuse_released
 from command_center.throttle import FailureThrottle
@@ -33,6 +35,7 @@ from domain.camera_alert import Observation
 from domain.directory import Directory
 from domain.incident import Actor
 from domain.jurisdiction import Jurisdiction
+from domain.order_service import SupervisionOrders
 from domain.registry_service import RegistryService
 from infra.distributed.generation import WorkerGeneration
 from infra.distributed.generation import app_id as worker_app_id
@@ -42,10 +45,12 @@ from infra.distributed.views_claim import ViewsClaim
 from infra.ingest.alert_store import RecorderAlertStore
 from infra.ingest.writer import WriterProcess
 from infra.loaders.alert_rules import load_rules
+from infra.loaders.assessment_weights import load_weights
 from infra.loaders.cameras import DEFAULT_CAMERAS, load_cameras
 from infra.loaders.directory import DEFAULT_DIRECTORY, load_directory
 from infra.loaders.jurisdiction import load_jurisdiction
 from infra.loaders.open311 import load_catalog
+from infra.loaders.sla_policy import load_policy
 from infra.outbound.wiring import build_deliverer
 from infra.runner.embedded import EmbeddedRunner, ReadNotifications
 from infra.runner.sla_watcher import SlaWatcher
@@ -64,9 +69,12 @@ from infra.store.lease import Lease
 from infra.store.sqldb import Database
 from infra.store.sqlite_recorder import LinkageSQLiteRecorder
 from infra.store.view_store import PostgresViewStore, SQLiteViewStore, ViewStore
+from projections.assessment import Assessment
 from projections.envelope import Envelope, from_state, from_stored
 from streams.app import EVENTS_PARTITIONS, WorkerConfig
 from streams.app import create_app as create_worker_app
+
+log = logging.getLogger(__name__)
 
 
 def notification_reader(service: IncidentService) -> ReadNotifications:
@@ -99,9 +107,9 @@ def notification_reader(service: IncidentService) -> ReadNotifications:
     return read
 
 
-def plain_reader(service: IncidentService) -> ReadNotifications:
-    """Envelopes after a position, from the notification table only (a second reader must not
-    take the embedded runner's in-memory notifications)."""
+def log_reader(service: IncidentService) -> ReadNotifications:
+    """Read envelopes after a position from the notification log's table (never the runner's
+    cache of what this process stored, which the runner alone consumes)."""
     recorder = service.recorder
 
     def read(after: int, limit: int) -> list[Envelope]:
@@ -124,8 +132,23 @@ def grid_centers(jurisdiction: Jurisdiction) -> Callable[[str], tuple[str, ...]]
     return centers_for
 
 
+def grid_community(jurisdiction: Jurisdiction) -> Callable[[str], str | None]:
+    """grid id -> its community (the first rung of the ladder above a grid worker), if any."""
+
+    @cache
+    def community_for(grid: str) -> str | None:
+        unit = jurisdiction.get(grid)
+        parent = jurisdiction.get(unit.parent) if unit and unit.parent else None
+        return parent.id if parent is not None and parent.level == "community" else None
+
+    return community_for
+
+
 def build_service(settings: Settings, jurisdiction: Jurisdiction) -> IncidentService:
-    return IncidentService(grid_centers(jurisdiction), env=settings.eventsourcing_env())
+    # The SLA policy is checked at start: a bad file stops the process naming its line.
+    return IncidentService(grid_centers(jurisdiction), env=settings.eventsourcing_env(),
+                           policy=load_policy(settings.sla_policy),
+                           community_for=grid_community(jurisdiction))
 
 
 def build_alerts(settings: Settings, jurisdiction: Jurisdiction,
@@ -275,8 +298,23 @@ def build_services(
                               stored_reader(service.recorder, memory=False),
                               [unit.id for unit in jurisdiction.centers()],
                               every=settings.view_snapshot_every, keep=settings.view_snapshot_keep)
+    orders = SupervisionOrders(service, jurisdiction.centers_for)
+    # The assessment's days are local days in the SLA policy's calendar (else UTC+08:00).
+    calendar = service.policy.calendar if service.policy is not None else None
+    ledger = Ledger(log_reader(service),
+                    Assessment(calendar.offset) if calendar is not None else Assessment())
+
+    async def follow_ledger() -> None:
+        # Keeps the assessment and the open orders warm and live; requests catch up too.
+        while True:
+            try:
+                await asyncio.to_thread(ledger.catch_up)
+            except Exception:
+                log.exception("step-4 ledger catch-up failed; will retry")
+            await asyncio.sleep(settings.ledger_interval)
+
     sla = SlaWatcher(service, incident_rows, jurisdiction.root.id, grace=settings.sla_grace,
-                     interval=settings.sla_interval)
+                     interval=settings.sla_interval, orders=orders, ledger=ledger)
     services = Services(
         jurisdiction=jurisdiction,
         incidents=service,
@@ -287,7 +325,7 @@ def build_services(
         resume_wait=settings.resume_wait,
         max_overflows=settings.max_overflows,
         send_timeout=settings.ws_send_timeout,
-        background=[*background, Lease.for_settings(settings, "sealer").holding(seal),
+        background=[*background, follow_ledger, Lease.for_settings(settings, "sealer").holding(seal),
                     Lease.for_settings(settings, "sla-watcher").holding(sla.run),
                     Lease.for_settings(settings, "view-snapshots").holding(snapshots.run)],
         on_shutdown=on_shutdown,
@@ -297,6 +335,9 @@ def build_services(
         proofs=StoreProofs(settings, sealer.public_key, sealer.public_pem),
         time_travel=snapshots,
         **build_directory(settings, jurisdiction),
+        orders=orders,
+        ledger=ledger,
+        weights=load_weights(settings.assessment_weights),
         **auth_hooks(auth, settings),
     )
     if services.directory is not None:
@@ -308,7 +349,7 @@ def build_services(
                                max_results=settings.open311_max_results)
     # Outbound alerts: one deliverer per event store (a lease), off the request path.
     deliverer = build_deliverer(settings, [u.id for u in jurisdiction.centers()],
-                                plain_reader(service),
+                                log_reader(service),
                                 lambda: service.recorder.max_notification_id() or 0,
                                 services.metrics)
     services.background.append(Lease.for_settings(settings, "outbound").holding(deliverer.run))

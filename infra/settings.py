@@ -9,10 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from infra.loaders.alert_rules import DEFAULT_RULES
+from infra.loaders.assessment_weights import DEFAULT_WEIGHTS_FILE
 from infra.loaders.cameras import DEFAULT_CAMERAS
 from infra.loaders.directory import DEFAULT_DIRECTORY
 from infra.loaders.jurisdiction import DEFAULT_JURISDICTION
 from infra.loaders.open311 import DEFAULT_OPEN311_SERVICES
+from infra.loaders.sla_policy import DEFAULT_POLICY
 
 
 def _env(name: str, default: str) -> str:
@@ -139,6 +141,13 @@ class Settings:
         default_factory=lambda: timedelta(seconds=float(_env("SLA_GRACE_SECONDS", "3600")))
     )
     sla_interval: float = field(default_factory=lambda: float(_env("SLA_INTERVAL", "30")))
+    # The SLA policy file: time allowed per step by category x severity (`linkage sla check`).
+    sla_policy: Path = field(default_factory=lambda: Path(_env("SLA_POLICY", str(DEFAULT_POLICY))))
+    # Seconds between the step-4 ledger's catch-ups (assessment, open supervision orders).
+    ledger_interval: float = field(default_factory=lambda: float(_env("LEDGER_INTERVAL", "1")))
+    # The assessment's composite-score weights (`linkage assessment check`).
+    assessment_weights: Path = field(
+        default_factory=lambda: Path(_env("ASSESSMENT_WEIGHTS", str(DEFAULT_WEIGHTS_FILE))))
     # Camera and sensor alerts
     cameras: Path = field(default_factory=lambda: Path(_env("CAMERAS", str(DEFAULT_CAMERAS))))
     # Dispatch targets (departments, parties, grid workers) and role names the console shows

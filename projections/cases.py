@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from domain.incident import STEP_AFTER
 from projections.envelope import Envelope
 
 Case = dict[str, Any]
@@ -53,7 +54,11 @@ NEXT_STATUS: dict[str, str | None] = {
     "Closed": "closed",
     "Supervised": None,
     "Escalated": None,
+    "ReopenedAutomatically": "dispatched",
+    "VisitAttempted": None,
 }
+# The top of the escalation ladder: a case there has no next rung to be due.
+TOP_LEVEL = "city"
 
 
 def utc_text(text: Any) -> str | None:
@@ -135,6 +140,11 @@ def case_after(case: Case | None, event: Envelope) -> Case | None:
             "escalations": 0,
             "escalated_to": None,
             "supervised_by": None,
+            # The step being timed, when it is due, and when the watcher next escalates it
+            # (the deadline index: the next rung of the ladder for this step's breach).
+            "step": "accept",
+            "step_due": data.get("step_due"),
+            "escalate_at": data.get("step_due"),
         }
         new["urgency"] = urgency(new)
         return new
@@ -148,9 +158,20 @@ def case_after(case: Case | None, event: Envelope) -> Case | None:
         new["assignee"] = _assignee_text(data.get("assignee"))
     if "due" in data or name in ("Returned", "Reopened"):
         new["due"] = data.get("due")
+    if name in STEP_AFTER:
+        new["step"] = STEP_AFTER[name]
+        step_due = data.get("step_due")
+        if step_due is None and new["step"] in ("acknowledge", "resolve"):
+            step_due = new.get("due")  # an event from before the SLA policy: the dispatch's due
+        new["step_due"] = step_due if new["step"] else None
+        new["escalate_at"] = new["step_due"] if case.get("escalated_to") != TOP_LEVEL else None
     if name == "Escalated":
         new["escalations"] = case.get("escalations", 0) + 1
         new["escalated_to"] = data.get("level")
+        if data.get("level") == TOP_LEVEL:
+            new["escalate_at"] = None
+        elif data.get("step") is not None:
+            new["escalate_at"] = data.get("next_at")
     elif name == "Supervised":
         new["supervised_by"] = data.get("by_center")
     new["urgency"] = urgency(new)

@@ -16,7 +16,7 @@ GROUPS = ("report", "read", "view", "subscribe", "audit", "handler_action", "oth
           "alert_ingest", "alert_read", "alert_action", "tree")
 HANDLER_ACTIONS = ("acknowledge", "progress", "resolve", "return")
 OTHER_ACTIONS = ("accept", "reject", "mark-duplicate", "dispatch", "transfer", "return-visit",
-                 "reopen", "close", "supervise", "escalate")
+                 "reopen", "close", "supervise", "escalate", "visit-attempt")
 
 
 def group_of(action: str) -> str:

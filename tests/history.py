@@ -36,8 +36,12 @@ def _params(action: str, rng: random.Random, others: Sequence[str]) -> dict[str,
     if action == "mark-duplicate":
         return {"of": rng.choice(others)}
     if action in ("dispatch", "transfer"):
-        return {"assignee": {"kind": "department", "id": rng.choice(DEPARTMENTS)},
-                "due": f"2026-12-{rng.randint(1, 28):02d}T12:00:00+00:00"}
+        params: dict[str, Any] = {
+            "assignee": {"kind": "department", "id": rng.choice(DEPARTMENTS)},
+            "due": f"2026-12-{rng.randint(1, 28):02d}T12:00:00+00:00"}
+        # may be later than the SLA policy's resolve time, which needs a reason
+        params["due_reason"] = "scripted deadline"
+        return params
     if action == "return":
         return {"reason": "not our department"}
     if action == "progress":

@@ -12,6 +12,8 @@ import { loadNames, onNames, partyName } from "./display.js";
 import Names from "./names.js";
 import { caseLabel, renderActions, resetActions, setContext } from "./drawer.js";
 import { wireKeys } from "./keys.js";
+import { mountAssessment } from "./assessment.js";
+import { mountOrders } from "./orders.js";
 import {
   addStrings, STATUSES, getLang, setLang, t, tStatus, tCategory, tSource, tEventType, tSeverity, tAssignee,
   tLevel, tRule, unitName, formatDuration, translateDom,
@@ -486,6 +488,7 @@ function handleMessage(msg) {
       }
       markDirty("seq");
       announceView();
+      document.dispatchEvent(new Event("linkage:delta")); // orders.js, assessment.js refresh
       break;
     }
     case "error": {
@@ -743,13 +746,14 @@ function openCount() {
 
 const WORKING = new Set(["accepted", "dispatched", "returned", "acknowledged", "reopened"]);
 
-function dueText(dueMs, now, repMs) {
+function dueText(dueMs, now, repMs, accepting = false) {
   if (dueMs === Infinity && repMs !== undefined && repMs !== Infinity) {
     return { abs: "", rel: t("since.report", { d: formatDuration(now - repMs) }) };
   }
   if (dueMs === Infinity) return { abs: t("due.none"), rel: "" };
   const diff = dueMs - now;
-  const rel = diff < 0 ? t("due.overdue", { d: formatDuration(-diff) }) : t("due.in", { d: formatDuration(diff) });
+  const key = accepting ? "due.accept" : "due";
+  const rel = diff < 0 ? t(key + ".overdue", { d: formatDuration(-diff) }) : t(key + ".in", { d: formatDuration(diff) });
   return { abs: fmt().full.format(dueMs), rel };
 }
 
@@ -794,7 +798,7 @@ function fillRow(entry, k, now) {
     c.assignee.classList.toggle("muted", !inc.assignee);
     if (!inc.assignee) c.assignee.textContent = t("unassigned");
   }
-  const d = dueText(k.due, now, k.rep);
+  const d = dueText(k.due, now, k.rep, k.accepting);
   const dueSig = lang + "|" + d.abs + "|" + d.rel + "|" + k.overdue;
   if (dueSig !== entry.dueSig) {
     entry.dueSig = dueSig;
@@ -1358,11 +1362,20 @@ async function start() {
   }
 }
 
+// Issue #14: the supervision-order and assessment panels, in modules of their own.
+function mountStep4() {
+  const names = (u) => (String(u).startsWith("department:") ? tAssignee(u) : gridName(u));
+  const deps = { center: () => state.centerId, apiFetch, names };
+  mountOrders(deps);
+  mountAssessment(deps);
+}
+
 function main() {
   state.token = readToken();
   translateDom();
   setConn("connecting");
   wire();
+  mountStep4();
   start();
 }
 

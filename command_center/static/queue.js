@@ -15,8 +15,10 @@ function times(inc) {
   let tm = timeCache.get(inc);
   if (!tm) {
     const due = Date.parse(inc.due || "");
+    const stepDue = Date.parse(inc.step_due || "");
     const rep = Date.parse(inc.reported_at || "");
-    tm = { due: Number.isNaN(due) ? Infinity : due, rep: Number.isNaN(rep) ? Infinity : rep };
+    tm = { due: Number.isNaN(due) ? Infinity : due, rep: Number.isNaN(rep) ? Infinity : rep,
+      stepDue: Number.isNaN(stepDue) ? Infinity : stepDue };
     timeCache.set(inc, tm);
   }
   return tm;
@@ -25,8 +27,10 @@ function times(inc) {
 // {inc, band, when, overdue, due, rep} for one case at `now`.
 export function keyOf(inc, now) {
   const tm = times(inc);
-  const working = WORKING.has(inc.status);
-  const due = working ? tm.due : Infinity;
+  // A case waiting to be accepted counts down to the SLA policy's accept time (step_due).
+  const accepting = inc.status === "reported" && Boolean(inc.step_due);
+  const working = WORKING.has(inc.status) || accepting;
+  const due = accepting ? tm.stepDue : working ? tm.due : Infinity;
   const overdue = due !== Infinity && (due < now || Number(inc.escalations) > 0);
   let band;
   let when;
@@ -44,7 +48,7 @@ export function keyOf(inc, now) {
     when = tm.rep;
   }
   return { inc, band, when, overdue: working && due !== Infinity && due < now, due, rep: tm.rep,
-    major: inc.severity === "major" };
+    major: inc.severity === "major", accepting };
 }
 
 export function compareKeys(a, b) {

@@ -301,6 +301,49 @@ def jurisdiction_check(file: str) -> None:
 
 
 @main.group()
+def sla() -> None:
+    """Work with the SLA policy file."""
+
+
+@sla.command("check")
+@click.argument("file", type=click.Path(dir_okay=False))
+def sla_check(file: str) -> None:
+    """Validate an SLA policy file (TOML); exit 1 naming the line, the rule and the problem."""
+    from domain.sla_policy import PolicyError
+    from infra.loaders.sla_policy import load_policy
+
+    try:
+        policy = load_policy(file)
+    except PolicyError as exc:
+        click.echo(f"invalid: {exc}", err=True)
+        sys.exit(1)
+    hours = "with working hours" if policy.calendar else "without working hours"
+    click.echo(f"ok: default row and {len(policy.rules)} rules, {hours}; escalation every "
+               f"{policy.escalate_every}; {policy.unreachable_attempts} unreachable attempts "
+               f"{policy.attempt_gap} apart allow closing without a visit")
+
+
+@main.group()
+def assessment() -> None:
+    """Work with the assessment (考核) weights file."""
+
+
+@assessment.command("check")
+@click.argument("file", type=click.Path(dir_okay=False))
+def assessment_check(file: str) -> None:
+    """Validate an assessment weights file (TOML); exit 1 naming the line and the problem."""
+    from infra.loaders.assessment_weights import load_weights
+    from projections.assessment import WeightsError
+
+    try:
+        weights = load_weights(file)
+    except WeightsError as exc:
+        click.echo(f"invalid: {exc}", err=True)
+        sys.exit(1)
+    click.echo("ok: " + ", ".join(f"{k}={v:g}" for k, v in weights.weights.items()))
+
+
+@main.group()
 def alerts() -> None:
     """Work with the alert rules file and the camera registry."""
 

@@ -26,8 +26,10 @@ log = logging.getLogger(__name__)
 # The record's own fields, then what queries filter on: the centers from the root, due in UTC
 FIELDS = ("id", "grid", "status", "severity", "category", "source", "assignee", "due",
           "reported_at", "updated_at", "summary", "version", "escalations", "escalated_to",
-          "supervised_by", "urgency")
-COLUMNS = (*FIELDS, "centers", "center1", "center2", "center3", "due_utc")
+          "supervised_by", "urgency", "step", "step_due", "escalate_at")
+COLUMNS = (*FIELDS, "centers", "center1", "center2", "center3", "due_utc", "escalate_at_utc")
+# Columns added after the table was first shipped (issue #14: the deadline index).
+ADDED = ("step", "step_due", "escalate_at", "escalate_at_utc")
 INTEGERS = frozenset({"version", "escalations"})
 MAX_DEPTH = 3
 _TERMINAL = tuple(sorted(TERMINAL))
@@ -45,11 +47,23 @@ def schema() -> list[str]:
     ]
 
 
+def add_deadline_index(execute: Callable[[str], Any]) -> None:
+    """Add the deadline index's columns to a table made before them, then its index (the
+    watcher reads only the rows whose next escalation is due, in due order)."""
+    for column in ADDED:
+        try:
+            execute(f"SELECT {column} FROM linkage_incidents WHERE 1 = 0")
+        except Exception:  # no such column: a table from before the deadline index
+            execute(f"ALTER TABLE linkage_incidents ADD COLUMN {column} TEXT")
+    execute("CREATE INDEX IF NOT EXISTS linkage_incidents_escalate ON linkage_incidents "
+            "(escalate_at_utc, id)")
+
+
 def to_row(case: Case) -> tuple[Any, ...]:
     from_root = list(reversed(case.get("centers") or []))[:MAX_DEPTH]
     from_root += [None] * (MAX_DEPTH - len(from_root))
     return (*(case.get(f) for f in FIELDS), orjson.dumps(case.get("centers") or []).decode(),
-            *from_root, utc_text(case.get("due")))
+            *from_root, utc_text(case.get("due")), utc_text(case.get("escalate_at")))
 
 
 def to_case(row: tuple[Any, ...]) -> Case:
@@ -123,6 +137,12 @@ def overdue_sql(now: str, ph: str = "?") -> tuple[str, tuple[Any, ...]]:
             "ORDER BY due_utc, id", (*_WORKING, now))
 
 
+def due_sql(now: str, limit: int, ph: str = "?") -> tuple[str, tuple[Any, ...]]:
+    """The SELECT of the cases whose next escalation is due by `now`, earliest first."""
+    return (f"SELECT {', '.join(COLUMNS)} FROM linkage_incidents WHERE escalate_at_utc IS NOT NULL "
+            f"AND escalate_at_utc <= {ph} ORDER BY escalate_at_utc, id LIMIT {ph}", (now, limit))
+
+
 def open_sql() -> str:
     return (f"SELECT {', '.join(COLUMNS)} FROM linkage_incidents WHERE status NOT IN "
             f"({', '.join(repr(s) for s in _TERMINAL)})")
@@ -172,6 +192,13 @@ class MemoryRows:
         return sorted((c for c in self.rows.values() if self._overdue(c, now)),
                       key=lambda c: (utc_text(c.get("due")) or "", c["id"]))
 
+    def due(self, now: str, limit: int) -> list[Case]:
+        # A memory store is for tests and demos: a scan, with the SQL stores' answers.
+        found = sorted((c for c in self.rows.values()
+                        if (utc_text(c.get("escalate_at")) or "~") <= now),
+                       key=lambda c: (utc_text(c.get("escalate_at")) or "", c["id"]))
+        return found[:limit]
+
 
 class PostgresIncidentRows:
     """The read model of distributed mode: the worker upserts, the hubs query."""
@@ -183,9 +210,11 @@ class PostgresIncidentRows:
         self._lock = threading.Lock()
         self._conn = self._connect()
         # Under the schema's DDL lock: a worker and hubs start together on a fresh schema.
-        with self._lock, ddl_lock(self._conn, schema_name), self._conn.transaction():
-            for statement in schema():
-                self._conn.execute(statement)
+        with self._lock, ddl_lock(self._conn, schema_name):
+            with self._conn.transaction():
+                for statement in schema():
+                    self._conn.execute(statement)
+            add_deadline_index(self._conn.execute)
 
     def _connect(self) -> Any:
         import psycopg
@@ -218,6 +247,9 @@ class PostgresIncidentRows:
 
     def overdue(self, now: str) -> list[Case]:
         return self._rows(*overdue_sql(now, "%s"))
+
+    def due(self, now: str, limit: int) -> list[Case]:
+        return self._rows(*due_sql(now, limit, "%s"))
 
     def upsert_now(self, cases: Iterable[Case]) -> None:
         rows = latest(cases)

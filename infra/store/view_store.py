@@ -54,6 +54,8 @@ class ViewStore(Protocol):
 
     def overdue(self, now: str) -> list[Case]: ...
 
+    def due(self, now: str, limit: int) -> list[Case]: ...
+
     def deltas_after(self, center: str, seq: int, limit: int) -> list[tuple[int, list[Change]]]: ...
 
     def reset(self) -> str: ...
@@ -101,6 +103,9 @@ class MemoryViewStore:
     def overdue(self, now: str) -> list[Case]:
         return self._rows.overdue(now)
 
+    def due(self, now: str, limit: int) -> list[Case]:
+        return self._rows.due(now, limit)
+
     def reset(self) -> str:
         self._loaded = Loaded(epoch=new_epoch(), position=0)
         self._rows = MemoryRows()
@@ -141,6 +146,7 @@ class _SQLViewStore:
             *incident_rows.schema(),
         ):
             self._execute(statement)
+        incident_rows.add_deadline_index(self._execute)
 
     def _meta(self, key: str) -> str | None:
         rows = self._execute(f"SELECT v FROM linkage_view_meta WHERE k = {self.ph}", (key,))
@@ -216,6 +222,11 @@ class _SQLViewStore:
     def overdue(self, now: str) -> list[Case]:
         with self._lock:
             rows = self._execute(*incident_rows.overdue_sql(now, self.ph))
+        return [incident_rows.to_case(row) for row in rows]
+
+    def due(self, now: str, limit: int) -> list[Case]:
+        with self._lock:
+            rows = self._execute(*incident_rows.due_sql(now, limit, self.ph))
         return [incident_rows.to_case(row) for row in rows]
 
     def reset(self) -> str:

@@ -62,10 +62,8 @@ def test_the_whole_five_step_loop_over_http(client: httpx.Client) -> None:
         ("acknowledge", {}, "acknowledged"),
         ("progress", {"note": "on site"}, "acknowledged"),
         ("resolve", {"outcome": "work hours enforced"}, "resolved"),
-        ("return-visit", {"satisfaction": 1, "comment": "still noisy"}, "visited"),
-        ("reopen", {"reason": "resident dissatisfied"}, "reopened"),
-        ("dispatch", {"assignee": {"kind": "department", "id": "housing"}, "due": DUE},
-         "dispatched"),
+        # Dissatisfied: reopened at once, to the same assignee (issue #14)
+        ("return-visit", {"satisfaction": 1, "comment": "still noisy"}, "dispatched"),
         ("acknowledge", {}, "acknowledged"),
         ("resolve", {"outcome": "equipment removed"}, "resolved"),
         ("return-visit", {"satisfaction": 5}, "visited"),
@@ -78,10 +76,10 @@ def test_the_whole_five_step_loop_over_http(client: httpx.Client) -> None:
     detail = client.get(f"/api/incidents/{i}").json()
     assert [e["type"] for e in detail["timeline"]] == [
         "Reported", "Accepted", "Dispatched", "Returned", "Dispatched", "Transferred",
-        "Acknowledged", "ProgressReported", "Resolved", "ReturnVisited", "Reopened",
-        "Dispatched", "Acknowledged", "Resolved", "ReturnVisited", "Closed"]
+        "Acknowledged", "ProgressReported", "Resolved", "ReturnVisited", "ReopenedAutomatically",
+        "Acknowledged", "Resolved", "ReturnVisited", "Closed"]
     assert all(e["actor"]["user"] and e["at"] for e in detail["timeline"])
-    assert detail["version"] == 16
+    assert detail["version"] == 15
 
 
 def test_reject_and_mark_duplicate_end_an_incident(client: httpx.Client) -> None:

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.e2e
 # Actions in an order where the ones that take a case away from its assignee come last.
 ACTIONS = ("accept", "reject", "mark-duplicate", "dispatch", "supervise", "escalate",
            "acknowledge", "progress", "resolve", "return-visit", "reopen", "close", "transfer",
-           "return")
+           "return", "visit-attempt")
 assert sorted(ACTIONS) == sorted((*HANDLER_ACTIONS, *OTHER_ACTIONS))
 DUE = "2030-01-01T00:00:00+00:00"
 WATER = {"kind": "department", "id": "water"}
@@ -36,12 +36,13 @@ def body(action: str, other: str, home: str = "") -> dict[str, Any]:
         "escalate": {"reason": "taking too long"},
         "reject": {"reason": "out of scope"},
         "mark-duplicate": {"of": other},
-        "dispatch": {"assignee": WATER, "due": DUE},
+        "dispatch": {"assignee": WATER, "due": DUE, "due_reason": "long-term works"},
         "return": {"reason": "not ours"},
         "transfer": {"assignee": {"kind": "department", "id": "housing"}},
         "progress": {"note": "on site"},
         "resolve": {"outcome": "fixed"},
         "return-visit": {"satisfaction": 5},
+        "visit-attempt": {"at": "2026-01-01T08:00:00+08:00", "note": "no answer"},
     }.get(action, {})
 
 

@@ -28,19 +28,30 @@ def test_schemathesis_finds_no_server_error_and_no_accepted_invalid_request(
     made = httpx.post(f"{server.url}/api/incidents", headers=server.headers, json={
         "source": "hotline", "category": "noise", "grid": grid, "description": "fuzz me"})
     assert made.status_code == 201
+    root = embedded.jurisdiction.root.id  # type: ignore[attr-defined]
+    below = embedded.jurisdiction.children(root)[0].id  # type: ignore[attr-defined]
+    order = httpx.post(f"{server.url}/api/orders", headers=server.headers, json={
+        "issuer": root, "addressee": below, "deadline": "2099-01-01T00:00:00+00:00",
+        "note": "fuzz me"})
+    assert order.status_code == 201, order.text
     # Real ids, so generated requests reach the handlers instead of stopping at 404.
     config = tmp_path / "schemathesis.toml"
     config.write_text(
         "[parameters]\n"
         f'"path.incident_id" = "{made.json()["id"]}"\n'
+        f'"path.order_id" = "{order.json()["id"]}"\n'
         f'"path.center_id" = "{embedded.jurisdiction.root.id}"\n'  # type: ignore[attr-defined]
     )
     auditor = embedded.tokens.issue("fuzz-auditor", "auditor", None)  # type: ignore[attr-defined]
     feed_ingest = "^/api/ingest/(alerts|cap)$"
+    addressee = embedded.tokens.issue(  # type: ignore[attr-defined]
+        "fuzz-district", "district_officer", below)
+    answers = "^/api/orders/[^/]+/(acknowledge|fulfil)$"
     runs = [  # (credentials, operations): the officer everywhere, the auditor on the audit API,
-        # the feed key on the alert ingest paths
+        # the feed key on the alert ingest paths, the order's addressee on its answers
         (f"Authorization: {server.headers['Authorization']}",
-         ["--exclude-path-regex", f"^/api/audit/|{feed_ingest}"]),
+         ["--exclude-path-regex", f"^/api/audit/|{feed_ingest}|{answers}"]),
+        (f"Authorization: Bearer {addressee}", ["--include-path-regex", answers]),
         (f"Authorization: Bearer {auditor}", ["--include-path-regex", "^/api/audit/"]),
         (f"X-API-Key: {server.feed_headers['X-API-Key']}", ["--include-path-regex", feed_ingest]),
     ]

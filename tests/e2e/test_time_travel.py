@@ -58,7 +58,8 @@ def test_the_view_at_a_past_time_equals_what_a_console_showed_then(server: Runni
                 "description": f"garbage piling up {i}"})
             ids.append(made["id"])
         steps = [("accept", {}), ("dispatch", {"assignee": {"kind": "department", "id": "urban_management"},
-                                               "due": "2030-01-01T00:00:00Z"}),
+                                               "due": "2030-01-01T00:00:00Z",
+                                               "due_reason": "long-term works"}),
                  ("acknowledge", {}), ("resolve", {"outcome": "cleared"}),
                  ("return-visit", {"satisfaction": 4}), ("close", {})]
         for action, body in steps:

@@ -163,7 +163,8 @@ def make_history(settings: Settings, incidents: int = 3) -> IncidentService:
                                   severity="routine", description=f"case {i}")
         service.act(str(incident.id), "accept", actor=ACTOR)
         service.act(str(incident.id), "dispatch", actor=ACTOR,
-                    assignee={"kind": "department", "id": "water"}, due="2030-01-01T00:00:00Z")
+                    assignee={"kind": "department", "id": "water"}, due="2030-01-01T00:00:00Z",
+                    due_reason="a long-term works contract")
     return service
 
 

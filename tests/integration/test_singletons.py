@@ -61,7 +61,8 @@ def start_hub(stack: Stack, name: str) -> None:
 
 
 def overdue_cases(stack: Stack, count: int) -> list[str]:
-    """Cases dispatched with a due time a minute ago: the SLA watcher escalates each once."""
+    """Cases dispatched with a due time a minute ago and acknowledged: the SLA watcher escalates
+    each once (the next rung is an hour later)."""
     due = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
     grid = stack.jurisdiction.grids()[0].id
     ids = []
@@ -72,6 +73,8 @@ def overdue_cases(stack: Stack, count: int) -> list[str]:
         stack.service.act(str(incident.id), "accept", actor=OFFICER)
         stack.service.act(str(incident.id), "dispatch", actor=OFFICER, due=due,
                           assignee={"kind": "department", "id": "water_affairs"})
+        # Acknowledged: the step being timed is now the resolve, due a minute ago.
+        stack.service.act(str(incident.id), "acknowledge", actor=OFFICER)
         ids.append(str(incident.id))
     return ids
 

@@ -17,8 +17,8 @@ CONTRACT = ("accept", "reject", "mark-duplicate", "dispatch", "return", "transfe
             "progress", "resolve", "return-visit", "reopen", "close")
 
 
-def test_the_table_keeps_the_http_contract_and_adds_supervise_and_escalate() -> None:
-    assert (*CONTRACT, "supervise", "escalate") == PATHS
+def test_the_table_keeps_the_http_contract_and_adds_supervise_escalate_and_visit_attempt() -> None:
+    assert (*CONTRACT, "supervise", "escalate", "visit-attempt") == PATHS
 
 
 def test_action_names_are_spelled_with_hyphens_wherever_users_see_them() -> None:

@@ -43,6 +43,11 @@ def strings() -> dict[str, set[str]]:
     for added in added_strings().values():
         for lang in langs:
             langs[lang] |= added[lang]
+    if "const SLA_STRINGS = {" in source:  # the block merged into STRINGS (issue #14)
+        start = source.index("const SLA_STRINGS = {")
+        extra = languages(source[start:source.index("\n};\n", start)], '"zh-CN": {', "\n  en: {")
+        for lang in langs:
+            langs[lang] |= extra[lang]
     return langs
 
 

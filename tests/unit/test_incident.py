@@ -34,6 +34,7 @@ CALLS: dict[str, Callable[[Incident], None]] = {
     "progress": lambda i: i.progress(actor=DEPT, note="on site"),
     "resolve": lambda i: i.resolve(actor=DEPT, outcome="fixed"),
     "return_visit": lambda i: i.return_visit(actor=OFFICER, satisfaction=4),
+    "visit_attempt": lambda i: i.visit_attempt(actor=OFFICER, at="2026-11-27T08:00:00+00:00"),
     "reopen": lambda i: i.reopen(actor=OFFICER, reason="not fixed"),
     "close": lambda i: i.close(actor=OFFICER),
 }
@@ -64,6 +65,7 @@ EXPECTED_AFTER: dict[str, Status | None] = {
     "progress": None,  # unchanged
     "resolve": Status.RESOLVED,
     "return_visit": Status.VISITED,
+    "visit_attempt": None,  # unchanged
     "reopen": Status.REOPENED,
     "close": Status.CLOSED,
 }
@@ -140,16 +142,20 @@ def test_every_other_action_is_refused_naming_status_and_allowed_actions(
     assert incident.collect_events() == []
 
 
-def test_a_dissatisfied_resident_forces_a_reopen_instead_of_close() -> None:
+def test_a_dissatisfied_resident_reopens_the_case_to_the_same_assignee_at_once() -> None:
     incident = at(Status.RESOLVED)
+    incident.collect_events()
     incident.return_visit(actor=OFFICER, satisfaction=2, comment="still broken")
-    with pytest.raises(IllegalTransition, match="dissatisfied"):
-        incident.close(actor=OFFICER)
-    incident.reopen(actor=OFFICER)
-    assert incident.status is Status.REOPENED
+    _visited, reopened = incident.collect_events()
+    assert type(reopened).__name__ == "ReopenedAutomatically"
+    assert reopened.reason == "still broken"  # type: ignore[attr-defined]
+    assert reopened.assignee == ASSIGNEE  # type: ignore[attr-defined]
+    assert incident.status is Status.DISPATCHED and incident.assignee == ASSIGNEE
     assert incident.reopen_count == 1
-    incident.dispatch(actor=OFFICER, assignee=ASSIGNEE, due=DUE)
-    assert incident.status is Status.DISPATCHED
+    with pytest.raises(IllegalTransition, match="'dispatched'"):
+        incident.close(actor=OFFICER)
+    incident.acknowledge(actor=DEPT)
+    assert incident.status is Status.ACKNOWLEDGED
 
 
 @pytest.mark.parametrize("satisfaction", [0, 6, -1])
