@@ -169,23 +169,34 @@ class Stack:
 
     def replay(self) -> tuple[dict[str, View], dict[str, int]]:
         """Views (and seqs) from a replay of the whole log by the embedded runner."""
-        runner = EmbeddedRunner(notification_reader(self.service), MemoryViewStore(),
-                                self.centers)
-        runner.catch_up()
-        views = {c: runner.views.get(c, new_view(c)) for c in self.centers}
-        return views, {c: runner.seqs.get(c, 0) for c in self.centers}
+        return replay_views(self.service, self.centers)
 
     def redis_state(self) -> dict[str, tuple[str, int, View]]:
         """(epoch, seq, view) of every center as a hub reads it from Redis."""
-        import asyncio
+        return redis_views(self.redis_url, self.centers, self.prefix)
 
-        from infra.distributed.redis_fanout import RedisViewSource
 
-        async def read() -> dict[str, tuple[str, int, View]]:
-            source = RedisViewSource(self.redis_url, self.centers, self.prefix)
-            try:
-                return {center: await source.snapshot(center) for center in self.centers}
-            finally:
-                await source.close()
+def replay_views(service: Any, centers: list[str]) -> tuple[dict[str, View], dict[str, int]]:
+    """Views (and seqs) of `centers` from a replay of the service's whole log by the embedded
+    runner."""
+    runner = EmbeddedRunner(notification_reader(service), MemoryViewStore(), centers)
+    runner.catch_up()
+    views = {c: runner.views.get(c, new_view(c)) for c in centers}
+    return views, {c: runner.seqs.get(c, 0) for c in centers}
 
-        return asyncio.run(read())
+
+def redis_views(redis_url: str, centers: list[str],
+                prefix: str) -> dict[str, tuple[str, int, View]]:
+    """(epoch, seq, view) of every center as a hub reads it from Redis."""
+    import asyncio
+
+    from infra.distributed.redis_fanout import RedisViewSource
+
+    async def read() -> dict[str, tuple[str, int, View]]:
+        source = RedisViewSource(redis_url, centers, prefix)
+        try:
+            return {center: await source.snapshot(center) for center in centers}
+        finally:
+            await source.close()
+
+    return asyncio.run(read())

@@ -556,7 +556,8 @@ def build_worker(settings: Settings) -> faust.App:
     fanout = RedisFanout(settings.redis_url, settings.redis_prefix, maxlen=settings.history_size,
                          claim=claim)
     rows = PostgresIncidentRows(settings.postgres_dsn, settings.postgres_schema)
-    group = current_app_id(settings)
+    generation = current_generation(settings)
+    group = worker_app_id(settings.worker_id, generation)
     config = WorkerConfig(
         app_id=group,
         bootstrap=settings.kafka_bootstrap,
@@ -574,27 +575,46 @@ def build_worker(settings: Settings) -> faust.App:
         },
     )
     claim.keep_renewing()
-    return create_worker_app(config, fanout, on_broker_lost=_exit_broker_lost, rows=rows)
+    return create_worker_app(config, fanout, rows=rows,
+                             on_broker_lost=lambda reason: _exit_broker_lost(
+                                 settings, generation, reason))
 
 
-def current_app_id(settings: Settings) -> str:
-    """The worker group's faust app id: LINKAGE_WORKER_ID at the generation stored in
-    PostgreSQL (`linkage replay --mode distributed` starts a new one)."""
+def current_generation(settings: Settings) -> int:
+    """The worker group's generation stored in PostgreSQL (`linkage replay --mode distributed`
+    and a broker that lost its records start a new one)."""
     generations = WorkerGeneration(settings.postgres_dsn, settings.postgres_schema)
     try:
-        return worker_app_id(settings.worker_id, generations.load(settings.worker_id))
+        return generations.load(settings.worker_id)
     finally:
         generations.close()
 
 
-def _exit_broker_lost(reason: str) -> None:
-    """Crash-only: a worker whose broker lost its records exits; its restart rebuilds from Kafka."""
+def current_app_id(settings: Settings) -> str:
+    """The worker group's faust app id: LINKAGE_WORKER_ID at its current generation."""
+    return worker_app_id(settings.worker_id, current_generation(settings))
+
+
+def _exit_broker_lost(settings: Settings, generation: int, reason: str) -> None:
+    """Crash-only: a worker whose broker lost its records moves its group to the next
+    generation and exits; the restart folds the relay's topic from its first record into new
+    tables, under new epochs that consoles see once they caught up."""
     import logging
     import os
 
+    now: int | str = "?"
+    try:
+        generations = WorkerGeneration(settings.postgres_dsn, settings.postgres_schema)
+        try:
+            now = generations.advance(settings.worker_id, generation)
+        finally:
+            generations.close()
+    except Exception:  # exit all the same: a worker on a broken log must not go on writing
+        logging.getLogger("infra.worker").exception("could not move the worker group on")
     logging.getLogger("infra.worker").error(
-        "the broker lost records this worker had written (%s); exiting so that a restart "
-        "rebuilds the views from the relay's topic", reason)
+        "the broker lost records this worker had written (%s); worker group generation %d -> "
+        "%s; exiting so that a restart rebuilds the views from the relay's topic",
+        reason, generation, now)
     logging.shutdown()
     os._exit(3)
 

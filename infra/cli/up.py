@@ -55,12 +55,22 @@ def run_local(settings: Settings, *, start_broker: bool = True, demo_rate: float
     click.echo("keys shared by every process (give them to `linkage token issue --store "
                "postgres` and `linkage audit verify --store postgres` too): "
                + " ".join(f"{name}={value}" for name, value in sorted(keys.items())))
-    broker: TansuBroker | None = None
+    supervisor = Supervisor(log=lambda line: click.echo(f"linkage up: {line}", err=True))
     if start_broker:
-        port = int(settings.kafka_bootstrap.rsplit(":", 1)[-1])
+        # The broker is a supervised child like the others: killed, it comes back on the same
+        # port (empty, being in memory; the relay produces the log again and the worker
+        # rebuilds the views under a new epoch that consoles see only once it caught up).
+        broker = TansuBroker(port=int(settings.kafka_bootstrap.rsplit(":", 1)[-1]))
         log = Path(settings.data_dir) / "tansu.log"
         log.parent.mkdir(parents=True, exist_ok=True)
-        broker = TansuBroker(port=port, log=log).start()
+        supervisor.add("broker", broker.argv(), output=log)
+        supervisor.start()
+        try:
+            broker.wait(20.0)
+        except (ServiceUnreachable, RuntimeError) as exc:
+            supervisor.stop()
+            click.echo(f"error: the Tansu broker did not start ({exc}); see {log}", err=True)
+            return 1
         env["LINKAGE_KAFKA_BOOTSTRAP"] = broker.bootstrap
         env.setdefault("LINKAGE_KAFKA_IDEMPOTENCE", "false")  # Tansu lacks InitProducerId v0
         click.echo(f"Tansu broker on {broker.bootstrap} (in memory; log {log})")
@@ -72,7 +82,6 @@ def run_local(settings: Settings, *, start_broker: bool = True, demo_rate: float
             return 1
     hub_ports = (settings.port, settings.port + 1)
     demo = ["--demo", "--demo-rate", f"{demo_rate:g}"] if demo_rate > 0 else []
-    supervisor = Supervisor(log=lambda line: click.echo(f"linkage up: {line}", err=True))
     supervisor.add("relay", [*_linkage(), "relay"], env)
     supervisor.add("worker", [*_linkage(), "worker"], env)
     supervisor.add("hub1", [*_linkage(), "serve", "--mode", "distributed", "--port",
@@ -89,7 +98,5 @@ def run_local(settings: Settings, *, start_broker: bool = True, demo_rate: float
         supervisor.run(lambda: bool(stopping))
         click.echo("stopping")
     finally:
-        supervisor.stop()
-        if broker is not None:
-            broker.stop()
+        supervisor.stop(last=["broker"])
     return 0

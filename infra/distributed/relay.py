@@ -32,15 +32,14 @@ BATCH = 500
 
 def encode(notification: Notification) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
     """(key, value, headers) of the Kafka record for a stored event."""
-    value = orjson.dumps(
-        {
-            "notification_id": notification.id,
-            "originator_id": str(notification.originator_id),
-            "originator_version": notification.originator_version,
-            "topic": notification.topic,
-            "state": notification.state.decode(),
-        }
-    )
+    record: dict[str, object] = {
+        "notification_id": notification.id,
+        "originator_id": str(notification.originator_id),
+        "originator_version": notification.originator_version,
+        "topic": notification.topic,
+        "state": notification.state.decode(),
+    }
+    value = orjson.dumps(record)
     headers = [
         ("notification_id", str(notification.id).encode()),
         ("event_type", event_type(notification.topic).encode()),
@@ -109,7 +108,8 @@ async def ensure_topic(bootstrap: str, topic: str, partitions: int, replication:
 
 async def recreate_topic(bootstrap: str, topic: str, partitions: int, replication: int,
                          configs: dict[str, str] | None = None) -> None:
-    """Delete the topic and create it again (only ever for an empty one)."""
+    """Delete the topic and create it again: an empty one made with the wrong partition count,
+    or one whose broker lost records (what it still holds is not the log any more)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
@@ -250,8 +250,13 @@ class Relay:
         try:
             seen = await self._watermarks(seen)
         except BrokerLostData:
-            log.warning("relay: the broker lost acknowledged records of %s; relaying again "
-                        "from notification 1 (consumers dedupe by notification id)", self.topic)
+            # What the topic holds now (records produced into the emptied broker before we
+            # noticed) does not start the log: a worker group rebuilding from it would fold
+            # them first and skip the log's start as redeliveries. Make it again, empty.
+            log.warning("relay: the broker lost acknowledged records of %s; making it again and "
+                        "relaying from notification 1", self.topic)
+            await recreate_topic(self.bootstrap, self.topic, self.partitions, self.replication,
+                                 TOPIC_CONFIGS)
             position, seen = 0, {}
             await asyncio.to_thread(self.store.save, 0, {})
         self.position = position
@@ -312,7 +317,18 @@ class Relay:
         for notification in batch:
             key, value, headers = encode(notification)
             futures.append(await producer.send(self.topic, value=value, key=key, headers=headers))
-        await asyncio.gather(*futures)
+        acknowledged = await asyncio.gather(*futures)
+        for record in acknowledged:
+            # Only this relay appends (it holds the lease): an offset below the end offset last
+            # seen means the broker lost what it had (an in-memory broker restarted) and this
+            # batch landed at the start of an empty log. Say so now, before the position moves.
+            # (`seen` stays as the broker reported it: Tansu's end offsets lag the offsets it
+            # acknowledges within a batch, so the two are compared, never mixed.)
+            if record.offset < seen.get(record.partition, 0):
+                log.warning("relay: %s took a record at offset %d of partition %d, below the "
+                            "%d it held", self.topic, record.offset, record.partition,
+                            seen[record.partition])
+                raise BrokerLostData(self.topic)
         # Only now is the batch the broker's: save the position after the acknowledgement.
         self.position = batch[-1].id
         await asyncio.to_thread(self.store.save, self.position, seen)

@@ -40,14 +40,15 @@ class TansuBroker:
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 20.0) -> TansuBroker:
+    def argv(self) -> list[str]:
+        """The command that runs this broker (in memory: a restart starts it empty)."""
         url = f"tcp://127.0.0.1:{self.port}"
+        return [broker_binary(), "broker", "--listener-url", url, "--advertised-listener-url",
+                url, "--storage-engine", "memory://tansu/"]
+
+    def start(self, timeout: float = 20.0) -> TansuBroker:
         out = open(self.log, "ab") if self.log else subprocess.DEVNULL  # noqa: SIM115
-        self.process = subprocess.Popen(
-            [broker_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url,
-             "--storage-engine", "memory://tansu/"],
-            stdout=out, stderr=subprocess.STDOUT,
-        )
+        self.process = subprocess.Popen(self.argv(), stdout=out, stderr=subprocess.STDOUT)
         self.wait(timeout)
         return self
 

@@ -13,6 +13,7 @@ import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 
 @dataclass
@@ -22,6 +23,7 @@ class Child:
     name: str
     argv: list[str]
     env: dict[str, str] | None = None
+    output: Path | None = None  # a file the child's stdout/stderr is appended to (else ours)
     process: subprocess.Popen[bytes] | None = None
     started_at: float = 0.0
     restarts: int = 0
@@ -45,10 +47,11 @@ class Supervisor:
     grace: float = 15.0
     clock: Callable[[], float] = time.monotonic
 
-    def add(self, name: str, argv: Sequence[str], env: Mapping[str, str] | None = None) -> Child:
+    def add(self, name: str, argv: Sequence[str], env: Mapping[str, str] | None = None,
+            output: Path | None = None) -> Child:
         if name in self.children:
             raise ValueError(f"a child named {name!r} is already supervised")
-        child = Child(name, list(argv), dict(env) if env is not None else None)
+        child = Child(name, list(argv), dict(env) if env is not None else None, output)
         self.children[name] = child
         return child
 
@@ -88,9 +91,18 @@ class Supervisor:
             self.poll()
             time.sleep(every)
 
-    def stop(self) -> None:
-        """SIGTERM every running child, wait up to `grace` seconds, then SIGKILL the rest."""
-        running = [c.process for c in self.children.values() if c.process is not None]
+    def stop(self, last: Sequence[str] = ()) -> None:
+        """SIGTERM every running child, wait up to `grace` seconds, then SIGKILL the rest; the
+        children named in `last` (a broker the others use) only once the others are gone."""
+        first = [c for c in self.children.values() if c.name not in last]
+        self._stop([c.process for c in first if c.process is not None])
+        self._stop([c.process for c in self.children.values()
+                    if c.name in last and c.process is not None])
+        for child in self.children.values():
+            child.process = None
+            child.restart_at = None
+
+    def _stop(self, running: list[subprocess.Popen[bytes]]) -> None:
         for process in running:
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
@@ -101,11 +113,13 @@ class Supervisor:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-        for child in self.children.values():
-            child.process = None
-            child.restart_at = None
 
     def _spawn(self, child: Child) -> None:
-        child.process = subprocess.Popen(child.argv, env=child.env)
+        if child.output is None:
+            child.process = subprocess.Popen(child.argv, env=child.env)
+        else:
+            with child.output.open("ab") as out:  # the child keeps its own descriptor
+                child.process = subprocess.Popen(child.argv, env=child.env, stdout=out,
+                                                 stderr=subprocess.STDOUT)
         child.started_at = self.clock()
         child.restart_at = None

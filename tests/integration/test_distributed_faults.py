@@ -191,3 +191,47 @@ def test_relay_worker_and_hub_killed_under_load_end_equal_to_a_replay(
         watch.stop()
         for console in consoles:
             console.disconnect()
+
+
+def test_broker_restart_rebuilds_under_a_staged_epoch_consoles_never_see_it_empty(
+        deployment: tuple[Stack, Any]) -> None:
+    stack, broker = deployment
+    stack.start("relay", "relay")
+    stack.start("worker", "worker")
+    hub = _hub(stack, "hub")
+    console = Console(f"{hub.replace('http', 'ws')}/ws/console?center={CITY}&token={stack.token}")
+    watch = Watch(hub, stack.token)
+    load = Load(stack, seed=37, incidents=150, alerts=200).start()
+    try:
+        wait_until(lambda: stack.redis_state()[CITY][1] > 60, 90, what="deltas flowing")
+        epochs = {center: state[0] for center, state in stack.redis_state().items() if state[0]}
+        before = stack.redis_state()[CITY]
+        broker.stop()
+        broker.start()
+        # The worker exits (code 3) when its topics went back; its restart rebuilds every view
+        # under a new epoch, which Redis takes only once it reached the old epoch's position.
+        _restart_when_dead(stack, "worker", "worker")
+        load.join()
+
+        def rebuilt() -> bool:
+            # The load may be over before the broker restarts: the old epoch's views then
+            # already equal the replay, so convergence alone would not show the rebuild.
+            state = stack.redis_state()
+            return (all(state[center][0] != epoch for center, epoch in epochs.items())
+                    and stack.views_converged())
+
+        wait_until(rebuilt, 240, what="views rebuilt under new epochs after the broker restarted")
+        stack.assert_views_equal_to_replay()
+        _reported_once(stack, load)
+        after = stack.redis_state()[CITY]
+        assert after[0] != before[0], "the rebuild runs under a new epoch"
+        views, _ = stack.replay()
+        wait_until(lambda: (console.state() or ("", 0, {}))[2].get("position")
+                   == views[CITY]["position"], 60, what="the console caught up")
+        _never_emptier(console)
+        snapshots = [f for f in console.frames if f["type"] == "snapshot"]
+        assert snapshots[-1]["epoch"] == after[0]
+        assert watch.answers > 10 and watch.failures == []
+    finally:
+        watch.stop()
+        console.disconnect()

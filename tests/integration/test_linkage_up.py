@@ -27,7 +27,7 @@ CITY = "130700"
 
 
 def children(pid: int) -> dict[str, int]:
-    """The supervised children of `linkage up` by role (relay, worker, hub1, hub2)."""
+    """The supervised children of `linkage up` by role (broker, relay, worker, hub1, hub2)."""
     found: dict[str, int] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -40,7 +40,9 @@ def children(pid: int) -> dict[str, int]:
         if ppid != pid:
             continue
         args = [a.decode() for a in argv if a]
-        if "relay" in args:
+        if "broker" in args:
+            found["broker"] = int(entry.name)
+        elif "relay" in args:
             found["relay"] = int(entry.name)
         elif "worker" in args:
             found["worker"] = int(entry.name)
@@ -148,7 +150,7 @@ def test_a_killed_relay_is_restarted_and_the_hubs_keep_answering(up: Up) -> None
 
 
 def test_ctrl_c_stops_every_child(up: Up) -> None:
-    wait_until(lambda: len(children(up.process.pid)) == 4, 120, what="four children")
+    wait_until(lambda: len(children(up.process.pid)) == 5, 120, what="five children")
     pids = list(children(up.process.pid).values())
     assert up.stop() == 0
     for pid in pids:

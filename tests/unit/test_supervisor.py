@@ -134,3 +134,35 @@ def test_names_are_unique() -> None:
     s.add("relay", SLEEP)
     with pytest.raises(ValueError, match="already supervised"):
         s.add("relay", SLEEP)
+
+
+def test_a_child_writes_to_its_own_output_file(supervisor: Supervisor, tmp_path: Path) -> None:
+    out = tmp_path / "child.log"
+    supervisor.add("talker", [sys.executable, "-c", "print('hello from the child')"], output=out)
+    supervisor.start()
+    wait_exit(supervisor, "talker")
+    assert out.read_text() == "hello from the child\n"
+
+
+def test_children_named_last_are_stopped_after_the_others(clock: Clock, tmp_path: Path) -> None:
+    # Each child records, on SIGTERM, whether the other one was still alive (by its pid file).
+    script = ("import os, pathlib, signal, sys, time\n"
+              "me, other = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])\n"
+              "def bye(*_):\n"
+              "    alive = other.exists() and os.path.exists('/proc/' + other.read_text())\n"
+              "    me.with_suffix('.seen').write_text('other alive' if alive else 'other gone')\n"
+              "    sys.exit(0)\n"
+              "signal.signal(signal.SIGTERM, bye)\n"
+              "me.write_text(str(os.getpid()))\n"
+              "time.sleep(60)\n")
+    broker, relay = tmp_path / "broker.pid", tmp_path / "relay.pid"
+    s = Supervisor(log=lambda _line: None, clock=clock, grace=5)
+    s.add("broker", [sys.executable, "-c", script, str(broker), str(relay)])
+    s.add("relay", [sys.executable, "-c", script, str(relay), str(broker)])
+    s.start()
+    deadline = time.monotonic() + 30  # a liveness wait for both handlers, nothing is timed
+    while not (broker.exists() and relay.exists()) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    s.stop(last=["broker"])
+    assert relay.with_suffix(".seen").read_text() == "other alive"
+    assert broker.with_suffix(".seen").read_text() == "other gone"
