@@ -324,17 +324,22 @@ def main(argv: list[str] | None = None) -> int:
                     table.add_row("1 reports/s, 32 conn.", label, f"{r['reports_per_s']:,.0f}/s",
                                   f"/healthz {r['healthz_per_s']:,.0f}/s", f"{r['ratio']:.2f}",
                                   ">= 0.5")
+        def elsewhere(code: Path, target: str) -> dict[str, float]:
+            """Run one in-process target in a child that imports the other checkout's code."""
+            out = work / f"{target}-compare.json"
+            subprocess.run([sys.executable, __file__, "--only", target, "--out", str(out),
+                            "--group-commands", str(args.group_commands), "--reps",
+                            str(args.reps), "--replay-alerts", str(args.replay_alerts),
+                            "--replay-incidents", str(args.replay_incidents)], check=True,
+                           env={**os.environ, "PYTHONPATH": str(code)}, cwd=code,
+                           stdout=subprocess.DEVNULL)
+            found: dict[str, float] = json.loads(out.read_text())[f"{target}/this checkout"]
+            return found
+
         if "group" in only:
             for label, code in codes:
-                if code == ROOT:
-                    r = bench_group(work, args.group_commands, 32)
-                else:  # this file, importing the other checkout's code
-                    out = work / "group-compare.json"
-                    subprocess.run([sys.executable, __file__, "--only", "group", "--out", str(out),
-                                    "--group-commands", str(args.group_commands)], check=True,
-                                   env={**os.environ, "PYTHONPATH": str(code)}, cwd=code,
-                                   stdout=subprocess.DEVNULL)
-                    r = json.loads(out.read_text())["group/this checkout"]
+                r = (bench_group(work, args.group_commands, 32) if code == ROOT
+                     else elsewhere(code, "group"))
                 results[f"group/{label}"] = r
                 table.add_row("1b reports in process, 32 threads", label,
                               f"{r['group_per_s']:,.0f}/s (mean batch {r['mean_batch']:.1f})",
@@ -348,12 +353,14 @@ def main(argv: list[str] | None = None) -> int:
                               f"quiet {r['quiet_p99_ms']:.1f} ms (p50 {r['quiet_p50_ms']:.1f})",
                               f"{r['ratio_p99']:.2f}", "<= 2")
         if "replay" in only:
-            r = results["replay"] = bench_replay(work, args.replay_alerts, args.replay_incidents,
-                                                 args.reps)
-            table.add_row(f"5 replay of {r['events']:,.0f} events", "this checkout",
-                          f"{r['replay_events_per_s']:,.0f} events/s",
-                          f"read+decode {r['raw_events_per_s']:,.0f}/s", f"{r['ratio']:.2f}",
-                          ">= 0.5")
+            for label, code in codes:
+                r = (bench_replay(work, args.replay_alerts, args.replay_incidents, args.reps)
+                     if code == ROOT else elsewhere(code, "replay"))
+                results[f"replay/{label}"] = r
+                table.add_row(f"5 replay of {r['events']:,.0f} events", label,
+                              f"{r['replay_events_per_s']:,.0f} events/s",
+                              f"read+decode {r['raw_events_per_s']:,.0f}/s", f"{r['ratio']:.2f}",
+                              ">= 0.5")
         console.print(table)
         console.print(f"load average at the start: {results['load_average']}")
     finally:
