@@ -2,6 +2,8 @@
 
 1. reports over HTTP: `POST /api/incidents` with wrk at 32 connections, against the same
    server's `GET /healthz` (wrk, same connections, same duration).
+   The whole loop over HTTP (report ... close, 32 clients, wrk) against the issue's peer: plain
+   eventsourcing saving one trivial event per command, in process, on the same SQLite file.
 1b. group commit in process: reports from 32 threads against the same reports one at a time.
 2. fold off the request loop: an officer's command p99 (one client, sequential reports) while
    a 10,000-alert burst is ingested, against the same client's p99 on the quiet server.
@@ -12,7 +14,7 @@ Servers are `linkage serve` child processes. `--compare DIR` runs targets 1 and 
 on the code checked out in DIR (e.g. a detached worktree of main), in the same run, so old and
 new are measured under the same load of this shared machine.
 
-    python -m bench.bench_embedded [--only http,group,burst,replay] [--compare /path/to/old]
+    python -m bench.bench_embedded [--only http,loop,group,burst,replay] [--compare DIR]
 """
 
 from __future__ import annotations
@@ -47,6 +49,43 @@ WRK_POST = """wrk.method = "POST"
 wrk.body = '{"source":"hotline","category":"noise","grid":"130706001001001","description":"noise"}'
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer " .. os.getenv("LINKAGE_BENCH_TOKEN")
+"""
+
+# The five-step loop over HTTP, one incident at a time per connection (wrk -t N -c N: each wrk
+# thread has one connection and its own Lua state). A refused step is retried.
+WRK_LOOP = """local steps = {
+  {"accept", '{}'},
+  {"dispatch", '{"assignee":{"kind":"department","id":"housing"},"due":"2030-12-01T08:00:00+08:00"}'},
+  {"acknowledge", '{}'},
+  {"resolve", '{"outcome":"handled"}'},
+  {"return-visit", '{"satisfaction":5,"comment":""}'},
+  {"close", '{}'},
+}
+local report = '{"source":"hotline","category":"noise","grid":"130706001001001","description":"noise"}'
+local id = nil
+local step = 0
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer " .. os.getenv("LINKAGE_BENCH_TOKEN")
+request = function()
+  if id == nil then
+    return wrk.format("POST", "/api/incidents", nil, report)
+  end
+  return wrk.format("POST", "/api/incidents/" .. id .. "/" .. steps[step][1], nil, steps[step][2])
+end
+response = function(status, headers, body)
+  if id == nil then
+    if status == 201 then
+      id = string.match(body, '"id":"([%x%-]+)"')
+      step = 1
+    end
+  elseif status == 200 then
+    step = step + 1
+    if step > #steps then
+      id = nil
+      step = 0
+    end
+  end
+end
 """
 
 console = Console(width=max(Console().width, 120))
@@ -116,8 +155,9 @@ def serve(code: Path, data_dir: Path) -> Iterator[Served]:
 
 # -- 1. reports over HTTP against /healthz ------------------------------------------------
 
-def wrk(url: str, seconds: int, connections: int, script: Path | None, token: str) -> float:
-    cmd = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency"]
+def wrk(url: str, seconds: int, connections: int, script: Path | None, token: str,
+        threads: int = 2) -> float:
+    cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency"]
     if script is not None:
         cmd += ["-s", str(script)]
     out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True,
@@ -137,6 +177,29 @@ def bench_http(code: Path, work: Path, seconds: int) -> dict[str, float]:
         health = wrk(f"{s.url}/healthz", seconds, 32, None, s.token)
         reports = wrk(f"{s.url}/api/incidents", seconds, 32, script, s.token)
     return {"healthz_per_s": health, "reports_per_s": reports, "ratio": reports / health}
+
+
+def bench_loop(code: Path, work: Path, seconds: int, peer_commands: int) -> dict[str, float]:
+    """The whole loop over HTTP (32 clients, wrk), against the issue's peer: a plain eventsourcing
+    application saving one trivial event per command, in process, on the same SQLite file."""
+    from bench._baseline import baseline_app, baseline_command
+
+    script = work / "loop.lua"
+    script.write_text(WRK_LOOP)
+    data = work / f"loop-{code.name}"
+    with serve(code, data) as s:
+        http = wrk(f"{s.url}/api/incidents", seconds, 32, script, s.token, threads=32)
+    app = baseline_app(data / "events.db")  # the server's event store file (Settings.sqlite_path)
+    try:
+        for n in range(200):
+            baseline_command(app, n)
+        started = time.perf_counter()
+        for n in range(peer_commands):
+            baseline_command(app, 200 + n)
+        peer = peer_commands / (time.perf_counter() - started)
+    finally:
+        app.close()
+    return {"http_commands_per_s": http, "peer_commands_per_s": peer, "ratio": http / peer}
 
 
 # -- 1b. group commit in process: 32 concurrent officers against one at a time -------------
@@ -295,7 +358,7 @@ def bench_replay(work: Path, alerts: int, incidents: int, reps: int) -> dict[str
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.bench_embedded", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--only", default="http,group,burst,replay")
+    p.add_argument("--only", default="http,loop,group,burst,replay")
     p.add_argument("--group-commands", type=int, default=3000)
     p.add_argument("--compare", type=Path, default=None,
                    help="another checkout (e.g. a worktree of main) to measure in the same run")
@@ -336,6 +399,13 @@ def main(argv: list[str] | None = None) -> int:
             found: dict[str, float] = json.loads(out.read_text())[f"{target}/this checkout"]
             return found
 
+        if "loop" in only and shutil.which("wrk") is not None:
+            for label, code in codes:
+                r = results[f"loop/{label}"] = bench_loop(code, work, args.seconds, 3000)
+                table.add_row("1 whole loop over HTTP, 32 clients", label,
+                              f"{r['http_commands_per_s']:,.0f} commands/s",
+                              f"peer in process {r['peer_commands_per_s']:,.0f}/s",
+                              f"{r['ratio']:.2f}", ">= 1")
         if "group" in only:
             for label, code in codes:
                 r = (bench_group(work, args.group_commands, 32) if code == ROOT
