@@ -7,6 +7,8 @@
 1b. group commit in process: reports from 32 threads against the same reports one at a time.
 2. fold off the request loop: an officer's command p99 (one client, sequential reports) while
    a 10,000-alert burst is ingested, against the same client's p99 on the quiet server.
+3. idle consoles: resident memory per console on `linkage serve` against a bare websockets echo
+   server's per connection, and the p99 time for one delta to reach all of them.
 5. replay: `runner.rebuild()` (what `linkage replay` runs) of every notification, against the
    raw read and JSON decode of the same notifications.
 
@@ -14,7 +16,7 @@ Servers are `linkage serve` child processes. `--compare DIR` runs targets 1 and 
 on the code checked out in DIR (e.g. a detached worktree of main), in the same run, so old and
 new are measured under the same load of this shared machine.
 
-    python -m bench.bench_embedded [--only http,loop,group,burst,replay] [--compare DIR]
+    python -m bench.bench_embedded [--only http,loop,group,burst,consoles,replay] [--compare DIR]
 """
 
 from __future__ import annotations
@@ -101,8 +103,9 @@ def free_port() -> int:
 
 class Served:
     def __init__(self, url: str, headers: dict[str, str], feed: dict[str, str],
-                 token: str) -> None:
+                 token: str, pid: int) -> None:
         self.url, self.headers, self.feed, self.token = url, headers, feed, token
+        self.pid = pid
 
 
 CREDENTIALS = """
@@ -124,6 +127,7 @@ def serve(code: Path, data_dir: Path) -> Iterator[Served]:
     """`linkage serve` from the checkout `code`, on a fresh data dir."""
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(code), "LINKAGE_INGEST_RATE": "1000000",
+           "LINKAGE_WS_ALLOW_MISSING_ORIGIN": "true",  # the bench clients send no Origin
            "LINKAGE_INGEST_BURST": "1000000"}
     process = subprocess.Popen([sys.executable, "-m", "infra.cli", "serve", "--port", str(port),
                                 "--data-dir", str(data_dir)], cwd=code, env=env,
@@ -143,7 +147,8 @@ def serve(code: Path, data_dir: Path) -> Iterator[Served]:
         out = subprocess.run([sys.executable, "-c", CREDENTIALS, str(data_dir)], cwd=code,
                              env=env, capture_output=True, text=True, check=True).stdout.split()
         token, key = out[0], out[1]
-        yield Served(url, {"Authorization": f"Bearer {token}"}, {"X-API-Key": key}, token)
+        yield Served(url, {"Authorization": f"Bearer {token}"}, {"X-API-Key": key}, token,
+                     process.pid)
     finally:
         process.terminate()
         try:
@@ -302,6 +307,54 @@ def bench_burst(code: Path, work: Path, alerts: int, quiet_s: float) -> dict[str
             "commands_quiet": len(quiet), "commands_during": len(during)}
 
 
+# -- 3. idle consoles: memory each, and one delta to all of them -------------------------------
+
+def bench_consoles(code: Path, work: Path, n: int) -> dict[str, float]:
+    """n idle city consoles on one `linkage serve`: resident memory per console against idle
+    connections to a bare websockets echo server, and the p99 time for one report's delta to
+    reach every console (clients: bench/_distributed_consoles.py, as bench_distributed uses)."""
+    from bench.bench_distributed import ECHO_SERVER, hold_consoles, rss_kib
+
+    city = "130700"
+    with serve(code, work / f"consoles-{code.name}") as s:
+        time.sleep(1)
+        before = rss_kib(s.pid)
+        ws_url = s.url.replace("http://", "ws://")
+        client = hold_consoles(f"{ws_url}/ws/console?center={city}&token={s.token}", n, False)
+        time.sleep(2)
+        after = rss_kib(s.pid)
+        t0 = time.time()
+        httpx.post(f"{s.url}/api/incidents", json=REPORT, headers=s.headers,
+                   timeout=30).raise_for_status()
+        assert client.stdout is not None and client.stdin is not None
+        times = orjson.loads(client.stdout.readline())
+        client.stdin.write("\n")
+        client.stdin.flush()
+        client.wait(120)
+    port = free_port()
+    echo = subprocess.Popen([sys.executable, "-c", ECHO_SERVER, str(port)],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert echo.stdout is not None and echo.stdout.readline().strip() == "ready"
+        time.sleep(1)
+        echo_before = rss_kib(echo.pid)
+        echo_client = hold_consoles(f"ws://127.0.0.1:{port}", n, True)
+        time.sleep(2)
+        echo_after = rss_kib(echo.pid)
+        assert echo_client.stdin is not None
+        echo_client.stdin.write("\n")
+        echo_client.stdin.flush()
+        echo_client.wait(120)
+    finally:
+        echo.terminate()
+        echo.wait(10)
+    delays = sorted((t - t0) * 1000 for t in times)
+    ours, bare = (after - before) / n, (echo_after - echo_before) / n
+    return {"consoles": float(n), "kib_per_console": ours, "echo_kib_per_connection": bare,
+            "ratio": ours / bare, "fanout_p50_ms": pct(delays, 0.5),
+            "fanout_p99_ms": pct(delays, 0.99)}
+
+
 # -- 5. replay against raw read + decode -------------------------------------------------------
 
 def bench_replay(work: Path, alerts: int, incidents: int, reps: int) -> dict[str, float]:
@@ -358,7 +411,8 @@ def bench_replay(work: Path, alerts: int, incidents: int, reps: int) -> dict[str
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.bench_embedded", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--only", default="http,loop,group,burst,replay")
+    p.add_argument("--only", default="http,loop,group,burst,consoles,replay")
+    p.add_argument("--consoles", type=int, default=10_000)
     p.add_argument("--group-commands", type=int, default=3000)
     p.add_argument("--compare", type=Path, default=None,
                    help="another checkout (e.g. a worktree of main) to measure in the same run")
@@ -422,6 +476,16 @@ def main(argv: list[str] | None = None) -> int:
                               f"{r['burst_p99_ms']:.1f} ms (p50 {r['burst_p50_ms']:.1f})",
                               f"quiet {r['quiet_p99_ms']:.1f} ms (p50 {r['quiet_p50_ms']:.1f})",
                               f"{r['ratio_p99']:.2f}", "<= 2")
+        if "consoles" in only:
+            for label, code in codes:
+                r = results[f"consoles/{label}"] = bench_consoles(code, work, args.consoles)
+                table.add_row(f"3 {args.consoles:,} idle consoles: memory each", label,
+                              f"{r['kib_per_console']:.1f} KiB",
+                              f"websockets echo {r['echo_kib_per_connection']:.1f} KiB",
+                              f"{r['ratio']:.2f}", "<= 1.5")
+                table.add_row("3 one delta to all of them", label,
+                              f"p99 {r['fanout_p99_ms']:.0f} ms (p50 {r['fanout_p50_ms']:.0f})",
+                              "", "", "p99 <= 250 ms")
         if "replay" in only:
             for label, code in codes:
                 r = (bench_replay(work, args.replay_alerts, args.replay_incidents, args.reps)
