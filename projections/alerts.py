@@ -18,6 +18,7 @@ dictionary updates per alert and a bounded delta. One event is a run of one (`al
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -96,6 +97,9 @@ class _Run:
         self.hot: dict[str, dict[str, Any]] = {}
         self.counted = False
         self._own: dict[int, Any] = {}  # id -> object: copies this run made (kept alive)
+        # (n, alert id) of listed alerts, a heap built at the run's first eviction: a burst
+        # evicts once per alert, and a scan of the whole feed each time was most of a replay.
+        self._by_n: list[tuple[int, str]] | None = None
 
     def count(self, key: str, delta: int) -> None:
         self.counts[key] += delta
@@ -137,9 +141,23 @@ class _Run:
     def list_alert(self, item: dict[str, Any]) -> None:
         """Add an alert to the feed, evicting the oldest past the limit."""
         if item["id"] not in self.alerts and len(self.alerts) >= ALERTS_LIMIT:
-            oldest = min(self.alerts.values(), key=lambda a: a.get("n", 0))
-            self.set_alert(oldest["id"], None)
+            self.set_alert(self._oldest_alert(), None)
         self.set_alert(item["id"], self.adopt(item))
+        if self._by_n is not None:
+            heapq.heappush(self._by_n, (item.get("n", 0), item["id"]))
+
+    def _oldest_alert(self) -> str:
+        """The listed alert with the smallest n (an alert's n never changes while listed)."""
+        heap = self._by_n
+        if heap is None:
+            heap = self._by_n = [(a.get("n", 0), ref) for ref, a in self.alerts.items()]
+            heapq.heapify(heap)
+        while True:
+            n, ref = heap[0]
+            listed = self.alerts.get(ref)
+            if listed is not None and listed.get("n", 0) == n:
+                return ref
+            heapq.heappop(heap)  # evicted, handled or listed again since: a stale entry
 
     def changes(self) -> list[Change]:
         changes: list[Change] = []

@@ -5,6 +5,12 @@ centers (views and open cases), commit the deltas, the incident records (the
 per-incident read model) and the new position in one view-store transaction,
 then publish the deltas to the hub. A restart loads the views and the open cases
 and continues after the committed position: nothing lost, nothing twice.
+
+`run()` folds in a thread of its own, never on the server's event loop: a burst of alerts
+would otherwise hold HTTP requests for the length of each batch (its read, fold and view-store
+COMMIT). A lock keeps readers on the loop (`snapshot`, `history`) from seeing a batch half
+folded; a snapshot is a copy taken under it. Frames reach the hub on the loop, in order, after
+their batch is committed; a console whose snapshot already holds them skips them by seq.
 """
 
 from __future__ import annotations
@@ -12,9 +18,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+
+import orjson
 
 from command_center.hub import Hub
 from command_center.protocol import Frame, delta_frame, missed
@@ -73,6 +83,11 @@ class EmbeddedRunner:
         self._loop: asyncio.AbstractEventLoop | None = None  # the one run() follows on
         self._stopped = False
         self._rows: dict[str, Case] = {}  # incident records of the batch being folded
+        # Held while a batch folds and commits, and by readers of the state (any thread).
+        self._lock = threading.RLock()
+        # How a batch's frames reach the hub: at once, or (under run()) on the loop.
+        self._deliver: Callable[[list[tuple[str, Frame]]], None] = self._publish
+        self._thread: ThreadPoolExecutor | None = None
         if not self.restore():
             log.warning("stored views do not match the stored open cases (another queue size, "
                         "or views from before the urgency queue): rebuilding them")
@@ -156,19 +171,36 @@ class EmbeddedRunner:
         return center in self.centers
 
     def snapshot(self, center: str) -> tuple[str, int, View]:
-        return self.epoch, self.seqs.get(center, 0), self.view(center)
+        """(epoch, seq, a copy of the view at seq): the runner thread may fold on meanwhile."""
+        with self._lock:
+            view: View = orjson.loads(orjson.dumps(self.view(center)))
+            return self.epoch, self.seqs.get(center, 0), view
 
     def history(self, center: str, epoch: str, seq: int) -> list[Frame] | None:
         """Every delta after seq, or None when they are not all held (other epoch, trimmed)."""
-        current = (self.epoch, self.seqs.get(center, 0))
-        return missed(current, epoch, seq, self.history_frames.get(center, ()))
+        with self._lock:
+            current = (self.epoch, self.seqs.get(center, 0))
+            return missed(current, epoch, seq, list(self.history_frames.get(center, ())))
 
     # -- folding -----------------------------------------------------------
 
     def process_batch(self, checkpoint: bool = True) -> int:
+        with self._lock:
+            folded, frames = self._fold_batch(checkpoint)
+        if frames:
+            self._deliver(frames)
+        return folded
+
+    def _publish(self, frames: list[tuple[str, Frame]]) -> None:
+        if self.hub is not None:
+            for center, frame in frames:
+                self.hub.publish_frame(center, frame)
+
+    def _fold_batch(self, checkpoint: bool) -> tuple[int, list[tuple[str, Frame]]]:
+        """Fold and commit one batch: how many events it read, and the frames to publish."""
         events = self.read(self.position, self.batch_size)
         if not events:
-            return 0
+            return 0, []
         # Consecutive alert events for a center fold as one run into one delta: a burst of
         # alerts becomes a few frames, not one each. Every other event keeps a delta of its own.
         deltas: list[tuple[str, int, list[Change]]] = []
@@ -208,12 +240,12 @@ class EmbeddedRunner:
         rows = list(self._rows.values())
         self._rows.clear()
         self.store.commit(self.position, deltas, checkpointed, rows)
+        frames: list[tuple[str, Frame]] = []
         for center, seq, changes in deltas:
             frame = Frame(self.epoch, seq, delta_frame(center, self.epoch, seq, changes))
             self._ring(center).append(frame)
-            if self.hub is not None:
-                self.hub.publish_frame(center, frame)
-        return len(events)
+            frames.append((center, frame))
+        return len(events), frames
 
     def _take_checkpoint(self) -> dict[str, tuple[int, View]]:
         views = {c: (self.seqs[c], self.views[c]) for c in self._dirty}
@@ -222,7 +254,8 @@ class EmbeddedRunner:
         return views
 
     def checkpoint(self) -> None:
-        self.store.commit(self.position, [], self._take_checkpoint())
+        with self._lock:
+            self.store.commit(self.position, [], self._take_checkpoint())
 
     def catch_up(self) -> int:
         total = 0
@@ -243,22 +276,42 @@ class EmbeddedRunner:
             loop.call_soon_threadsafe(self._wake.set)
 
     async def run(self, poll_interval: float = 1.0) -> None:
-        """Follow the log until stopped: woken by commits, or polling as a fallback."""
-        self._loop = asyncio.get_running_loop()
-        while not self._stopped:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), poll_interval)
-            self._wake.clear()
-            try:
-                while not self._stopped and self.process_batch():
-                    await asyncio.sleep(0)
-            except Exception:  # keep following; the position was not advanced
-                log.exception("projection batch failed; retrying")
-                await asyncio.sleep(poll_interval)
-                self.restore()
+        """Follow the log until stopped: woken by commits, or polling as a fallback. Batches
+        fold in the runner's own thread; their frames are published here, on the loop."""
+        loop = self._loop = asyncio.get_running_loop()
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="linkage-runner")
+
+        def deliver(frames: list[tuple[str, Frame]]) -> None:
+            with contextlib.suppress(RuntimeError):  # the loop has closed: nobody to tell
+                loop.call_soon_threadsafe(self._publish, frames)
+
+        self._deliver = deliver
+        try:
+            while not self._stopped:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), poll_interval)
+                self._wake.clear()
+                try:
+                    await loop.run_in_executor(self._thread, self._drain)
+                except Exception:  # keep following; the position was not advanced
+                    log.exception("projection batch failed; retrying")
+                    await asyncio.sleep(poll_interval)
+                    await loop.run_in_executor(self._thread, self._restore_locked)
+        finally:
+            self._deliver = self._publish
+            self._thread.shutdown(wait=True)
+
+    def _drain(self) -> None:
+        while not self._stopped and self.process_batch():
+            pass
+
+    def _restore_locked(self) -> None:
+        with self._lock:
+            self.restore()
 
     def stop(self) -> None:
         self._stopped = True
         self._wake.set()
-        if self._dirty:
-            self.checkpoint()
+        with self._lock:  # after the batch in flight, if any
+            if self._dirty:
+                self.checkpoint()

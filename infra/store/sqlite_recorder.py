@@ -11,8 +11,9 @@ it encodes (`known`: `plain_state`, as the alert ingest fast path gives), so the
 without a query or a JSON decode (`known.take`). Contract tests check that what each takes equals what reading
 the table gives.
 
-After both are remembered, the recorder signals the commit (infra/store/commits.py), so the
-runner that is woken finds them. Plugged in through eventsourcing's own
+Concurrent writers commit together (infra/store/group_commit.py); after each such commit, once
+every event of it is remembered, the recorder signals the commit (infra/store/commits.py), so
+the runner that is woken finds them. Plugged in through eventsourcing's own
 `APPLICATION_RECORDER_TOPIC` setting; everything else is the library's.
 """
 
@@ -27,6 +28,7 @@ from eventsourcing.persistence import StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
 
 from infra.store.commits import SignalsCommits
+from infra.store.group_commit import GroupCommits
 
 Row = tuple[int, str, int, str, bytes]  # notification id, originator id, version, topic, state
 
@@ -79,7 +81,7 @@ class _Recent:
         return len(self._entries)
 
 
-class LinkageSQLiteRecorder(SignalsCommits, SQLiteApplicationRecorder):
+class LinkageSQLiteRecorder(GroupCommits, SignalsCommits, SQLiteApplicationRecorder):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.known = _Recent()  # for the projection runner: events with their plain state
@@ -87,22 +89,17 @@ class LinkageSQLiteRecorder(SignalsCommits, SQLiteApplicationRecorder):
         # Off in a process without a runner or sealer (the ingest writer): nobody would take them.
         self.remember = True
 
-    def insert_events(
-        self, stored_events: Sequence[StoredEvent], **kwargs: Any
-    ) -> Sequence[int] | None:
-        ids = super().insert_events(stored_events, **kwargs)  # committed when it returns
-        if ids and self.remember:
-            pairs = list(zip(ids, stored_events, strict=True))
+    def after_batch(self, committed: list[tuple[int, StoredEvent]]) -> None:
+        """After each group commit (infra/store/group_commit.py): remember, then signal."""
+        if self.remember:
             self.unsealed.put([(n, (s.originator_id, s.originator_version, s.topic, s.state))
-                               for n, s in pairs])
+                               for n, s in committed])
             known = [(n, (s.originator_text, s.originator_version,  # type: ignore[attr-defined]
                           s.topic, s.plain_state))  # type: ignore[attr-defined]
-                     for n, s in pairs if getattr(s, "plain_state", None) is not None]
+                     for n, s in committed if getattr(s, "plain_state", None) is not None]
             if known:
                 self.known.put(known)
-        if ids:
-            self.committed(len(ids))
-        return ids
+        self.committed(len(committed))
 
     def _insert_events(
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any

@@ -1,0 +1,508 @@
+"""Issue #17, embedded side: each target against a reference measured in the same run.
+
+1. reports over HTTP: `POST /api/incidents` with wrk at 32 connections, against the same
+   server's `GET /healthz` (wrk, same connections, same duration).
+   The whole loop over HTTP (report ... close, 32 clients, wrk) against the issue's peer: plain
+   eventsourcing saving one trivial event per command, in process, on the same SQLite file.
+1b. group commit in process: reports from 32 threads against the same reports one at a time.
+2. fold off the request loop: an officer's command p99 (one client, sequential reports) while
+   a 10,000-alert burst is ingested, against the same client's p99 on the quiet server.
+3. idle consoles: resident memory per console on `linkage serve` against a bare websockets echo
+   server's per connection, and the p99 time for one delta to reach all of them.
+5. replay: `runner.rebuild()` (what `linkage replay` runs) of every notification, against the
+   raw read and JSON decode of the same notifications.
+
+Servers are `linkage serve` child processes. `--compare DIR` runs targets 1 and 2 a second time
+on the code checked out in DIR (e.g. a detached worktree of main), in the same run, so old and
+new are measured under the same load of this shared machine.
+
+    python -m bench.bench_embedded [--only http,loop,group,burst,consoles,replay] [--compare DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+from rich.console import Console
+from rich.table import Table
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "var" / "bench" / "embedded.json"
+GRID = "130706001001001"
+CAMERA = "cam-130706001001001-1"
+REPORT = {"source": "hotline", "category": "noise", "grid": GRID,
+          "description": "夜间施工噪音扰民 / construction noise at night"}
+WRK_POST = """wrk.method = "POST"
+wrk.body = '{"source":"hotline","category":"noise","grid":"130706001001001","description":"noise"}'
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer " .. os.getenv("LINKAGE_BENCH_TOKEN")
+"""
+
+# The five-step loop over HTTP, one incident at a time per connection (wrk -t N -c N: each wrk
+# thread has one connection and its own Lua state). A refused step is retried.
+WRK_LOOP = """local steps = {
+  {"accept", '{}'},
+  {"dispatch", '{"assignee":{"kind":"department","id":"housing"},"due":"2030-12-01T08:00:00+08:00"}'},
+  {"acknowledge", '{}'},
+  {"resolve", '{"outcome":"handled"}'},
+  {"return-visit", '{"satisfaction":5,"comment":""}'},
+  {"close", '{}'},
+}
+local report = '{"source":"hotline","category":"noise","grid":"130706001001001","description":"noise"}'
+local id = nil
+local step = 0
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer " .. os.getenv("LINKAGE_BENCH_TOKEN")
+request = function()
+  if id == nil then
+    return wrk.format("POST", "/api/incidents", nil, report)
+  end
+  return wrk.format("POST", "/api/incidents/" .. id .. "/" .. steps[step][1], nil, steps[step][2])
+end
+response = function(status, headers, body)
+  if id == nil then
+    if status == 201 then
+      id = string.match(body, '"id":"([%x%-]+)"')
+      step = 1
+    end
+  elseif status == 200 then
+    step = step + 1
+    if step > #steps then
+      id = nil
+      step = 0
+    end
+  end
+end
+"""
+
+console = Console(width=max(Console().width, 120))
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Served:
+    def __init__(self, url: str, headers: dict[str, str], feed: dict[str, str],
+                 token: str, pid: int) -> None:
+        self.url, self.headers, self.feed, self.token = url, headers, feed, token
+        self.pid = pid
+
+
+CREDENTIALS = """
+import sys
+from pathlib import Path
+from infra.loaders.jurisdiction import load_jurisdiction
+from infra.security.api_keys import ApiKeys
+from infra.security.tokens import Tokens
+from infra.settings import Settings
+s = Settings().with_(data_dir=Path(sys.argv[1]))
+root = load_jurisdiction(s.jurisdiction).root.id
+print(Tokens(s).issue("bench", "city_officer", root))
+print(ApiKeys.for_settings(s).issue("bench-feed")[1])
+"""
+
+
+@contextmanager
+def serve(code: Path, data_dir: Path) -> Iterator[Served]:
+    """`linkage serve` from the checkout `code`, on a fresh data dir."""
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(code), "LINKAGE_INGEST_RATE": "1000000",
+           "LINKAGE_WS_ALLOW_MISSING_ORIGIN": "true",  # the bench clients send no Origin
+           "LINKAGE_INGEST_BURST": "1000000"}
+    process = subprocess.Popen([sys.executable, "-m", "infra.cli", "serve", "--port", str(port),
+                                "--data-dir", str(data_dir)], cwd=code, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError(f"linkage serve from {code} did not start")
+            time.sleep(0.2)
+        out = subprocess.run([sys.executable, "-c", CREDENTIALS, str(data_dir)], cwd=code,
+                             env=env, capture_output=True, text=True, check=True).stdout.split()
+        token, key = out[0], out[1]
+        yield Served(url, {"Authorization": f"Bearer {token}"}, {"X-API-Key": key}, token,
+                     process.pid)
+    finally:
+        process.terminate()
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+# -- 1. reports over HTTP against /healthz ------------------------------------------------
+
+def wrk(url: str, seconds: int, connections: int, script: Path | None, token: str,
+        threads: int = 2) -> float:
+    cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    if script is not None:
+        cmd += ["-s", str(script)]
+    out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True,
+                         env={**os.environ, "LINKAGE_BENCH_TOKEN": token}).stdout
+    if re.search(r"Non-2xx", out):
+        raise RuntimeError(f"wrk saw errors:\n{out}")
+    match = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    assert match, out
+    return float(match.group(1))
+
+
+def bench_http(code: Path, work: Path, seconds: int) -> dict[str, float]:
+    script = work / "post.lua"
+    script.write_text(WRK_POST)
+    with serve(code, work / f"http-{code.name}") as s:
+        wrk(f"{s.url}/healthz", 2, 32, None, s.token)  # warm-up
+        health = wrk(f"{s.url}/healthz", seconds, 32, None, s.token)
+        reports = wrk(f"{s.url}/api/incidents", seconds, 32, script, s.token)
+    return {"healthz_per_s": health, "reports_per_s": reports, "ratio": reports / health}
+
+
+def bench_loop(code: Path, work: Path, seconds: int, peer_commands: int) -> dict[str, float]:
+    """The whole loop over HTTP (32 clients, wrk), against the issue's peer: a plain eventsourcing
+    application saving one trivial event per command, in process, on the same SQLite file."""
+    from bench._baseline import baseline_app, baseline_command
+
+    script = work / "loop.lua"
+    script.write_text(WRK_LOOP)
+    data = work / f"loop-{code.name}"
+    with serve(code, data) as s:
+        http = wrk(f"{s.url}/api/incidents", seconds, 32, script, s.token, threads=32)
+    app = baseline_app(data / "events.db")  # the server's event store file (Settings.sqlite_path)
+    try:
+        for n in range(200):
+            baseline_command(app, n)
+        started = time.perf_counter()
+        for n in range(peer_commands):
+            baseline_command(app, 200 + n)
+        peer = peer_commands / (time.perf_counter() - started)
+    finally:
+        app.close()
+    return {"http_commands_per_s": http, "peer_commands_per_s": peer, "ratio": http / peer}
+
+
+# -- 1b. group commit in process: 32 concurrent officers against one at a time -------------
+
+def bench_group(work: Path, commands: int, threads: int) -> dict[str, float]:
+    """Reports through IncidentService (decide, save) from `threads` threads, against the same
+    reports one at a time from one thread, on the same SQLite file, interleaved 3 times."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from infra.bootstrap import build_service
+    from infra.loaders.jurisdiction import load_jurisdiction
+    from infra.settings import Settings
+
+    settings = Settings().with_(data_dir=work / "group")
+    service = build_service(settings, load_jurisdiction(settings.jurisdiction))
+    officer: Any = {"user": "bench", "role": "admin", "center": None}
+
+    def report(_: int) -> None:
+        service.report(actor=officer, grid=GRID, source="hotline", category="noise",
+                       severity="routine", description="noise")
+
+    try:
+        for i in range(200):  # warm-up
+            report(i)
+        rates: dict[str, list[float]] = {"serial": [], "group": []}
+        stats = getattr(service.recorder, "group_stats", None)  # None: code without group commit
+        batches = parts = 0
+        for _ in range(3):
+            started = time.perf_counter()
+            for i in range(commands):
+                report(i)
+            rates["serial"].append(commands / (time.perf_counter() - started))
+            before = (stats.batches, stats.parts) if stats else (0, 0)
+            with ThreadPoolExecutor(threads) as pool:
+                started = time.perf_counter()
+                list(pool.map(report, range(commands)))
+                rates["group"].append(commands / (time.perf_counter() - started))
+            if stats:
+                batches += stats.batches - before[0]
+                parts += stats.parts - before[1]
+    finally:
+        service.close()
+    serial, group = sorted(rates["serial"])[1], sorted(rates["group"])[1]
+    return {"serial_per_s": serial, "group_per_s": group, "ratio": group / serial,
+            "mean_batch": parts / batches if batches else float("nan")}
+
+
+# -- 2. a command's p99 during a 10,000-alert burst ------------------------------------------
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def command_latencies(s: Served, stop: threading.Event, at_least: int) -> list[float]:
+    out: list[float] = []
+    with httpx.Client(base_url=s.url, headers=s.headers, timeout=30) as client:
+        while not stop.is_set() or len(out) < at_least:
+            started = time.perf_counter()
+            response = client.post("/api/incidents", json=REPORT)
+            out.append((time.perf_counter() - started) * 1000)
+            if response.status_code != 201:
+                raise RuntimeError(f"report failed: {response.status_code} {response.text}")
+    return out
+
+
+def bench_burst(code: Path, work: Path, alerts: int, quiet_s: float) -> dict[str, float]:
+    with serve(code, work / f"burst-{code.name}") as s:
+        stop = threading.Event()
+        timer = threading.Timer(quiet_s, stop.set)
+        timer.start()
+        quiet = command_latencies(s, stop, 50)
+        stop = threading.Event()
+        bodies = [orjson.dumps({"alerts": [
+            {"id": f"burst-{b}-{k}", "camera": CAMERA, "label": "person", "score": 0.7,
+             "start_time": 1_800_000_000.0 + b * 1000 + k} for k in range(500)]})
+            for b in range(alerts // 500)]
+        failures: list[str] = []
+
+        def burst() -> None:
+            with httpx.Client(base_url=s.url, headers={**s.feed, "Content-Type":
+                                                        "application/json"}, timeout=60) as c:
+                for body in bodies:
+                    r = c.post("/api/ingest/alerts", content=body)
+                    if r.status_code != 200:
+                        failures.append(f"{r.status_code} {r.text[:200]}")
+            stop.set()
+
+        feeder = threading.Thread(target=burst)
+        started = time.perf_counter()
+        feeder.start()
+        during = command_latencies(s, stop, 50)
+        feeder.join()
+        burst_s = time.perf_counter() - started
+        if failures:
+            raise RuntimeError(f"alert batches failed: {failures[:3]}")
+    return {"quiet_p50_ms": pct(quiet, 0.5), "quiet_p99_ms": pct(quiet, 0.99),
+            "burst_p50_ms": pct(during, 0.5), "burst_p99_ms": pct(during, 0.99),
+            "ratio_p99": pct(during, 0.99) / pct(quiet, 0.99), "burst_seconds": burst_s,
+            "commands_quiet": len(quiet), "commands_during": len(during)}
+
+
+# -- 3. idle consoles: memory each, and one delta to all of them -------------------------------
+
+def bench_consoles(code: Path, work: Path, n: int) -> dict[str, float]:
+    """n idle city consoles on one `linkage serve`: resident memory per console against idle
+    connections to a bare websockets echo server, and the p99 time for one report's delta to
+    reach every console (clients: bench/_distributed_consoles.py, as bench_distributed uses)."""
+    from bench.bench_distributed import ECHO_SERVER, hold_consoles, rss_kib
+
+    city = "130700"
+    with serve(code, work / f"consoles-{code.name}") as s:
+        time.sleep(1)
+        before = rss_kib(s.pid)
+        ws_url = s.url.replace("http://", "ws://")
+        client = hold_consoles(f"{ws_url}/ws/console?center={city}&token={s.token}", n, False)
+        time.sleep(2)
+        after = rss_kib(s.pid)
+        t0 = time.time()
+        httpx.post(f"{s.url}/api/incidents", json=REPORT, headers=s.headers,
+                   timeout=30).raise_for_status()
+        assert client.stdout is not None and client.stdin is not None
+        times = orjson.loads(client.stdout.readline())
+        client.stdin.write("\n")
+        client.stdin.flush()
+        client.wait(120)
+    port = free_port()
+    echo = subprocess.Popen([sys.executable, "-c", ECHO_SERVER, str(port)],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert echo.stdout is not None and echo.stdout.readline().strip() == "ready"
+        time.sleep(1)
+        echo_before = rss_kib(echo.pid)
+        echo_client = hold_consoles(f"ws://127.0.0.1:{port}", n, True)
+        time.sleep(2)
+        echo_after = rss_kib(echo.pid)
+        assert echo_client.stdin is not None
+        echo_client.stdin.write("\n")
+        echo_client.stdin.flush()
+        echo_client.wait(120)
+    finally:
+        echo.terminate()
+        echo.wait(10)
+    delays = sorted((t - t0) * 1000 for t in times)
+    ours, bare = (after - before) / n, (echo_after - echo_before) / n
+    return {"consoles": float(n), "kib_per_console": ours, "echo_kib_per_connection": bare,
+            "ratio": ours / bare, "fanout_p50_ms": pct(delays, 0.5),
+            "fanout_p99_ms": pct(delays, 0.99)}
+
+
+# -- 5. replay against raw read + decode -------------------------------------------------------
+
+def bench_replay(work: Path, alerts: int, incidents: int, reps: int) -> dict[str, float]:
+    from command_center.feed_formats import decode_alerts
+    from infra.bootstrap import build_alerts, build_embedded
+    from infra.settings import Settings
+
+    settings = Settings().with_(data_dir=work / "replay", ingest_process=False)
+    embedded = build_embedded(settings)
+    try:
+        service = embedded.service
+        ingest = build_alerts(settings, embedded.jurisdiction, service)
+        actor: Any = {"user": "bench", "role": "feed", "center": None}
+        for b in range(0, alerts, 500):
+            body = orjson.dumps({"alerts": [
+                {"id": f"r-{i}", "camera": CAMERA, "label": "person", "score": 0.7,
+                 "start_time": 1_800_000_000.0 + i} for i in range(b, min(b + 500, alerts))]})
+            ingest.ingest("bench", decode_alerts(body), actor)
+        officer: Any = {"user": "bench", "role": "admin", "center": None}
+        for i in range(incidents):
+            incident = service.report(actor=officer, grid=GRID, source="hotline",
+                                      category="noise", severity="routine",
+                                      description=f"incident {i}")
+            service.act(str(incident.id), "accept", actor=officer)
+        total = service.recorder.max_notification_id()
+        recorder = service.recorder
+        raw_times, replay_times = [], []
+        for _ in range(reps):
+            started = time.perf_counter()
+            n, position = 0, 0
+            while True:
+                rows = recorder.select_notification_rows(position + 1, 500)  # type: ignore[attr-defined]
+                if not rows:
+                    break
+                for row in rows:
+                    orjson.loads(row[4])
+                n += len(rows)
+                position = rows[-1][0]
+            raw_times.append(time.perf_counter() - started)
+            assert n == total
+            started = time.perf_counter()
+            folded = embedded.runner.rebuild()
+            replay_times.append(time.perf_counter() - started)
+            assert folded == total
+    finally:
+        embedded.close()
+    raw, replay = sorted(raw_times)[reps // 2], sorted(replay_times)[reps // 2]
+    return {"events": float(total), "raw_events_per_s": total / raw,
+            "replay_events_per_s": total / replay, "ratio": raw / replay}
+
+
+# -- report ------------------------------------------------------------------------------------
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.bench_embedded", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--only", default="http,loop,group,burst,consoles,replay")
+    p.add_argument("--consoles", type=int, default=10_000)
+    p.add_argument("--group-commands", type=int, default=3000)
+    p.add_argument("--compare", type=Path, default=None,
+                   help="another checkout (e.g. a worktree of main) to measure in the same run")
+    p.add_argument("--seconds", type=int, default=8, help="wrk duration per measurement")
+    p.add_argument("--alerts", type=int, default=10_000, help="alerts in the burst")
+    p.add_argument("--replay-alerts", type=int, default=50_000)
+    p.add_argument("--replay-incidents", type=int, default=2_000)
+    p.add_argument("--reps", type=int, default=3)
+    p.add_argument("--out", type=Path, default=RESULTS, help="where the results go (JSON)")
+    args = p.parse_args(argv)
+    only = set(args.only.split(","))
+    codes = [("this checkout", ROOT)] + ([("compare", args.compare)] if args.compare else [])
+    results: dict[str, Any] = {"when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                               "load_average": os.getloadavg()}
+    work = Path(tempfile.mkdtemp(prefix="linkage-bench-embedded-"))
+    try:
+        table = Table(title="#17 embedded targets (each against a reference of the same run)")
+        for col in ("target", "code", "ours", "reference", "ratio", "goal"):
+            table.add_column(col)
+        if "http" in only:
+            if shutil.which("wrk") is None:
+                console.print("[yellow]wrk not found (Debian package wrk): target 1 skipped")
+            else:
+                for label, code in codes:
+                    r = results[f"http/{label}"] = bench_http(code, work, args.seconds)
+                    table.add_row("1 reports/s, 32 conn.", label, f"{r['reports_per_s']:,.0f}/s",
+                                  f"/healthz {r['healthz_per_s']:,.0f}/s", f"{r['ratio']:.2f}",
+                                  ">= 0.5")
+        def elsewhere(code: Path, target: str) -> dict[str, float]:
+            """Run one in-process target in a child that imports the other checkout's code."""
+            out = work / f"{target}-compare.json"
+            subprocess.run([sys.executable, __file__, "--only", target, "--out", str(out),
+                            "--group-commands", str(args.group_commands), "--reps",
+                            str(args.reps), "--replay-alerts", str(args.replay_alerts),
+                            "--replay-incidents", str(args.replay_incidents)], check=True,
+                           env={**os.environ, "PYTHONPATH": str(code)}, cwd=code,
+                           stdout=subprocess.DEVNULL)
+            found: dict[str, float] = json.loads(out.read_text())[f"{target}/this checkout"]
+            return found
+
+        if "loop" in only and shutil.which("wrk") is not None:
+            for label, code in codes:
+                r = results[f"loop/{label}"] = bench_loop(code, work, args.seconds, 3000)
+                table.add_row("1 whole loop over HTTP, 32 clients", label,
+                              f"{r['http_commands_per_s']:,.0f} commands/s",
+                              f"peer in process {r['peer_commands_per_s']:,.0f}/s",
+                              f"{r['ratio']:.2f}", ">= 1")
+        if "group" in only:
+            for label, code in codes:
+                r = (bench_group(work, args.group_commands, 32) if code == ROOT
+                     else elsewhere(code, "group"))
+                results[f"group/{label}"] = r
+                table.add_row("1b reports in process, 32 threads", label,
+                              f"{r['group_per_s']:,.0f}/s (mean batch {r['mean_batch']:.1f})",
+                              f"one at a time {r['serial_per_s']:,.0f}/s", f"{r['ratio']:.2f}",
+                              "> 1")
+        if "burst" in only:
+            for label, code in codes:
+                r = results[f"burst/{label}"] = bench_burst(code, work, args.alerts, 5.0)
+                table.add_row(f"2 command p99 in a {args.alerts:,}-alert burst", label,
+                              f"{r['burst_p99_ms']:.1f} ms (p50 {r['burst_p50_ms']:.1f})",
+                              f"quiet {r['quiet_p99_ms']:.1f} ms (p50 {r['quiet_p50_ms']:.1f})",
+                              f"{r['ratio_p99']:.2f}", "<= 2")
+        if "consoles" in only:
+            for label, code in codes:
+                r = results[f"consoles/{label}"] = bench_consoles(code, work, args.consoles)
+                table.add_row(f"3 {args.consoles:,} idle consoles: memory each", label,
+                              f"{r['kib_per_console']:.1f} KiB",
+                              f"websockets echo {r['echo_kib_per_connection']:.1f} KiB",
+                              f"{r['ratio']:.2f}", "<= 1.5")
+                table.add_row("3 one delta to all of them", label,
+                              f"p99 {r['fanout_p99_ms']:.0f} ms (p50 {r['fanout_p50_ms']:.0f})",
+                              "", "", "p99 <= 250 ms")
+        if "replay" in only:
+            for label, code in codes:
+                r = (bench_replay(work, args.replay_alerts, args.replay_incidents, args.reps)
+                     if code == ROOT else elsewhere(code, "replay"))
+                results[f"replay/{label}"] = r
+                table.add_row(f"5 replay of {r['events']:,.0f} events", label,
+                              f"{r['replay_events_per_s']:,.0f} events/s",
+                              f"read+decode {r['raw_events_per_s']:,.0f}/s", f"{r['ratio']:.2f}",
+                              ">= 0.5")
+        console.print(table)
+        console.print(f"load average at the start: {results['load_average']}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
