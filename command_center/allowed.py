@@ -37,4 +37,10 @@ def incident_for(svc: Services, actor: Actor, incident: Incident) -> dict[str, A
     """The incident as the API shows it to `actor`: `allowed_actions` are theirs."""
     data = incident.as_dict()
     data["allowed_actions"] = allowed_for(svc, actor, incident)
+    clock = svc.incidents.step_clock()
+    if clock is not None and ("dispatch" in data["allowed_actions"]
+                              or "transfer" in data["allowed_actions"]):
+        # What the SLA policy gives a dispatch made now (the form's prefill): a later `due`
+        # needs `due_reason`.
+        data["policy_resolve_due"] = clock.due(incident.category, incident.severity, "resolve")
     return data

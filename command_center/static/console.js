@@ -1056,7 +1056,7 @@ const DETAIL_FIELDS = [
   "id", "status", "category", "severity", "grid", "source", "summary", "description",
   "reported_at", "created_at", "updated_at", "due", "assignee", "version",
 ];
-const TIME_FIELDS = new Set(["reported_at", "created_at", "updated_at", "due", "at", "deadline", "resolved_at", "closed_at"]);
+const TIME_FIELDS = new Set(["reported_at", "created_at", "updated_at", "due", "at", "deadline", "resolved_at", "closed_at", "step_due", "policy_resolve_due"]);
 
 // {"user","role","center"} -> "duty-officer (city_officer)"; a string stays as it is.
 function formatActor(a) {

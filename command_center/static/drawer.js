@@ -17,7 +17,9 @@ addStrings({
     "act.dispatch": "派遣", "act.return": "退回", "act.transfer": "转办",
     "act.acknowledge": "签收", "act.progress": "报告进展", "act.resolve": "办结",
     "act.supervise": "督办", "act.escalate": "升级", "act.return-visit": "回访",
-    "act.reopen": "重办", "act.close": "结案",
+    "act.reopen": "重办", "act.close": "结案", "act.visit-attempt": "回访未接通",
+    "act.at": "拨打时间", "act.dueReason": "延长时限的原因",
+    "act.dueReason.hint": "所选时限晚于时限规定（{due}），需说明原因（将被记录）",
     "act.submit": "提交", "act.cancel": "取消", "act.sending": "提交中…",
     "act.reason": "原因", "act.note": "备注", "act.outcome": "处置结果", "act.comment": "群众意见",
     "act.original": "重复于（原事件）", "act.original.paste": "或粘贴原事件编号",
@@ -40,6 +42,8 @@ addStrings({
     "field.supervised_by": "督办中心",
     "field.by_center": "督办中心",
     "field.of": "原事件",
+    "field.policy_resolve_due": "时限规定的办结时间", "field.due_reason": "延长时限原因",
+    "field.visit_attempts": "回访未接通次数", "field.step": "当前环节", "field.step_due": "环节时限",
   },
   en: {
     "act.title": "Actions",
@@ -48,7 +52,9 @@ addStrings({
     "act.dispatch": "Dispatch", "act.return": "Return", "act.transfer": "Transfer",
     "act.acknowledge": "Acknowledge", "act.progress": "Report progress", "act.resolve": "Resolve",
     "act.supervise": "Supervise", "act.escalate": "Escalate", "act.return-visit": "Return visit",
-    "act.reopen": "Reopen", "act.close": "Close case",
+    "act.reopen": "Reopen", "act.close": "Close case", "act.visit-attempt": "Visit not reached",
+    "act.at": "Called at", "act.dueReason": "Reason for the later due",
+    "act.dueReason.hint": "The due is later than the SLA policy's ({due}): give a reason (it is recorded)",
     "act.submit": "Submit", "act.cancel": "Cancel", "act.sending": "Sending…",
     "act.reason": "Reason", "act.note": "Note", "act.outcome": "Outcome", "act.comment": "Resident's comment",
     "act.original": "Duplicate of (the original)", "act.original.paste": "or paste the original's id",
@@ -71,6 +77,8 @@ addStrings({
     "field.supervised_by": "Supervised by",
     "field.by_center": "By center",
     "field.of": "Original",
+    "field.policy_resolve_due": "SLA resolve time", "field.due_reason": "Reason for the later due",
+    "field.visit_attempts": "Unanswered visit calls", "field.step": "Step", "field.step_due": "Step due",
   },
 });
 
@@ -80,7 +88,7 @@ const FORMS = {
   acknowledge: [],
   reject: ["reason"],
   "mark-duplicate": ["original"],
-  dispatch: ["assignee", "due", "note?"],
+  dispatch: ["assignee", "due", "dueReason?", "note?"],
   return: ["reason"],
   transfer: ["assignee", "reason"],
   progress: ["note"],
@@ -88,6 +96,7 @@ const FORMS = {
   supervise: ["note", "byCenter"],
   escalate: ["reason"],
   "return-visit": ["rating", "comment?"],
+  "visit-attempt": ["at", "note?"],
   reopen: ["reason?"],
   close: ["note?"],
 };
@@ -313,10 +322,26 @@ function buildForm(action, data) {
       input.type = "datetime-local";
       input.name = "due";
       input.required = true;
-      const sla = Date.parse(data.due || data.sla_due || "");
+      // The SLA policy's resolve time for a dispatch now (the server's policy_resolve_due).
+      const sla = Date.parse(data.policy_resolve_due || data.due || "");
       const hours = DEFAULT_DUE_H[data.severity] || DEFAULT_DUE_H.routine;
       input.value = localInput(Number.isNaN(sla) ? Date.now() + hours * 3600e3 : sla);
       field(form, "due", t("act.due"), input, Number.isNaN(sla) ? t("act.due.default") : t("act.due.sla"));
+      input.addEventListener("input", () => showDueReason(form, data));
+    } else if (name === "dueReason") {
+      const limit = Date.parse(data.policy_resolve_due || "");
+      if (Number.isNaN(limit)) continue; // no policy: any due is the officer's
+      const reason = textControl("due_reason", false);
+      const box = field(form, "due-reason", t("act.dueReason"), reason,
+        t("act.dueReason.hint", { due: localInput(limit).replace("T", " ") }));
+      box.parentElement.classList.add("act-due-reason");
+    } else if (name === "at") {
+      const input = document.createElement("input");
+      input.type = "datetime-local";
+      input.name = "at";
+      input.required = true;
+      input.value = localInput(Date.now());
+      field(form, "at", t("act.at"), input);
     } else if (name === "byCenter") {
       const sel = document.createElement("select");
       sel.name = "by_center";
@@ -343,6 +368,7 @@ function buildForm(action, data) {
       form.appendChild(group);
     }
   }
+  showDueReason(form, data);
   const error = el("div", "act-error");
   error.id = "act-error";
   error.setAttribute("role", "alert");
@@ -363,6 +389,20 @@ function buildForm(action, data) {
     if (body) submit(action, body);
   });
   return form;
+}
+
+// A due later than the SLA policy's resolve time needs a reason: its field shows only then.
+function laterThanPolicy(form, data) {
+  const limit = Date.parse(data.policy_resolve_due || "");
+  const c = form.querySelector('[name="due"]');
+  const ms = c ? Date.parse(c.value) : NaN;
+  // datetime-local has minutes: a prefill cut to the minute is not "later".
+  return !Number.isNaN(limit) && !Number.isNaN(ms) && ms > limit;
+}
+
+function showDueReason(form, data) {
+  const wrap = form.querySelector(".act-due-reason");
+  if (wrap) wrap.hidden = !laterThanPolicy(form, data);
 }
 
 function collect(form, action) {
@@ -397,6 +437,15 @@ function collect(form, action) {
       const ms = Date.parse(get("due"));
       if (Number.isNaN(ms)) return fail("act.due");
       body.due = new Date(ms).toISOString();
+    } else if (name === "dueReason") {
+      if (!laterThanPolicy(form, drawer.data || {})) continue;
+      const v = get("due_reason");
+      if (!v) return fail("act.dueReason");
+      body.due_reason = v;
+    } else if (name === "at") {
+      const ms = Date.parse(get("at"));
+      if (Number.isNaN(ms)) return fail("act.at");
+      body.at = new Date(ms).toISOString();
     } else if (name === "byCenter") {
       const v = get("by_center");
       if (!v) return fail("act.byCenter");

@@ -118,17 +118,38 @@ def test_the_whole_loop_from_the_console(browser: Any, server: RunningServer) ->
     act(officer, "accept")
     status_is(officer, "Accepted")
 
-    def dispatch_to_housing() -> None:
-        act(officer, "dispatch")
-        officer.select_option("#act-assignee", label=HOUSING)
-        assert officer.input_value("#act-due")  # prefilled
-        submit(officer)
+    def dispatched_in_the_queue() -> None:
         status_is(officer, "Dispatched")
         officer.wait_for_function(
             "id => (document.querySelector(`#open-list tr[data-id='${id}'] .c-status`) || {})"
             ".textContent?.startsWith('Dispatched')", arg=case, timeout=WAIT)
 
-    dispatch_to_housing()
+    # Dispatch, with a due a day later than the SLA policy's resolve time (the prefill): the form
+    # asks for the reason (#14) and refuses to send without one.
+    act(officer, "dispatch")
+    officer.select_option("#act-assignee", label=HOUSING)
+    policy_due = httpx.get(f"{server.url}/api/incidents/{case}",
+                           headers=server.headers).json()["policy_resolve_due"]
+    prefill = officer.input_value("#act-due")
+    assert prefill == officer.evaluate(
+        "iso => { const d = new Date(iso), p = n => String(n).padStart(2, '0');"
+        " return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T"
+        "${p(d.getHours())}:${p(d.getMinutes())}`; }", policy_due)  # prefilled from the policy
+    assert officer.is_hidden("#act-due-reason")  # the policy's time needs no reason
+    later = officer.evaluate("v => { const d = new Date(v); d.setDate(d.getDate() + 1);"
+                             " const p = n => String(n).padStart(2, '0');"
+                             " return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T"
+                             "${p(d.getHours())}:${p(d.getMinutes())}`; }", prefill)
+    officer.fill("#act-due", later)
+    officer.wait_for_selector("#act-due-reason", state="visible", timeout=WAIT)
+    submit(officer)
+    officer.wait_for_selector("#act-error:not([hidden])", timeout=WAIT)
+    assert "Reason for the later due" in officer.inner_text("#act-error")
+    officer.fill("#act-due-reason", "the pipe needs a part on order")
+    submit(officer)
+    dispatched_in_the_queue()
+    sent = httpx.get(f"{server.url}/api/incidents/{case}", headers=server.headers).json()
+    assert sent["due_reason"] == "the pipe needs a part on order"
 
     department = console(browser, server,
                          token(server, "h-loop", "department", None, department="housing"), errors)
@@ -155,21 +176,27 @@ def test_the_whole_loop_from_the_console(browser: Any, server: RunningServer) ->
         officer.check(f"#act-rating-{rating}")
         officer.fill("#act-comment", f"rated {rating}")
         submit(officer)
-        status_is(officer, "Visited")
 
-    return_visit(2)
-    # A dissatisfied resident: the only action left is to reopen it.
-    officer.wait_for_function(
-        "() => [...document.querySelectorAll('#detail-actions button[data-action]')]"
-        ".map(b => b.dataset.action).join() === 'reopen'", timeout=WAIT)
-    act(officer, "reopen")
-    officer.fill("#act-reason", "resident dissatisfied")
+    # A call that did not reach the resident is recorded from the drawer (#14's visit-attempt).
+    act(officer, "visit-attempt")
+    assert officer.input_value("#act-at")  # prefilled: now
+    officer.fill("#act-note", "no answer")
     submit(officer)
-    status_is(officer, "Reopened")
-    dispatch_to_housing()
+    officer.wait_for_function(
+        "n => (document.querySelector('#detail-body [data-field=visit_attempts] dd') || {})"
+        ".textContent === n", arg="1", timeout=WAIT)
+    status_is(officer, "Resolved")
+    return_visit(2)
+    # A dissatisfied resident: the case goes back to its assignee at once (#14), no manual reopen.
+    officer.wait_for_selector("#detail-timeline .ev-ReopenedAutomatically", timeout=WAIT)
+    dispatched_in_the_queue()
+    reopened = httpx.get(f"{server.url}/api/incidents/{case}", headers=server.headers).json()
+    assert reopened["status"] == "dispatched" and reopened["reopen_count"] == 1
+    assert reopened["assignee"] == {"kind": "department", "id": "housing"}
     handle()
     status_is(officer, "Resolved")
     return_visit(5)
+    status_is(officer, "Visited")
     act(officer, "close")
     submit(officer)
     status_is(officer, "Closed")
@@ -278,8 +305,7 @@ def test_the_drawer_follows_a_case_closed_by_someone_else(browser: Any,
     errors: list[str] = []
     case = report(server, description="closed elsewhere")
     for action, body in (("accept", {}), ("dispatch", {"assignee": {"kind": "department",
-                                                                    "id": "housing"},
-                                                       "due": "2030-01-01T00:00:00+00:00"}),
+                                                                    "id": "housing"}}),
                          ("acknowledge", {}), ("resolve", {"outcome": "done"}),
                          ("return-visit", {"satisfaction": 4})):
         done = httpx.post(f"{server.url}/api/incidents/{case}/{action}", headers=server.headers,
