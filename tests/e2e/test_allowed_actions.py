@@ -159,11 +159,16 @@ def test_the_answer_to_an_action_lists_the_actors_next_actions(server: RunningSe
     department = ROLES["assigned department"](server)
     with httpx.Client(base_url=server.url, headers=server.headers) as officer:
         case = case_in(officer, "dispatched", department, "")
-        seen_by_officer = officer.get(f"/api/incidents/{case}").json()["allowed_actions"]
+        read = officer.get(f"/api/incidents/{case}").json()
+        seen_by_officer = read["allowed_actions"]
         assert set(seen_by_officer) == {"acknowledge", "return", "transfer", "supervise",
                                         "escalate"}
+        # Who may transfer is told the SLA policy's resolve time for a new due (the form's
+        # prefill); later than it needs due_reason, so DUE (2030) is later.
+        assert read["policy_resolve_due"] < DUE
         done = httpx.post(f"{server.url}/api/incidents/{case}/acknowledge",
                           headers=department.headers, json={})
         assert done.status_code == 200
         # The department may progress, resolve and return; it may not transfer nor supervise.
         assert set(done.json()["allowed_actions"]) == {"progress", "resolve", "return"}
+        assert "policy_resolve_due" not in done.json()  # it may neither dispatch nor transfer
