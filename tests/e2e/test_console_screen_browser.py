@@ -197,7 +197,7 @@ def test_no_raw_ids_on_the_main_screen(browser: Any, server: RunningServer) -> N
              ("water_leak", "routine", "grid_worker"), ("dispute", "routine", "hotline"),
              ("public_security", "major", "camera"), ("noise", "routine", "hotline")]
     assignees = [{"kind": "department", "id": "urban_management"},
-                 {"kind": "party", "id": "property_company"},
+                 {"kind": "party", "id": "xhy_property"},  # registered, serves the district (#15)
                  {"kind": "grid_worker", "id": "gw-7"},
                  {"kind": "department", "id": "water_affairs"}]
     with httpx.Client(base_url=server.url, headers=server.headers, timeout=10) as client:
@@ -347,8 +347,10 @@ def test_the_page_orders_its_rows_by_the_rule_with_its_clock(browser: Any, serve
         assert before[0] == major and before[1:3] == [waiting_long, waiting_short]
         assert before.index(soon_overdue) < before.index(sooner) < before.index(later)
         assert before[-1] == resolved  # past its due time, but waiting for the return visit
-        # the row shows the time since report when there is no due time
-        assert "waiting" in page.inner_text(f'#open-list tr[data-id="{waiting_long}"] .c-due')
+        # the row shows the time since report when there is no due time (the case awaiting its
+        # return visit); a case not accepted yet counts down to its SLA accept time (#14)
+        assert "waiting" in page.inner_text(f'#open-list tr[data-id="{resolved}"] .c-due')
+        assert "to accept in" in page.inner_text(f'#open-list tr[data-id="{waiting_long}"] .c-due')
         page.wait_for_function(f"""document.querySelector('#open-list tr[data-id="{soon_overdue}"]')
                                    .classList.contains('overdue')""", timeout=90000, polling=1000)
         after = row_ids(page)
