@@ -356,6 +356,20 @@ def test_the_page_orders_its_rows_by_the_rule_with_its_clock(browser: Any, serve
         after = row_ids(page)
         assert after[:2] == [major, soon_overdue]
         assert after[2:] == [waiting_long, waiting_short, sooner, later, resolved]
+        # Past the accept time the page still keeps an unaccepted case in band 1 (by report time),
+        # not overdue: "overdue" is for cases being worked (PROTOCOL §3), as on the server.
+        queue = httpx.get(f"{server.url}/api/centers/{TOWNSHIP}/view",
+                          headers=server.headers).json()["queue"]
+        late = page.evaluate("""async ([items, id]) => {
+            const q = await import('/static/queue.js');
+            const now = Date.parse(items.find((x) => x.id === id).step_due) + 60000;
+            return q.ordered(items, now).map((k) => [k.inc.id, k.band, k.overdue, k.accepting]); }""",
+                             [list(queue.values()), waiting_long])
+        assert [row[0] for row in late] == [major, soon_overdue, sooner, waiting_long, waiting_short,
+                                            later, resolved]
+        assert [row[1:] for row in late if row[0] in (waiting_long, waiting_short)] == [
+            [1, False, True], [1, False, True]]
+        assert [row[1:3] for row in late if row[0] in (soon_overdue, sooner)] == [[0, True], [0, True]]
         # filters by status and assignee
         page.select_option("#filter-status", "reported")
         page.wait_for_function("document.querySelectorAll('#open-list tr[data-id]').length === 3",
