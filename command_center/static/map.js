@@ -19,7 +19,21 @@ const map = {
   selected: "",
   onSelect: () => {},
   height: 600,
+  unstaffed: { center: null, grids: new Set() }, // from the registry's linkage:unstaffed event
 };
+
+// The registry (static/registry.js) tells which grids under the center no grid worker serves:
+// the map outlines them (class "unstaffed", dashed amber).
+document.addEventListener("linkage:unstaffed", (e) => {
+  const detail = (e && e.detail) || {};
+  map.unstaffed = { center: String(detail.center || ""), grids: new Set((detail.grids || []).map(String)) };
+  markUnstaffed();
+});
+
+function markUnstaffed() {
+  const mine = map.unstaffed.center === String(map.center);
+  for (const [id, s] of map.shapes) s.path.classList.toggle("unstaffed", mine && map.unstaffed.grids.has(id));
+}
 
 function svg(tag, attrs) {
   const e = document.createElementNS(SVG_NS, tag);
@@ -112,6 +126,7 @@ function drawFrame() {
   }
   root.append(gridsLayer, svg("g", { class: "map-markers" }));
   box.replaceChildren(root);
+  markUnstaffed();
   wireHover(root);
 }
 

@@ -27,11 +27,14 @@ function times(inc) {
 // {inc, band, when, overdue, due, rep} for one case at `now`.
 export function keyOf(inc, now) {
   const tm = times(inc);
-  // A case waiting to be accepted counts down to the SLA policy's accept time (step_due).
-  const accepting = inc.status === "reported" && Boolean(inc.step_due);
-  const working = WORKING.has(inc.status) || accepting;
+  // A case waiting to be accepted counts down to the SLA policy's accept time (step_due), but
+  // that is only shown: by the rule it stays in band 1 (by report time) until it is accepted, as
+  // on the server, and "overdue" (band 0) is for cases being worked.
+  const accepting = inc.status === "reported" && Number.isFinite(tm.stepDue);
+  const working = WORKING.has(inc.status);
   const due = accepting ? tm.stepDue : working ? tm.due : Infinity;
-  const overdue = due !== Infinity && (due < now || Number(inc.escalations) > 0);
+  const late = working && due !== Infinity && due < now;
+  const overdue = late || (working && due !== Infinity && Number(inc.escalations) > 0);
   let band;
   let when;
   if (overdue) {
@@ -40,15 +43,14 @@ export function keyOf(inc, now) {
   } else if (inc.status === "reported") {
     band = 1;
     when = tm.rep;
-  } else if (due !== Infinity) {
+  } else if (working && due !== Infinity) {
     band = 2;
     when = due;
   } else {
     band = 3;
     when = tm.rep;
   }
-  return { inc, band, when, overdue: working && due !== Infinity && due < now, due, rep: tm.rep,
-    major: inc.severity === "major", accepting };
+  return { inc, band, when, overdue: late, due, rep: tm.rep, major: inc.severity === "major", accepting };
 }
 
 export function compareKeys(a, b) {

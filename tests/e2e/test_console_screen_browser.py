@@ -197,7 +197,7 @@ def test_no_raw_ids_on_the_main_screen(browser: Any, server: RunningServer) -> N
              ("water_leak", "routine", "grid_worker"), ("dispute", "routine", "hotline"),
              ("public_security", "major", "camera"), ("noise", "routine", "hotline")]
     assignees = [{"kind": "department", "id": "urban_management"},
-                 {"kind": "party", "id": "property_company"},
+                 {"kind": "party", "id": "xhy_property"},  # registered, serves the district (#15)
                  {"kind": "grid_worker", "id": "gw-7"},
                  {"kind": "department", "id": "water_affairs"}]
     with httpx.Client(base_url=server.url, headers=server.headers, timeout=10) as client:
@@ -347,13 +347,29 @@ def test_the_page_orders_its_rows_by_the_rule_with_its_clock(browser: Any, serve
         assert before[0] == major and before[1:3] == [waiting_long, waiting_short]
         assert before.index(soon_overdue) < before.index(sooner) < before.index(later)
         assert before[-1] == resolved  # past its due time, but waiting for the return visit
-        # the row shows the time since report when there is no due time
-        assert "waiting" in page.inner_text(f'#open-list tr[data-id="{waiting_long}"] .c-due')
+        # the row shows the time since report when there is no due time (the case awaiting its
+        # return visit); a case not accepted yet counts down to its SLA accept time (#14)
+        assert "waiting" in page.inner_text(f'#open-list tr[data-id="{resolved}"] .c-due')
+        assert "to accept in" in page.inner_text(f'#open-list tr[data-id="{waiting_long}"] .c-due')
         page.wait_for_function(f"""document.querySelector('#open-list tr[data-id="{soon_overdue}"]')
                                    .classList.contains('overdue')""", timeout=90000, polling=1000)
         after = row_ids(page)
         assert after[:2] == [major, soon_overdue]
         assert after[2:] == [waiting_long, waiting_short, sooner, later, resolved]
+        # Past the accept time the page still keeps an unaccepted case in band 1 (by report time),
+        # not overdue: "overdue" is for cases being worked (PROTOCOL §3), as on the server.
+        queue = httpx.get(f"{server.url}/api/centers/{TOWNSHIP}/view",
+                          headers=server.headers).json()["queue"]
+        late = page.evaluate("""async ([items, id]) => {
+            const q = await import('/static/queue.js');
+            const now = Date.parse(items.find((x) => x.id === id).step_due) + 60000;
+            return q.ordered(items, now).map((k) => [k.inc.id, k.band, k.overdue, k.accepting]); }""",
+                             [list(queue.values()), waiting_long])
+        assert [row[0] for row in late] == [major, soon_overdue, sooner, waiting_long, waiting_short,
+                                            later, resolved]
+        assert [row[1:] for row in late if row[0] in (waiting_long, waiting_short)] == [
+            [1, False, True], [1, False, True]]
+        assert [row[1:3] for row in late if row[0] in (soon_overdue, sooner)] == [[0, True], [0, True]]
         # filters by status and assignee
         page.select_option("#filter-status", "reported")
         page.wait_for_function("document.querySelectorAll('#open-list tr[data-id]').length === 3",

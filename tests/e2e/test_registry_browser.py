@@ -79,4 +79,34 @@ def test_the_unstaffed_grids_are_announced_for_the_map(server: RunningServer) ->
         page.wait_for_function("window.unstaffed.length > 0", timeout=15000)
         detail = page.evaluate("window.unstaffed[0]")
         assert detail["center"] == TOWNSHIP and "130706001001005" in detail["grids"]
+        # the map outlines the unstaffed grid, and only the unstaffed ones
+        page.wait_for_selector('#map path[data-grid="130706001001005"].unstaffed', timeout=15000)
+        marked = page.eval_on_selector_all("#map path.map-grid.unstaffed",
+                                           "ps => ps.map(p => p.dataset.grid)")
+        assert sorted(marked) == sorted(g for g in detail["grids"] if g in page.eval_on_selector_all(
+            "#map path.map-grid", "ps => ps.map(p => p.dataset.grid)"))
+        assert "130706001001001" not in marked
+        assert "No grid worker" in page.inner_text(".map-legend")
+        page.close()
+    # a worker assigned as lead staffs it again: the next page does not mark it
+    headers = {"Authorization": f"Bearer {officer}"}
+    appointed = httpx.post(f"{server.url}/api/registry/workers", headers=headers, json={
+        "id": "gw-map-1", "name": {"zh": "新网格员", "en": "New Worker"}, "employment": "part_time"})
+    assert appointed.status_code == 201, appointed.text
+    assigned = httpx.post(f"{server.url}/api/registry/workers/gw-map-1/assign", headers=headers,
+                          json={"grid": "130706001001005", "lead": True})
+    assert assigned.status_code == 200, assigned.text
+    with chromium() as browser:
+        page = browser.new_page()
+        page.add_init_script(
+            "window.unstaffed = []; document.addEventListener('linkage:unstaffed', "
+            "(ev) => window.unstaffed.push(ev.detail));")
+        page.add_init_script("localStorage.setItem('linkage.lang', 'zh-CN')")
+        page.goto(f"{server.url}/?center={TOWNSHIP}#token={officer}")
+        page.wait_for_function("window.unstaffed.length > 0", timeout=15000)
+        page.wait_for_selector("#map path.map-grid", timeout=15000)
+        page.wait_for_timeout(300)
+        assert "130706001001005" not in page.evaluate("window.unstaffed[0]")["grids"]
+        assert page.locator('#map path[data-grid="130706001001005"].unstaffed').count() == 0
+        assert "无网格员" in page.inner_text(".map-legend")
         page.close()
