@@ -24,6 +24,7 @@ from starlette.routing import Route
 
 from command_center.api import json_response, services
 from command_center.bodies import read_body
+from command_center.decoding import InputError, check_depth
 from command_center.problems import Problem
 from command_center.registry_state import RegistryState, mask_id_number, mask_phone
 from command_center.types import Services
@@ -83,7 +84,11 @@ async def body_of(request: Request, svc: Services) -> dict[str, Any]:
     ctype = request.headers.get("content-type", "").split(";")[0].strip()
     if ctype != "application/json":
         raise Problem(415, f"expected Content-Type: application/json; got {ctype or 'none'}")
-    raw = await read_body(request, min(svc.max_body_bytes, 64 * 1024))
+    raw = await read_body(request, svc.max_body_bytes)  # the limit of every JSON route
+    try:
+        check_depth(raw)  # orjson itself decodes 1,000 levels deep
+    except InputError as exc:
+        raise Problem(exc.status, exc.detail) from None
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError:

@@ -4,6 +4,7 @@ test_ingest_mqtt.py."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import httpx
@@ -83,16 +84,29 @@ async def test_an_alert_time_out_of_range_on_the_feed_websocket_is_a_422_reply(
 # -- row 8: deeply nested JSON -------------------------------------------------------------------
 
 
+def fill_in(path: str, parameters: list[dict[str, Any]]) -> list[str]:
+    """`path` with each of its path parameters' enum values in turn (every action of an
+    /{action} route) and a UUID for the other ones (ids)."""
+    filled = [path]
+    for parameter in parameters:
+        values = parameter.get("schema", {}).get("enum") if parameter.get("in") == "path" else None
+        if values:
+            name = "{" + parameter["name"] + "}"
+            filled = [each.replace(name, str(value)) for each in filled for value in values]
+    return [re.sub(r"\{[^/{}]+\}", "00000000-0000-0000-0000-000000000000", each)
+            for each in filled]
+
+
 def json_routes(server: RunningServer) -> list[str]:
     """Every POST path of /openapi.json that takes JSON, its ids filled in; checked to cover
     every POST route the app has (but the CAP route, which takes XML, and Open311's, which
     takes a form: tests/e2e/test_open311.py checks its limits)."""
     doc = httpx.get(f"{server.url}/openapi.json", headers=server.headers).json()
-    paths = [path.replace("{incident_id}", "00000000-0000-0000-0000-000000000000")
-             .replace("{alert_id}", "00000000-0000-0000-0000-000000000000")
+    paths = [filled
              for path, operations in doc["paths"].items()
              if "application/json" in operations.get("post", {}).get("requestBody", {})
-             .get("content", {})]
+             .get("content", {})
+             for filled in fill_in(path, operations["post"].get("parameters", []))]
     app = server.server.config.app  # type: ignore[attr-defined]
     for route in app.routes:
         if isinstance(route, Route) and "POST" in (route.methods or ()) \
