@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -34,8 +35,9 @@ PATHS_TO: dict[str, tuple[str, ...]] = {
     "acknowledged": ("accept", "dispatch", "acknowledge"),
     "resolved": ("accept", "dispatch", "acknowledge", "resolve"),
     "visited": ("accept", "dispatch", "acknowledge", "resolve", "return-visit"),
-    "visited, dissatisfied": ("accept", "dispatch", "acknowledge", "resolve", "return-visit:2"),
-    "reopened": ("accept", "dispatch", "acknowledge", "resolve", "return-visit:2", "reopen"),
+    # A rating of 1-2 sends the case back to its assignee at once (#14): it is dispatched again.
+    "reopened automatically": ("accept", "dispatch", "acknowledge", "resolve", "return-visit:2"),
+    "reopened": ("accept", "dispatch", "acknowledge", "resolve", "return-visit", "reopen"),
     "closed": ("accept", "dispatch", "acknowledge", "resolve", "return-visit", "close"),
 }
 
@@ -81,12 +83,14 @@ def body(action: str, user: User, other: str) -> dict[str, Any]:
     return {
         "reject": {"reason": "out of scope"},
         "mark-duplicate": {"of": other},
-        "dispatch": {"assignee": user.assignee, "due": DUE},
+        "dispatch": {"assignee": user.assignee, "due": DUE, "due_reason": "long-term works"},
         "return": {"reason": "not ours"},
         "transfer": {"assignee": {"kind": "department", "id": "urban_management"}},
         "progress": {"note": "on site"},
         "resolve": {"outcome": "fixed"},
         "return-visit": {"satisfaction": int(rating or 5), "comment": ""},
+        "visit-attempt": {"at": (datetime.now(UTC) - timedelta(minutes=1)).isoformat(),
+                          "note": "no answer"},
         "reopen": {"reason": "resident dissatisfied"},
         "supervise": {"note": "hurry up", "by_center": user.home or CITY},
         "escalate": {"reason": "taking too long"},

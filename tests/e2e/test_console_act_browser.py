@@ -279,7 +279,8 @@ def test_the_drawer_follows_a_case_closed_by_someone_else(browser: Any,
     case = report(server, description="closed elsewhere")
     for action, body in (("accept", {}), ("dispatch", {"assignee": {"kind": "department",
                                                                     "id": "housing"},
-                                                       "due": "2030-01-01T00:00:00+00:00"}),
+                                                       "due": "2030-01-01T00:00:00+00:00",
+                                                       "due_reason": "long-term works"}),
                          ("acknowledge", {}), ("resolve", {"outcome": "done"}),
                          ("return-visit", {"satisfaction": 4})):
         done = httpx.post(f"{server.url}/api/incidents/{case}/{action}", headers=server.headers,

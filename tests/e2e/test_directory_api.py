@@ -129,7 +129,8 @@ def test_a_department_lists_only_the_cases_dispatched_to_it(server: RunningServe
         assert officer.post(f"/api/incidents/{case}/accept", json={}).status_code == 200
         assert officer.post(f"/api/incidents/{case}/dispatch", json={
             "assignee": {"kind": "department", "id": "housing"},
-            "due": "2030-01-01T00:00:00+00:00"}).status_code == 200
+            "due": "2030-01-01T00:00:00+00:00",
+            "due_reason": "long-term works"}).status_code == 200
     server.embedded.runner.catch_up()  # type: ignore[attr-defined]
     mine = get(server, f"/api/incidents?center={CITY}&assignee=department:housing&status=open",
                "h1", "department", None, department="housing")
