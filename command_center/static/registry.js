@@ -30,6 +30,7 @@ addStrings({
 const FIELDS = ["total", "permanent", "floating", "rental", "arrivals", "departures"];
 let pending = null;
 let rosterCenter = null;
+let lastUnstaffed = []; // the unstaffed grids of rosterCenter, as last read
 
 function isoWeek(d) {
   const date = new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate()));
@@ -68,6 +69,7 @@ async function renderUnstaffed(center, token) {
   const box = document.getElementById("unstaffed");
   if (!box) return;
   box.hidden = true;
+  lastUnstaffed = [];
   const headers = token ? { Authorization: "Bearer " + token } : {};
   let roster;
   try {
@@ -82,9 +84,22 @@ async function renderUnstaffed(center, token) {
   document.dispatchEvent(new CustomEvent("linkage:unstaffed", {
     detail: { center, grids: roster.unstaffed_grids || [] },
   }));
-  if (!roster.unstaffed_grids || !roster.unstaffed_grids.length) return;
-  const shown = roster.unstaffed_grids.slice(0, 20).join(getLang() === "en" ? ", " : "、");
-  const more = roster.unstaffed_grids.length > 20 ? ` (+${roster.unstaffed_grids.length - 20})` : "";
+  lastUnstaffed = roster.unstaffed_grids || [];
+  labelUnstaffed();
+}
+
+// Writes the warning from the last roster read, in the current language (the language
+// toggle re-labels it from here at once, without reading the roster again).
+function labelUnstaffed() {
+  const box = document.getElementById("unstaffed");
+  if (!box) return;
+  const grids = lastUnstaffed;
+  if (!grids.length) {
+    box.hidden = true;
+    return;
+  }
+  const shown = grids.slice(0, 20).join(getLang() === "en" ? ", " : "、");
+  const more = grids.length > 20 ? ` (+${grids.length - 20})` : "";
   box.textContent = t("population.unstaffed") + shown + more;
   box.hidden = false;
 }
@@ -119,6 +134,6 @@ document.addEventListener("click", (ev) => {
   if (!(ev.target instanceof Element) || !ev.target.closest("#lang-toggle") || !last) return;
   setTimeout(() => {
     schedule();
-    renderUnstaffed(last.center, last.token);
+    labelUnstaffed();
   }, 0);
 });

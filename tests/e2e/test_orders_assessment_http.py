@@ -121,7 +121,7 @@ def workload(client: httpx.Client, server: RunningServer) -> None:
     for rating in (5, 2):
         i = report(client)["id"]
         for action, body in [("accept", {}),
-                             ("dispatch", {"assignee": {"kind": "department", "id": "water"}}),
+                             ("dispatch", {"assignee": {"kind": "department", "id": "water_affairs"}}),
                              ("acknowledge", {}), ("resolve", {"outcome": "fixed"}),
                              ("return-visit", {"satisfaction": rating})]:
             assert act(client, i, action, **body).status_code == 200
@@ -148,7 +148,7 @@ def test_the_assessment_as_csv_equals_the_json(client: httpx.Client,
     today = [r for r in data["rows"] if r["unit"] == TOWNSHIP and r["intake"]]
     assert len(today) == 1 and today[0]["intake"] == 2 and today[0]["reopens"] == 1
     assert today[0]["satisfaction"] == 3.5 and today[0]["orders_met_on_time"] == 1.0
-    water = [r for r in data["rows"] if r["unit"] == "department:water" and r["resolved"]]
+    water = [r for r in data["rows"] if r["unit"] == "department:water_affairs" and r["resolved"]]
     assert water and water[0]["resolved"] == 2
 
 
@@ -160,15 +160,15 @@ def test_officers_see_their_center_and_below_auditors_everything(
     assert {r["unit"] for r in township.json()["rows"]} == {TOWNSHIP}
     district = client.get("/api/assessment", headers=as_(server, "district_officer", DISTRICT))
     units = {r["unit"] for r in district.json()["rows"]}
-    assert DISTRICT in units and TOWNSHIP in units and "department:water" not in units
+    assert DISTRICT in units and TOWNSHIP in units and "department:water_affairs" not in units
     assert all(u == DISTRICT or u.startswith(DISTRICT) for u in units)
     auditor = client.get("/api/assessment", headers=as_(server, "auditor", None))
-    assert "department:water" in {r["unit"] for r in auditor.json()["rows"]}
+    assert "department:water_affairs" in {r["unit"] for r in auditor.json()["rows"]}
     assert_problem(client.get("/api/assessment", params={"unit": DISTRICT},
                               headers=as_(server, "township_officer", TOWNSHIP)), 403)
     water = client.get("/api/assessment", headers=as_(server, "department", None,
-                                                      department="water"))
-    assert {r["unit"] for r in water.json()["rows"]} == {"department:water"}
+                                                      department="water_affairs"))
+    assert {r["unit"] for r in water.json()["rows"]} == {"department:water_affairs"}
 
 
 @pytest.mark.parametrize(("params", "status", "words"), [

@@ -49,7 +49,7 @@ def handled_case(server: RunningServer, category: str, outcome: str) -> str:
     incident: str = made.json()["id"]
     act(server, incident, "accept")
     act(server, incident, "dispatch", assignee={"kind": "grid_worker", "id": "gw-" + GRID},
-        due="2030-01-01T00:00:00+00:00")
+        due="2030-01-01T00:00:00+00:00", due_reason="a far due keeps the case off the SLA alerts")
     act(server, incident, "acknowledge")
     act(server, incident, "resolve", outcome=outcome)
     act(server, incident, "return-visit", satisfaction=4)

@@ -75,7 +75,7 @@ def test_a_dispatch_may_shorten_the_resolve_time_but_extends_it_only_with_a_reas
     timeline = client.get(f"/api/incidents/{i}").json()["timeline"]
     assert timeline[-1]["data"]["due_reason"] == "materials on order"
     # A transfer is held to the same rule.
-    water = {"kind": "department", "id": "water"}
+    water = {"kind": "department", "id": "water_affairs"}
     assert_problem(act(client, i, "transfer", assignee=water, due=late), 422, "sla-resolve-limit")
     moved = act(client, i, "transfer", assignee=water, due=late, due_reason="new contractor")
     assert moved.status_code == 200 and moved.json()["due_reason"] == "new contractor"

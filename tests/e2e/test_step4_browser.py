@@ -58,7 +58,7 @@ def loop(client: httpx.Client, grid: str, rating: int, late_by: timedelta | None
     i = client.post("/api/incidents", json={"source": "hotline", "category": "pothole",
                                             "grid": grid, "description": "d"}).json()["id"]
     for action, body in [("accept", {}),
-                         ("dispatch", {"assignee": {"kind": "department", "id": "water"}}),
+                         ("dispatch", {"assignee": {"kind": "department", "id": "water_affairs"}}),
                          ("acknowledge", {}), ("resolve", {"outcome": "fixed"}),
                          ("return-visit", {"satisfaction": rating})]:
         assert client.post(f"/api/incidents/{i}/{action}", json=body).status_code == 200
