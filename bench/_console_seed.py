@@ -26,7 +26,7 @@ CASES: list[tuple[str, str, str, str]] = [  # (category, severity, source, descr
 ASSIGNEES = [{"kind": "department", "id": "urban_management"},  # ids of infra/data/directory.toml
              {"kind": "department", "id": "housing"},
              {"kind": "party", "id": "xhy_property"},
-             {"kind": "grid_worker", "id": "gw-130706001001004"}]
+             {"kind": "grid_worker", "id": "gw-{grid}"}]  # the case's own grid's worker
 
 
 def seed(url: str, headers: dict[str, str], feed_headers: dict[str, str],
@@ -48,8 +48,12 @@ def seed(url: str, headers: dict[str, str], feed_headers: dict[str, str],
                 client.post(f"/api/incidents/{case}/accept", json={}).raise_for_status()
             if step >= 2:
                 due = (now + timedelta(hours=(i % 5) * 3 - 2)).isoformat()
+                assignee = dict(ASSIGNEES[i % len(ASSIGNEES)])
+                assignee["id"] = assignee["id"].format(grid=grid)
+                # Some dues lie past the SLA policy's resolve time (#14): say why, as an officer must.
                 client.post(f"/api/incidents/{case}/dispatch", json={
-                    "assignee": ASSIGNEES[i % len(ASSIGNEES)], "due": due}).raise_for_status()
+                    "assignee": assignee, "due": due, "due_reason": "demo data: spread deadlines"}
+                            ).raise_for_status()
             if step >= 3:
                 client.post(f"/api/incidents/{case}/acknowledge", json={}).raise_for_status()
     with httpx.Client(base_url=url, headers=feed_headers, timeout=30) as feed:

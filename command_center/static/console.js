@@ -1056,6 +1056,7 @@ const DETAIL_FIELDS = [
   "id", "status", "category", "severity", "grid", "source", "summary", "description",
   "reported_at", "created_at", "updated_at", "due", "assignee", "version",
 ];
+const ID_FIELDS = new Set(["id", "version", "request_id"]);
 const TIME_FIELDS = new Set(["reported_at", "created_at", "updated_at", "due", "at", "deadline", "resolved_at", "closed_at", "step_due", "policy_resolve_due"]);
 
 // {"user","role","center"} -> "duty-officer (city_officer)"; a string stays as it is.
@@ -1095,6 +1096,7 @@ function formatField(key, value) {
     case "source": return tSource(value);
     case "grid": return gridName(value);
     case "centers": return Array.isArray(value) ? value.map(gridName).join(" · ") : formatValue(value);
+    case "escalated_to": case "level": return tLevel(value);
     case "actor": case "by": return formatActor(value);
     case "assignee": case "to": case "from": case "new_assignee": case "previous_assignee": return formatParty(value);
     default: break;
@@ -1133,14 +1135,21 @@ function renderDetail() {
     if (v === null || v === undefined || v === "" || (Array.isArray(v) && v.length === 0)) continue;
     keys.push(k);
   }
+  // Ids and versions only in a "details" fold (issue #13: names, not ids).
+  const ids = el("dl", "fields");
   for (const k of keys) {
     const row = el("div", "field");
     row.dataset.field = k;
     row.append(el("dt", null, fieldLabel(k)), el("dd", null, formatField(k, data[k])));
     if (k === "severity" && data[k] === "major") row.classList.add("major");
-    dl.appendChild(row);
+    (ID_FIELDS.has(k) ? ids : dl).appendChild(row);
   }
   frag.appendChild(dl);
+  if (ids.childElementCount) {
+    const fold = el("details", "detail-ids");
+    fold.append(el("summary", null, t("details.title")), ids);
+    frag.appendChild(fold);
+  }
 
   frag.appendChild(el("h3", null, t("detail.timeline")));
   const timeline = Array.isArray(data.timeline) ? data.timeline : [];
@@ -1159,7 +1168,7 @@ function renderDetail() {
     // Event fields: top-level ones and those nested under "data", leaving out empty values.
     const flat = [];
     for (const [k, v] of Object.entries(ev)) {
-      if (["type", "at", "actor", "version"].includes(k)) continue;
+      if (["type", "at", "actor", "version", "request_id"].includes(k)) continue;
       if (k === "data" && v && typeof v === "object" && !Array.isArray(v)) flat.push(...Object.entries(v));
       else flat.push([k, v]);
     }
