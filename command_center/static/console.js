@@ -1097,6 +1097,8 @@ function formatField(key, value) {
     case "grid": return gridName(value);
     case "centers": return Array.isArray(value) ? value.map(gridName).join(" · ") : formatValue(value);
     case "escalated_to": case "level": return tLevel(value);
+    case "center": return gridName(value);
+    case "step": { const k = "step." + value; const s = t(k); return s === k ? String(value) : s; }
     case "actor": case "by": return formatActor(value);
     case "assignee": case "to": case "from": case "new_assignee": case "previous_assignee": return formatParty(value);
     default: break;
