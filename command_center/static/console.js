@@ -746,13 +746,14 @@ function openCount() {
 
 const WORKING = new Set(["accepted", "dispatched", "returned", "acknowledged", "reopened"]);
 
-function dueText(dueMs, now, repMs, accepting = false) {
+function dueText(dueMs, now, repMs, step = "") {
   if (dueMs === Infinity && repMs !== undefined && repMs !== Infinity) {
     return { abs: "", rel: t("since.report", { d: formatDuration(now - repMs) }) };
   }
   if (dueMs === Infinity) return { abs: t("due.none"), rel: "" };
   const diff = dueMs - now;
-  const key = accepting ? "due.accept" : "due";
+  // The step's own words (to accept, dispatch, acknowledge, return visit); resolving reads as before.
+  const key = step && step !== "resolve" ? "due." + step : "due";
   const rel = diff < 0 ? t(key + ".overdue", { d: formatDuration(-diff) }) : t(key + ".in", { d: formatDuration(diff) });
   return { abs: fmt().full.format(dueMs), rel };
 }
@@ -798,7 +799,7 @@ function fillRow(entry, k, now) {
     c.assignee.classList.toggle("muted", !inc.assignee);
     if (!inc.assignee) c.assignee.textContent = t("unassigned");
   }
-  const d = dueText(k.due, now, k.rep, k.accepting);
+  const d = dueText(k.countdown, now, k.rep, k.step);
   const dueSig = lang + "|" + d.abs + "|" + d.rel + "|" + k.overdue;
   if (dueSig !== entry.dueSig) {
     entry.dueSig = dueSig;

@@ -50,7 +50,12 @@ export function keyOf(inc, now) {
     band = 3;
     when = tm.rep;
   }
-  return { inc, band, when, overdue: late, due, rep: tm.rep, major: inc.severity === "major", accepting };
+  // What the row counts down to: the current step's due time by the SLA policy (step_due: to
+  // accept, dispatch, acknowledge, resolve or make the return visit), else the dispatch's due.
+  const step = Number.isFinite(tm.stepDue) && inc.step ? String(inc.step) : "";
+  const countdown = step ? tm.stepDue : due;
+  return { inc, band, when, overdue: late, due, rep: tm.rep, major: inc.severity === "major", accepting,
+    step, countdown };
 }
 
 export function compareKeys(a, b) {

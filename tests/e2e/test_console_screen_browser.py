@@ -347,10 +347,11 @@ def test_the_page_orders_its_rows_by_the_rule_with_its_clock(browser: Any, serve
         assert before[0] == major and before[1:3] == [waiting_long, waiting_short]
         assert before.index(soon_overdue) < before.index(sooner) < before.index(later)
         assert before[-1] == resolved  # past its due time, but waiting for the return visit
-        # the row shows the time since report when there is no due time (the case awaiting its
-        # return visit); a case not accepted yet counts down to its SLA accept time (#14)
-        assert "waiting" in page.inner_text(f'#open-list tr[data-id="{resolved}"] .c-due')
+        # every row counts down to its current step's SLA due time (#14): a case not accepted yet
+        # to accepting it, a dispatched one to its acknowledgement, a resolved one to its visit
         assert "to accept in" in page.inner_text(f'#open-list tr[data-id="{waiting_long}"] .c-due')
+        assert "to acknowledge in" in page.inner_text(f'#open-list tr[data-id="{later}"] .c-due')
+        assert "return visit in" in page.inner_text(f'#open-list tr[data-id="{resolved}"] .c-due')
         page.wait_for_function(f"""document.querySelector('#open-list tr[data-id="{soon_overdue}"]')
                                    .classList.contains('overdue')""", timeout=90000, polling=1000)
         after = row_ids(page)
@@ -381,6 +382,12 @@ def test_the_page_orders_its_rows_by_the_rule_with_its_clock(browser: Any, serve
         page.click("#filter-clear")
         page.wait_for_function("document.querySelectorAll('#open-list tr[data-id]').length === 7",
                                timeout=5000)
+        # A case with no due time left (visited, waiting to be closed) shows the time since report.
+        with httpx.Client(base_url=server.url, headers=server.headers, timeout=10) as client:
+            assert client.post(f"/api/incidents/{resolved}/return-visit",
+                               json={"satisfaction": 5, "comment": "ok"}).status_code == 200
+        page.wait_for_function(f"""(document.querySelector('#open-list tr[data-id="{resolved}"] .c-due')
+                                   || {{}}).innerText?.includes('waiting')""", timeout=15000)
 
 
 def test_alert_actions_open_forms_in_the_page_prefilled_in_the_users_language(
