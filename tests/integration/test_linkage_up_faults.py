@@ -15,7 +15,6 @@ import random
 import signal
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,9 @@ from bench._stack import redis_views, replay_views, wait_until
 from tests.integration.distributed import Console, canonical
 from tests.integration.test_distributed_faults import Watch, _never_emptier
 from tests.integration.test_linkage_up import CITY, Up, children
+from tests.integration.test_linkage_up import (
+    up as up,  # the fixture: `linkage up` on fresh services
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -83,17 +85,6 @@ class Reports:
         self._stop.set()
         for thread in self._threads:
             thread.join(30)
-
-
-@pytest.fixture
-def up(tmp_path: Path, postgres_dsn: str, pg_schema: str, redis_url: str) -> Iterator[Up]:
-    stack = Up(tmp_path, postgres_dsn, pg_schema, redis_url)
-    try:
-        yield stack
-    finally:
-        stack.stop()
-        with __import__("contextlib").suppress(ProcessLookupError):
-            os.killpg(stack.process.pid, signal.SIGKILL)
 
 
 def _kill_and_wait_restart(up: Up, name: str) -> None:
