@@ -31,6 +31,28 @@ class Stack(Deployment):
         state = self.redis_state()
         return all(state[c][1] == seqs[c] for c in self.centers)
 
+    def wait_converged(self, timeout: float, what: str, *, views: bool = False) -> None:
+        """wait_until(converged or views_converged); on timeout the error says which centers
+        lag (replay vs Redis), which processes exited, and the tail of each log."""
+        check = self.views_converged if views else self.converged
+        try:
+            wait_until(check, timeout, what=what)
+        except AssertionError as error:
+            raise AssertionError(f"{error}\n{self.diagnosis()}") from None
+
+    def diagnosis(self) -> str:
+        views, seqs = self.replay()
+        state = self.redis_state()
+        lines = [f"{c}: replay seq {seqs[c]} position {views[c]['position']}, Redis seq "
+                 f"{state[c][1]} position {state[c][2].get('position')}"
+                 for c in self.centers
+                 if (state[c][1], state[c][2].get("position")) != (seqs[c],
+                                                                    views[c]["position"])]
+        for name, process in self.processes.items():
+            tail = "\n    ".join(self.log(name).splitlines()[-40:])
+            lines.append(f"--- {name} (exit code {process.poll()}):\n    {tail}")
+        return "\n".join(lines)
+
     def views_converged(self) -> bool:
         """Redis holds, for every center, the view of a replay's position (the embedded runner
         folds a run of alerts into one delta, the worker gives each event its own: with camera

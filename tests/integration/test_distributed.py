@@ -57,7 +57,7 @@ def test_distributed_views_equal_embedded_views_and_two_hubs_stream_the_same(sta
     try:
         history.run()  # the rest live, while consoles watch
         assert history.reported == 300
-        wait_until(stack.converged, 120, what="Redis views at the replay's seqs")
+        stack.wait_converged(120, what="Redis views at the replay's seqs")
         stack.assert_equal_to_replay()
 
         views, seqs = stack.replay()
@@ -134,7 +134,7 @@ def test_relay_killed_mid_stream_resumes_without_loss_or_double_counting(stack: 
     assert killed_at < (stack.service.recorder.max_notification_id() or 0), "not mid-stream"
     metrics = free_port()
     stack.start("relay", "relay", LINKAGE_RELAY_METRICS_PORT=str(metrics))
-    wait_until(stack.converged, 120, what="views after the relay restarted")
+    stack.wait_converged(120, what="views after the relay restarted")
     stack.assert_equal_to_replay()
     last = stack.service.recorder.max_notification_id()
     wait_until(lambda: _gauges(metrics).get("linkage_relay_position") == last, 30,
@@ -151,7 +151,7 @@ def test_worker_killed_recovers_its_table_from_the_changelog(stack: Stack) -> No
     stack.kill("worker", signal.SIGKILL)
     writer.join(120)
     stack.start("worker", "worker")
-    wait_until(stack.converged, 120, what="views after the worker restarted")
+    stack.wait_converged(120, what="views after the worker restarted")
     stack.assert_equal_to_replay()
     # The restarted worker read its table back from a non-empty changelog.
     restarted = stack.log("worker").rsplit("Highwater for active changelog partitions", 1)[1]
@@ -174,7 +174,7 @@ def test_consoles_converge_after_redis_connections_are_dropped(stack: Stack) -> 
         admin.close()
         assert dropped > 0
         writer.join(120)
-        wait_until(stack.converged, 120, what="views after Redis connections dropped")
+        stack.wait_converged(120, what="views after Redis connections dropped")
         stack.assert_equal_to_replay()
         views, seqs = stack.replay()
         for console in consoles:
@@ -214,7 +214,7 @@ def test_broker_restart_ends_with_views_equal_to_a_replay(
                    what="the relay noticing the loss")
         last = stack.service.recorder.max_notification_id()
         wait_until(lambda: _relay_position(stack) == last, 90, what="the relay sending again")
-        wait_until(stack.converged, 150, what="views after the broker restarted")
+        stack.wait_converged(150, what="views after the broker restarted")
         stack.assert_equal_to_replay()
     finally:
         stack.close()
@@ -258,6 +258,6 @@ def test_alert_counts_and_storms_in_distributed_views_equal_a_replay(stack: Stac
     # kinds, and alerts that arrive after their window has passed.
     assert 0 < counts["in_storm"] < 240, (counts, views[city]["storm_windows"])
     assert {s["kind"] for s in views[city]["storms"].values()} == {"camera", "grid"}
-    wait_until(stack.views_converged, 120, what="Redis views at the replay's position")
+    stack.wait_converged(120, views=True, what="Redis views at the replay's position")
     # Strict: every count, every storm window and storm, every listed alert.
     stack.assert_views_equal_to_replay()

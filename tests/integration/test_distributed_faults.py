@@ -178,7 +178,7 @@ def test_relay_worker_and_hub_killed_under_load_end_equal_to_a_replay(
         stack.start("worker", "worker")
         stack.kill("hub1", signal.SIGKILL)
         load.join()
-        wait_until(stack.views_converged, 180, what="views after the faults")
+        stack.wait_converged(180, views=True, what="views after the faults")
         stack.assert_views_equal_to_replay()
         _reported_once(stack, load)
         views, _ = stack.replay()

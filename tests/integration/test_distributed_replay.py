@@ -68,7 +68,7 @@ def test_distributed_replay_rebuilds_every_view_under_a_new_epoch_consoles_never
     try:
         grids = [g.id for g in stack.jurisdiction.grids()]
         ScriptedHistory(stack.service, grids, incidents=60, seed=43).run()
-        wait_until(stack.views_converged, 120, what="the history folded")
+        stack.wait_converged(120, views=True, what="the history folded")
         before = {c: s[0] for c, s in stack.redis_state().items() if s[0]}
         assert CITY in before
         refused = stack.start("refused", "replay", "--mode", "distributed", "--no-wait")

@@ -41,7 +41,9 @@ def cluster_url(tmp_path: Path) -> Iterator[str]:
         subprocess.run([cli, "--cluster", "create", *(f"127.0.0.1:{p}" for p in ports),
                         "--cluster-replicas", "0", "--cluster-yes"],
                        check=True, capture_output=True, timeout=60)
-        wait_until(lambda: _cluster_ok(ports[0]), 30, what="cluster state ok")
+        # Every node, not only the first: a node that has not yet learned the slot map answers
+        # CLUSTERDOWN for its slots, and the worker would start writing against it.
+        wait_until(lambda: all(_cluster_ok(p) for p in ports), 30, what="cluster state ok")
         yield f"redis+cluster://127.0.0.1:{ports[0]}/0"
     finally:
         for process in processes:
@@ -83,7 +85,7 @@ def test_consoles_on_two_hubs_converge_with_the_worker_writing_through_a_redis_c
         grids = [g.id for g in stack.jurisdiction.grids()]
         history = ScriptedHistory(stack.service, grids, incidents=60, seed=17)
         history.run()
-        wait_until(stack.converged, 120, what="cluster views at the replay's seqs")
+        stack.wait_converged(120, what="cluster views at the replay's seqs")
         stack.assert_equal_to_replay()
         # The snapshots of the centers live on more than one node: the cluster really shards.
         nodes = redis.RedisCluster.from_url(cluster_url.replace("redis+cluster", "redis"))
