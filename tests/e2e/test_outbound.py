@@ -32,7 +32,10 @@ pytestmark = pytest.mark.e2e
 GRID = "130706001001001"
 OTHER_TOWNSHIP_GRID = "130706200001001"
 SECRET = "a-shared-secret-of-the-receiver"
-FAST = {"outbound_poll": 0.05, "outbound_backoff": 0.1, "outbound_max_backoff": 0.3}
+# Retries every 0.1-0.3 s, and never dead while a test keeps its receiver down (on a loaded
+# machine the commands of a test can take longer than 12 quick attempts).
+FAST = {"outbound_poll": 0.05, "outbound_backoff": 0.1, "outbound_max_backoff": 0.3,
+        "outbound_max_attempts": 10_000}
 CAP_NS = "{urn:oasis:names:tc:emergency:cap:1.2}"
 
 
@@ -197,7 +200,7 @@ def test_dead_letters_are_listed_and_sent_again_on_retry(
     hook = new_receiver(receivers)
     hook.status = 500
     data = tmp_path / "data"
-    server = start_server(data, **FAST, outbound_max_attempts=2)
+    server = start_server(data, **{**FAST, "outbound_max_attempts": 2})
     try:
         added = linkage("outbound", "add", "--name", "flaky", "--url", hook.url, "--event",
                         "major_reported", "--secret", SECRET, data_dir=data)
