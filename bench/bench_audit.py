@@ -224,8 +224,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline-checks", type=int, default=5)
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--full-refolds", type=int, default=3)
-    parser.add_argument("--snapshot-every", type=int, default=2000)
-    parser.add_argument("--snapshot-keep", type=int, default=1024)
+    parser.add_argument("--snapshot-every", type=int, default=Settings().view_snapshot_every)
+    parser.add_argument("--snapshot-keep", type=int, default=Settings().view_snapshot_keep)
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="bench-audit-") as tmp:
         work = Path(tmp)
