@@ -39,7 +39,8 @@ def outbound() -> None:
 @click.option("--format", "fmt", type=click.Choice(["json", "cap"]), default="json")
 @click.option("--event", "events", multiple=True, required=True,
               help="event kind (repeatable): major_reported, escalated_district, "
-                   "escalated_city, supervision_overdue, rule_fired, storm_started")
+                   "escalated_city, supervision_overdue, rule_fired, storm_started; or "
+                   "tree_head_signed alone (JSON, no centers: every signed tree head)")
 @click.option("--center", "centers", multiple=True, help="only these centers (repeatable)")
 @click.option("--secret", default=None,
               help="HMAC-SHA256 key shared with the receiver (made and shown once if not given)")
