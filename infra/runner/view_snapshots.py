@@ -59,6 +59,18 @@ def micros(at: datetime) -> int:
     return (at - EPOCH) // timedelta(microseconds=1)
 
 
+def _stamp(state: bytes) -> int | None:
+    """A stored event's time (microseconds) read from its first bytes, without decoding it;
+    None when they are not as eventsourcing's transcoder writes them."""
+    if not state.startswith(STAMP):
+        return None
+    try:
+        return micros(datetime.fromisoformat(state[len(STAMP):state.find(b'"', len(STAMP))]
+                                             .decode()))
+    except (ValueError, TypeError):
+        return None
+
+
 def _encode(center: Center) -> bytes:
     # Without the queue: `restored` rebuilds it from the open cases, as the view store does.
     view = {key: value for key, value in center.view.items() if key != "queue"}
@@ -149,14 +161,15 @@ class ViewSnapshots:
             state = bytes(e.state)
             if plain and quoted not in state:
                 continue
-            if state.startswith(STAMP):
-                end = state.find(b'"', len(STAMP))
-                with contextlib.suppress(ValueError):
-                    if micros(datetime.fromisoformat(state[len(STAMP):end].decode())) > limit:
-                        continue
+            at = _stamp(state)
+            if at is not None and at > limit:
+                continue
             event = from_stored(e.id, e.originator_id, e.originator_version, e.topic, state)
-            if center in routes_to(event) and micros(datetime.fromisoformat(event.at)) <= limit:
-                yield event
+            if center not in routes_to(event):
+                continue
+            if at is None and micros(datetime.fromisoformat(event.at)) > limit:
+                continue
+            yield event
 
     def step(self) -> int | None:
         """Fold up to the first signed head `every` past the last snapshot round (and take one
