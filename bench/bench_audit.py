@@ -189,11 +189,13 @@ def bench_time_travel(args: argparse.Namespace, work: Path) -> tuple[dict[str, A
     rng = random.Random(5)
     span = timedelta(milliseconds=args.history)
     times = [START + span * rng.random() for _ in range(args.queries)]
-    latencies = []
+    latencies, cpu = [], []
     for at in times:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         snapshots.view_at(center, at)
         latencies.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)  # the work alone, without waiting for a core
+    load = os.getloadavg()  # over the queries (1, 5, 15 min)
     full = []
     for at in times[:args.full_refolds]:
         t0 = time.perf_counter()
@@ -205,13 +207,17 @@ def bench_time_travel(args: argparse.Namespace, work: Path) -> tuple[dict[str, A
                               "linkage_view_snapshots").fetchone()
     service.close()
     latencies.sort()
+    cpu.sort()
     p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
     return {"history": args.history, "center": center, "queries": len(latencies),
             "p50_ms": statistics.median(latencies) * 1000, "p99_ms": p99 * 1000,
+            "cpu_p50_ms": statistics.median(cpu) * 1000,
+            "cpu_p99_ms": cpu[min(len(cpu) - 1, int(len(cpu) * 0.99))] * 1000,
             "full_refold_ms": statistics.median(full) * 1000,
             "ratio_p50": statistics.median(full) / statistics.median(latencies),
             "snapshots": stored[0], "snapshot_bytes": stored[1],
-            "build_s": made, "seal_s": sealed, "snapshot_s": snapshotted}, settings
+            "build_s": made, "seal_s": sealed, "snapshot_s": snapshotted,
+            "load_average": load}, settings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -224,8 +230,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline-checks", type=int, default=5)
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--full-refolds", type=int, default=3)
-    parser.add_argument("--snapshot-every", type=int, default=2000)
-    parser.add_argument("--snapshot-keep", type=int, default=1024)
+    parser.add_argument("--snapshot-every", type=int, default=Settings().view_snapshot_every)
+    parser.add_argument("--snapshot-keep", type=int, default=Settings().view_snapshot_keep)
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="bench-audit-") as tmp:
         work = Path(tmp)
@@ -246,6 +252,9 @@ def main(argv: list[str] | None = None) -> int:
                   f"{travel['full_refold_ms']:,.0f} ms (full refold, median)",
                   f"{travel['ratio_p50']:,.0f}x (p50)")
     console.print(table)
+    console.print(f"view?at= CPU time per query (the work without waiting for a core): p50 "
+                  f"{travel['cpu_p50_ms']:.1f} ms, p99 {travel['cpu_p99_ms']:.1f} ms; load "
+                  f"average {travel['load_average'][0]:.1f} after the queries")
     console.print(f"view snapshots stored: {travel['snapshots']} ({travel['snapshot_bytes']:,} "
                   f"bytes); history built in {travel['build_s']:.0f} s, sealed in "
                   f"{travel['seal_s']:.0f} s, snapshots taken in {travel['snapshot_s']:.0f} s")

@@ -133,7 +133,7 @@ class Settings:
     # Time travel (issue #18): a snapshot of each center at a signed tree head every this many
     # notifications, at most VIEW_SNAPSHOT_KEEP per center (README "Auditor replay").
     view_snapshot_every: int = field(
-        default_factory=lambda: int(_env("VIEW_SNAPSHOT_EVERY", "2000"))
+        default_factory=lambda: int(_env("VIEW_SNAPSHOT_EVERY", "1000"))
     )
     view_snapshot_keep: int = field(default_factory=lambda: int(_env("VIEW_SNAPSHOT_KEEP", "1024")))
     # An overdue case escalates one level when due passes, and again every grace period after.

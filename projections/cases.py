@@ -8,6 +8,7 @@ gives the same records. No clock: time comes from the events.
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 from typing import Any
 
@@ -65,6 +66,13 @@ def utc_text(text: Any) -> str | None:
     """An ISO 8601 time as fixed-width UTC text (sorts as it compares); None if it is none."""
     if not isinstance(text, str) or not text:
         return None
+    return _utc_text(text)
+
+
+@functools.lru_cache(maxsize=8192)
+def _utc_text(text: str) -> str | None:
+    # Cached: a fold computes each open case's urgency at every one of its events, from the
+    # same few times (report, due).
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:

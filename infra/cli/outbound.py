@@ -39,7 +39,8 @@ def outbound() -> None:
 @click.option("--format", "fmt", type=click.Choice(["json", "cap"]), default="json")
 @click.option("--event", "events", multiple=True, required=True,
               help="event kind (repeatable): major_reported, escalated_district, "
-                   "escalated_city, supervision_overdue, rule_fired, storm_started")
+                   "escalated_city, supervision_overdue, rule_fired, storm_started; or "
+                   "tree_head_signed alone (JSON, no centers: every signed tree head)")
 @click.option("--center", "centers", multiple=True, help="only these centers (repeatable)")
 @click.option("--secret", default=None,
               help="HMAC-SHA256 key shared with the receiver (made and shown once if not given)")
@@ -128,12 +129,17 @@ def _read_only_store(settings: Settings):  # type: ignore[no-untyped-def]
 @_store
 def outbound_status(data_dir: str | None, store: str | None) -> None:
     """Deliveries per subscription: pending, delivered, dead, the oldest waiting (read-only)."""
+    from infra.outbound.deliverer import HEADS_SCAN
+
     settings = _settings(data_dir, store)
     found = _read_only_store(settings)
     if found is None:
         click.echo("no outbound deliveries yet")
         return
     click.echo(f"scanned up to notification {found.position('outbound') or 0}")
+    heads = found.position(HEADS_SCAN)
+    if heads is not None:
+        click.echo(f"signed tree heads scanned up to tree size {heads}")
     tallies = found.tallies()
     if not tallies:
         click.echo("no deliveries yet")

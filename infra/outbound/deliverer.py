@@ -7,6 +7,11 @@ as the holder of the "outbound" lease, one process at a time (distributed: infra
 A receiver that is down costs its own subscription's task a timeout per attempt, never a
 command. At-least-once: a delivery is marked delivered only after a 2xx; the receiver drops
 repeats by the `Idempotency-Key` header (subscription:notification id), the same every attempt.
+
+Signed tree heads (`tree_head_signed`) come the same way from a second scan, of the stored
+heads (`linkage_seal_heads`, the sealer's record: not a callback a crash could lose) after its
+own position; their deliveries are keyed by tree size (subscription:tree size) and their body
+is the head's witness line (docs/AUDIT-FORMAT.md), without the newline.
 """
 
 from __future__ import annotations
@@ -20,14 +25,16 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import httpx
 import orjson
 
 from infra.outbound import cap
-from infra.outbound.kinds import Notice, StormWatch, classify
+from infra.outbound.kinds import TREE_HEAD, Notice, StormWatch, classify
 from infra.outbound.store import Delivery, OutboundStore
 from infra.outbound.subscriptions import Subscription
+from infra.security.tree_head import TreeHead, publish
 from projections.envelope import Envelope
 
 log = logging.getLogger(__name__)
@@ -36,9 +43,22 @@ ReadNotifications = Callable[[int, int], list[Envelope]]
 # (subscription, outcome: delivered | retry | dead) after every attempt
 OnResult = Callable[[str, str], None]
 SCAN = "outbound"
+HEADS_SCAN = "tree-heads"
 SIGNATURE = "X-Linkage-Signature"
 JSON_TYPE = "application/json"
 CAP_TYPE = "application/cap+xml"
+
+
+class StoredHeads(Protocol):
+    """The signed tree heads the sealer stored (infra/outbound/wiring.py reads them)."""
+
+    def latest(self) -> int:
+        """The tree size of the latest signed head (0: none yet)."""
+        ...
+
+    def after(self, tree_size: int, limit: int) -> list[TreeHead]:
+        """At most `limit` heads of more than `tree_size` leaves, smallest first."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -76,8 +96,9 @@ class Deliverer:
     def __init__(self, store: OutboundStore, read: ReadNotifications,
                  subscriptions: Callable[[], Sequence[Subscription]], *, sender: str,
                  head: Callable[[], int], tuning: Tuning = Tuning(),
-                 on_result: OnResult | None = None) -> None:
+                 on_result: OnResult | None = None, heads: StoredHeads | None = None) -> None:
         self.store = store
+        self.heads = heads
         self.read = read
         self.subscriptions = subscriptions
         self.sender = sender
@@ -121,6 +142,26 @@ class Deliverer:
                                  content_type, body))
         self.store.record_scan(SCAN, events[-1].notification_id, rows, storms.state())
         return len(events)
+
+    def scan_heads(self, subscriptions: Sequence[Subscription]) -> int:
+        """One batch of the signed tree heads after the heads' position, as deliveries to the
+        subscriptions of `tree_head_signed` (none: nothing is read). A first scan starts at the
+        latest head."""
+        wanting = [s for s in subscriptions if TREE_HEAD in s.events]
+        if self.heads is None or not wanting:
+            return 0
+        position = self.store.position(HEADS_SCAN)
+        if position is None:
+            self.store.record_scan(HEADS_SCAN, self.heads.latest(), ())
+            return 0
+        heads = self.heads.after(position, self.tuning.batch)
+        if not heads:
+            return 0
+        rows = [(subscription.name, head.tree_size, f"tree-head:{head.tree_size}", JSON_TYPE,
+                 body) for head, body in zip(heads, publish(heads), strict=True)
+                for subscription in wanting]
+        self.store.record_scan(HEADS_SCAN, heads[-1].tree_size, rows)
+        return len(heads)
 
     # -- sending ------------------------------------------------------------------------------------
 
@@ -206,9 +247,10 @@ class Deliverer:
                     try:
                         subscriptions = await asyncio.to_thread(self.subscriptions)
                         self._keep_senders(client, subscriptions)
-                        while await asyncio.to_thread(self.scan, subscriptions) >= \
-                                self.tuning.batch:
-                            pass  # catching up: the next batch at once
+                        for scan in (self.scan, self.scan_heads):
+                            while await asyncio.to_thread(scan, subscriptions) >= \
+                                    self.tuning.batch:
+                                pass  # catching up: the next batch at once
                         if time.time() - last_prune > 60:
                             last_prune = time.time()
                             await asyncio.to_thread(self.store.prune,

@@ -1,7 +1,8 @@
 """Which stored events other systems are told of (pure): a major case reported, a case escalated
 to the district or the city, a case escalated because it is overdue, an alert rule fired, and an
 alert storm started (`StormWatch`: the storm rule of projections/storm.py, kept per camera and
-grid window, its state stored with the deliverer's position)."""
+grid window, its state stored with the deliverer's position). One more kind is no event: a
+signed tree head of the audit log (`tree_head_signed`, read from the stored heads)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ from typing import Any
 from projections.envelope import Envelope
 from projections.storm import THRESHOLDS, is_storm, keys_for, tumble
 
+# Every signed tree head (docs/AUDIT-FORMAT.md), for a witness on another machine.
+TREE_HEAD = "tree_head_signed"
 KINDS = ("major_reported", "escalated_district", "escalated_city", "supervision_overdue",
-         "rule_fired", "storm_started")
+         "rule_fired", "storm_started", TREE_HEAD)
 # Windows whose start is this much older than the newest alert seen are forgotten.
 KEEP_WINDOWS = 3 * max(size for _, size in THRESHOLDS)
 

@@ -16,7 +16,7 @@ import msgspec
 import orjson
 from msgspec import Meta, Struct
 
-from infra.outbound.kinds import KINDS, Notice
+from infra.outbound.kinds import KINDS, TREE_HEAD, Notice
 
 Name = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")]
 Format = Literal["json", "cap"]
@@ -56,6 +56,19 @@ def check(subscription: Subscription, known_centers: Any = None) -> Subscription
     if unknown:
         raise SubscriptionError(f"{where}: unknown event kind {unknown[0]!r}; expected "
                                 f"{', '.join(KINDS)}")
+    if TREE_HEAD in subscription.events:
+        # Its deliveries are keyed and ordered by tree size, not by event: a kind of its own.
+        if len(subscription.events) > 1:
+            others = [k for k in subscription.events if k != TREE_HEAD]
+            raise SubscriptionError(f"{where}: {TREE_HEAD} goes in a subscription of its own; "
+                                    f"got also {others[0]!r}")
+        if subscription.format != "json":
+            raise SubscriptionError(f"{where}: {TREE_HEAD} is sent as JSON only (a signed tree "
+                                    "head is no alert: CAP has no form for it); got format "
+                                    f"{subscription.format!r}")
+        if subscription.centers:
+            raise SubscriptionError(f"{where}: {TREE_HEAD} covers the whole log; it takes no "
+                                    "centers")
     if known_centers is not None:
         for center in subscription.centers:
             if center not in known_centers:

@@ -10,6 +10,9 @@ from typing import Any
 from infra.outbound.deliverer import Deliverer, ReadNotifications, Tuning
 from infra.outbound.store import PENDING, OutboundStore
 from infra.outbound.subscriptions import Subscription, load
+from infra.security.merkle_store import TreeReader
+from infra.security.seal_snapshot import SealSnapshot
+from infra.security.tree_head import TreeHead
 from infra.settings import Settings
 from infra.store.sqldb import Database
 
@@ -30,6 +33,23 @@ def tuning(settings: Settings) -> Tuning:
 def file_subscriptions(settings: Settings, centers: Collection[str]) -> list[Subscription]:
     """The subscriptions of LINKAGE_OUTBOUND_FILE, checked (SubscriptionError names a problem)."""
     return load(settings.outbound_file, centers) if settings.outbound_file else []
+
+
+class SealedHeads:
+    """The signed tree heads stored with the event store, each read in a read-only snapshot
+    (no lock a command or the sealer would wait for)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def latest(self) -> int:
+        with SealSnapshot.for_settings(self.settings) as snapshot:
+            head = TreeReader(snapshot.query).head()
+        return head.tree_size if head is not None else 0
+
+    def after(self, tree_size: int, limit: int) -> list[TreeHead]:
+        with SealSnapshot.for_settings(self.settings) as snapshot:
+            return TreeReader(snapshot.query).heads(tree_size + 1, limit=limit)
 
 
 def build_deliverer(settings: Settings, centers: Collection[str], read: ReadNotifications,
@@ -54,4 +74,4 @@ def build_deliverer(settings: Settings, centers: Collection[str], read: ReadNoti
     metrics.gauge("linkage_outbound_pending", "Outbound deliveries waiting to be delivered",
                   pending)
     return Deliverer(store, read, subscriptions, sender=settings.outbound_sender, head=head,
-                     tuning=tuning(settings), on_result=on_result)
+                     tuning=tuning(settings), on_result=on_result, heads=SealedHeads(settings))

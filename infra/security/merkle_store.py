@@ -145,10 +145,10 @@ class TreeReader:
     def size(self) -> int:
         return tree_state(self.query).size
 
-    def heads(self, start: int = 1, stop: int = 2**62) -> list[TreeHead]:
+    def heads(self, start: int = 1, stop: int = 2**62, limit: int = 2**62) -> list[TreeHead]:
         rows = self.query("SELECT tree_size, notification_id, timestamp, root, signature, "
                           "public_key FROM linkage_seal_heads WHERE tree_size >= ? AND "
-                          "tree_size <= ? ORDER BY tree_size", (start, stop))
+                          "tree_size <= ? ORDER BY tree_size LIMIT ?", (start, stop, limit))
         return [_head(row) for row in rows]
 
     def head(self, tree_size: int | None = None) -> TreeHead | None:

@@ -235,9 +235,11 @@ class Sealer:
                     time=at, key=self.key_id, signature=signature.hex())
 
     def on_tree_heads(self, listener: Callable[[Sequence[tree_head.TreeHead]], None]) -> None:
-        """Call `listener` with every batch of signed tree heads once committed (and witnessed):
-        the hook a publisher of heads (an outbound webhook) subscribes to; `tree_head.encode`
-        gives each head's JSON line. A listener that raises is logged, and sealing goes on."""
+        """Call `listener` with every batch of signed tree heads once committed (and witnessed);
+        `tree_head.encode` gives each head's JSON line. A listener that raises is logged, and
+        sealing goes on. In memory only: a head signed while a listener's receiver is down or
+        before a crash is not called again (the outbound webhooks read the stored heads
+        instead: `tree_head_signed`)."""
         self._tree_listeners.append(listener)
 
     def _witness(self, signed: list[Head | tree_head.TreeHead]) -> None:

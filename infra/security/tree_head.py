@@ -10,8 +10,8 @@ incident export), in this key order:
     {"kind":"linkage-tree-head","version":1,"tree_size":S,"notification_id":N,"timestamp":T,
      "root":"<64 hex>","key":"<key id>","signature":"<128 hex>"}
 
-`key` is informational (the verifier is given the public key). Published heads are what the
-outbound webhooks may send (`TreeHead` encoded with `encode`).
+`key` is informational (the verifier is given the public key). The outbound webhooks of kind
+`tree_head_signed` send each head as `publish` gives it: the line without its newline.
 """
 
 from __future__ import annotations

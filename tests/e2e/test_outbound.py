@@ -240,9 +240,16 @@ def test_the_cli_refuses_bad_subscriptions_naming_the_problem(tmp_path: Path) ->
     bad_center = linkage("outbound", "add", "--name", "x", "--url", "http://host/", "--event",
                          "rule_fired", "--center", "nowhere", data_dir=data)
     assert bad_center.returncode != 0 and "center 'nowhere'" in bad_center.stderr
+    cap_heads = linkage("outbound", "add", "--name", "x", "--url", "http://host/", "--format",
+                        "cap", "--event", "tree_head_signed", data_dir=data)
+    assert cap_heads.returncode != 0 and "tree_head_signed is sent as JSON only" in \
+        cap_heads.stderr
     made = linkage("outbound", "add", "--name", "x", "--url", "http://host/", "--event",
                    "rule_fired", data_dir=data)
     assert made.returncode == 0 and "secret (shown once" in made.stdout
+    heads = linkage("outbound", "add", "--name", "witness", "--url", "http://host/", "--event",
+                    "tree_head_signed", data_dir=data)
+    assert heads.returncode == 0, heads.stderr
     again = linkage("outbound", "add", "--name", "x", "--url", "http://host/", "--event",
                     "rule_fired", data_dir=data)
     assert again.returncode != 0 and "exists already" in again.stderr
@@ -251,6 +258,11 @@ def test_the_cli_refuses_bad_subscriptions_naming_the_problem(tmp_path: Path) ->
         {"name": "a", "url": "http://h/", "events": ["major_reported"], "secret": "short"}]}))
     checked = linkage("outbound", "check", str(path), data_dir=data)
     assert checked.returncode == 1 and "secret" in checked.stderr
+    path.write_bytes(orjson.dumps({"subscriptions": [
+        {"name": "a", "url": "http://h/", "events": ["tree_head_signed", "rule_fired"],
+         "secret": SECRET}]}))
+    checked = linkage("outbound", "check", str(path), data_dir=data)
+    assert checked.returncode == 1 and "of its own" in checked.stderr
     path.write_bytes(orjson.dumps({"subscriptions": [
         {"name": "a", "url": "http://h/", "events": ["major_reported"], "secret": SECRET}]}))
     assert linkage("outbound", "check", str(path), data_dir=data).stdout.startswith("ok: 1")

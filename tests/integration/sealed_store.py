@@ -154,10 +154,12 @@ def settings_for(request: pytest.FixtureRequest, tmp_path: Path, **changes: Any)
     return base
 
 
-def make_history(settings: Settings, incidents: int = 3) -> IncidentService:
-    """Three incidents: reported, accepted, dispatched (9 events, notifications 1..9)."""
+def make_history(settings: Settings, incidents: int = 3, grid: str | None = None
+                 ) -> IncidentService:
+    """Three incidents: reported, accepted, dispatched (9 events, notifications 1..9), in
+    `grid` (the first grid unless given)."""
     service = build_service(settings, JURISDICTION)
-    grid = JURISDICTION.grids()[0].id
+    grid = grid or JURISDICTION.grids()[0].id
     for i in range(incidents):
         incident = service.report(actor=ACTOR, grid=grid, source="hotline", category="noise",
                                   severity="routine", description=f"case {i}")

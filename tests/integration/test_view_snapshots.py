@@ -25,6 +25,11 @@ START = datetime(2026, 5, 1, tzinfo=UTC)
 STAMP = re.compile(rb'"_data_":"[^"]+"')
 
 
+# A grid of another township than the first grid's.
+OTHER_GRID = next(g.id for g in JURISDICTION.grids() if set(JURISDICTION.centers_for(g.id))
+                  != set(JURISDICTION.centers_for(JURISDICTION.grids()[0].id)))
+
+
 def shuffle_times(store: Store, first: int, last: int, seed: int) -> list[datetime]:
     """Give notifications first..last event times a few seconds apart, out of order."""
     rng = random.Random(seed)
@@ -58,12 +63,13 @@ def history(request: pytest.FixtureRequest, tmp_path: Path
     snapshots = snapshots_for(configured, service)
     rounds = snapshots.catch_up()
     assert rounds >= 5  # every 3 notifications, at signed heads (every 2)
-    make_history(configured, incidents=1).close()  # 25..27, signed: folded, not snapshotted
+    # 25..27, signed: folded, not snapshotted; in another township (its events skip the first's)
+    make_history(configured, incidents=1, grid=OTHER_GRID).close()
     times += shuffle_times(store, 25, 27, seed=8)
     build_sealer(configured, service.recorder).catch_up()
     assert snapshots.catch_up() >= 1
     assert snapshots.position == 26 and snapshots.snapped == 24  # the tail: 25..26
-    make_history(configured, incidents=1).close()  # 28..30: after every signed head
+    make_history(configured, incidents=1, grid=OTHER_GRID).close()  # 28..30: after every head
     times += shuffle_times(store, 28, 30, seed=9)
     return configured, service, snapshots, times
 
@@ -76,7 +82,8 @@ def test_view_at_from_snapshots_equals_a_full_refold(
     data: st.DataObject,
 ) -> None:
     _, service, snapshots, times = history
-    centers = sorted(JURISDICTION.centers_for(JURISDICTION.grids()[0].id))
+    centers = sorted({*JURISDICTION.centers_for(JURISDICTION.grids()[0].id),
+                      *JURISDICTION.centers_for(OTHER_GRID)})
     center = data.draw(st.sampled_from(centers))
     at = data.draw(st.one_of(
         st.sampled_from(times),  # exactly an event's time: it is included
@@ -85,6 +92,18 @@ def test_view_at_from_snapshots_equals_a_full_refold(
                      timezones=st.just(UTC)),
     ))
     assert snapshots.view_at(center, at) == view_at(service, center, at)
+
+
+def test_view_at_equals_a_full_refold_at_every_event_time_of_every_center(
+    history: tuple[Settings, IncidentService, ViewSnapshots, list[datetime]],
+) -> None:
+    # Each center: two townships' (the second's events are skipped by the first's and by its
+    # district's and city's readers only if they truly do not route there), at every event time.
+    _, service, snapshots, times = history
+    for center in sorted({*JURISDICTION.centers_for(JURISDICTION.grids()[0].id),
+                          *JURISDICTION.centers_for(OTHER_GRID)}):
+        for at in [*times, max(times) + timedelta(seconds=1)]:
+            assert snapshots.view_at(center, at) == view_at(service, center, at), (center, at)
 
 
 def test_snapshots_stay_bounded_per_center(

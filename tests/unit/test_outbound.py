@@ -52,6 +52,16 @@ def test_subscriptions_are_checked_whole() -> None:
         with pytest.raises(SubscriptionError, match=None) as caught:
             parse({"subscriptions": [{**base, **change}]})
         assert words in str(caught.value), caught.value
+    heads = {**base, "events": ["tree_head_signed"]}
+    [witness] = parse({"subscriptions": [heads]})
+    assert notice is not None and not witness.wants(notice)  # no event is a tree head
+    for change, words in [({"format": "cap"}, "JSON only (a signed tree head is no alert"),
+                          ({"events": ["tree_head_signed", "rule_fired"]},
+                           "of its own; got also 'rule_fired'"),
+                          ({"centers": ["130702"]}, "takes no centers")]:
+        with pytest.raises(SubscriptionError) as caught:
+            parse({"subscriptions": [{**heads, **change}]})
+        assert words in str(caught.value), caught.value
     with pytest.raises(SubscriptionError, match="used twice"):
         parse({"subscriptions": [base, base]})
     with pytest.raises(SubscriptionError, match="center 'x'"):
