@@ -360,6 +360,7 @@ def bench_consoles(code: Path, work: Path, n: int) -> dict[str, float]:
 def bench_replay(work: Path, alerts: int, incidents: int, reps: int) -> dict[str, float]:
     from command_center.feed_formats import decode_alerts
     from infra.bootstrap import build_alerts, build_embedded
+    from infra.runtime.tuning import tune_process
     from infra.settings import Settings
 
     settings = Settings().with_(data_dir=work / "replay", ingest_process=False)
@@ -381,6 +382,7 @@ def bench_replay(work: Path, alerts: int, incidents: int, reps: int) -> dict[str
             service.act(str(incident.id), "accept", actor=officer)
         total = service.recorder.max_notification_id()
         recorder = service.recorder
+        tune_process()  # as `linkage replay` does (both measurements run under it)
         raw_times, replay_times = [], []
         for _ in range(reps):
             started = time.perf_counter()

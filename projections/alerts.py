@@ -86,7 +86,8 @@ class _Run:
     """
 
     def __init__(self, view: View) -> None:
-        self.alerts: dict[str, Any] = dict(view.get("alerts") or {})
+        self._base_alerts: dict[str, Any] = view.get("alerts") or {}
+        self.alerts: dict[str, Any] = dict(self._base_alerts)
         self.counts: dict[str, int] = {**ZERO_COUNTS, **(view.get("alert_counts") or {})}
         self.storms: dict[str, Any] = dict(view.get("storms") or {})
         self._base_windows: dict[str, Any] = view.get("storm_windows") or {}
@@ -161,10 +162,13 @@ class _Run:
 
     def changes(self) -> list[Change]:
         changes: list[Change] = []
+        base = self._base_alerts
         for alert_ref in self.touched_alerts:
             item = self.alerts.get(alert_ref)
-            changes.append(del_(["alerts", alert_ref]) if item is None
-                           else set_(["alerts", alert_ref], item))
+            if item is not None:
+                changes.append(set_(["alerts", alert_ref], item))
+            elif alert_ref in base:  # not one listed and evicted within the run
+                changes.append(del_(["alerts", alert_ref]))
         for key, window in self.windows.items():
             changes.append(del_(["storm_windows", key]) if window is None
                            else set_(["storm_windows", key], window))
