@@ -128,6 +128,7 @@ def serve(code: Path, data_dir: Path) -> Iterator[Served]:
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(code), "LINKAGE_INGEST_RATE": "1000000",
            "LINKAGE_WS_ALLOW_MISSING_ORIGIN": "true",  # the bench clients send no Origin
+           "LINKAGE_ACCESS_LOG": "false",  # as `make run`: no line per request
            "LINKAGE_INGEST_BURST": "1000000"}
     process = subprocess.Popen([sys.executable, "-m", "infra.cli", "serve", "--port", str(port),
                                 "--data-dir", str(data_dir)], cwd=code, env=env,
