@@ -57,7 +57,7 @@ wrk.headers["Authorization"] = "Bearer " .. os.getenv("LINKAGE_BENCH_TOKEN")
 # thread has one connection and its own Lua state). A refused step is retried.
 WRK_LOOP = """local steps = {
   {"accept", '{}'},
-  {"dispatch", '{"assignee":{"kind":"department","id":"housing"},"due":"2030-12-01T08:00:00+08:00"}'},
+  {"dispatch", '{"assignee":{"kind":"department","id":"housing"}}'},  -- due: the SLA policy's
   {"acknowledge", '{}'},
   {"resolve", '{"outcome":"handled"}'},
   {"return-visit", '{"satisfaction":5,"comment":""}'},
@@ -128,6 +128,7 @@ def serve(code: Path, data_dir: Path) -> Iterator[Served]:
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(code), "LINKAGE_INGEST_RATE": "1000000",
            "LINKAGE_WS_ALLOW_MISSING_ORIGIN": "true",  # the bench clients send no Origin
+           "LINKAGE_ACCESS_LOG": "false",  # as `make run`: no line per request
            "LINKAGE_INGEST_BURST": "1000000"}
     process = subprocess.Popen([sys.executable, "-m", "infra.cli", "serve", "--port", str(port),
                                 "--data-dir", str(data_dir)], cwd=code, env=env,
@@ -360,6 +361,7 @@ def bench_consoles(code: Path, work: Path, n: int) -> dict[str, float]:
 def bench_replay(work: Path, alerts: int, incidents: int, reps: int) -> dict[str, float]:
     from command_center.feed_formats import decode_alerts
     from infra.bootstrap import build_alerts, build_embedded
+    from infra.runtime.tuning import tune_process
     from infra.settings import Settings
 
     settings = Settings().with_(data_dir=work / "replay", ingest_process=False)
@@ -381,6 +383,7 @@ def bench_replay(work: Path, alerts: int, incidents: int, reps: int) -> dict[str
             service.act(str(incident.id), "accept", actor=officer)
         total = service.recorder.max_notification_id()
         recorder = service.recorder
+        tune_process()  # as `linkage replay` does (both measurements run under it)
         raw_times, replay_times = [], []
         for _ in range(reps):
             started = time.perf_counter()

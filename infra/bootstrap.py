@@ -69,6 +69,7 @@ from infra.store.lease import Lease
 from infra.store.sqldb import Database
 from infra.store.sqlite_recorder import LinkageSQLiteRecorder
 from infra.store.view_store import PostgresViewStore, SQLiteViewStore, ViewStore
+from infra.store.write_turn import WriteTurn
 from projections.assessment import Assessment
 from projections.envelope import Envelope, from_state, from_stored
 from streams.app import EVENTS_PARTITIONS, WorkerConfig
@@ -236,6 +237,8 @@ def build_embedded(settings: Settings) -> Embedded:
         assert isinstance(in_process, RecorderAlertStore)  # as build_alerts made it
         # The writer stores with the rules this process loaded and checked.
         writer = WriterProcess(settings, rules=in_process.decider.rules)
+        if isinstance(service.recorder, LinkageSQLiteRecorder):  # turns with the writer
+            service.recorder.turn = WriteTurn(settings.sqlite_path)
         services.alerts.store = Signalled(writer, commits.committed)
     observe(services, settings, service.recorder, runner=runner, sealer=sealer, writer=writer)
     return Embedded(settings, jurisdiction, service, views, hub, runner, services,

@@ -26,7 +26,7 @@ from typing import Any
 
 from projections.envelope import Envelope
 from projections.patch import Change, View, del_, set_
-from projections.storm import THRESHOLDS, Window, is_storm, keys_for, tumble
+from projections.storm import Window, keys_for, tumble
 
 ALERTS_LIMIT = 100
 STORMS_LIMIT = 50
@@ -86,7 +86,8 @@ class _Run:
     """
 
     def __init__(self, view: View) -> None:
-        self.alerts: dict[str, Any] = dict(view.get("alerts") or {})
+        self._base_alerts: dict[str, Any] = view.get("alerts") or {}
+        self.alerts: dict[str, Any] = dict(self._base_alerts)
         self.counts: dict[str, int] = {**ZERO_COUNTS, **(view.get("alert_counts") or {})}
         self.storms: dict[str, Any] = dict(view.get("storms") or {})
         self._base_windows: dict[str, Any] = view.get("storm_windows") or {}
@@ -161,10 +162,13 @@ class _Run:
 
     def changes(self) -> list[Change]:
         changes: list[Change] = []
+        base = self._base_alerts
         for alert_ref in self.touched_alerts:
             item = self.alerts.get(alert_ref)
-            changes.append(del_(["alerts", alert_ref]) if item is None
-                           else set_(["alerts", alert_ref], item))
+            if item is not None:
+                changes.append(set_(["alerts", alert_ref], item))
+            elif alert_ref in base:  # not one listed and evicted within the run
+                changes.append(del_(["alerts", alert_ref]))
         for key, window in self.windows.items():
             changes.append(del_(["storm_windows", key]) if window is None
                            else set_(["storm_windows", key], window))
@@ -177,7 +181,12 @@ class _Run:
 
 
 def _windows(run: _Run, event: Envelope) -> bool:
-    """Count a raised alert in its camera and grid windows; whether it is in a storm."""
+    """Count a raised alert in its camera and grid windows; whether it is in a storm.
+
+    Two fast paths cover nearly every alert of a burst: one more alert in a storm this run owns
+    (`run.hot`), or in a window this run wrote (`run.windows`: changed in place, no storm of its
+    key is active then). Anything else (a new window, a late alert, a storm from the view) takes
+    the general path."""
     data = event.data
     at = data.get("start_time")
     if not isinstance(at, (int, float)):
@@ -186,59 +195,69 @@ def _windows(run: _Run, event: Envelope) -> bool:
     label = str(data.get("label", "alert"))
     storms = run.storms
     hot = run.hot
-    for key, kind, ident, size in keys_for(data.get("camera"), data.get("grid")):
+    owned = run.windows
+    for key, kind, ident, size, threshold in keys_for(data.get("camera"), data.get("grid")):
+        start = int(at // size) * size
         storm: dict[str, Any] | None = hot.get(key)
-        if storm is not None and int(at // size) * size == storm["start_ts"]:
-            # The common case in a burst: one more alert in a running storm this run owns.
+        if storm is not None and start == storm["start_ts"]:
             in_storm = True
             labels = storm["labels"]
             labels[label] = labels.get(label, 0) + 1
             storm["count"] += 1
             continue
-        if storm is None:
-            storm = storms.get(key)
-        active = storm is not None and bool(storm.get("active"))
-        window = None
-        current: Window | None
-        if storm is not None and active:
-            if int(at // size) * size == storm["start_ts"]:
-                in_storm = True
-                storm = run.own(storm)
-                labels = storm["labels"] = run.own(storm["labels"])
-                labels[label] = labels.get(label, 0) + 1
-                storm["count"] += 1
-                run.set_storm(key, storm)
-                hot[key] = storm
+        window = owned.get(key)
+        if window is not None and window[0] == start:
+            labels = window[2]
+            labels[label] = labels.get(label, 0) + 1
+            count = window[1] = window[1] + 1
+            if count < threshold:
                 continue
-            current = (storm["start_ts"], storm["count"])  # the summary holds the window count
+            storm, window_labels, first_n = storms.get(key), labels, window[3]
         else:
-            window = run.window(key)
-            current = (window[0], window[1]) if window else None
-        state, counted = tumble(current, at, size)
-        if not counted:
-            continue  # a late alert for a window already past
-        start, count = state
-        window_labels: dict[str, int] = {}
-        first_n = event.notification_id  # where a scan for this window's alerts may start
-        if window and current is not None and current[0] == start:
-            window_labels = dict(window[2]) if len(window) > 2 else {}
-            first_n = window[3] if len(window) > 3 else 1
-        window_labels[label] = window_labels.get(label, 0) + 1
-        if not is_storm(kind, size, count):
+            if storm is None:
+                storm = storms.get(key)
+            active = storm is not None and bool(storm.get("active"))
+            window = None
+            current: Window | None
             if storm is not None and active:
-                stopped = run.own(storm)
-                stopped["active"] = False
-                run.set_storm(key, stopped)
-            run.windows[key] = [start, count, window_labels, first_n]
-            continue
+                if start == storm["start_ts"]:
+                    in_storm = True
+                    storm = run.own(storm)
+                    labels = storm["labels"] = run.own(storm["labels"])
+                    labels[label] = labels.get(label, 0) + 1
+                    storm["count"] += 1
+                    run.set_storm(key, storm)
+                    hot[key] = storm
+                    continue
+                current = (storm["start_ts"], storm["count"])  # the summary holds the count
+            else:
+                window = run.window(key)
+                current = (window[0], window[1]) if window else None
+            state, counted = tumble(current, at, size)
+            if not counted:
+                continue  # a late alert for a window already past
+            start, count = state
+            window_labels = {}
+            first_n = event.notification_id  # where a scan for this window's alerts may start
+            if window and current is not None and current[0] == start:
+                window_labels = dict(window[2]) if len(window) > 2 else {}
+                first_n = window[3] if len(window) > 3 else 1
+            window_labels[label] = window_labels.get(label, 0) + 1
+            if count < threshold:
+                if storm is not None and active:
+                    stopped = run.own(storm)
+                    stopped["active"] = False
+                    run.set_storm(key, stopped)
+                owned[key] = [start, count, window_labels, first_n]
+                continue
         in_storm = True
         if storm is None and len(storms) >= STORMS_LIMIT:
             run.set_storm(_oldest_storm(storms), None)
-        run.windows[key] = None
+        owned[key] = None
         new_storm = {
             "key": key, "kind": kind, "id": ident, "window": size, "start_ts": start,
             "start": _iso(start), "end": _iso(start + size),
-            "threshold": THRESHOLDS[(kind, size)], "count": count,
+            "threshold": threshold, "count": count,
             "first_at": event.at, "first_n": event.notification_id, "window_first_n": first_n,
             "labels": run.adopt(window_labels), "active": True,
         }
@@ -249,9 +268,12 @@ def _windows(run: _Run, event: Envelope) -> bool:
 
 
 def _oldest_storm(storms: dict[str, Any]) -> str:
+    """The storm to evict: the oldest inactive one, else the oldest. Ties (storms one alert
+    started) go to the smallest key, not to the dict's order, which a run's changes and a
+    replay's batches do not keep."""
     inactive = [s for s in storms.values() if not s.get("active")]
     pool = inactive or list(storms.values())
-    return str(min(pool, key=lambda s: s.get("first_n", 0))["key"])
+    return str(min(pool, key=lambda s: (s.get("first_n", 0), s["key"]))["key"])
 
 
 def _storm_acknowledged(run: _Run, ref: str) -> None:

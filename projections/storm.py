@@ -30,10 +30,10 @@ def storm_key(kind: str, ident: str, size: int) -> str:
 
 
 @lru_cache(maxsize=16384)
-def keys_for(camera: str | None, grid: str | None) -> tuple[tuple[str, str, str, int], ...]:
-    """(key, kind, id, window size) for every window an alert counts in."""
+def keys_for(camera: str | None, grid: str | None) -> tuple[tuple[str, str, str, int, int], ...]:
+    """(key, kind, id, window size, threshold) for every window an alert counts in."""
     return tuple(
-        (storm_key(kind, ident, size), kind, ident, size)
+        (storm_key(kind, ident, size), kind, ident, size, THRESHOLDS[(kind, size)])
         for kind, ident in (("camera", camera), ("grid", grid))
         if ident
         for size in WINDOWS

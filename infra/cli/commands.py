@@ -189,6 +189,7 @@ def replay(data_dir: str | None, store: str | None, jurisdiction: str | None, mo
         return
     settings = _settings(data_dir, store, jurisdiction).with_(ingest_process=False)  # no ingest
     embedded = build_embedded(settings)
+    tune_process()  # a replay allocates as a burst does
     total = embedded.service.recorder.max_notification_id() or 0
     with Progress() as progress:
         task = progress.add_task("replaying events", total=total)

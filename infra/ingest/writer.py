@@ -68,6 +68,7 @@ from infra.runtime.tuning import tune_process
 from infra.security.api_keys import ApiKeys
 from infra.settings import Settings
 from infra.store.sqlite_recorder import LinkageSQLiteRecorder
+from infra.store.write_turn import WriteTurn
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +101,7 @@ def writer_main(conns: list[Connection], settings: Settings, rules: RuleSet) -> 
     keys = ApiKeys.for_settings(settings)  # a key revoked after the HTTP process checked it
     if isinstance(service.recorder, LinkageSQLiteRecorder):
         service.recorder.remember = False
+        service.recorder.turn = WriteTurn(settings.sqlite_path)  # the server takes turns too
     tune_process()
     open_conns = list(conns)
     try:

@@ -89,7 +89,7 @@ class StormWatch:
         if not isinstance(at, (int, float)) or isinstance(at, bool):
             return None
         started: list[tuple[str, str, str, int, int, int]] = []
-        for key, kind, ident, size in keys_for(data.get("camera"), data.get("grid")):
+        for key, kind, ident, size, _ in keys_for(data.get("camera"), data.get("grid")):
             window = self.windows.get(key)
             current = (window[0], window[1]) if window else None
             (start, count), counted = tumble(current, float(at), size)

@@ -59,6 +59,7 @@ class EmbeddedRunner:
         hub: Hub | None = None,
         *,
         batch_size: int = 500,
+        replay_batch_size: int = 5000,
         checkpoint_every: float = 2.0,
         history_size: int = 1000,
         queue_size: int = QUEUE_SIZE,
@@ -67,6 +68,7 @@ class EmbeddedRunner:
         self.store = store
         self.hub = hub
         self.batch_size = batch_size
+        self.replay_batch_size = replay_batch_size
         self.checkpoint_every = checkpoint_every
         self.history_size = history_size
         self.queue_size = queue_size
@@ -133,18 +135,22 @@ class EmbeddedRunner:
         return consistent
 
     def rebuild(self, progress: Callable[[int], None] | None = None) -> int:
-        """Drop every view and fold the whole log again, under a new epoch."""
+        """Drop every view and fold the whole log again, under a new epoch.
+
+        Nobody holds a view of the new epoch yet, so no delta is kept or published: each batch
+        (`replay_batch_size` events, longer runs of alerts than live batches) commits the views
+        it changed, its incident records and its position together, as a checkpoint does."""
         self.store.reset()
         self.restore()
         total = 0
         while True:
-            done = self.process_batch(checkpoint=False)
+            with self._lock:
+                done, _ = self._fold_batch(replay=True)
             if not done:
                 break
             total += done
             if progress:
                 progress(done)
-        self.checkpoint()
         return total
 
     def _ring(self, center: str) -> deque[Frame]:
@@ -186,7 +192,7 @@ class EmbeddedRunner:
 
     def process_batch(self, checkpoint: bool = True) -> int:
         with self._lock:
-            folded, frames = self._fold_batch(checkpoint)
+            folded, frames = self._fold_batch(checkpoint=checkpoint)
         if frames:
             self._deliver(frames)
         return folded
@@ -196,9 +202,11 @@ class EmbeddedRunner:
             for center, frame in frames:
                 self.hub.publish_frame(center, frame)
 
-    def _fold_batch(self, checkpoint: bool) -> tuple[int, list[tuple[str, Frame]]]:
-        """Fold and commit one batch: how many events it read, and the frames to publish."""
-        events = self.read(self.position, self.batch_size)
+    def _fold_batch(self, checkpoint: bool = False, replay: bool = False,
+                    ) -> tuple[int, list[tuple[str, Frame]]]:
+        """Fold and commit one batch: how many events it read, and the frames to publish
+        (none when replaying: the batch commits the views it changed instead of its deltas)."""
+        events = self.read(self.position, self.replay_batch_size if replay else self.batch_size)
         if not events:
             return 0, []
         # Consecutive alert events for a center fold as one run into one delta: a burst of
@@ -235,10 +243,14 @@ class EmbeddedRunner:
             flush(center)
         self.position = events[-1].notification_id
         checkpointed = None
-        if checkpoint and time.monotonic() - self._last_checkpoint >= self.checkpoint_every:
+        if replay or (checkpoint
+                      and time.monotonic() - self._last_checkpoint >= self.checkpoint_every):
             checkpointed = self._take_checkpoint()
         rows = list(self._rows.values())
         self._rows.clear()
+        if replay:
+            self.store.commit(self.position, [], checkpointed, rows)
+            return len(events), []
         self.store.commit(self.position, deltas, checkpointed, rows)
         frames: list[tuple[str, Frame]] = []
         for center, seq, changes in deltas:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from infra.security.secrets_file import read_or_create
 from infra.settings import Settings
 
 SUPPORTED = ("HS256", "RS256", "EdDSA")
+VERIFIED_TOKENS = 4096  # verified tokens remembered, least recently used forgotten first
 
 
 class TokenError(ValueError):
@@ -58,6 +60,7 @@ class Tokens:
         self.audience = settings.jwt_audience
         self.issuer = settings.jwt_issuer
         self.ttl = settings.token_ttl
+        self._verified = lru_cache(maxsize=VERIFIED_TOKENS)(self._verify)
         self.keys: dict[str, Any] = {}
         self.secret: str | None = None
         if "HS256" in self.algorithms:
@@ -113,7 +116,18 @@ class Tokens:
         return claims
 
     def verify(self, token: str) -> tuple[Actor, int]:
-        """The actor a valid token names, and its expiry (epoch seconds)."""
+        """The actor a valid token names, and its expiry (epoch seconds).
+
+        A token's verdict depends on nothing but the token, the keys and the tree, all fixed
+        for this object's life, except its expiry: verified tokens are remembered (a bounded
+        LRU: a console or client sends the same token with every request) and checked against
+        the clock each time. Refusals are not remembered."""
+        actor, expires = self._verified(token)
+        if expires <= time.time():  # as PyJWT decides, with no leeway
+            raise TokenError("token expired; get a new one")
+        return actor.copy(), expires  # the caller may change its copy
+
+    def _verify(self, token: str) -> tuple[Actor, int]:
         claims = self.claims(token)
         role, center, user = claims.get("role"), claims.get("center"), claims.get("sub")
         if role not in ROLES:

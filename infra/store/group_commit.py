@@ -21,10 +21,12 @@ Semantics are those of one transaction per caller:
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 from collections import deque
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from typing import Any
 
 from eventsourcing.persistence import IntegrityError, StoredEvent
@@ -71,6 +73,8 @@ class GroupCommits:
         self._queue_lock = threading.Lock()
         self._commit_lock = threading.Lock()
         self.group_stats = GroupCommitStats()
+        # Held around each transaction: another process's turns (infra/store/write_turn.py).
+        self.turn: AbstractContextManager[object] = contextlib.nullcontext()
 
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -108,7 +112,7 @@ class GroupCommits:
         batch = self._take_batch()
         committed: list[tuple[int, StoredEvent]] = []
         try:
-            with self.datastore.transaction(commit=True) as c:
+            with self.turn, self.datastore.transaction(commit=True) as c:
                 for part in batch:
                     c.execute("SAVEPOINT linkage_part")
                     try:

@@ -139,3 +139,24 @@ def test_a_restarted_runner_resumes_exactly_after_its_committed_position() -> No
         assert second.view(center) == fresh.view(center)
     assert second.view("city")["counts"]["reported"] == len(ids) - 1
     assert second.view("city")["counts"]["accepted"] == 1
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(command, max_size=60), st.integers(1, 20))
+def test_a_rebuild_gives_the_live_views_and_a_restart_after_it_loads_them(
+        commands: list[tuple[str, Any]], replay_batch: int) -> None:
+    """`rebuild()` (what `linkage replay` runs) folds in batches of its own size and commits
+    views instead of deltas: the views equal the live ones, and a runner started on its store
+    afterwards loads those views and their open cases."""
+    service, live, _, _ = run(commands)
+    store = MemoryViewStore()
+    rebuilt = EmbeddedRunner(notification_reader(service), store, CENTERS,
+                             replay_batch_size=replay_batch)
+    rebuilt.rebuild()
+    restarted = EmbeddedRunner(notification_reader(service), store, CENTERS)
+    assert restarted.epoch == rebuilt.epoch  # loaded, not rebuilt again for want of views
+    for center in CENTERS:
+        assert rebuilt.view(center) == live.view(center)
+        assert restarted.view(center) == live.view(center)
+        assert len(restarted.fold(center).cases) == len(live.fold(center).cases)
+    assert restarted.position == live.position
