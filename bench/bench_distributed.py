@@ -26,6 +26,7 @@ import asyncio
 import os
 import platform
 import random
+import signal
 import statistics
 import subprocess
 import sys
@@ -68,6 +69,12 @@ def rss_kib(pid: int) -> int:
     raise RuntimeError(f"no VmRSS for pid {pid}")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
@@ -104,8 +111,9 @@ async def raw_kafka_rate(bootstrap: str, records: list[tuple[bytes, bytes, Any]]
     return len(records) / (time.perf_counter() - start)
 
 
-def throughput(stack: Stack, incidents: int) -> dict[str, float]:
-    stack.start("worker", "worker")
+def throughput(stack: Stack, incidents: int, copies: int,
+               profile: Path | None = None) -> dict[str, Any]:
+    worker = stack.start("worker", "worker")
     stack.start("relay", "relay")
     grids = [g.id for g in stack.jurisdiction.grids()]
     stack.service.report(actor=ACTOR, **report_fields(random.Random(1), grids[0]))
@@ -115,16 +123,121 @@ def throughput(stack: Stack, incidents: int) -> dict[str, float]:
     drive(stack.service, grids, incidents, seed=2)
     _, seqs = stack.replay()
     notifications = stack.service.recorder.select_notifications(start=first, limit=10**6)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), cpu_seconds(worker.pid)
     stack.start("relay", "relay")
     wait_until(lambda: stack.redis_state()[CITY][1] >= seqs[CITY], 600, every=0.05,
                what="pipeline drained")
     elapsed = time.perf_counter() - start
+    worker_cpu = cpu_seconds(worker.pid) - cpu
     stack.kill("relay")
     pipeline = len(notifications) / elapsed
     raw = asyncio.run(raw_kafka_rate(stack.kafka_bootstrap, [encode(n) for n in notifications],
                                      stack.partitions))
-    return {"events": len(notifications), "pipeline_eps": pipeline, "raw_aiokafka_eps": raw}
+    return {"events": len(notifications), "pipeline_eps": pipeline, "raw_aiokafka_eps": raw,
+            "elapsed_s": elapsed, "worker_cpu_s": worker_cpu,
+            "worker": worker_rate(stack, notifications, copies, profile)}
+
+
+def replicas(notifications: list[Any], copies: int) -> list[tuple[bytes, bytes, Any]]:
+    """The relay's records of `copies` copies of the notifications, one after the other, each
+    copy's incidents under new ids and its notification ids after the previous copy's."""
+    from eventsourcing.persistence import Notification
+
+    step = max(n.id for n in notifications)
+    return [encode(Notification(id=copy * step + n.id, originator_id=uuid.uuid5(
+                uuid.NAMESPACE_OID, f"{copy}:{n.originator_id}"),
+                originator_version=n.originator_version, topic=n.topic, state=n.state))
+            for copy in range(copies) for n in notifications]
+
+
+async def fill_topic(bootstrap: str, topic: str, records: list[tuple[bytes, bytes, Any]]) -> None:
+    """A new one-partition topic holding the records, as the relay produces them."""
+    from aiokafka import AIOKafkaProducer
+
+    from infra.distributed.relay import TOPIC_CONFIGS, ensure_topic
+
+    await ensure_topic(bootstrap, topic, 1, 1, TOPIC_CONFIGS)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5,
+                                max_batch_size=256 * 1024)
+    await producer.start()
+    try:
+        await asyncio.gather(*[await producer.send(topic, value=v, key=k, headers=h)
+                               for k, v, h in records])
+    finally:
+        await producer.stop()
+
+
+def worker_rate(stack: Stack, notifications: list[Any], copies: int,
+                profile: Path | None) -> dict[str, Any]:
+    """Events/s one worker folds from a topic that already holds them (no relay in the way):
+    a new worker group, on its own topic and Redis prefix, clocked from its first folded event
+    to its last; the baseline is raw aiokafka producing and consuming the same records."""
+    records = replicas(notifications, copies)
+    last = int(orjson.loads(records[-1][1])["notification_id"])
+    tag = uuid.uuid4().hex[:8]
+    topic, prefix = f"events-rate-{tag}", f"rate{tag}"
+    asyncio.run(fill_topic(stack.kafka_bootstrap, topic, records))
+    worker = stack.start("worker-rate", "worker", LINKAGE_KAFKA_TOPIC=topic,
+                         LINKAGE_REDIS_PREFIX=prefix, LINKAGE_WORKER_ID=f"worker-rate-{tag}")
+    wait_until(lambda: city_position(stack, prefix) > 0, 300, every=0.01, what="first fold")
+    spy = None if profile is None else subprocess.Popen(
+        [str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(worker.pid),
+         "--format", "raw", "--rate", "250", "--threads", "--nonblocking", "--output",
+         str(profile)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    start, cpu, first = time.perf_counter(), cpu_seconds(worker.pid), city_position(stack, prefix)
+    wait_until(lambda: city_position(stack, prefix) >= last, 1800, every=0.02,
+               what="worker caught up")
+    elapsed = time.perf_counter() - start
+    worker_cpu = cpu_seconds(worker.pid) - cpu
+    breakdown: dict[str, float] = {}
+    if spy is not None and profile is not None:
+        spy.send_signal(signal.SIGINT)
+        spy.wait(60)
+        breakdown = where_the_time_goes(profile)
+    stack.kill("worker-rate")
+    folded = sum(1 for _, v, _ in records if int(orjson.loads(v)["notification_id"]) > first)
+    raw = asyncio.run(raw_kafka_rate(stack.kafka_bootstrap, records, 1))
+    return {"events": folded, "worker_eps": folded / elapsed, "raw_aiokafka_eps": raw,
+            "elapsed_s": elapsed, "worker_cpu_s": worker_cpu, "worker_time_share": breakdown}
+
+
+# Where the worker's main thread spends its time, by the innermost frame that matches (py-spy
+# stacks are outermost first); the rest is "other".
+STAGES = [  # (stage, frames that belong to it), for the worker before and after #17 target 4
+    ("route: decode stored events", ("StoredEvent", "from_stored", "stored_envelope")),
+    ("route: encode by-center records", ("route (streams/routing",)),
+    ("route: send by-center records", ("route (streams/app",)),
+    ("project: decode by-center records", ("Routed", "copies (streams/routing")),
+    ("project: fold", ("fold_each", "fold (streams")),
+    ("project: Redis publish", ("publish (infra/distributed/redis_fanout",)),
+    ("project: read-model upsert", ("upsert (infra",)),
+    ("project: changelog writes", ("_write (streams", "batch_writes", "load (streams")),
+    ("project: other", ("project (streams",)),
+    ("faust Record (de)serialization", ("Schema.loads_value", "Schema.dumps_value")),
+    ("aiokafka producer (sender, produce requests)", ("Sender.", "SendProduceReqHandler")),
+    ("faust consumer (fetch, dispatch to streams)", ("Consumer._drain_messages", "Fetcher.",
+                                                     "on_message (faust/transport/conductor")),
+    ("idle (waiting for the broker, Redis, PostgreSQL)", ("EpollSelector.select",)),
+]
+
+
+def where_the_time_goes(profile: Path) -> dict[str, float]:
+    """Share of the worker's main thread's time (samples) per stage, from a py-spy raw profile
+    (`--threads`): the agents, the producer and the event loop run there."""
+    totals: dict[str, float] = {}
+    for line in profile.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if "MainThread" not in stack.split(";", 1)[0]:  # faust's consumer thread, timers
+            continue
+        frames = stack.split(";")
+        depths = {name: max((i for i, f in enumerate(frames) if any(n in f for n in needles)),
+                            default=-1) for name, needles in STAGES}
+        stage = max(depths, key=lambda name: depths[name])  # the innermost matching frame
+        if depths[stage] < 0:
+            stage = "other (faust, aiokafka, the event loop)"
+        totals[stage] = totals.get(stage, 0) + int(count)
+    whole = sum(totals.values()) or 1
+    return {k: round(v / whole, 3) for k, v in sorted(totals.items(), key=lambda kv: -kv[1])}
 
 
 # -- 4. relay takeover -----------------------------------------------------------------------
@@ -321,13 +434,14 @@ def largest_record_bytes(stack: Stack) -> int:
         client.close()
 
 
-def city_position(stack: Stack) -> int:
-    """The notification id the city's view in Redis reached."""
+def city_position(stack: Stack, prefix: str | None = None) -> int:
+    """The notification id the city's view in Redis reached (under `prefix`, default the
+    stack's)."""
     from infra.distributed.redis_fanout import Keys
 
     client = stack._redis()
     try:
-        return int(client.hget(Keys(stack.prefix).snapshot(CITY), "position") or 0)
+        return int(client.hget(Keys(prefix or stack.prefix).snapshot(CITY), "position") or 0)
     finally:
         client.close()
 
@@ -380,6 +494,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--open", default="", help="open-incident sizes for the scale stage, "
                         "e.g. 1000,10000,100000 (empty: skip it)")
     parser.add_argument("--only-scale", action="store_true", help="run the scale stage alone")
+    parser.add_argument("--copies", type=int, default=10, help="copies of the throughput "
+                        "stage's events one worker folds from a filled topic")
+    parser.add_argument("--profile", type=Path, help="record the worker with py-spy during the "
+                        "throughput stage into this file, and print where its time goes")
     parser.add_argument("--takeover-rounds", type=int, default=3,
                         help="relay takeovers to time (0: skip)")
     args = parser.parse_args(argv)
@@ -400,7 +518,7 @@ def main(argv: list[str] | None = None) -> int:
             results["scale"] = scale(stack, sizes)
             stack.kill("worker")
         if not args.only_scale:
-            results["throughput"] = throughput(stack, args.incidents)
+            results["throughput"] = throughput(stack, args.incidents, args.copies, args.profile)
             if args.takeover_rounds > 0:
                 results["relay_takeover"] = relay_takeover(stack, args.takeover_rounds)
             stack.start("relay", "relay")
@@ -446,6 +564,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"relay takeover after SIGKILL: standby relays a new event after "
               f"{r['standby_median_s']:.2f} s (median of {r['rounds']}); a fresh relay process "
               f"{r['fresh_median_s']:.2f} s (ratio {r['standby_median_s'] / r['fresh_median_s']:.2f})")
+    w = t["worker"]
+    for stage, share in w["worker_time_share"].items():
+        print(f"  worker main thread {share:6.1%}  {stage}")
+    print(f"worker: {w['worker_eps']:.0f} events/s from a filled topic ({w['events']} events, "
+          f"{w['worker_cpu_s']:.1f} s CPU in {w['elapsed_s']:.1f} s) vs "
+          f"{w['raw_aiokafka_eps']:.0f} events/s raw aiokafka (ratio "
+          f"{w['worker_eps'] / w['raw_aiokafka_eps']:.3f})")
     print(f"throughput: {t['pipeline_eps']:.0f} events/s through relay->faust->Redis vs "
           f"{t['raw_aiokafka_eps']:.0f} events/s raw aiokafka "
           f"(ratio {t['pipeline_eps'] / t['raw_aiokafka_eps']:.3f})")
