@@ -117,16 +117,15 @@ def throughput(stack: Stack, incidents: int, copies: int,
     stack.start("relay", "relay")
     grids = [g.id for g in stack.jurisdiction.grids()]
     stack.service.report(actor=ACTOR, **report_fields(random.Random(1), grids[0]))
-    wait_until(lambda: stack.redis_state()[CITY][1] >= 1, 120, what="pipeline warm")
+    wait_until(lambda: city_position(stack) >= 1, 120, what="pipeline warm")
     stack.kill("relay")
     first = (stack.service.recorder.max_notification_id() or 0) + 1
     drive(stack.service, grids, incidents, seed=2)
-    _, seqs = stack.replay()
     notifications = stack.service.recorder.select_notifications(start=first, limit=10**6)
     start, cpu = time.perf_counter(), cpu_seconds(worker.pid)
     stack.start("relay", "relay")
-    wait_until(lambda: stack.redis_state()[CITY][1] >= seqs[CITY], 600, every=0.05,
-               what="pipeline drained")
+    last = notifications[-1].id
+    wait_until(lambda: city_position(stack) >= last, 600, every=0.02, what="pipeline drained")
     elapsed = time.perf_counter() - start
     worker_cpu = cpu_seconds(worker.pid) - cpu
     stack.kill("relay")
@@ -195,6 +194,10 @@ def worker_rate(stack: Stack, notifications: list[Any], copies: int,
         spy.wait(60)
         breakdown = where_the_time_goes(profile)
     stack.kill("worker-rate")
+    client = stack._redis()
+    for key in list(client.scan_iter(f"{prefix}:*")):
+        client.delete(key)
+    client.close()
     folded = sum(1 for _, v, _ in records if int(orjson.loads(v)["notification_id"]) > first)
     raw = asyncio.run(raw_kafka_rate(stack.kafka_bootstrap, records, 1))
     return {"events": folded, "worker_eps": folded / elapsed, "raw_aiokafka_eps": raw,
@@ -298,8 +301,9 @@ def relay_takeover(stack: Stack, rounds: int) -> dict[str, Any]:
 
 
 async def latency(base: str, ws_url: str, rate: float, count: int, grids: list[str],
-                  token: str) -> list[float]:
-    """Seconds from sending POST /api/incidents to the console receiving its delta."""
+                  token: str, times: dict[str, tuple[float, float]] | None = None) -> list[float]:
+    """Seconds from sending POST /api/incidents to the console receiving its delta; `times`
+    gets each incident's (sent, received) as wall-clock (epoch) seconds."""
     from websockets.asyncio.client import connect
 
     sent: dict[str, float] = {}
@@ -331,7 +335,67 @@ async def latency(base: str, ws_url: str, rate: float, count: int, grids: list[s
         while len(received.keys() & sent.keys()) < len(sent) and time.perf_counter() < deadline:
             await asyncio.sleep(0.05)
         listener.cancel()
+    if times is not None:
+        wall = time.time() - time.perf_counter()
+        times.update({i: (t + wall, received[i] + wall) for i, t in sent.items() if i in received})
     return [received[i] - t for i, t in sent.items() if i in received]
+
+
+async def record_times(bootstrap: str, topic: str) -> list[tuple[float, bytes]]:
+    """(timestamp set by its producer, in seconds; value) of every record of a topic."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        await consumer.topics()  # fetches the cluster's metadata
+        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        ends = await consumer.end_offsets(tps)
+        records: list[tuple[float, bytes]] = []
+        for tp in tps:
+            while await consumer.position(tp) < ends[tp]:
+                batch = await consumer.getmany(tp, timeout_ms=1000)
+                records += [(r.timestamp / 1000, r.value) for r in batch.get(tp, [])]
+        return records
+    finally:
+        await consumer.stop()
+
+
+def latency_stages(stack: Stack, times: dict[str, tuple[float, float]]) -> dict[str, float]:
+    """Where the append -> console time goes, p50/p99 ms per stage: POST to the relay's record
+    (its producer's timestamp), to the worker's by-center record for the city (route's), to the
+    console (project, Redis, hub, websocket); one clock, one machine."""
+    from infra.bootstrap import current_app_id
+
+    relayed: dict[str, float] = {}
+    for stamp, value in asyncio.run(record_times(stack.kafka_bootstrap,
+                                                 stack.env["LINKAGE_KAFKA_TOPIC"])):
+        stored = orjson.loads(value)
+        if stored["topic"].endswith(".Reported"):
+            relayed[stored["originator_id"]] = stamp
+    routed: dict[str, float] = {}
+    settings = stack.settings.with_(worker_id=stack.env["LINKAGE_WORKER_ID"])
+    for stamp, value in asyncio.run(record_times(stack.kafka_bootstrap,
+                                                 f"{current_app_id(settings)}-by-center")):
+        record = orjson.loads(value)
+        if record["center"] == CITY:  # a batch's events, or (before #17) one faust Record's
+            events = record.get("events") or [(0, {**record["event"],
+                                                   "type": record["event"]["topic"]})]
+            for _, event in events:
+                if event["type"].endswith(".Reported"):
+                    routed.setdefault(event["originator_id"], stamp)
+    ids = [i for i in times if i in relayed and i in routed]
+    stages = {"post_to_relayed": [relayed[i] - times[i][0] for i in ids],
+              "relayed_to_routed": [routed[i] - relayed[i] for i in ids],
+              "routed_to_console": [times[i][1] - routed[i] for i in ids]}
+    out: dict[str, float] = {"traced": len(ids)}
+    for name, values in stages.items():
+        if values:
+            out[f"{name}_p50"] = percentile(values, 50) * 1000
+            out[f"{name}_p99"] = percentile(values, 99) * 1000
+    return out
 
 
 def start_hub(stack: Stack, name: str) -> tuple[str, str, int]:
@@ -436,12 +500,16 @@ def largest_record_bytes(stack: Stack) -> int:
 
 def city_position(stack: Stack, prefix: str | None = None) -> int:
     """The notification id the city's view in Redis reached (under `prefix`, default the
-    stack's)."""
+    stack's); 0 while Redis does not answer (the shared server may drop clients)."""
+    from redis.exceptions import RedisError
+
     from infra.distributed.redis_fanout import Keys
 
     client = stack._redis()
     try:
         return int(client.hget(Keys(prefix or stack.prefix).snapshot(CITY), "position") or 0)
+    except RedisError:
+        return 0
     finally:
         client.close()
 
@@ -524,8 +592,9 @@ def main(argv: list[str] | None = None) -> int:
             stack.start("relay", "relay")
             grids = [g.id for g in stack.jurisdiction.grids()]
             base, ws_url, _ = start_hub(stack, "hub-latency")
+            traced: dict[str, tuple[float, float]] = {}
             distributed = asyncio.run(latency(base, ws_url, args.rate, args.latency_count, grids,
-                                               stack.token))
+                                               stack.token, traced))
             stack.kill("hub-latency")
             embedded, e_base, e_ws = start_embedded(root, stack.env)
             local = asyncio.run(latency(e_base, e_ws, args.rate, args.latency_count, grids,
@@ -537,6 +606,7 @@ def main(argv: list[str] | None = None) -> int:
                 "embedded_p50": percentile(local, 50) * 1000,
                 "embedded_p99": percentile(local, 99) * 1000,
                 "received": [len(distributed), len(local), args.latency_count],
+                "distributed_stages": latency_stages(stack, traced),
             }
             embedded.terminate()
             embedded.wait(10)
@@ -577,7 +647,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"latency at {lat['rate_per_s']:g}/s: distributed p50 {lat['distributed_p50']:.1f} ms, "
           f"p99 {lat['distributed_p99']:.1f} ms; embedded p50 {lat['embedded_p50']:.1f} ms, "
           f"p99 {lat['embedded_p99']:.1f} ms (p50 ratio "
-          f"{lat['distributed_p50'] / lat['embedded_p50']:.2f})")
+          f"{lat['distributed_p50'] / lat['embedded_p50']:.2f}, p99 ratio "
+          f"{lat['distributed_p99'] / lat['embedded_p99']:.2f})")
+    stages = lat["distributed_stages"]
+    for stage in ("post_to_relayed", "relayed_to_routed", "routed_to_console"):
+        if f"{stage}_p50" in stages:
+            print(f"  {stage.replace('_', ' ')}: p50 {stages[stage + '_p50']:.1f} ms, "
+                  f"p99 {stages[stage + '_p99']:.1f} ms ({stages['traced']:.0f} traced)")
     if con is None:
         return 0
     print(f"{con['consoles']} consoles: {con['hub_kib_per_console']:.1f} KiB/console on the hub vs "
