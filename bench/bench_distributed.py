@@ -1,12 +1,15 @@
 """Distributed-mode benchmark; every figure is a ratio against a baseline measured in the same run.
 
     python -m bench.bench_distributed [--incidents 400] [--rate 20] [--consoles 10000]
-                                      [--open 1000,10000]
+                                      [--open 1000,10000] [--copies 10] [--profile FILE]
 
 1. Throughput: events/s through relay -> faust -> Redis, against aiokafka producing and
-   consuming the same events on the same (Tansu) broker.
+   consuming the same events on the same (Tansu) broker; then one worker alone folding
+   `--copies` copies of them from a filled topic, against aiokafka on the same records, with
+   its CPU seconds and (`--profile`, py-spy) where its main thread's time goes.
 2. Latency: POST /api/incidents -> delta on a console, p50/p99, distributed hub against the
-   embedded server, at the same fixed rate.
+   embedded server, at the same fixed rate; and where the distributed time goes (POST -> the
+   relay's record -> the worker's by-center record -> the console, from record timestamps).
 3. Consoles: resident memory per idle console on one hub, against idle connections to a bare
    websockets echo server; and the p99 time for one delta to reach every console.
 4. Scale: at each size of `--open` (open incidents, reported and left open, cumulative), the
@@ -83,22 +86,31 @@ def percentile(values: list[float], p: float) -> float:
 # -- 1. throughput ---------------------------------------------------------------------------
 
 
+async def produce(bootstrap: str, topic: str, records: list[tuple[bytes, bytes, Any]]) -> None:
+    """Produce the (key, value, headers) records as the relay does (acks=all, linger 5 ms)."""
+    from aiokafka import AIOKafkaProducer
+
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5,
+                                max_batch_size=256 * 1024)
+    await producer.start()
+    try:
+        await asyncio.gather(*[await producer.send(topic, value=v, key=k, headers=h)
+                               for k, v, h in records])
+    finally:
+        await producer.stop()
+
+
 async def raw_kafka_rate(bootstrap: str, records: list[tuple[bytes, bytes, Any]],
                          partitions: int) -> float:
     """Events/s for aiokafka alone: produce (acks=all) then consume the same records."""
-    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+    from aiokafka import AIOKafkaConsumer, TopicPartition
 
     from infra.distributed.relay import ensure_topic
 
     topic = f"raw-{uuid.uuid4().hex[:8]}"
     await ensure_topic(bootstrap, topic, partitions, 1)
     start = time.perf_counter()
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5,
-                                max_batch_size=256 * 1024)
-    await producer.start()
-    futures = [await producer.send(topic, value=v, key=k, headers=h) for k, v, h in records]
-    await asyncio.gather(*futures)
-    await producer.stop()
+    await produce(bootstrap, topic, records)
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
                                 auto_offset_reset="earliest")
     await consumer.start()
@@ -150,20 +162,11 @@ def replicas(notifications: list[Any], copies: int) -> list[tuple[bytes, bytes, 
 
 
 async def fill_topic(bootstrap: str, topic: str, records: list[tuple[bytes, bytes, Any]]) -> None:
-    """A new one-partition topic holding the records, as the relay produces them."""
-    from aiokafka import AIOKafkaProducer
-
+    """A new one-partition topic holding the records, as the relay makes and fills it."""
     from infra.distributed.relay import TOPIC_CONFIGS, ensure_topic
 
     await ensure_topic(bootstrap, topic, 1, 1, TOPIC_CONFIGS)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5,
-                                max_batch_size=256 * 1024)
-    await producer.start()
-    try:
-        await asyncio.gather(*[await producer.send(topic, value=v, key=k, headers=h)
-                               for k, v, h in records])
-    finally:
-        await producer.stop()
+    await produce(bootstrap, topic, records)
 
 
 def worker_rate(stack: Stack, notifications: list[Any], copies: int,
