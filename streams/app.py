@@ -74,7 +74,7 @@ class WorkerConfig:
     partitions: int = 4
     replication: int = 1
     datadir: Path = Path("var/worker")
-    fetch_max_wait_ms: int = 100  # how long a fetch may wait for data (see streams/transport.py)
+    fetch_max_wait_ms: int = 20  # how long a fetch may wait for data (see streams/transport.py)
     check_every: float = 0.5  # seconds between checks that the broker kept our records
     # `route` sends one by-center record per center for up to `batch_size` stored events, or
     # what `route_within` seconds bring; `project` folds up to `batch_size` such records, or
