@@ -1,12 +1,15 @@
 """Distributed-mode benchmark; every figure is a ratio against a baseline measured in the same run.
 
     python -m bench.bench_distributed [--incidents 400] [--rate 20] [--consoles 10000]
-                                      [--open 1000,10000]
+                                      [--open 1000,10000] [--copies 10] [--profile FILE]
 
 1. Throughput: events/s through relay -> faust -> Redis, against aiokafka producing and
-   consuming the same events on the same (Tansu) broker.
+   consuming the same events on the same (Tansu) broker; then one worker alone folding
+   `--copies` copies of them from a filled topic, against aiokafka on the same records, with
+   its CPU seconds and (`--profile`, py-spy) where its main thread's time goes.
 2. Latency: POST /api/incidents -> delta on a console, p50/p99, distributed hub against the
-   embedded server, at the same fixed rate.
+   embedded server, at the same fixed rate; and where the distributed time goes (POST -> the
+   relay's record -> the worker's by-center record -> the console, from record timestamps).
 3. Consoles: resident memory per idle console on one hub, against idle connections to a bare
    websockets echo server; and the p99 time for one delta to reach every console.
 4. Scale: at each size of `--open` (open incidents, reported and left open, cumulative), the
@@ -26,6 +29,7 @@ import asyncio
 import os
 import platform
 import random
+import signal
 import statistics
 import subprocess
 import sys
@@ -68,6 +72,12 @@ def rss_kib(pid: int) -> int:
     raise RuntimeError(f"no VmRSS for pid {pid}")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
@@ -76,22 +86,31 @@ def percentile(values: list[float], p: float) -> float:
 # -- 1. throughput ---------------------------------------------------------------------------
 
 
+async def produce(bootstrap: str, topic: str, records: list[tuple[bytes, bytes, Any]]) -> None:
+    """Produce the (key, value, headers) records as the relay does (acks=all, linger 5 ms)."""
+    from aiokafka import AIOKafkaProducer
+
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5,
+                                max_batch_size=256 * 1024)
+    await producer.start()
+    try:
+        await asyncio.gather(*[await producer.send(topic, value=v, key=k, headers=h)
+                               for k, v, h in records])
+    finally:
+        await producer.stop()
+
+
 async def raw_kafka_rate(bootstrap: str, records: list[tuple[bytes, bytes, Any]],
                          partitions: int) -> float:
     """Events/s for aiokafka alone: produce (acks=all) then consume the same records."""
-    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+    from aiokafka import AIOKafkaConsumer, TopicPartition
 
     from infra.distributed.relay import ensure_topic
 
     topic = f"raw-{uuid.uuid4().hex[:8]}"
     await ensure_topic(bootstrap, topic, partitions, 1)
     start = time.perf_counter()
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5,
-                                max_batch_size=256 * 1024)
-    await producer.start()
-    futures = [await producer.send(topic, value=v, key=k, headers=h) for k, v, h in records]
-    await asyncio.gather(*futures)
-    await producer.stop()
+    await produce(bootstrap, topic, records)
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
                                 auto_offset_reset="earliest")
     await consumer.start()
@@ -104,27 +123,127 @@ async def raw_kafka_rate(bootstrap: str, records: list[tuple[bytes, bytes, Any]]
     return len(records) / (time.perf_counter() - start)
 
 
-def throughput(stack: Stack, incidents: int) -> dict[str, float]:
-    stack.start("worker", "worker")
+def throughput(stack: Stack, incidents: int, copies: int,
+               profile: Path | None = None) -> dict[str, Any]:
+    worker = stack.start("worker", "worker")
     stack.start("relay", "relay")
     grids = [g.id for g in stack.jurisdiction.grids()]
     stack.service.report(actor=ACTOR, **report_fields(random.Random(1), grids[0]))
-    wait_until(lambda: stack.redis_state()[CITY][1] >= 1, 120, what="pipeline warm")
+    wait_until(lambda: city_position(stack) >= 1, 120, what="pipeline warm")
     stack.kill("relay")
     first = (stack.service.recorder.max_notification_id() or 0) + 1
     drive(stack.service, grids, incidents, seed=2)
-    _, seqs = stack.replay()
     notifications = stack.service.recorder.select_notifications(start=first, limit=10**6)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), cpu_seconds(worker.pid)
     stack.start("relay", "relay")
-    wait_until(lambda: stack.redis_state()[CITY][1] >= seqs[CITY], 600, every=0.05,
-               what="pipeline drained")
+    last = notifications[-1].id
+    wait_until(lambda: city_position(stack) >= last, 600, every=0.02, what="pipeline drained")
     elapsed = time.perf_counter() - start
+    worker_cpu = cpu_seconds(worker.pid) - cpu
     stack.kill("relay")
     pipeline = len(notifications) / elapsed
     raw = asyncio.run(raw_kafka_rate(stack.kafka_bootstrap, [encode(n) for n in notifications],
                                      stack.partitions))
-    return {"events": len(notifications), "pipeline_eps": pipeline, "raw_aiokafka_eps": raw}
+    return {"events": len(notifications), "pipeline_eps": pipeline, "raw_aiokafka_eps": raw,
+            "elapsed_s": elapsed, "worker_cpu_s": worker_cpu,
+            "worker": worker_rate(stack, notifications, copies, profile)}
+
+
+def replicas(notifications: list[Any], copies: int) -> list[tuple[bytes, bytes, Any]]:
+    """The relay's records of `copies` copies of the notifications, one after the other, each
+    copy's incidents under new ids and its notification ids after the previous copy's."""
+    from eventsourcing.persistence import Notification
+
+    step = max(n.id for n in notifications)
+    return [encode(Notification(id=copy * step + n.id, originator_id=uuid.uuid5(
+                uuid.NAMESPACE_OID, f"{copy}:{n.originator_id}"),
+                originator_version=n.originator_version, topic=n.topic, state=n.state))
+            for copy in range(copies) for n in notifications]
+
+
+async def fill_topic(bootstrap: str, topic: str, records: list[tuple[bytes, bytes, Any]]) -> None:
+    """A new one-partition topic holding the records, as the relay makes and fills it."""
+    from infra.distributed.relay import TOPIC_CONFIGS, ensure_topic
+
+    await ensure_topic(bootstrap, topic, 1, 1, TOPIC_CONFIGS)
+    await produce(bootstrap, topic, records)
+
+
+def worker_rate(stack: Stack, notifications: list[Any], copies: int,
+                profile: Path | None) -> dict[str, Any]:
+    """Events/s one worker folds from a topic that already holds them (no relay in the way):
+    a new worker group, on its own topic and Redis prefix, clocked from its first folded event
+    to its last; the baseline is raw aiokafka producing and consuming the same records."""
+    records = replicas(notifications, copies)
+    last = int(orjson.loads(records[-1][1])["notification_id"])
+    tag = uuid.uuid4().hex[:8]
+    topic, prefix = f"events-rate-{tag}", f"rate{tag}"
+    asyncio.run(fill_topic(stack.kafka_bootstrap, topic, records))
+    worker = stack.start("worker-rate", "worker", LINKAGE_KAFKA_TOPIC=topic,
+                         LINKAGE_REDIS_PREFIX=prefix, LINKAGE_WORKER_ID=f"worker-rate-{tag}")
+    wait_until(lambda: city_position(stack, prefix) > 0, 300, every=0.01, what="first fold")
+    spy = None if profile is None else subprocess.Popen(
+        [str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(worker.pid),
+         "--format", "raw", "--rate", "250", "--threads", "--nonblocking", "--output",
+         str(profile)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    start, cpu, first = time.perf_counter(), cpu_seconds(worker.pid), city_position(stack, prefix)
+    wait_until(lambda: city_position(stack, prefix) >= last, 1800, every=0.02,
+               what="worker caught up")
+    elapsed = time.perf_counter() - start
+    worker_cpu = cpu_seconds(worker.pid) - cpu
+    breakdown: dict[str, float] = {}
+    if spy is not None and profile is not None:
+        spy.send_signal(signal.SIGINT)
+        spy.wait(60)
+        breakdown = where_the_time_goes(profile)
+    stack.kill("worker-rate")
+    client = stack._redis()
+    for key in list(client.scan_iter(f"{prefix}:*")):
+        client.delete(key)
+    client.close()
+    folded = sum(1 for _, v, _ in records if int(orjson.loads(v)["notification_id"]) > first)
+    raw = asyncio.run(raw_kafka_rate(stack.kafka_bootstrap, records, 1))
+    return {"events": folded, "worker_eps": folded / elapsed, "raw_aiokafka_eps": raw,
+            "elapsed_s": elapsed, "worker_cpu_s": worker_cpu, "worker_time_share": breakdown}
+
+
+# Where the worker's main thread spends its time, by the innermost frame that matches (py-spy
+# stacks are outermost first); the rest is "other".
+STAGES = [  # (stage, frames that belong to it), for the worker before and after #17 target 4
+    ("route: decode stored events", ("StoredEvent", "from_stored", "stored_envelope")),
+    ("route: encode by-center records", ("route (streams/routing",)),
+    ("route: send by-center records", ("route (streams/app",)),
+    ("project: decode by-center records", ("Routed", "copies (streams/routing")),
+    ("project: fold", ("fold_each", "fold (streams")),
+    ("project: Redis publish", ("publish (infra/distributed/redis_fanout",)),
+    ("project: read-model upsert", ("upsert (infra",)),
+    ("project: changelog writes", ("_write (streams", "batch_writes", "load (streams")),
+    ("project: other", ("project (streams",)),
+    ("faust Record (de)serialization", ("Schema.loads_value", "Schema.dumps_value")),
+    ("aiokafka producer (sender, produce requests)", ("Sender.", "SendProduceReqHandler")),
+    ("faust consumer (fetch, dispatch to streams)", ("Consumer._drain_messages", "Fetcher.",
+                                                     "on_message (faust/transport/conductor")),
+    ("idle (waiting for the broker, Redis, PostgreSQL)", ("EpollSelector.select",)),
+]
+
+
+def where_the_time_goes(profile: Path) -> dict[str, float]:
+    """Share of the worker's main thread's time (samples) per stage, from a py-spy raw profile
+    (`--threads`): the agents, the producer and the event loop run there."""
+    totals: dict[str, float] = {}
+    for line in profile.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if "MainThread" not in stack.split(";", 1)[0]:  # faust's consumer thread, timers
+            continue
+        frames = stack.split(";")
+        depths = {name: max((i for i, f in enumerate(frames) if any(n in f for n in needles)),
+                            default=-1) for name, needles in STAGES}
+        stage = max(depths, key=lambda name: depths[name])  # the innermost matching frame
+        if depths[stage] < 0:
+            stage = "other (faust, aiokafka, the event loop)"
+        totals[stage] = totals.get(stage, 0) + int(count)
+    whole = sum(totals.values()) or 1
+    return {k: round(v / whole, 3) for k, v in sorted(totals.items(), key=lambda kv: -kv[1])}
 
 
 # -- 4. relay takeover -----------------------------------------------------------------------
@@ -185,8 +304,9 @@ def relay_takeover(stack: Stack, rounds: int) -> dict[str, Any]:
 
 
 async def latency(base: str, ws_url: str, rate: float, count: int, grids: list[str],
-                  token: str) -> list[float]:
-    """Seconds from sending POST /api/incidents to the console receiving its delta."""
+                  token: str, times: dict[str, tuple[float, float]] | None = None) -> list[float]:
+    """Seconds from sending POST /api/incidents to the console receiving its delta; `times`
+    gets each incident's (sent, received) as wall-clock (epoch) seconds."""
     from websockets.asyncio.client import connect
 
     sent: dict[str, float] = {}
@@ -218,7 +338,67 @@ async def latency(base: str, ws_url: str, rate: float, count: int, grids: list[s
         while len(received.keys() & sent.keys()) < len(sent) and time.perf_counter() < deadline:
             await asyncio.sleep(0.05)
         listener.cancel()
+    if times is not None:
+        wall = time.time() - time.perf_counter()
+        times.update({i: (t + wall, received[i] + wall) for i, t in sent.items() if i in received})
     return [received[i] - t for i, t in sent.items() if i in received]
+
+
+async def record_times(bootstrap: str, topic: str) -> list[tuple[float, bytes]]:
+    """(timestamp set by its producer, in seconds; value) of every record of a topic."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        await consumer.topics()  # fetches the cluster's metadata
+        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        ends = await consumer.end_offsets(tps)
+        records: list[tuple[float, bytes]] = []
+        for tp in tps:
+            while await consumer.position(tp) < ends[tp]:
+                batch = await consumer.getmany(tp, timeout_ms=1000)
+                records += [(r.timestamp / 1000, r.value) for r in batch.get(tp, [])]
+        return records
+    finally:
+        await consumer.stop()
+
+
+def latency_stages(stack: Stack, times: dict[str, tuple[float, float]]) -> dict[str, float]:
+    """Where the append -> console time goes, p50/p99 ms per stage: POST to the relay's record
+    (its producer's timestamp), to the worker's by-center record for the city (route's), to the
+    console (project, Redis, hub, websocket); one clock, one machine."""
+    from infra.bootstrap import current_app_id
+
+    relayed: dict[str, float] = {}
+    for stamp, value in asyncio.run(record_times(stack.kafka_bootstrap,
+                                                 stack.env["LINKAGE_KAFKA_TOPIC"])):
+        stored = orjson.loads(value)
+        if stored["topic"].endswith(".Reported"):
+            relayed[stored["originator_id"]] = stamp
+    routed: dict[str, float] = {}
+    settings = stack.settings.with_(worker_id=stack.env["LINKAGE_WORKER_ID"])
+    for stamp, value in asyncio.run(record_times(stack.kafka_bootstrap,
+                                                 f"{current_app_id(settings)}-by-center")):
+        record = orjson.loads(value)
+        if record["center"] == CITY:  # a batch's events, or (before #17) one faust Record's
+            events = record.get("events") or [(0, {**record["event"],
+                                                   "type": record["event"]["topic"]})]
+            for _, event in events:
+                if event["type"].endswith(".Reported"):
+                    routed.setdefault(event["originator_id"], stamp)
+    ids = [i for i in times if i in relayed and i in routed]
+    stages = {"post_to_relayed": [relayed[i] - times[i][0] for i in ids],
+              "relayed_to_routed": [routed[i] - relayed[i] for i in ids],
+              "routed_to_console": [times[i][1] - routed[i] for i in ids]}
+    out: dict[str, float] = {"traced": len(ids)}
+    for name, values in stages.items():
+        if values:
+            out[f"{name}_p50"] = percentile(values, 50) * 1000
+            out[f"{name}_p99"] = percentile(values, 99) * 1000
+    return out
 
 
 def start_hub(stack: Stack, name: str) -> tuple[str, str, int]:
@@ -321,13 +501,18 @@ def largest_record_bytes(stack: Stack) -> int:
         client.close()
 
 
-def city_position(stack: Stack) -> int:
-    """The notification id the city's view in Redis reached."""
+def city_position(stack: Stack, prefix: str | None = None) -> int:
+    """The notification id the city's view in Redis reached (under `prefix`, default the
+    stack's); 0 while Redis does not answer (the shared server may drop clients)."""
+    from redis.exceptions import RedisError
+
     from infra.distributed.redis_fanout import Keys
 
     client = stack._redis()
     try:
-        return int(client.hget(Keys(stack.prefix).snapshot(CITY), "position") or 0)
+        return int(client.hget(Keys(prefix or stack.prefix).snapshot(CITY), "position") or 0)
+    except RedisError:
+        return 0
     finally:
         client.close()
 
@@ -380,6 +565,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--open", default="", help="open-incident sizes for the scale stage, "
                         "e.g. 1000,10000,100000 (empty: skip it)")
     parser.add_argument("--only-scale", action="store_true", help="run the scale stage alone")
+    parser.add_argument("--copies", type=int, default=10, help="copies of the throughput "
+                        "stage's events one worker folds from a filled topic")
+    parser.add_argument("--profile", type=Path, help="record the worker with py-spy during the "
+                        "throughput stage into this file, and print where its time goes")
     parser.add_argument("--takeover-rounds", type=int, default=3,
                         help="relay takeovers to time (0: skip)")
     args = parser.parse_args(argv)
@@ -400,14 +589,15 @@ def main(argv: list[str] | None = None) -> int:
             results["scale"] = scale(stack, sizes)
             stack.kill("worker")
         if not args.only_scale:
-            results["throughput"] = throughput(stack, args.incidents)
+            results["throughput"] = throughput(stack, args.incidents, args.copies, args.profile)
             if args.takeover_rounds > 0:
                 results["relay_takeover"] = relay_takeover(stack, args.takeover_rounds)
             stack.start("relay", "relay")
             grids = [g.id for g in stack.jurisdiction.grids()]
             base, ws_url, _ = start_hub(stack, "hub-latency")
+            traced: dict[str, tuple[float, float]] = {}
             distributed = asyncio.run(latency(base, ws_url, args.rate, args.latency_count, grids,
-                                               stack.token))
+                                               stack.token, traced))
             stack.kill("hub-latency")
             embedded, e_base, e_ws = start_embedded(root, stack.env)
             local = asyncio.run(latency(e_base, e_ws, args.rate, args.latency_count, grids,
@@ -419,6 +609,7 @@ def main(argv: list[str] | None = None) -> int:
                 "embedded_p50": percentile(local, 50) * 1000,
                 "embedded_p99": percentile(local, 99) * 1000,
                 "received": [len(distributed), len(local), args.latency_count],
+                "distributed_stages": latency_stages(stack, traced),
             }
             embedded.terminate()
             embedded.wait(10)
@@ -446,13 +637,26 @@ def main(argv: list[str] | None = None) -> int:
         print(f"relay takeover after SIGKILL: standby relays a new event after "
               f"{r['standby_median_s']:.2f} s (median of {r['rounds']}); a fresh relay process "
               f"{r['fresh_median_s']:.2f} s (ratio {r['standby_median_s'] / r['fresh_median_s']:.2f})")
+    w = t["worker"]
+    for stage, share in w["worker_time_share"].items():
+        print(f"  worker main thread {share:6.1%}  {stage}")
+    print(f"worker: {w['worker_eps']:.0f} events/s from a filled topic ({w['events']} events, "
+          f"{w['worker_cpu_s']:.1f} s CPU in {w['elapsed_s']:.1f} s) vs "
+          f"{w['raw_aiokafka_eps']:.0f} events/s raw aiokafka (ratio "
+          f"{w['worker_eps'] / w['raw_aiokafka_eps']:.3f})")
     print(f"throughput: {t['pipeline_eps']:.0f} events/s through relay->faust->Redis vs "
           f"{t['raw_aiokafka_eps']:.0f} events/s raw aiokafka "
           f"(ratio {t['pipeline_eps'] / t['raw_aiokafka_eps']:.3f})")
     print(f"latency at {lat['rate_per_s']:g}/s: distributed p50 {lat['distributed_p50']:.1f} ms, "
           f"p99 {lat['distributed_p99']:.1f} ms; embedded p50 {lat['embedded_p50']:.1f} ms, "
           f"p99 {lat['embedded_p99']:.1f} ms (p50 ratio "
-          f"{lat['distributed_p50'] / lat['embedded_p50']:.2f})")
+          f"{lat['distributed_p50'] / lat['embedded_p50']:.2f}, p99 ratio "
+          f"{lat['distributed_p99'] / lat['embedded_p99']:.2f})")
+    stages = lat["distributed_stages"]
+    for stage in ("post_to_relayed", "relayed_to_routed", "routed_to_console"):
+        if f"{stage}_p50" in stages:
+            print(f"  {stage.replace('_', ' ')}: p50 {stages[stage + '_p50']:.1f} ms, "
+                  f"p99 {stages[stage + '_p99']:.1f} ms ({stages['traced']:.0f} traced)")
     if con is None:
         return 0
     print(f"{con['consoles']} consoles: {con['hub_kib_per_console']:.1f} KiB/console on the hub vs "

@@ -197,7 +197,7 @@ class Settings:
         default_factory=lambda: float(_env("WORKER_SESSION_TIMEOUT", "10"))
     )
     worker_fetch_wait_ms: int = field(
-        default_factory=lambda: int(_env("WORKER_FETCH_WAIT_MS", "100"))
+        default_factory=lambda: int(_env("WORKER_FETCH_WAIT_MS", "20"))
     )
     relay_name: str = field(default_factory=lambda: _env("RELAY_NAME", "linkage-relay"))
     relay_metrics_port: int = field(default_factory=lambda: int(_env("RELAY_METRICS_PORT", "9108")))

@@ -1,9 +1,10 @@
 """The faust-streaming app: `linkage.events` -> re-keyed by center -> center views -> fan-out.
 
 Two agents of a few lines each:
-- `route` reads stored events (keyed by aggregate) and sends one copy per center the event
-  routes to, keyed by center, remembering the source partition;
-- `project` folds each copy into the center's state (the same projection functions as the
+- `route` reads stored events (keyed by aggregate) in batches and sends, per center the
+  batch's events route to, one record keyed by the center carrying its events with their
+  source partition, in log order (streams/routing.py);
+- `project` folds each record's events into the center's state (the same projection functions as the
   embedded runner, storms included), hands the deltas and the view to the fan-out, the
   incident records to the read model, and stores the state in a changelogged table as records
   of bounded size (streams/center_table.py).
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -31,40 +32,21 @@ from faust.exceptions import NotReady
 from faust.types import TP
 
 from projections.cases import Case
-from projections.center_view import QUEUE_SIZE, routes_to
-from projections.envelope import Envelope, from_stored
+from projections.center_view import QUEUE_SIZE
 from projections.patch import Change, View
 from projections.records import touched
+from streams import routing
 from streams.center_table import SEP, Write, batch_writes, load
 from streams.folding import CenterState, fold_each, new_state
 from streams.transport import transport_class
 
 # Named anew when its records became bounded (they were whole views): a worker of the old
 # layout is replaced under a new LINKAGE_WORKER_ID, which rebuilds from the relay's topic.
+# The same holds for the by-center records' layout (streams/routing.py): a worker whose
+# by-center topic still holds records of another layout starts a new generation
+# (`linkage replay --mode distributed`).
 TABLE = "center-state"
 EVENTS_PARTITIONS = 1  # the log's total order, kept (see the module docstring)
-
-
-class StoredEvent(faust.Record, serializer="json"):
-    """A stored event as the relay produces it (value of `linkage.events`)."""
-
-    notification_id: int
-    originator_id: str
-    originator_version: int
-    topic: str
-    state: str
-
-    def envelope(self) -> Envelope:
-        return from_stored(self.notification_id, self.originator_id, self.originator_version,
-                           self.topic, self.state.encode())
-
-
-class Routed(faust.Record, serializer="json"):
-    """A stored event on its way to one center, with the partition it was read from."""
-
-    center: str
-    partition: int
-    event: StoredEvent
 
 
 class Fanout(Protocol):
@@ -92,13 +74,16 @@ class WorkerConfig:
     partitions: int = 4
     replication: int = 1
     datadir: Path = Path("var/worker")
-    fetch_max_wait_ms: int = 100  # how long a fetch may wait for data (see streams/transport.py)
+    fetch_max_wait_ms: int = 20  # how long a fetch may wait for data (see streams/transport.py)
     check_every: float = 0.5  # seconds between checks that the broker kept our records
-    # The project agent folds up to `batch_size` events, or what `batch_within` seconds
-    # bring, then writes each touched center once: one table (changelog) write and one
-    # Redis round trip per center per batch instead of per event.
+    # `route` sends one by-center record per center for up to `batch_size` stored events, or
+    # what `route_within` seconds bring; `project` folds up to `batch_size` such records, or
+    # what `batch_within` seconds bring, then writes each touched center once: one table
+    # (changelog) write and one Redis round trip per center per batch instead of per event.
+    # Each window is waited in full when fewer records come (faust's take_events): latency.
     batch_size: int = 500
-    batch_within: float = 0.02
+    route_within: float = 0.005
+    batch_within: float = 0.01
     queue_size: int = QUEUE_SIZE  # open cases a view's urgency queue holds
     options: dict[str, Any] = field(default_factory=dict)
 
@@ -127,6 +112,7 @@ def create_app(
         autodiscover=False,
         web_enabled=False,
         producer_acks=-1,
+        producer_max_batch_size=256 * 1024,  # faust's 16 KiB: many small produce requests
         consumer_auto_offset_reset="earliest",
         topic_partitions=config.partitions,
         topic_replication_factor=config.replication,
@@ -141,10 +127,11 @@ def create_app(
     # the broker create it with its default partition count, which the relay then refuses.
     # Kept forever, as the relay creates it (infra/distributed/relay.py TOPIC_CONFIGS): views are
     # rebuilt from it.
-    events = app.topic(config.topic, key_type=bytes, value_type=StoredEvent,
+    # Values are raw bytes, decoded by streams/routing.py (faust Records cost more than the fold).
+    events = app.topic(config.topic, key_type=bytes, value_type=bytes, value_serializer="raw",
                        partitions=EVENTS_PARTITIONS, internal=True, config={"retention.ms": "-1"})
-    by_center = app.topic(f"{config.app_id}-by-center", key_type=str, value_type=Routed,
-                          partitions=config.partitions, internal=True)
+    by_center = app.topic(f"{config.app_id}-by-center", key_type=str, value_type=bytes,
+                          value_serializer="raw", partitions=config.partitions, internal=True)
     views = app.Table(TABLE, default=None, partitions=config.partitions, key_type=str)
     # The worker's own topics only grow. If their end offsets go back, the broker lost them
     # (and the table's changelog with them): these tables can no longer be trusted.
@@ -164,13 +151,12 @@ def create_app(
         seen.update(ends)
 
     @app.agent(events, name="route")
-    async def route(stream: faust.StreamT[StoredEvent]) -> None:
-        async for event in stream.events():
-            stored: StoredEvent = event.value
-            envelope = stored.envelope()
-            for center in _centers(envelope, config.centers):
-                await by_center.send(key=center, value=Routed(center, event.message.partition,
-                                                              stored))
+    async def route(stream: faust.StreamT[bytes]) -> None:
+        async for batch in stream.take_events(  # type: ignore[attr-defined]  # not in StreamT
+                config.batch_size, within=config.route_within):
+            for center, value in routing.route(((e.message.partition, e.value) for e in batch),
+                                               config.centers):
+                await by_center.send(key=center, value=value)
 
     # The table's content as center states, built on the first batch after the table was
     # (re)loaded: partitions assigned or revoked drop it (see `forget`).
@@ -194,16 +180,15 @@ def create_app(
         return states
 
     @app.agent(by_center, name="project")
-    async def project(stream: faust.StreamT[Routed]) -> None:
+    async def project(stream: faust.StreamT[bytes]) -> None:
         async for batch in stream.take_events(  # type: ignore[attr-defined]  # not in StreamT
                 config.batch_size, within=config.batch_within):
             # center -> (its events of the batch as (source partition, event), the by-center
-            # partition: a center's copies share one)
-            grouped: dict[str, tuple[list[tuple[int, Envelope]], int]] = {}
+            # partition: a center's records share one)
+            grouped: dict[str, tuple[routing.Copies, int]] = {}
             for event in batch:
-                routed: Routed = event.value
-                items = grouped.setdefault(routed.center, ([], event.message.partition))[0]
-                items.append((routed.partition, routed.event.envelope()))
+                center, items = routing.copies(event.value)
+                grouped.setdefault(center, ([], event.message.partition))[0].extend(items)
             known = states()
             if cache.get("repairs"):
                 await _write(app, views, cache.pop("repairs"))
@@ -275,6 +260,3 @@ def _forget(table: Any, cache: dict[str, Any], partitions: set[int]) -> None:
     for key in [k for k in table.data if k.partition(SEP)[0] in gone]:
         table.data.pop(key, None)
 
-
-def _centers(envelope: Envelope, known: Iterable[str]) -> list[str]:
-    return [center for center in routes_to(envelope) if center in known]

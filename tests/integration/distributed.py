@@ -61,6 +61,30 @@ class Stack(Deployment):
         state = self.redis_state()
         return all(state[c][2]["position"] == views[c]["position"] for c in self.centers)
 
+    def changelog_records(self) -> int:
+        """Records the worker group's table changelog holds (its partitions' end offsets)."""
+        import asyncio
+
+        from aiokafka import AIOKafkaConsumer, TopicPartition
+
+        from infra.bootstrap import current_app_id
+
+        settings = self.settings.with_(worker_id=self.env["LINKAGE_WORKER_ID"])
+        topic = f"{current_app_id(settings)}-center-state-changelog"
+
+        async def count() -> int:
+            consumer = AIOKafkaConsumer(bootstrap_servers=self.kafka_bootstrap)
+            await consumer.start()
+            try:
+                await consumer.topics()  # fetches the cluster's metadata
+                partitions = consumer.partitions_for_topic(topic) or set()
+                ends = await consumer.end_offsets([TopicPartition(topic, p) for p in partitions])
+                return sum(ends.values())
+            finally:
+                await consumer.stop()
+
+        return asyncio.run(count())
+
     def assert_views_equal_to_replay(self) -> None:
         views, _ = self.replay()
         state = self.redis_state()
