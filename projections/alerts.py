@@ -54,6 +54,8 @@ def _iso(at: float) -> str:
     return datetime.fromtimestamp(at, UTC).isoformat()
 
 
+# Every key of a view the alert fold reads: two views equal on these fold a run to equal changes.
+ALERT_KEYS = ("alerts", "alert_counts", "storm_windows", "storms")
 ZERO_COUNTS: dict[str, int] = dict.fromkeys(COUNT_KEYS, 0)
 RAISED = "CameraAlert.Raised"
 

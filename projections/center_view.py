@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from projections.alerts import alert_changes, fold_alerts, new_alert_view
+from projections.alerts import ALERT_KEYS, alert_changes, fold_alerts, new_alert_view
 from projections.cases import (
     NEXT_STATUS,
     STATUSES,
@@ -35,7 +35,7 @@ RECENT_LIMIT = 50
 
 __all__ = ["NEXT_STATUS", "QUEUE_SIZE", "RECENT_LIMIT", "STATUSES", "SUMMARY_CHARS", "TERMINAL",
            "Center", "apply", "apply_event", "new_center", "new_view", "restored", "routes_to", "step",
-           "step_run"]
+           "step_run", "step_runs"]
 
 
 def new_view(center: str) -> View:
@@ -173,6 +173,8 @@ ROUTES: dict[str, Handler] = {"Incident": incident_changes, "CameraAlert": _aler
 # Aggregates whose consecutive events may fold as one run: (center, events) -> changes, the same
 # view as each event's ROUTES handler in turn gives.
 RUNS: dict[str, Callable[[Center, list[Envelope]], list[Change]]] = {"CameraAlert": _fold_alerts}
+# The only view keys each RUNS fold reads: centers equal on them fold the same run to equal changes.
+RUN_READS: dict[str, tuple[str, ...]] = {"CameraAlert": ALERT_KEYS}
 
 
 def apply_event(center: Center, event: Envelope) -> list[Change]:
@@ -199,18 +201,51 @@ def step(center: Center, event: Envelope) -> list[Change]:
 def step_run(center: Center, events: list[Envelope]) -> list[Change]:
     """Fold a run of events of one aggregate type in RUNS, skipping the ones the view has
     applied: what `step` of each in turn does, in one op per touched key ([] for none)."""
-    position = center.view["position"]
-    fresh = []
-    for event in events:
-        if event.notification_id > position:
-            fresh.append(event)
-            position = event.notification_id
-    if not fresh:
-        return []
-    changes = RUNS[fresh[0].aggregate](center, fresh)
-    changes.append(set_(["position"], position))
-    apply_changes(center.view, changes)
-    return changes
+    return step_runs([(center, events)])[0]
+
+
+def step_runs(runs: list[tuple[Center, list[Envelope]]]) -> list[list[Change]]:
+    """`step_run` of each (center, run) in turn; the changes each made.
+
+    An event folds into its township, district and city, whose runs are often the same events
+    on views that hold the same values under the keys the run's fold reads (RUN_READS): such a
+    center takes the changes folded for the first of them instead of folding the run again
+    (values are shared, never changed in place: a run copies what it changes)."""
+    fresh_runs: list[tuple[list[Envelope], int]] = []
+    leaders: list[int] = []  # for each run, the index of the run whose fold it takes
+    for i, (center, events) in enumerate(runs):
+        position = center.view["position"]
+        fresh = []
+        for event in events:
+            if event.notification_id > position:
+                fresh.append(event)
+                position = event.notification_id
+        fresh_runs.append((fresh, position))
+        leaders.append(next((j for j in range(i) if leaders[j] == j
+                             and _same_run(fresh_runs[j][0], fresh)
+                             and _same_reads(runs[j][0].view, center.view, fresh)), i))
+    folded: list[list[Change]] = []
+    results: list[list[Change]] = []
+    for i, (center, _) in enumerate(runs):
+        fresh, position = fresh_runs[i]
+        if not fresh:
+            folded.append([])
+            results.append([])
+            continue
+        own = RUNS[fresh[0].aggregate](center, fresh) if leaders[i] == i else folded[leaders[i]]
+        folded.append(own)
+        changes = [*own, set_(["position"], position)]
+        apply_changes(center.view, changes)
+        results.append(changes)
+    return results
+
+
+def _same_run(a: list[Envelope], b: list[Envelope]) -> bool:
+    return bool(a) and len(a) == len(b) and all(x is y for x, y in zip(a, b, strict=True))
+
+
+def _same_reads(a: View, b: View, run: list[Envelope]) -> bool:
+    return all(a.get(key) == b.get(key) for key in RUN_READS[run[0].aggregate])
 
 
 def apply(center: Center, event: Envelope) -> Center:

@@ -39,7 +39,7 @@ from projections.center_view import (
     restored,
     routes_to,
     step,
-    step_run,
+    step_runs,
 )
 from projections.envelope import Envelope
 from projections.patch import Change, View, apply_changes
@@ -219,28 +219,32 @@ class EmbeddedRunner:
             deltas.append((center, seq, changes))
             self._dirty.add(center)
 
-        def flush(center: str) -> None:
-            run = runs.pop(center, None)
-            if run:
-                changes = step_run(self.folds[center], run)
+        def flush(centers: list[str]) -> None:
+            """Fold the pending runs of these centers (at once: equal ones fold once)."""
+            pending = [(center, run) for center in centers if (run := runs.pop(center, None))]
+            if not pending:
+                return
+            folded = step_runs([(self.folds[center], run) for center, run in pending])
+            for (center, _), changes in zip(pending, folded, strict=True):
                 if changes:
                     emit(center, changes)
 
         for event in events:
             merge = event.aggregate in RUNS
-            for center in routes_to(event):
-                if center not in self.centers:
-                    continue
-                fold = self.fold(center)
-                if merge:
-                    runs.setdefault(center, []).append(event)
-                    continue
-                flush(center)
-                changes = step(fold, event)
+            centers = [center for center in routes_to(event) if center in self.centers]
+            if merge:
+                for center in centers:
+                    if center not in runs:
+                        self.fold(center)
+                        runs[center] = []
+                    runs[center].append(event)
+                continue
+            flush(centers)
+            for center in centers:
+                changes = step(self.fold(center), event)
                 if changes:
                     emit(center, changes)
-        for center in list(runs):
-            flush(center)
+        flush(list(runs))
         self.position = events[-1].notification_id
         checkpointed = None
         if replay or (checkpoint
