@@ -1,6 +1,6 @@
 """A bounded flood of requests with bad bearer tokens, from a chosen loopback address.
 
-Run as a process of its own (`python -m tests.e2e.flood ...`) so that generating it takes no time
+Run as a process of its own (`python -m bench._flood ...`) so that generating it takes no time
 from the process that measures the officer's latency. Raw HTTP/1.1 over keep-alive connections,
 pipelined in batches, at `--rate` requests a second during `--rounds` windows of `--pulse`
 seconds, each followed by as long a quiet window: a measurement taken meanwhile can compare
