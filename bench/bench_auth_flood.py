@@ -1,6 +1,6 @@
 """An officer's latency under a flood of bad bearer tokens from another address (#11).
 
-`linkage serve` in a child process; `bench/_flood.py` (a process of its own) sends 2,000 requests/s
+`linkage serve` in a child process (`bench_embedded.serve`); `bench/_flood.py` (a process of its own) sends 2,000 requests/s
 with a bad token from 127.0.0.2 in windows of one second with quiet seconds between, while an
 officer at 127.0.0.1 reads the city view in a loop. The officer's requests of the flooded and of the
 quiet seconds are compared, so both see the same background load of the machine: the ratio of
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -24,8 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-
-from bench._server import free_port
 
 ATTACKER = "127.0.0.2"  # all of 127/8 is loopback on Linux: the server sees another address
 VIEW = "/api/centers/130700/view"
@@ -89,36 +86,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--rate", type=int, default=2000)
     args = parser.parse_args(argv)
-    from infra.loaders.jurisdiction import load_jurisdiction
-    from infra.security.tokens import Tokens
-    from infra.settings import Settings
+    from bench.bench_embedded import serve
 
-    with tempfile.TemporaryDirectory() as tmp:
-        data, port = Path(tmp), free_port()
-        server = subprocess.Popen(
-            [sys.executable, "-m", "infra.cli", "serve", "--port", str(port), "--data-dir",
-             str(data)], env={**os.environ, "LINKAGE_INGEST_PROCESS": "false"},
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            url = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise SystemExit("linkage serve did not answer /healthz")
-                time.sleep(0.1)
-            settings = Settings().with_(data_dir=data)
-            token = Tokens(settings).issue("bench-officer", "city_officer",
-                                           load_jurisdiction(settings.jurisdiction).root.id)
-            result = measure(url, port, {"Authorization": f"Bearer {token}"},
-                             rate=args.rate, rounds=args.rounds)
-        finally:
-            server.terminate()
-            server.wait(15)
+    with tempfile.TemporaryDirectory() as tmp, serve(Path(__file__).parents[1], Path(tmp)) as server:
+        result = measure(server.url, int(server.url.rsplit(":", 1)[1]), server.headers,
+                         rate=args.rate, rounds=args.rounds)
     print(result.summary())
     print(f"flood: {result.sent} sent, statuses {result.statuses}")
     return 0
