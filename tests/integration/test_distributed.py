@@ -150,9 +150,10 @@ def test_worker_killed_recovers_its_table_from_the_changelog(stack: Stack) -> No
     writer = _write_in_background(stack, incidents=120, seed=5)
     city = "130700"
     wait_until(lambda: stack.redis_state()[city][1] > 60, 90, what="worker under way")
-    # A batch reaches Redis before its table writes: kill once some of them reached the broker
-    # (one batch may now carry the first 60 deltas, and the kill could land between the two).
-    wait_until(lambda: stack.changelog_records() > 0, 60, what="table records on the broker")
+    # A batch reaches Redis before its table writes: kill once whole batches of them reached the
+    # broker (one batch may now carry the first 60 deltas, and a kill after the first record
+    # would leave the restarted worker nothing complete to recover: it would fold again).
+    wait_until(lambda: stack.changelog_records() >= 40, 60, what="table records on the broker")
     stack.kill("worker", signal.SIGKILL)
     writer.join(120)
     killed_log = len(stack.log("worker"))
