@@ -169,8 +169,11 @@ def test_worker_killed_recovers_its_table_from_the_changelog(stack: Stack) -> No
     assert highwaters and max(highwaters) > 0
     # ...and folds on from it: more cases after the restart reach the views too.
     _write_in_background(stack, incidents=10, seed=6).join(120)
-    stack.wait_converged(120, what="views after the worker restarted")
-    stack.assert_equal_to_replay()
+    # The views, not the seq counts: a kill between a batch's Redis publish and its table writes
+    # may leave Redis with fewer deltas than a replay makes for the same view (seen once: 102 vs
+    # 109 for one center, at the same position); what consoles see is the view.
+    stack.wait_converged(120, views=True, what="views after the worker restarted")
+    stack.assert_views_equal_to_replay()
 
 
 def test_consoles_converge_after_redis_connections_are_dropped(stack: Stack) -> None:
