@@ -361,13 +361,21 @@ def test_the_page_orders_its_rows_by_the_rule_with_its_clock(browser: Any, serve
         # not overdue: "overdue" is for cases being worked (PROTOCOL §3), as on the server.
         queue = httpx.get(f"{server.url}/api/centers/{TOWNSHIP}/view",
                           headers=server.headers).json()["queue"]
-        late = page.evaluate("""async ([items, id]) => {
+        # The noise rule counts working hours only: reported after 15:30 Beijing time (or on a
+        # weekend) the 2 h accept time ends the next working morning, past `later`'s 5 h due time.
+        # So the clock is set past both the accept time and `sooner`'s due time, and `later` is
+        # overdue (band 0, after `sooner` by due time) exactly when its due time is passed too.
+        def parse(value: str) -> datetime:
+            return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        at = max(parse(queue[waiting_long]["step_due"]), parse(queue[sooner]["due"])) + timedelta(minutes=1)
+        later_overdue = parse(queue[later]["due"]) < at
+        late = page.evaluate("""async ([items, at]) => {
             const q = await import('/static/queue.js');
-            const now = Date.parse(items.find((x) => x.id === id).step_due) + 60000;
-            return q.ordered(items, now).map((k) => [k.inc.id, k.band, k.overdue, k.accepting]); }""",
-                             [list(queue.values()), waiting_long])
-        assert [row[0] for row in late] == [major, soon_overdue, sooner, waiting_long, waiting_short,
-                                            later, resolved]
+            return q.ordered(items, at).map((k) => [k.inc.id, k.band, k.overdue, k.accepting]); }""",
+                             [list(queue.values()), at.timestamp() * 1000])
+        expected = [major, soon_overdue, sooner, *([later] if later_overdue else []), waiting_long,
+                    waiting_short, *([] if later_overdue else [later]), resolved]
+        assert [row[0] for row in late] == expected
         assert [row[1:] for row in late if row[0] in (waiting_long, waiting_short)] == [
             [1, False, True], [1, False, True]]
         assert [row[1:3] for row in late if row[0] in (soon_overdue, sooner)] == [[0, True], [0, True]]
