@@ -60,6 +60,10 @@ class StoredHeads(Protocol):
         """At most `limit` heads of more than `tree_size` leaves, smallest first."""
         ...
 
+    def close(self) -> None:
+        """Let go of what the reads hold (a connection), when the deliverer stops."""
+        ...
+
 
 @dataclass(frozen=True)
 class Tuning:
@@ -259,6 +263,8 @@ class Deliverer:
                         log.exception("outbound scan failed; retrying")
                     await asyncio.sleep(self.tuning.poll)
             finally:
+                if self.heads is not None:
+                    self.heads.close()
                 for _subscription, task in self._senders.values():
                     task.cancel()
                 for _subscription, task in self._senders.values():

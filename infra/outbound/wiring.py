@@ -3,14 +3,15 @@ the CLI's), where it reads the log, what it reports to the metrics."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 from infra.outbound.deliverer import Deliverer, ReadNotifications, Tuning
 from infra.outbound.store import PENDING, OutboundStore
 from infra.outbound.subscriptions import Subscription, load
-from infra.security.merkle_store import TreeReader
+from infra.security.merkle_store import TREE_TABLES, TreeReader
 from infra.security.seal_snapshot import SealSnapshot
 from infra.security.tree_head import TreeHead
 from infra.settings import Settings
@@ -37,19 +38,71 @@ def file_subscriptions(settings: Settings, centers: Collection[str]) -> list[Sub
 
 class SealedHeads:
     """The signed tree heads stored with the event store, each read in a read-only snapshot
-    (no lock a command or the sealer would wait for)."""
+    (no lock a command or the sealer would wait for).
+
+    On PostgreSQL one read-only connection is kept for the deliverer's polls (every
+    `LINKAGE_OUTBOUND_POLL` while a `tree_head_signed` subscription exists), each read its own
+    `REPEATABLE READ READ ONLY` transaction; a broken connection is dropped and the next poll
+    opens another. SQLite opens its file read-only per read (no server round trip)."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self._pg: Any = None
+
+    def _read(self, read: Callable[[TreeReader], Any]) -> Any:
+        if self.settings.store != "postgres":
+            with SealSnapshot.for_settings(self.settings) as snapshot:
+                return read(TreeReader(snapshot.query))
+        import psycopg
+
+        if self._pg is None or self._pg.closed:
+            self._pg = open_read_only(self.settings)
+        try:
+            with self._pg.transaction():
+                present = self._pg.execute(
+                    "SELECT bool_and(to_regclass(t) IS NOT NULL) FROM unnest(%s::text[]) t",
+                    (list(TREE_TABLES),)).fetchone()[0]
+
+                def query(statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+                    if not present:  # nothing sealed yet: no heads
+                        return []
+                    return list(self._pg.execute(statement.replace("?", "%s"),
+                                                 tuple(params)).fetchall())
+
+                return read(TreeReader(query))
+        except psycopg.OperationalError:
+            self.close()
+            raise
 
     def latest(self) -> int:
-        with SealSnapshot.for_settings(self.settings) as snapshot:
-            head = TreeReader(snapshot.query).head()
+        head = self._read(lambda reader: reader.head())
         return head.tree_size if head is not None else 0
 
     def after(self, tree_size: int, limit: int) -> list[TreeHead]:
-        with SealSnapshot.for_settings(self.settings) as snapshot:
-            return TreeReader(snapshot.query).heads(tree_size + 1, limit=limit)
+        heads: list[TreeHead] = self._read(
+            lambda reader: reader.heads(tree_size + 1, limit=limit))
+        return heads
+
+    def close(self) -> None:
+        if self._pg is not None:
+            with contextlib.suppress(Exception):
+                self._pg.close()
+            self._pg = None
+
+
+def open_read_only(settings: Settings) -> Any:
+    """A read-only PostgreSQL connection on the store's schema, each transaction a snapshot."""
+    import psycopg
+    from psycopg import sql
+
+    conn = psycopg.connect(settings.postgres_dsn, connect_timeout=5)
+    conn.read_only = True
+    conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+    if settings.postgres_schema:
+        conn.execute(sql.SQL("SET search_path TO {}").format(
+            sql.Identifier(settings.postgres_schema)))
+    conn.commit()
+    return conn
 
 
 def build_deliverer(settings: Settings, centers: Collection[str], read: ReadNotifications,

@@ -106,9 +106,6 @@ class Sealer:
         self.merkle = merkle  # False: the chain alone (the benchmark's baseline)
         self.clock = clock  # seconds since 1970, for the tree heads' timestamps
         self._tree_stuck = False
-        # Called with the tree heads of each committed batch (e.g. outbound webhooks publish
-        # them); after the witness, outside any transaction. See `on_tree_heads`.
-        self._tree_listeners: list[Callable[[Sequence[tree_head.TreeHead]], None]] = []
         with db.ddl() as tx:
             blob = db.blob
             tx.execute("CREATE TABLE IF NOT EXISTS linkage_seal_chain ("
@@ -234,14 +231,6 @@ class Sealer:
         return Head(checkpoint=k, notification_id=notification_id, count=count, hash=head.hex(),
                     time=at, key=self.key_id, signature=signature.hex())
 
-    def on_tree_heads(self, listener: Callable[[Sequence[tree_head.TreeHead]], None]) -> None:
-        """Call `listener` with every batch of signed tree heads once committed (and witnessed);
-        `tree_head.encode` gives each head's JSON line. A listener that raises is logged, and
-        sealing goes on. In memory only: a head signed while a listener's receiver is down or
-        before a crash is not called again (the outbound webhooks read the stored heads
-        instead: `tree_head_signed`)."""
-        self._tree_listeners.append(listener)
-
     def _witness(self, signed: list[Head | tree_head.TreeHead]) -> None:
         # Only after the commit: a head whose transaction rolled back would read as a rewrite.
         # A crash between the two loses a head from the witness, never adds a false one.
@@ -251,12 +240,6 @@ class Sealer:
             except OSError:  # the chain is committed: keep sealing, say loudly what is missing
                 log.exception("could not append %d signed heads to the witness %s",
                               len(signed), self.witness.path)
-        trees = [head for head in signed if isinstance(head, tree_head.TreeHead)]
-        for listener in self._tree_listeners if trees else ():
-            try:
-                listener(trees)
-            except Exception:
-                log.exception("a listener of signed tree heads failed")
 
     def catch_up(self) -> int:
         total = 0

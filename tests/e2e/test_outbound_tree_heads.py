@@ -63,6 +63,7 @@ def test_a_witness_down_across_a_restart_gets_every_signed_tree_head_once(
     settings = Settings().with_(data_dir=data, **{k: v for k, v in config.items()
                                                   if k != "outbound_file"})
     outbound = outbound_store(settings)
+    heads = SealedHeads(settings)
     server = start_server(data, **config)
     try:
         # The first scan of heads starts at the latest head: what is signed after it is sent.
@@ -73,13 +74,14 @@ def test_a_witness_down_across_a_restart_gets_every_signed_tree_head_once(
             act(server, report(server, severity="routine"), "accept")
         # Heads every two events: at least three after the first scan, and one over them all.
         last = server.embedded.service.recorder.max_notification_id()
-        wait(lambda: any(h.notification_id >= last for h in SealedHeads(settings).after(
-            start, 1000)), "no head of the last event")
-        wait(lambda: outbound.position(HEADS_SCAN) == SealedHeads(settings).latest(),
+        wait(lambda: any(h.notification_id >= last for h in heads.after(start, 1000)),
+             "no head of the last event")
+        wait(lambda: outbound.position(HEADS_SCAN) == heads.latest(),
              "the heads were not all scanned")
     finally:
         server.stop()
-    signed = SealedHeads(settings).after(start, 1000)
+    signed = heads.after(start, 1000)
+    heads.close()
     if store == "sqlite":  # (the CLI's PostgreSQL settings come from the environment)
         status = linkage("outbound", "status", data_dir=data).stdout
         assert f"signed tree heads scanned up to tree size {signed[-1].tree_size}" in status
@@ -124,3 +126,31 @@ def test_a_witness_down_across_a_restart_gets_every_signed_tree_head_once(
     result = subprocess.run([sys.executable, str(TOOL), "proof", str(path)],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 1, result
+
+
+def test_the_heads_reader_keeps_one_postgres_connection_and_replaces_a_broken_one(
+        postgres_dsn: str, pg_schema: str) -> None:
+    """The deliverer polls the heads twice a second while a witness subscribes: one kept
+    read-only connection, not one per poll; a connection the server dropped fails that poll
+    (the deliverer logs it and retries) and the next poll opens a new one."""
+    import psycopg
+
+    settings = Settings().with_(store="postgres", postgres_dsn=postgres_dsn,
+                                postgres_schema=pg_schema)
+    heads = SealedHeads(settings)
+    try:
+        assert heads.latest() == 0 and heads.after(0, 10) == []  # nothing sealed: no tables
+        pid = heads._pg.info.backend_pid
+        for _ in range(5):
+            heads.latest()
+        assert heads._pg.info.backend_pid == pid
+        with psycopg.connect(postgres_dsn, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        with pytest.raises(psycopg.OperationalError):
+            heads.latest()
+        assert heads._pg is None
+        assert heads.latest() == 0
+        assert heads._pg.info.backend_pid != pid
+        assert heads._pg.read_only is True
+    finally:
+        heads.close()

@@ -133,26 +133,6 @@ def test_the_server_warns_when_the_seal_key_lies_inside_the_data_dir(
     assert caplog.text == ""
 
 
-def test_listeners_get_each_committed_tree_head_once(tmp_path: Path) -> None:
-    """The hook a publisher (outbound webhooks) subscribes to; a failing listener stops nothing."""
-    settings = Settings().with_(data_dir=tmp_path / "data", seal_checkpoint_every=4)
-    service = make_history(settings)
-    sealer = build_sealer(settings, service.recorder)
-    got: list[TreeHead] = []
-
-    def broken(heads: object) -> None:
-        raise RuntimeError("webhook down")
-
-    sealer.on_tree_heads(broken)
-    sealer.on_tree_heads(got.extend)
-    assert sealer.catch_up() == 9
-    sealer.checkpoint_now()
-    service.close()
-    with sealer.db.tx() as tx:
-        assert got == TreeReader(tx.execute).heads()
-    assert [h.tree_size for h in got] == [4, 8, 9]
-
-
 def test_a_store_sealed_before_the_tree_gets_its_tree_and_heads(settings: Settings) -> None:
     """Upgrading: a chain sealed by the sealer before #18 (no tree); the new sealer first adds
     the sealed events as leaves, then seals on and signs heads over the whole log."""
