@@ -71,7 +71,7 @@ from infra.store.sqlite_recorder import LinkageSQLiteRecorder
 from infra.store.view_store import PostgresViewStore, SQLiteViewStore, ViewStore
 from infra.store.write_turn import WriteTurn
 from projections.assessment import Assessment
-from projections.envelope import Envelope, from_state, from_stored
+from projections.envelope import Envelope, from_rows, from_state, from_stored
 from streams.app import EVENTS_PARTITIONS, WorkerConfig
 from streams.app import create_app as create_worker_app
 
@@ -94,7 +94,7 @@ def notification_reader(service: IncidentService) -> ReadNotifications:
             rows = select_rows(after + 1, limit)
             if rows:
                 known.forget(rows[-1][0])
-            return [from_stored(*row) for row in rows]
+            return from_rows(rows)
 
         return read_rows
 

@@ -78,6 +78,13 @@ def _item(event: Envelope, alert: dict[str, Any], priority: str = "normal") -> d
     }
 
 
+def _n(listed: Any) -> Any:
+    """A listed alert's notification id (its item's `n`)."""
+    if type(listed) is Envelope:
+        return listed.notification_id
+    return listed.get("n", 0)
+
+
 class _Run:
     """The alert keys of one view while a run of events folds into it.
 
@@ -89,6 +96,8 @@ class _Run:
 
     def __init__(self, view: View) -> None:
         self._base_alerts: dict[str, Any] = view.get("alerts") or {}
+        # Listed alerts by id: each an item, or the Raised event whose item is not built yet
+        # (`listed` builds it): a burst lists and evicts most of its alerts within the run.
         self.alerts: dict[str, Any] = dict(self._base_alerts)
         self.counts: dict[str, int] = {**ZERO_COUNTS, **(view.get("alert_counts") or {})}
         self.storms: dict[str, Any] = dict(view.get("storms") or {})
@@ -141,6 +150,25 @@ class _Run:
             self.storms[key] = storm
         self.touched_storms.add(key)
 
+    def listed(self, alert_ref: str) -> dict[str, Any] | None:
+        """The listed alert's item, None when it is not listed."""
+        listed = self.alerts.get(alert_ref)
+        if type(listed) is Envelope:
+            listed = self.alerts[alert_ref] = self.adopt(_item(listed, listed.data))
+        return listed
+
+    def list_raised(self, event: Envelope) -> None:
+        """`list_alert(_item(event, event.data))`, the item built only when it is read (`listed`):
+        most of a burst's alerts are evicted within its run."""
+        alert_ref = event.originator_id
+        alerts = self.alerts
+        if alert_ref not in alerts and len(alerts) >= ALERTS_LIMIT:
+            self.set_alert(self._oldest_alert(), None)
+        alerts[alert_ref] = event
+        self.touched_alerts.add(alert_ref)
+        if self._by_n is not None:
+            heapq.heappush(self._by_n, (event.notification_id, alert_ref))
+
     def list_alert(self, item: dict[str, Any]) -> None:
         """Add an alert to the feed, evicting the oldest past the limit."""
         if item["id"] not in self.alerts and len(self.alerts) >= ALERTS_LIMIT:
@@ -153,12 +181,12 @@ class _Run:
         """The listed alert with the smallest n (an alert's n never changes while listed)."""
         heap = self._by_n
         if heap is None:
-            heap = self._by_n = [(a.get("n", 0), ref) for ref, a in self.alerts.items()]
+            heap = self._by_n = [(_n(a), ref) for ref, a in self.alerts.items()]
             heapq.heapify(heap)
         while True:
             n, ref = heap[0]
             listed = self.alerts.get(ref)
-            if listed is not None and listed.get("n", 0) == n:
+            if listed is not None and _n(listed) == n:
                 return ref
             heapq.heappop(heap)  # evicted, handled or listed again since: a stale entry
 
@@ -166,7 +194,7 @@ class _Run:
         changes: list[Change] = []
         base = self._base_alerts
         for alert_ref in self.touched_alerts:
-            item = self.alerts.get(alert_ref)
+            item = self.listed(alert_ref)
             if item is not None:
                 changes.append(set_(["alerts", alert_ref], item))
             elif alert_ref in base:  # not one listed and evicted within the run
@@ -299,12 +327,12 @@ def _fold(run: _Run, event: Envelope) -> None:
         counts["unacknowledged"] += 1
         run.counted = True
         if not _windows(run, event):
-            run.list_alert(_item(event, event.data))
+            run.list_raised(event)
         return
     name = event.name
     data = event.data
     alert_ref = event.originator_id
-    listed = run.alerts.get(alert_ref)
+    listed = run.listed(alert_ref)
     if name in ("Updated", "Ended"):
         if listed is None:
             return

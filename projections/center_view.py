@@ -29,13 +29,13 @@ from projections.cases import (
 from projections.envelope import Envelope
 from projections.patch import Change, View, apply_changes, del_, push, set_
 from projections.population import population_changes
-from projections.queue import QUEUE_SIZE, OpenCases, queue_changes, queue_view
+from projections.queue import QUEUE_SIZE, OpenCases, queue_changes, queue_item, queue_view
 
 RECENT_LIMIT = 50
 
 __all__ = ["NEXT_STATUS", "QUEUE_SIZE", "RECENT_LIMIT", "STATUSES", "SUMMARY_CHARS", "TERMINAL",
            "Center", "apply", "apply_event", "new_center", "new_view", "restored", "routes_to", "step",
-           "step_run", "step_runs"]
+           "step_each", "step_run", "step_runs"]
 
 
 def new_view(center: str) -> View:
@@ -111,13 +111,44 @@ def _count(view: View, counts: dict[str, int], status: str, delta: int) -> Chang
     return set_(["counts", status], counts[status])
 
 
-def incident_changes(center: Center, event: Envelope) -> list[Change]:
-    """Fold an incident event into the center's open cases; what it changes in the view."""
+class _Shared:
+    """What one incident event gives every center that holds the same record of the incident:
+    the new record, its queue item and its feed entry (values are shared, never changed in place)."""
+
+    __slots__ = ("item", "new", "old", "recent")
+
+    def __init__(self, old: Case | None, new: Case | None) -> None:
+        self.old = old  # held, so that its id is not reused while the memo lives
+        self.new = new
+        self.item: Case | None = None
+        self.recent: dict[str, Any] | None = None
+
+    def queue_item(self, case: Case) -> Case:
+        """`queue_item(case)`, built once for the new record (a center's entrant is its own)."""
+        if case is not self.new:
+            return queue_item(case)
+        if self.item is None:
+            self.item = queue_item(case)
+        return self.item
+
+
+def incident_changes(center: Center, event: Envelope,
+                     memo: dict[int, _Shared] | None = None) -> list[Change]:
+    """Fold an incident event into the center's open cases; what it changes in the view.
+
+    `memo` (one per event) shares what depends only on the incident's record before the event
+    between the centers folding it: their records are the same object, unless one of them missed
+    the incident's report."""
     if event.name not in NEXT_STATUS:
         return []
     view = center.view
     old = center.cases.get(event.originator_id)
-    new = case_after(old, event)
+    shared = memo.get(id(old)) if memo is not None else None
+    if shared is None:
+        shared = _Shared(old, case_after(old, event))
+        if memo is not None:
+            memo[id(old)] = shared
+    new = shared.new
     changes: list[Change] = []
     counts: dict[str, int] = {}
     grid = old["grid"] if old else event.data.get("grid")
@@ -132,24 +163,21 @@ def incident_changes(center: Center, event: Envelope) -> list[Change]:
         if new["status"] in TERMINAL and grid is not None:
             left = view["grids"].get(grid, 0) - 1
             changes.append(set_(["grids", grid], left) if left > 0 else del_(["grids", grid]))
-    changes += queue_changes(view, center.cases, old, new, center.queue_size)
+    changes += queue_changes(view, center.cases, old, new, center.queue_size, shared.queue_item)
     if center.rows is not None and new is not None and new is not old:
         center.rows[new["id"]] = new
-    changes.append(
-        push(
-            ["recent"],
-            {
-                "n": event.notification_id,
-                "at": event.at,
-                "incident": event.originator_id,
-                "type": event.name,
-                "actor": _actor(event),
-                "grid": grid,
-                "summary": _summary(event),
-            },
-            RECENT_LIMIT,
-        )
-    )
+    recent = shared.recent
+    if recent is None:
+        recent = shared.recent = {
+            "n": event.notification_id,
+            "at": event.at,
+            "incident": event.originator_id,
+            "type": event.name,
+            "actor": _actor(event),
+            "grid": grid,
+            "summary": _summary(event),
+        }
+    changes.append(push(["recent"], recent, RECENT_LIMIT))
     return changes
 
 
@@ -184,7 +212,10 @@ def apply_event(center: Center, event: Envelope) -> list[Change]:
     handler = ROUTES.get(event.aggregate)
     if handler is None:
         return []
-    changes = handler(center, event)
+    return _applied(center, event, handler(center, event))
+
+
+def _applied(center: Center, event: Envelope, changes: list[Change]) -> list[Change]:
     if event.notification_id > center.view["position"]:
         changes.append(set_(["position"], event.notification_id))
     apply_changes(center.view, changes)
@@ -196,6 +227,19 @@ def step(center: Center, event: Envelope) -> list[Change]:
     if event.notification_id <= center.view["position"]:
         return []
     return apply_event(center, event)
+
+
+def step_each(centers: list[Center], event: Envelope) -> list[list[Change]]:
+    """`step` of the event into each center in turn; the changes each made.
+
+    An incident event folds into its township, district and city, which hold the same record
+    of the incident: its new record, queue item and feed entry are built once for them."""
+    if len(centers) < 2 or ROUTES.get(event.aggregate) is not incident_changes:
+        return [step(center, event) for center in centers]
+    memo: dict[int, _Shared] = {}
+    return [[] if event.notification_id <= center.view["position"]
+            else _applied(center, event, incident_changes(center, event, memo))
+            for center in centers]
 
 
 def step_run(center: Center, events: list[Envelope]) -> list[Change]:

@@ -9,7 +9,7 @@ queue. One event moves at most one case in and one case out: O(log n) per event.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from sortedcontainers import SortedList
 
@@ -73,11 +73,13 @@ def queue_view(cases: OpenCases, size: int) -> dict[str, Case]:
 
 
 def queue_changes(view: View, cases: OpenCases, old: Case | None, new: Case | None,
-                  size: int) -> list[Change]:
+                  size: int, item: Callable[[Case], Case] | None = None) -> list[Change]:
     """Put a case's new record into `cases` (in place) and say what that changes in the queue.
 
     Before and after, the queue is the first `size` cases of `cases`: when the case enters,
-    the last one is pushed out; when it leaves, the next most urgent case comes in."""
+    the last one is pushed out; when it leaves, the next most urgent case comes in. `item`
+    builds what the queue shows of a case (`queue_item`, or one that shares it between centers)."""
+    item = item or queue_item
     if new is old:
         return []
     case_id = (new or old or {})["id"]
@@ -91,12 +93,12 @@ def queue_changes(view: View, cases: OpenCases, old: Case | None, new: Case | No
     changes: list[Change] = []
     if is_in:
         assert new is not None
-        changes.append(set_(["queue", case_id], queue_item(new)))
+        changes.append(set_(["queue", case_id], item(new)))
         if not was_in and len(cases) > size:
             changes.append(del_(["queue", cases.at(size)["id"]]))
     elif was_in:
         changes.append(del_(["queue", case_id]))
         if len(cases) >= size:
             entrant = cases.at(size - 1)
-            changes.append(set_(["queue", entrant["id"]], queue_item(entrant)))
+            changes.append(set_(["queue", entrant["id"]], item(entrant)))
     return changes

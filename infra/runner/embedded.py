@@ -38,7 +38,7 @@ from projections.center_view import (
     new_view,
     restored,
     routes_to,
-    step,
+    step_each,
     step_runs,
 )
 from projections.envelope import Envelope
@@ -229,19 +229,25 @@ class EmbeddedRunner:
                 if changes:
                     emit(center, changes)
 
+        routed: object = None  # the last event's `centers`, and its centers this runner holds
+        centers: list[str] = []
         for event in events:
-            merge = event.aggregate in RUNS
-            centers = [center for center in routes_to(event) if center in self.centers]
-            if merge:
+            # routes_to gives an event's `centers` (a copy): consecutive events of a burst have
+            # equal ones, so the filtered list is kept while they do (a list compare, in C).
+            if event.data.get("centers") != routed or routed is None:
+                routed = event.data.get("centers")
+                centers = [center for center in routes_to(event) if center in self.centers]
+            if event.aggregate in RUNS:
                 for center in centers:
-                    if center not in runs:
+                    run = runs.get(center)
+                    if run is None:
                         self.fold(center)
-                        runs[center] = []
-                    runs[center].append(event)
+                        run = runs[center] = []
+                    run.append(event)
                 continue
             flush(centers)
-            for center in centers:
-                changes = step(self.fold(center), event)
+            folded = step_each([self.fold(center) for center in centers], event)
+            for center, changes in zip(centers, folded, strict=True):
                 if changes:
                     emit(center, changes)
         flush(list(runs))

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import copy
+import uuid
 from typing import Any
 
+import pytest
+
 from projections.center_view import RECENT_LIMIT, apply, new_center, routes_to, step
-from projections.envelope import Envelope, from_stored
+from projections.envelope import Envelope, from_rows, from_stored
 from projections.patch import apply_changes
 
 CENTERS = ["130706001", "130706", "130700"]
@@ -153,3 +156,19 @@ def test_envelopes_decode_stored_state_to_plain_json() -> None:
     assert envelope.at == "2026-11-27T10:00:00+00:00"
     assert envelope.data == {"grid": "g", "centers": ["t"]}
     assert envelope.notification_id == 7
+
+
+def test_envelopes_decoded_a_batch_at_a_time_equal_those_decoded_one_by_one() -> None:
+    stamp = b'"timestamp":{"_type_":"datetime_iso","_data_":"2026-11-27T10:00:00+00:00"}'
+    rows: list[tuple[int, object, int, str, bytes]] = [
+        (7, "id-1", 1, "domain.incident:Incident.Reported",
+         b'{' + stamp + b',"originator_topic":"domain.incident:Incident","centers":["t"]}'),
+        (8, uuid.UUID(int=8), 2, "domain.incident:Incident.Accepted",  # a UUID, not its text
+         b'{' + stamp + b',"at":{"_type_":"datetime_iso","_data_":"2026-11-27T11:00:00+00:00"}}'),
+        (9, "id-3", 1, "other:Thing.Happened", b'{"n":1}'),  # no timestamp
+        (10, "id-4", 1, "other:Thing.Happened", b'{"timestamp":"2026-11-27T12:00:00Z"}'),
+    ]
+    assert from_rows(rows) == [from_stored(*row) for row in rows]
+    assert from_rows(rows)[1].data == {"at": "2026-11-27T11:00:00+00:00"}
+    with pytest.raises(ValueError, match="must be a JSON object; got list"):
+        from_rows([(11, "id-5", 1, "other:Thing.Happened", b"[]")])
