@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -26,6 +26,15 @@ class VersionConflict(DomainError):
 
 class UnknownGrid(DomainError):
     """A report for a grid the jurisdiction tree does not have."""
+
+
+def _project(aggregate: Any, events: Iterable[Any]) -> Any:
+    """eventsourcing's `project_aggregate` without its check of every event against a
+    runtime-checkable Protocol (slow on Python 3.11: a seventh of a command's time): every event
+    of ours is an `Aggregate` event, with `mutate`."""
+    for event in events:
+        aggregate = event.mutate(aggregate)
+    return aggregate
 
 
 def changed_meanwhile(incident: Incident) -> VersionConflict:
@@ -94,7 +103,7 @@ class IncidentService(Application[UUID]):
         except ValueError:
             raise NotFound(f"incident {incident_id!r} not found; ids are UUIDs") from None
         try:
-            incident: Incident = self.repository.get(uuid)
+            incident: Incident = self.repository.get(uuid, projector_func=_project)
         except AggregateNotFoundError:
             raise NotFound(f"incident {incident_id!r} not found") from None
         if not isinstance(incident, Incident):
