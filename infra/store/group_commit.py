@@ -99,7 +99,9 @@ class GroupCommits:
         with self._queue_lock:
             self._queued.append(part)
         with self._commit_lock:
-            if not part.done:  # nobody took it yet: commit it, with everything queued behind it
+            # Nobody took it yet: commit it, with everything queued behind it (more than one
+            # batch when more than MAX_BATCH_EVENTS were queued ahead of it).
+            while not part.done:
                 self._commit_queued()
         if part.error is not None:
             raise part.error
