@@ -20,7 +20,7 @@ from command_center.throttle import FailureThrottle
 from domain.alert_service import AlertService
 from domain.application import IncidentService
 from domain.directory import Directory
-from domain.incident import Actor
+from domain.incident import Actor, Incident
 from domain.jurisdiction import Jurisdiction
 from domain.order_service import SupervisionOrders
 from projections.assessment import DEFAULT_WEIGHTS, Weights
@@ -72,6 +72,10 @@ class Services:
     views: ViewSource
     # The per-incident read model (GET /api/incidents); None: not configured
     incident_rows: IncidentRows | None = None
+    # Commits an incident's pending events from the event loop, without a worker thread per
+    # request (group commit's writer: infra/store/loop_save.py); raises VersionConflict when
+    # another command took its version. None: handlers save in a worker thread.
+    save: Callable[[Incident], Awaitable[None]] | None = None
     authenticate: Authenticate = unconfigured
     authenticate_feed: Authenticate = unconfigured
     authorize: Authorize = deny_all

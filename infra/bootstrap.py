@@ -30,7 +30,7 @@ from domain.access import AccessPolicy
 from domain.alert_decision import AlertDecider
 from domain.alert_service import AlertService
 from domain.alert_store import AlertStore, Located, Outcome
-from domain.application import IncidentService
+from domain.application import IncidentService, changed_meanwhile
 from domain.camera_alert import Observation
 from domain.directory import Directory
 from domain.incident import Actor
@@ -64,8 +64,10 @@ from infra.security.sealer import Sealer, build_sealer, load_signing_key, stored
 from infra.security.tokens import Tokens
 from infra.settings import Settings
 from infra.store.commits import SignalsCommits
+from infra.store.group_commit import GroupCommits
 from infra.store.incident_rows import PostgresIncidentRows
 from infra.store.lease import Lease
+from infra.store.loop_save import LoopSaver
 from infra.store.sqldb import Database
 from infra.store.sqlite_recorder import LinkageSQLiteRecorder
 from infra.store.view_store import PostgresViewStore, SQLiteViewStore, ViewStore
@@ -324,6 +326,8 @@ def build_services(
         hub=hub,
         views=views,
         incident_rows=incident_rows,
+        save=(LoopSaver(service, changed_meanwhile)
+              if isinstance(service.recorder, GroupCommits) else None),
         max_body_bytes=settings.max_body_bytes,
         resume_wait=settings.resume_wait,
         max_overflows=settings.max_overflows,

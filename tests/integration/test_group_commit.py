@@ -275,3 +275,34 @@ def test_a_command_waits_for_the_other_process_turn_at_writing(tmp_path: Path) -
         assert recorder.max_notification_id() == 1
     finally:
         service.close()
+
+
+def test_a_blocking_caller_behind_more_than_one_batch_returns_only_once_committed(
+        service: IncidentService, monkeypatch: pytest.MonkeyPatch) -> None:
+    from infra.store import group_commit
+
+    monkeypatch.setattr(group_commit, "MAX_BATCH_EVENTS", 1)  # one caller's event per batch
+    recorder = recorder_of(service)
+    ahead = [service.new_report(actor=REPORTER, grid="g1", source="hotline", category="noise",
+                                severity="routine", description=f"ahead {n}") for n in range(2)]
+    reported: list[str] = []
+
+    def report() -> None:
+        incident = service.report(actor=REPORTER, grid="g1", source="hotline",
+                                  category="noise", severity="routine", description="behind")
+        reported.append(str(incident.id))
+
+    with recorder._commit_lock:
+        for incident in ahead:
+            recorder._queued.append(group_commit.Part(
+                [service.mapper.to_stored_event(e) for e in incident.collect_events()], {}))
+        thread = threading.Thread(target=report)
+        thread.start()
+        deadline = time.monotonic() + 10
+        while len(recorder._queued) < 3:
+            assert time.monotonic() < deadline
+            time.sleep(0.005)
+    thread.join(10)
+    # It returned after the batch of its own event, the two ahead of it committed first.
+    assert service.get(reported[0]).description == "behind"
+    assert recorder.max_notification_id() == 3 and not recorder._queued
