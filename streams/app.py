@@ -21,6 +21,8 @@ does no I/O of its own.
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,9 +38,12 @@ from projections.center_view import QUEUE_SIZE
 from projections.patch import Change, View
 from projections.records import touched
 from streams import routing
-from streams.center_table import SEP, Write, batch_writes, load
+from streams.center_table import SEP, Write, batch_writes, load, next_offsets, offset_write
 from streams.folding import CenterState, fold_each, new_state
+from streams.offsets import admit
 from streams.transport import transport_class
+
+log = logging.getLogger(__name__)
 
 # Named anew when its records became bounded (they were whole views): a worker of the old
 # layout is replaced under a new LINKAGE_WORKER_ID, which rebuilds from the relay's topic.
@@ -150,10 +155,21 @@ def create_app(
             on_broker_lost(f"{by_center.get_topic_name()} went back (partition: (was, now)) {back}")
         seen.update(ends)
 
+    # The next offset each agent expects per partition (streams/offsets.py): `route` starts from
+    # the group's committed offset after each assignment, `project` from its table's markers.
+    routed: dict[int, int] = {}
+    sought: dict[str, dict[int, tuple[int, float]]] = {"route": {}, "project": {}}
+
     @app.agent(events, name="route")
     async def route(stream: faust.StreamT[bytes]) -> None:
         async for batch in stream.take_events(  # type: ignore[attr-defined]  # not in StreamT
                 config.batch_size, within=config.route_within):
+            for event in batch:
+                if event.message.partition not in routed:
+                    committed = _committed(app, event.message.tp)
+                    if committed is not None:
+                        routed[event.message.partition] = committed
+            batch = await _admitted(app, events.get_topic_name(), batch, routed, sought["route"])
             for center, value in routing.route(((e.message.partition, e.value) for e in batch),
                                                config.centers):
                 await by_center.send(key=center, value=value)
@@ -170,12 +186,18 @@ def create_app(
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def forget_assigned(sender: Any, assigned: Any, **_: Any) -> None:
         cache.clear()
+        routed.clear()  # faust seeks to the committed offsets
+        for seeks in sought.values():
+            seeks.clear()
 
     def states() -> dict[str, CenterState]:
         if "states" not in cache:
             loaded, repairs = load(list(views.data.items()), config.queue_size)
             cache["repairs"] = repairs
             cache["states"] = loaded
+            # Where each partition's stored records end; a partition without a marker from
+            # its first offset (a new group reads it from there anyway).
+            cache["offsets"] = next_offsets(views.data.items())
         states: dict[str, CenterState] = cache["states"]
         return states
 
@@ -183,13 +205,20 @@ def create_app(
     async def project(stream: faust.StreamT[bytes]) -> None:
         async for batch in stream.take_events(  # type: ignore[attr-defined]  # not in StreamT
                 config.batch_size, within=config.batch_within):
+            known = states()
+            offsets: dict[int, int] = cache["offsets"]
+            for event in batch:
+                offsets.setdefault(event.message.partition, 0)
+            batch = await _admitted(app, by_center.get_topic_name(), batch, offsets,
+                                    sought["project"])
             # center -> (its events of the batch as (source partition, event), the by-center
             # partition: a center's records share one)
             grouped: dict[str, tuple[routing.Copies, int]] = {}
+            ends: dict[int, int] = {}  # by-center partition -> the batch's last offset in it
             for event in batch:
                 center, items = routing.copies(event.value)
                 grouped.setdefault(center, ([], event.message.partition))[0].extend(items)
-            known = states()
+                ends[event.message.partition] = event.message.offset
             if cache.get("repairs"):
                 await _write(app, views, cache.pop("repairs"))
             written: dict[str, Case] = {}
@@ -222,8 +251,52 @@ def create_app(
                 state.batch += 1
                 await _write(app, views, batch_writes(state, partition, state.batch, names,
                                                       cases, views.data.get))
+            # Last, after the centers' records on the same changelog partitions.
+            await _write(app, views, [offset_write(p, end) for p, end in ends.items()])
 
     return app
+
+
+def _committed(app: faust.App, tp: TP) -> int | None:
+    """The group's committed offset of a partition, as faust last read or wrote it (None: not
+    known). faust keeps it on its consumer without a public accessor."""
+    committed = getattr(app.consumer, "_committed_offset", {}).get(tp)
+    return committed if isinstance(committed, int) and committed >= 0 else None
+
+
+RESEEK_AFTER = 2.0  # seconds: copies buffered before a seek still arrive meanwhile
+
+
+async def _admitted(app: faust.App, topic: str, batch: list[Any], expected: dict[int, int],
+                    sought: dict[int, tuple[int, float]]) -> list[Any]:
+    """The batch's events to process, each partition's in offset order without a gap; a
+    partition with a gap is read again from the first offset missing (streams/offsets.py),
+    and again if that offset has not come `RESEEK_AFTER` seconds later."""
+    admitted = admit(((e.message.partition, e.message.offset) for e in batch), expected)
+    taken = [batch[i] for i in admitted.take]
+    now = time.monotonic()
+    for p in {event.message.partition for event in taken} - admitted.seek.keys():
+        sought.pop(p, None)
+    seeks = {p: offset for p, offset in admitted.seek.items()
+             if sought.get(p, (None, 0.0))[0] != offset
+             or now - sought[p][1] >= RESEEK_AFTER}
+    if seeks:
+        tps = {p: TP(topic, p) for p in seeks}
+        earliest = await app.consumer.earliest_offsets(*tps.values())
+        for p, want in seeks.items():
+            first = earliest.get(tps[p])
+            if first is not None and first > want:
+                log.error("%s[%d]: records %d to %d are no longer on the broker (retention); "
+                          "reading on from %d", topic, p, want, first - 1, first)
+                expected[p] = seeks[p] = first
+            else:
+                log.warning("%s[%d]: the consumer skipped offset %d (delivered %s next); "
+                            "reading the partition again from %d", topic, p, want,
+                            [e.message.offset for e in batch if e.message.partition == p][:3],
+                            want)
+            sought[p] = (seeks[p], now)
+        await app.consumer.seek_wait({tps[p]: offset for p, offset in seeks.items()})
+    return taken
 
 
 async def _write(app: faust.App, table: Any, writes: list[Write]) -> None:
@@ -255,8 +328,11 @@ def _forget(table: Any, cache: dict[str, Any], partitions: set[int]) -> None:
     cache.clear()
     if not partitions:
         return
-    gone = {key.partition(SEP)[0] for key, value in table.data.items()
-            if isinstance(value, dict) and value.get("partition", value.get("p")) in partitions}
-    for key in [k for k in table.data if k.partition(SEP)[0] in gone]:
+    owned = {key: value.get("partition", value.get("p")) for key, value in table.data.items()
+             if isinstance(value, dict)}
+    gone = {key.partition(SEP)[0] for key, partition in owned.items()
+            if partition in partitions and not key.startswith(SEP)}
+    for key in [k for k in table.data if k.partition(SEP)[0] in gone
+                or (k.startswith(SEP) and owned.get(k) in partitions)]:
         table.data.pop(key, None)
 
