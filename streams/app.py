@@ -160,6 +160,21 @@ def create_app(
     routed: dict[int, int] = {}
     sought: dict[str, dict[int, tuple[int, float]]] = {"route": {}, "project": {}}
 
+    @app.timer(RESEEK_AFTER / 2, name="reread")  # type: ignore[untyped-decorator]
+    async def reread() -> None:
+        """Seek again where a missing record has not come since the last seek: with no new
+        records, no batch would ask."""
+        now = time.monotonic()
+        for topic, expected, pending in (
+                (events.get_topic_name(), routed, sought["route"]),
+                (by_center.get_topic_name(), cache.get("offsets", {}), sought["project"])):
+            due = {p: offset for p, (offset, at) in pending.items()
+                   if now - at >= RESEEK_AFTER and expected.get(p) == offset}
+            try:
+                await _read_again(app, topic, due, expected, pending)
+            except Exception:  # not reachable right now: the next tick tries again
+                log.warning("%s: seeking again to %s failed", topic, due, exc_info=True)
+
     @app.agent(events, name="route")
     async def route(stream: faust.StreamT[bytes]) -> None:
         async for batch in stream.take_events(  # type: ignore[attr-defined]  # not in StreamT
@@ -270,33 +285,41 @@ RESEEK_AFTER = 2.0  # seconds: copies buffered before a seek still arrive meanwh
 async def _admitted(app: faust.App, topic: str, batch: list[Any], expected: dict[int, int],
                     sought: dict[int, tuple[int, float]]) -> list[Any]:
     """The batch's events to process, each partition's in offset order without a gap; a
-    partition with a gap is read again from the first offset missing (streams/offsets.py),
-    and again if that offset has not come `RESEEK_AFTER` seconds later."""
+    partition with a gap is read again from the first offset missing (streams/offsets.py)."""
     admitted = admit(((e.message.partition, e.message.offset) for e in batch), expected)
     taken = [batch[i] for i in admitted.take]
-    now = time.monotonic()
     for p in {event.message.partition for event in taken} - admitted.seek.keys():
         sought.pop(p, None)
+    now = time.monotonic()
     seeks = {p: offset for p, offset in admitted.seek.items()
-             if sought.get(p, (None, 0.0))[0] != offset
-             or now - sought[p][1] >= RESEEK_AFTER}
-    if seeks:
-        tps = {p: TP(topic, p) for p in seeks}
-        earliest = await app.consumer.earliest_offsets(*tps.values())
-        for p, want in seeks.items():
-            first = earliest.get(tps[p])
-            if first is not None and first > want:
-                log.error("%s[%d]: records %d to %d are no longer on the broker (retention); "
-                          "reading on from %d", topic, p, want, first - 1, first)
-                expected[p] = seeks[p] = first
-            else:
-                log.warning("%s[%d]: the consumer skipped offset %d (delivered %s next); "
-                            "reading the partition again from %d", topic, p, want,
-                            [e.message.offset for e in batch if e.message.partition == p][:3],
-                            want)
-            sought[p] = (seeks[p], now)
-        await app.consumer.seek_wait({tps[p]: offset for p, offset in seeks.items()})
+             if sought.get(p, (None, 0.0))[0] != offset or now - sought[p][1] >= RESEEK_AFTER}
+    for p, want in seeks.items():
+        log.warning("%s[%d]: the consumer skipped offset %d (delivered %s); reading the "
+                    "partition again from there", topic, p, want,
+                    [e.message.offset for e in batch if e.message.partition == p][:3])
+    await _read_again(app, topic, seeks, expected, sought)
     return taken
+
+
+async def _read_again(app: faust.App, topic: str, seeks: dict[int, int],
+                      expected: dict[int, int], sought: dict[int, tuple[int, float]]) -> None:
+    """Seek partitions back to their missing offsets (or the earliest the broker still holds).
+
+    faust's consumer may drop what it fetches again (its reading loop can move its read offset
+    past a seek), so a seek is repeated until the missing record came (see `reread`)."""
+    if not seeks:
+        return
+    tps = {p: TP(topic, p) for p in seeks}
+    earliest = await app.consumer.earliest_offsets(*tps.values())
+    now = time.monotonic()
+    for p, want in list(seeks.items()):
+        first = earliest.get(tps[p])
+        if first is not None and first > want:
+            log.error("%s[%d]: records %d to %d are no longer on the broker (retention); "
+                      "reading on from %d", topic, p, want, first - 1, first)
+            expected[p] = seeks[p] = first
+        sought[p] = (seeks[p], now)
+    await app.consumer.seek_wait({tps[p]: offset for p, offset in seeks.items()})
 
 
 async def _write(app: faust.App, table: Any, writes: list[Write]) -> None:
