@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -158,22 +157,6 @@ def create_app(
     # The next offset each agent expects per partition (streams/offsets.py): `route` starts from
     # the group's committed offset after each assignment, `project` from its table's markers.
     routed: dict[int, int] = {}
-    sought: dict[str, dict[int, tuple[int, float]]] = {"route": {}, "project": {}}
-
-    @app.timer(RESEEK_AFTER / 2, name="reread")  # type: ignore[untyped-decorator]
-    async def reread() -> None:
-        """Seek again where a missing record has not come since the last seek: with no new
-        records, no batch would ask."""
-        now = time.monotonic()
-        for topic, expected, pending in (
-                (events.get_topic_name(), routed, sought["route"]),
-                (by_center.get_topic_name(), cache.get("offsets", {}), sought["project"])):
-            due = {p: offset for p, (offset, at) in pending.items()
-                   if now - at >= RESEEK_AFTER and expected.get(p) == offset}
-            try:
-                await _read_again(app, topic, due, expected, pending)
-            except Exception:  # not reachable right now: the next tick tries again
-                log.warning("%s: seeking again to %s failed", topic, due, exc_info=True)
 
     @app.agent(events, name="route")
     async def route(stream: faust.StreamT[bytes]) -> None:
@@ -184,7 +167,7 @@ def create_app(
                     committed = _committed(app, event.message.tp)
                     if committed is not None:
                         routed[event.message.partition] = committed
-            batch = await _admitted(app, events.get_topic_name(), batch, routed, sought["route"])
+            batch = await _admitted(config.bootstrap, events.get_topic_name(), batch, routed)
             for center, value in routing.route(((e.message.partition, e.value) for e in batch),
                                                config.centers):
                 await by_center.send(key=center, value=value)
@@ -202,16 +185,14 @@ def create_app(
     async def forget_assigned(sender: Any, assigned: Any, **_: Any) -> None:
         cache.clear()
         routed.clear()  # faust seeks to the committed offsets
-        for seeks in sought.values():
-            seeks.clear()
 
     def states() -> dict[str, CenterState]:
         if "states" not in cache:
             loaded, repairs = load(list(views.data.items()), config.queue_size)
             cache["repairs"] = repairs
             cache["states"] = loaded
-            # Where each partition's stored records end; a partition without a marker from
-            # its first offset (a new group reads it from there anyway).
+            # Where each partition's stored records end (a partition without a marker: from the
+            # group's committed offset).
             cache["offsets"] = next_offsets(views.data.items())
         states: dict[str, CenterState] = cache["states"]
         return states
@@ -223,9 +204,11 @@ def create_app(
             known = states()
             offsets: dict[int, int] = cache["offsets"]
             for event in batch:
-                offsets.setdefault(event.message.partition, 0)
-            batch = await _admitted(app, by_center.get_topic_name(), batch, offsets,
-                                    sought["project"])
+                if event.message.partition not in offsets:
+                    committed = _committed(app, event.message.tp)
+                    if committed is not None:
+                        offsets[event.message.partition] = committed
+            batch = await _admitted(config.bootstrap, by_center.get_topic_name(), batch, offsets)
             # center -> (its events of the batch as (source partition, event), the by-center
             # partition: a center's records share one)
             grouped: dict[str, tuple[routing.Copies, int]] = {}
@@ -279,47 +262,79 @@ def _committed(app: faust.App, tp: TP) -> int | None:
     return committed if isinstance(committed, int) and committed >= 0 else None
 
 
-RESEEK_AFTER = 2.0  # seconds: copies buffered before a seek still arrive meanwhile
+@dataclass(frozen=True)
+class _Message:
+    partition: int
+    offset: int
 
 
-async def _admitted(app: faust.App, topic: str, batch: list[Any], expected: dict[int, int],
-                    sought: dict[int, tuple[int, float]]) -> list[Any]:
-    """The batch's events to process, each partition's in offset order without a gap; a
-    partition with a gap is read again from the first offset missing (streams/offsets.py)."""
+@dataclass(frozen=True)
+class _Fetched:
+    """A record read straight from the broker, shaped as the agents read faust's events."""
+
+    message: _Message
+    value: bytes
+
+
+async def _admitted(bootstrap: str, topic: str, batch: list[Any],
+                    expected: dict[int, int]) -> list[Any]:
+    """The batch's events to process, each partition's in offset order without a gap: records
+    the consumer skipped are read straight from the broker and put before the rest
+    (streams/offsets.py). Seeking faust's consumer back does not work: its reading loop moves
+    its read offset past the seek with what it fetched already, and drops what comes again."""
+    before = dict(expected)
     admitted = admit(((e.message.partition, e.message.offset) for e in batch), expected)
-    taken = [batch[i] for i in admitted.take]
-    for p in {event.message.partition for event in taken} - admitted.seek.keys():
-        sought.pop(p, None)
-    now = time.monotonic()
-    seeks = {p: offset for p, offset in admitted.seek.items()
-             if sought.get(p, (None, 0.0))[0] != offset or now - sought[p][1] >= RESEEK_AFTER}
-    for p, want in seeks.items():
-        log.warning("%s[%d]: the consumer skipped offset %d (delivered %s); reading the "
-                    "partition again from there", topic, p, want,
-                    [e.message.offset for e in batch if e.message.partition == p][:3])
-    await _read_again(app, topic, seeks, expected, sought)
-    return taken
-
-
-async def _read_again(app: faust.App, topic: str, seeks: dict[int, int],
-                      expected: dict[int, int], sought: dict[int, tuple[int, float]]) -> None:
-    """Seek partitions back to their missing offsets (or the earliest the broker still holds).
-
-    faust's consumer may drop what it fetches again (its reading loop can move its read offset
-    past a seek), so a seek is repeated until the missing record came (see `reread`)."""
-    if not seeks:
-        return
-    tps = {p: TP(topic, p) for p in seeks}
-    earliest = await app.consumer.earliest_offsets(*tps.values())
-    now = time.monotonic()
-    for p, want in list(seeks.items()):
-        first = earliest.get(tps[p])
-        if first is not None and first > want:
+    if not admitted.seek:
+        return [batch[i] for i in admitted.take]
+    expected.clear()
+    expected.update(before)
+    fetched: list[Any] = []
+    for partition, want in admitted.seek.items():
+        upto = min(e.message.offset for e in batch
+                   if e.message.partition == partition and e.message.offset > want)
+        records = await _read(bootstrap, topic, partition, want, upto)
+        log.warning("%s[%d]: the consumer skipped offsets %d to %d; read them from the broker",
+                    topic, partition, want, upto - 1)
+        first = records[0].message.offset if records else upto
+        if first != want:
             log.error("%s[%d]: records %d to %d are no longer on the broker (retention); "
-                      "reading on from %d", topic, p, want, first - 1, first)
-            expected[p] = seeks[p] = first
-        sought[p] = (seeks[p], now)
-    await app.consumer.seek_wait({tps[p]: offset for p, offset in seeks.items()})
+                      "reading on from %d", topic, partition, want, first - 1, first)
+            expected[partition] = first
+        fetched += records
+    combined = [*fetched, *batch]
+    again = admit(((e.message.partition, e.message.offset) for e in combined), expected)
+    if again.seek:  # still missing (the broker answered short): the next batch asks again
+        log.error("%s: records still missing after reading them from the broker: %s", topic,
+                  again.seek)
+    return [combined[i] for i in again.take]
+
+
+async def _read(bootstrap: str, topic: str, partition: int, start: int,
+                end: int) -> list[_Fetched]:
+    """The records of a partition from `start` up to `end` (excluded), or from the earliest the
+    broker still holds, read by a consumer of no group (it commits nothing)."""
+    import aiokafka
+
+    tp = aiokafka.TopicPartition(topic, partition)
+    consumer = aiokafka.AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
+                                         enable_auto_commit=False,
+                                         auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        consumer.assign([tp])
+        consumer.seek(tp, start)
+        records: list[_Fetched] = []
+        empty = 0
+        while (records[-1].message.offset if records else start - 1) < end - 1 and empty < 20:
+            got = (await consumer.getmany(tp, timeout_ms=500)).get(tp, [])
+            empty = 0 if got else empty + 1
+            records += [_Fetched(_Message(partition, r.offset), r.value) for r in got
+                        if start <= r.offset < end]
+            if got and got[-1].offset >= end - 1:
+                break
+        return records
+    finally:
+        await consumer.stop()
 
 
 async def _write(app: faust.App, table: Any, writes: list[Write]) -> None:
