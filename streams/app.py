@@ -21,9 +21,10 @@ does no I/O of its own.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -157,6 +158,7 @@ def create_app(
     # The next offset each agent expects per partition (streams/offsets.py): `route` starts from
     # the group's committed offset after each assignment, `project` from its table's markers.
     routed: dict[int, int] = {}
+    read = functools.partial(read_records, config.bootstrap)
 
     @app.agent(events, name="route")
     async def route(stream: faust.StreamT[bytes]) -> None:
@@ -167,7 +169,7 @@ def create_app(
                     committed = _committed(app, event.message.tp)
                     if committed is not None:
                         routed[event.message.partition] = committed
-            batch = await _admitted(config.bootstrap, events.get_topic_name(), batch, routed)
+            batch = await admitted(read, events.get_topic_name(), batch, routed)
             for center, value in routing.route(((e.message.partition, e.value) for e in batch),
                                                config.centers):
                 await by_center.send(key=center, value=value)
@@ -208,7 +210,7 @@ def create_app(
                     committed = _committed(app, event.message.tp)
                     if committed is not None:
                         offsets[event.message.partition] = committed
-            batch = await _admitted(config.bootstrap, by_center.get_topic_name(), batch, offsets)
+            batch = await admitted(read, by_center.get_topic_name(), batch, offsets)
             # center -> (its events of the batch as (source partition, event), the by-center
             # partition: a center's records share one)
             grouped: dict[str, tuple[routing.Copies, int]] = {}
@@ -276,10 +278,13 @@ class _Fetched:
     value: bytes
 
 
-async def _admitted(bootstrap: str, topic: str, batch: list[Any],
-                    expected: dict[int, int]) -> list[Any]:
+ReadRecords = Callable[[str, int, int, int], Awaitable[list[Any]]]  # topic, partition, start, end
+
+
+async def admitted(read: ReadRecords, topic: str, batch: list[Any],
+                   expected: dict[int, int]) -> list[Any]:
     """The batch's events to process, each partition's in offset order without a gap: records
-    the consumer skipped are read straight from the broker and put before the rest
+    the consumer skipped are read straight from the broker and put in their place
     (streams/offsets.py). Seeking faust's consumer back does not work: its reading loop moves
     its read offset past the seek with what it fetched already, and drops what comes again."""
     before = dict(expected)
@@ -292,7 +297,7 @@ async def _admitted(bootstrap: str, topic: str, batch: list[Any],
     for partition, want in admitted.seek.items():
         upto = min(e.message.offset for e in batch
                    if e.message.partition == partition and e.message.offset > want)
-        records = await _read(bootstrap, topic, partition, want, upto)
+        records = await read(topic, partition, want, upto)
         log.warning("%s[%d]: the consumer skipped offsets %d to %d; read them from the broker",
                     topic, partition, want, upto - 1)
         first = records[0].message.offset if records else upto
@@ -301,7 +306,8 @@ async def _admitted(bootstrap: str, topic: str, batch: list[Any],
                       "reading on from %d", topic, partition, want, first - 1, first)
             expected[partition] = first
         fetched += records
-    combined = [*fetched, *batch]
+    # each partition's records in offset order (a stable sort: faust's repeats stay repeats)
+    combined = sorted([*batch, *fetched], key=lambda e: (e.message.partition, e.message.offset))
     again = admit(((e.message.partition, e.message.offset) for e in combined), expected)
     if again.seek:  # still missing (the broker answered short): the next batch asks again
         log.error("%s: records still missing after reading them from the broker: %s", topic,
@@ -309,8 +315,8 @@ async def _admitted(bootstrap: str, topic: str, batch: list[Any],
     return [combined[i] for i in again.take]
 
 
-async def _read(bootstrap: str, topic: str, partition: int, start: int,
-                end: int) -> list[_Fetched]:
+async def read_records(bootstrap: str, topic: str, partition: int, start: int,
+                       end: int) -> list[Any]:
     """The records of a partition from `start` up to `end` (excluded), or from the earliest the
     broker still holds, read by a consumer of no group (it commits nothing)."""
     import aiokafka

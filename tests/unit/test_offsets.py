@@ -3,6 +3,9 @@ and the worker's table says where each by-center partition resumes (streams/cent
 
 from __future__ import annotations
 
+from typing import Any
+
+from streams.app import admitted
 from streams.center_table import load, next_offsets, offset_key, offset_write
 from streams.offsets import admit
 
@@ -47,3 +50,53 @@ def test_the_table_marks_where_each_partition_resumes_and_loading_centers_ignore
     states, repairs = load(items, 10)
     assert set(states) == {"city"} and repairs == []
     assert offset_key(1) != offset_key(0) and "city" not in offset_key(1)
+
+
+class _Message:
+    def __init__(self, partition: int, offset: int) -> None:
+        self.partition, self.offset = partition, offset
+
+
+class _Event:
+    """What the agents read of a faust event: its message's partition and offset, its value."""
+
+    def __init__(self, partition: int, offset: int) -> None:
+        self.message, self.value = _Message(partition, offset), f"{partition}:{offset}".encode()
+
+
+class _Broker:
+    """A hand-written broker: a partition's records from an offset, as the agent's reader."""
+
+    def __init__(self, first: int = 0) -> None:
+        self.first = first
+        self.reads: list[tuple[int, int, int]] = []
+
+    async def read(self, topic: str, partition: int, start: int, end: int) -> list[Any]:
+        self.reads.append((partition, start, end))
+        return [_Event(partition, o) for o in range(max(start, self.first), end)]
+
+
+def _taken(events: list[Any]) -> list[tuple[int, int]]:
+    return [(e.message.partition, e.message.offset) for e in events]
+
+
+async def test_an_agent_reads_the_records_the_consumer_skipped_and_takes_them_in_their_place() -> None:
+    broker = _Broker()
+    expected = {0: 540}
+    batch = [_Event(0, o) for o in (540, 541, 542, 543, 547, 548)] + [_Event(1, 9)]
+    taken = await admitted(broker.read, "events", batch, expected)
+    assert broker.reads == [(0, 544, 547)]
+    assert _taken(taken) == [(0, o) for o in range(540, 549)] + [(1, 9)]
+    assert expected == {0: 549, 1: 10}
+    # the copies faust delivers later are left out
+    later = await admitted(broker.read, "events", [_Event(0, 545), _Event(0, 549)], expected)
+    assert _taken(later) == [(0, 549)]
+    assert expected == {0: 550, 1: 10} and len(broker.reads) == 1
+
+
+async def test_records_the_broker_no_longer_holds_are_passed_over_once() -> None:
+    broker = _Broker(first=545)  # retention took 544
+    expected = {0: 544}
+    taken = await admitted(broker.read, "events", [_Event(0, 546)], expected)
+    assert _taken(taken) == [(0, 545), (0, 546)]
+    assert expected == {0: 547}
