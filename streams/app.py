@@ -288,29 +288,34 @@ async def admitted(read: ReadRecords, topic: str, batch: list[Any],
     (streams/offsets.py). Seeking faust's consumer back does not work: its reading loop moves
     its read offset past the seek with what it fetched already, and drops what comes again."""
     before = dict(expected)
-    admitted = admit(((e.message.partition, e.message.offset) for e in batch), expected)
-    if not admitted.seek:
-        return [batch[i] for i in admitted.take]
+    split = admit(((e.message.partition, e.message.offset) for e in batch), expected)
+    if not split.seek:
+        return [batch[i] for i in split.take]
     expected.clear()
     expected.update(before)
     fetched: list[Any] = []
-    for partition, want in admitted.seek.items():
+    for partition, want in split.seek.items():
         upto = min(e.message.offset for e in batch
                    if e.message.partition == partition and e.message.offset > want)
-        records = await read(topic, partition, want, upto)
-        log.warning("%s[%d]: the consumer skipped offsets %d to %d; read them from the broker",
+        log.warning("%s[%d]: the consumer skipped offsets %d to %d; reading them from the broker",
                     topic, partition, want, upto - 1)
-        first = records[0].message.offset if records else upto
-        if first != want:
+        try:
+            records = await read(topic, partition, want, upto)
+        except Exception:  # the broker is not answering now: the next batch asks again
+            log.warning("%s[%d]: could not read offsets %d to %d", topic, partition, want,
+                        upto - 1, exc_info=True)
+            continue
+        if records and records[0].message.offset != want:  # the reader starts at the earliest
             log.error("%s[%d]: records %d to %d are no longer on the broker (retention); "
-                      "reading on from %d", topic, partition, want, first - 1, first)
-            expected[partition] = first
+                      "reading on from %d", topic, partition, want,
+                      records[0].message.offset - 1, records[0].message.offset)
+            expected[partition] = records[0].message.offset
         fetched += records
     # each partition's records in offset order (a stable sort: faust's repeats stay repeats)
     combined = sorted([*batch, *fetched], key=lambda e: (e.message.partition, e.message.offset))
     again = admit(((e.message.partition, e.message.offset) for e in combined), expected)
-    if again.seek:  # still missing (the broker answered short): the next batch asks again
-        log.error("%s: records still missing after reading them from the broker: %s", topic,
+    if again.seek:  # still missing: nothing past them is taken, and the next batch asks again
+        log.error("%s: records still missing after reading from the broker, from %s", topic,
                   again.seek)
     return [combined[i] for i in again.take]
 

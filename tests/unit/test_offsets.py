@@ -100,3 +100,15 @@ async def test_records_the_broker_no_longer_holds_are_passed_over_once() -> None
     taken = await admitted(broker.read, "events", [_Event(0, 546)], expected)
     assert _taken(taken) == [(0, 545), (0, 546)]
     assert expected == {0: 547}
+
+
+async def test_when_the_broker_does_not_answer_nothing_past_the_gap_is_taken_until_it_does() -> None:
+    async def down(topic: str, partition: int, start: int, end: int) -> list[Any]:
+        raise ConnectionError("broker unreachable")
+
+    expected = {0: 10}
+    taken = await admitted(down, "events", [_Event(0, 10), _Event(0, 12)], expected)
+    assert _taken(taken) == [(0, 10)] and expected == {0: 11}
+    broker = _Broker()
+    taken = await admitted(broker.read, "events", [_Event(0, 13)], expected)
+    assert _taken(taken) == [(0, 11), (0, 12), (0, 13)] and expected == {0: 14}
