@@ -21,8 +21,10 @@ does no I/O of its own.
 from __future__ import annotations
 
 import asyncio
+import functools
+import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -36,9 +38,12 @@ from projections.center_view import QUEUE_SIZE
 from projections.patch import Change, View
 from projections.records import touched
 from streams import routing
-from streams.center_table import SEP, Write, batch_writes, load
+from streams.center_table import SEP, Write, batch_writes, load, next_offsets, offset_write
 from streams.folding import CenterState, fold_each, new_state
+from streams.offsets import admit
 from streams.transport import transport_class
+
+log = logging.getLogger(__name__)
 
 # Named anew when its records became bounded (they were whole views): a worker of the old
 # layout is replaced under a new LINKAGE_WORKER_ID, which rebuilds from the relay's topic.
@@ -150,10 +155,21 @@ def create_app(
             on_broker_lost(f"{by_center.get_topic_name()} went back (partition: (was, now)) {back}")
         seen.update(ends)
 
+    # The next offset each agent expects per partition (streams/offsets.py): `route` starts from
+    # the group's committed offset after each assignment, `project` from its table's markers.
+    routed: dict[int, int] = {}
+    read = functools.partial(read_records, config.bootstrap)
+
     @app.agent(events, name="route")
     async def route(stream: faust.StreamT[bytes]) -> None:
         async for batch in stream.take_events(  # type: ignore[attr-defined]  # not in StreamT
                 config.batch_size, within=config.route_within):
+            for event in batch:
+                if event.message.partition not in routed:
+                    committed = _committed(app, event.message.tp)
+                    if committed is not None:
+                        routed[event.message.partition] = committed
+            batch = await admitted(read, events.get_topic_name(), batch, routed)
             for center, value in routing.route(((e.message.partition, e.value) for e in batch),
                                                config.centers):
                 await by_center.send(key=center, value=value)
@@ -170,12 +186,16 @@ def create_app(
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def forget_assigned(sender: Any, assigned: Any, **_: Any) -> None:
         cache.clear()
+        routed.clear()  # faust seeks to the committed offsets
 
     def states() -> dict[str, CenterState]:
         if "states" not in cache:
             loaded, repairs = load(list(views.data.items()), config.queue_size)
             cache["repairs"] = repairs
             cache["states"] = loaded
+            # Where each partition's stored records end (a partition without a marker: from the
+            # group's committed offset).
+            cache["offsets"] = next_offsets(views.data.items())
         states: dict[str, CenterState] = cache["states"]
         return states
 
@@ -183,13 +203,22 @@ def create_app(
     async def project(stream: faust.StreamT[bytes]) -> None:
         async for batch in stream.take_events(  # type: ignore[attr-defined]  # not in StreamT
                 config.batch_size, within=config.batch_within):
+            known = states()
+            offsets: dict[int, int] = cache["offsets"]
+            for event in batch:
+                if event.message.partition not in offsets:
+                    committed = _committed(app, event.message.tp)
+                    if committed is not None:
+                        offsets[event.message.partition] = committed
+            batch = await admitted(read, by_center.get_topic_name(), batch, offsets)
             # center -> (its events of the batch as (source partition, event), the by-center
             # partition: a center's records share one)
             grouped: dict[str, tuple[routing.Copies, int]] = {}
+            ends: dict[int, int] = {}  # by-center partition -> the batch's last offset in it
             for event in batch:
                 center, items = routing.copies(event.value)
                 grouped.setdefault(center, ([], event.message.partition))[0].extend(items)
-            known = states()
+                ends[event.message.partition] = event.message.offset
             if cache.get("repairs"):
                 await _write(app, views, cache.pop("repairs"))
             written: dict[str, Case] = {}
@@ -222,8 +251,101 @@ def create_app(
                 state.batch += 1
                 await _write(app, views, batch_writes(state, partition, state.batch, names,
                                                       cases, views.data.get))
+            # Last, after the centers' records on the same changelog partitions.
+            await _write(app, views, [offset_write(p, end) for p, end in ends.items()])
 
     return app
+
+
+def _committed(app: faust.App, tp: TP) -> int | None:
+    """The group's committed offset of a partition, as faust last read or wrote it (None: not
+    known). faust keeps it on its consumer without a public accessor."""
+    committed = getattr(app.consumer, "_committed_offset", {}).get(tp)
+    return committed if isinstance(committed, int) and committed >= 0 else None
+
+
+@dataclass(frozen=True)
+class _Message:
+    partition: int
+    offset: int
+
+
+@dataclass(frozen=True)
+class _Fetched:
+    """A record read straight from the broker, shaped as the agents read faust's events."""
+
+    message: _Message
+    value: bytes
+
+
+ReadRecords = Callable[[str, int, int, int], Awaitable[list[Any]]]  # topic, partition, start, end
+
+
+async def admitted(read: ReadRecords, topic: str, batch: list[Any],
+                   expected: dict[int, int]) -> list[Any]:
+    """The batch's events to process, each partition's in offset order without a gap: records
+    the consumer skipped are read straight from the broker and put in their place
+    (streams/offsets.py). Seeking faust's consumer back does not work: its reading loop moves
+    its read offset past the seek with what it fetched already, and drops what comes again."""
+    before = dict(expected)
+    split = admit(((e.message.partition, e.message.offset) for e in batch), expected)
+    if not split.seek:
+        return [batch[i] for i in split.take]
+    expected.clear()
+    expected.update(before)
+    fetched: list[Any] = []
+    for partition, want in split.seek.items():
+        upto = min(e.message.offset for e in batch
+                   if e.message.partition == partition and e.message.offset > want)
+        log.warning("%s[%d]: the consumer skipped offsets %d to %d; reading them from the broker",
+                    topic, partition, want, upto - 1)
+        try:
+            records = await read(topic, partition, want, upto)
+        except Exception:  # the broker is not answering now: the next batch asks again
+            log.warning("%s[%d]: could not read offsets %d to %d", topic, partition, want,
+                        upto - 1, exc_info=True)
+            continue
+        if records and records[0].message.offset != want:  # the reader starts at the earliest
+            log.error("%s[%d]: records %d to %d are no longer on the broker (retention); "
+                      "reading on from %d", topic, partition, want,
+                      records[0].message.offset - 1, records[0].message.offset)
+            expected[partition] = records[0].message.offset
+        fetched += records
+    # each partition's records in offset order (a stable sort: faust's repeats stay repeats)
+    combined = sorted([*batch, *fetched], key=lambda e: (e.message.partition, e.message.offset))
+    again = admit(((e.message.partition, e.message.offset) for e in combined), expected)
+    if again.seek:  # still missing: nothing past them is taken, and the next batch asks again
+        log.error("%s: records still missing after reading from the broker, from %s", topic,
+                  again.seek)
+    return [combined[i] for i in again.take]
+
+
+async def read_records(bootstrap: str, topic: str, partition: int, start: int,
+                       end: int) -> list[Any]:
+    """The records of a partition from `start` up to `end` (excluded), or from the earliest the
+    broker still holds, read by a consumer of no group (it commits nothing)."""
+    import aiokafka
+
+    tp = aiokafka.TopicPartition(topic, partition)
+    consumer = aiokafka.AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
+                                         enable_auto_commit=False,
+                                         auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        consumer.assign([tp])
+        consumer.seek(tp, start)
+        records: list[_Fetched] = []
+        empty = 0
+        while (records[-1].message.offset if records else start - 1) < end - 1 and empty < 20:
+            got = (await consumer.getmany(tp, timeout_ms=500)).get(tp, [])
+            empty = 0 if got else empty + 1
+            records += [_Fetched(_Message(partition, r.offset), r.value) for r in got
+                        if start <= r.offset < end]
+            if got and got[-1].offset >= end - 1:
+                break
+        return records
+    finally:
+        await consumer.stop()
 
 
 async def _write(app: faust.App, table: Any, writes: list[Write]) -> None:
@@ -255,8 +377,11 @@ def _forget(table: Any, cache: dict[str, Any], partitions: set[int]) -> None:
     cache.clear()
     if not partitions:
         return
-    gone = {key.partition(SEP)[0] for key, value in table.data.items()
-            if isinstance(value, dict) and value.get("partition", value.get("p")) in partitions}
-    for key in [k for k in table.data if k.partition(SEP)[0] in gone]:
+    owned = {key: value.get("partition", value.get("p")) for key, value in table.data.items()
+             if isinstance(value, dict)}
+    gone = {key.partition(SEP)[0] for key, partition in owned.items()
+            if partition in partitions and not key.startswith(SEP)}
+    for key in [k for k in table.data if k.partition(SEP)[0] in gone
+                or (k.startswith(SEP) and owned.get(k) in partitions)]:
         table.data.pop(key, None)
 

@@ -34,6 +34,24 @@ CASE = "case"
 Write = tuple[int, str, Any]  # (partition, key, value; None deletes the key)
 
 
+OFFSET = "offset"
+
+
+def offset_key(partition: int) -> str:
+    return f"{SEP}{OFFSET}{SEP}{partition}"
+
+
+def offset_write(partition: int, offset: int) -> Write:
+    """The marker saying the partition's records up to `offset` are folded and stored."""
+    return (partition, offset_key(partition), {"o": offset, "p": partition})
+
+
+def next_offsets(items: Iterable[tuple[str, Any]]) -> dict[int, int]:
+    """Per by-center partition, the offset to read on from, from the table's markers."""
+    return {int(value["p"]): int(value["o"]) + 1 for key, value in items
+            if key.startswith(SEP) and isinstance(value, dict)}
+
+
 def view_key(center: str, name: str) -> str:
     return f"{center}{SEP}{VIEW}{SEP}{name}"
 
@@ -56,7 +74,7 @@ def load(items: Iterable[tuple[str, Any]], queue_size: int) -> tuple[dict[str, C
     metas: dict[str, dict[str, Any]] = {}
     records: dict[str, list[tuple[str, str, str, dict[str, Any]]]] = {}
     for key, value in items:
-        if not isinstance(value, dict):
+        if not isinstance(value, dict) or key.startswith(SEP):  # not a center's (a marker)
             continue
         center, sep, rest = key.partition(SEP)
         if not sep:

@@ -3,23 +3,61 @@ imports nothing from tests/) plus the assertions and a recording console."""
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
 from bench._stack import LINKAGE, multi_district_jurisdiction, wait_until
 from bench._stack import Stack as Deployment
+from projections.center_view import new_view
 from projections.patch import View
 
-__all__ = ["LINKAGE", "Console", "Stack", "canonical", "multi_district_jurisdiction", "wait_until"]
+__all__ = ["LINKAGE", "Console", "ReplaySteps", "Stack", "canonical", "multi_district_jurisdiction",
+           "replay_steps", "wait_until"]
 
 
 def canonical(view: View) -> bytes:
     """A view's bytes with sorted keys: key order in a JSON object carries no meaning."""
     return orjson.dumps(view, option=orjson.OPT_SORT_KEYS)
 
+
+def digest(view: View) -> bytes:
+    return hashlib.sha256(canonical(view)).digest()
+
+
+@dataclass
+class ReplaySteps:
+    """What a replay says one center's view is after each event that changed it."""
+
+    at: dict[int, tuple[int, bytes]]  # position -> (events that changed it up to there, digest)
+    view: View  # after the last event
+
+    def expected(self, position: int) -> tuple[int, bytes]:
+        return self.at[position] if position else (0, digest(new_view(self.view["center"])))
+
+
+def replay_steps(service: Any, centers: list[str]) -> dict[str, ReplaySteps]:
+    """Fold the service's whole log event by event (the worker's way; the embedded runner's
+    runs of alerts give the same views) and note every view each center passes through."""
+    from infra.bootstrap import notification_reader
+    from projections.center_view import new_center, step
+
+    read = notification_reader(service)
+    folds = {c: new_center(c) for c in centers}
+    steps = {c: ReplaySteps({}, folds[c].view) for c in centers}
+    position = 0
+    while events := read(position, 1000):
+        for event in events:
+            for center in event.centers:
+                if center in folds and step(folds[center], event):
+                    at = steps[center].at
+                    at[event.notification_id] = (len(at) + 1, digest(folds[center].view))
+        position = events[-1].notification_id
+    return steps
 
 
 class Stack(Deployment):
