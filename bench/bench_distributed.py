@@ -591,6 +591,8 @@ def main(argv: list[str] | None = None) -> int:
             stack.kill("worker")
         if not args.only_scale:
             results["throughput"] = throughput(stack, args.incidents, args.copies, args.profile)
+            # now, not only at the end: a later stage may fail on a loaded machine
+            print(orjson.dumps({"throughput": results["throughput"]}).decode(), flush=True)
             if args.takeover_rounds > 0:
                 results["relay_takeover"] = relay_takeover(stack, args.takeover_rounds)
             stack.start("relay", "relay")

@@ -12,7 +12,10 @@ center's events in log order, and a new owner starts at or before the old one's 
 
 Its own consumer group, `<app id>-route`, separate from faust's: the broker gives the events
 topic's one partition to one worker of the group at a time, and to another one when that
-worker leaves or its session expires (the same timeouts as faust's group).
+worker leaves or its session expires (the same timeouts as faust's group). A partition this
+group never committed starts where faust's group (the same app id) left it, if it did: the
+`route` agent read it before this consumer did, so an upgraded worker does not route the whole
+log again (the group's offsets, had they expired, start it from the first record).
 """
 
 from __future__ import annotations
@@ -86,6 +89,12 @@ class Router:
             # may create it with its default count); by-center's is faust's already.
             await self.events.maybe_declare()
             await self.by_center.maybe_declare()
+            name = self.events.get_topic_name()
+            try:
+                await self.adopt([TopicPartition(name, p) for p in range(self.events.partitions)])
+            except KafkaError as exc:  # another worker of the group committed meanwhile, ...
+                log.warning("route: could not look up the route agent's offsets (%s); "
+                            "routing from the group's own, or the first record", exc)
             consumer = self._consumer()
             await consumer.start()
         except asyncio.CancelledError:
@@ -133,3 +142,26 @@ class Router:
             # commit, and the fold drops what this one already sent.
             log.warning("route: offsets not committed (%s); the next owner routes them again",
                         exc)
+
+    async def adopt(self, partitions: list[TopicPartition]) -> None:
+        """Commit, for each partition this group never committed, faust's group's offset:
+        before subscribing, so that no fetch starts from the first record meanwhile."""
+        group = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=self.group,
+                                 enable_auto_commit=False)
+        faust_group = AIOKafkaConsumer(bootstrap_servers=self.bootstrap,
+                                       group_id=self.app.conf.id, enable_auto_commit=False)
+        await group.start()
+        await faust_group.start()
+        try:
+            group.assign(partitions)  # to commit without joining: neither group is joined
+            for tp in partitions:
+                if await group.committed(tp) is not None:
+                    continue
+                offset = await faust_group.committed(tp)
+                if offset is not None:
+                    log.info("route: %s starts at offset %d, where the route agent left it",
+                             tp, offset)
+                    await group.commit({tp: offset})
+        finally:
+            await faust_group.stop()
+            await group.stop()

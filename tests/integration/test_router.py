@@ -142,3 +142,34 @@ async def test_one_worker_of_a_group_routes_and_another_takes_over_from_its_comm
         for app, task in zip(apps, tasks, strict=False):
             if not task.done():
                 await _stop(app, task)
+
+
+async def test_an_upgraded_worker_routes_from_where_the_route_agent_left_off(
+        tmp_path: Path, kafka_bootstrap: str) -> None:
+    tag = uuid.uuid4().hex[:8]
+    topic, group = f"events-upgrade-{tag}", f"upgrade-{tag}"
+    await ensure_topic(kafka_bootstrap, topic, 1, 1, TOPIC_CONFIGS)
+    await _produce(kafka_bootstrap, topic, range(1, 41))
+    # What the faust `route` agent of the same group had committed before the upgrade.
+    tp = TopicPartition(topic, 0)
+    agent = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap, group_id=group,
+                             enable_auto_commit=False)
+    await agent.start()
+    try:
+        agent.assign([tp])
+        await agent.commit({tp: 25})
+    finally:
+        await agent.stop()
+    app = create_app(WorkerConfig(app_id=group, bootstrap=kafka_bootstrap, topic=topic,
+                                  centers=frozenset({"city"}), partitions=2,
+                                  datadir=tmp_path), NoFanout())
+    router = app.event_router
+    task = await _start(app)
+    try:
+        async def caught_up() -> bool:
+            return router.committed.get(tp) == 40
+        await _until(caught_up, 60, "the router to route the rest of the topic")
+    finally:
+        await _stop(app, task)
+    assert router.received == 15
+    assert await _routed(kafka_bootstrap, f"{group}-by-center", 2) == list(range(26, 41))
