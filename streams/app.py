@@ -5,10 +5,10 @@ Two stages:
   (keyed by aggregate) in batches and sends, per center the batch's events route to, one
   record keyed by the center carrying its events with their source partition, in log order
   (streams/routing.py);
-- the `project` agent folds each record's events into the center's state (the same projection functions as the
-  embedded runner, storms included), hands the deltas and the view to the fan-out, the
-  incident records to the read model, and stores the state in a changelogged table as records
-  of bounded size (streams/center_table.py).
+- the `project` agent folds each record's events into the center's state (the same projection
+  functions as the embedded runner, storms included), hands the deltas and the view to the
+  fan-out, the incident records to the read model, and stores the state in a changelogged
+  table as records of bounded size (streams/center_table.py).
 The events topic has ONE partition (EVENTS_PARTITIONS): the relay writes it in notification
 order, `route` reads it in that order, and each center's copies share a by-center partition,
 so every center folds its events in log order, as a replay does. The fold is not
@@ -159,7 +159,7 @@ def create_app(
 
     # `route` is no agent: faust's per-record path cost more than routing (streams/router.py).
     app.event_router = Router(app, config.bootstrap, events, by_center, config.centers,
-                        config.batch_size, config.fetch_max_wait_ms)
+                              config.batch_size, config.fetch_max_wait_ms)
     app.task(app.event_router.run)
 
     # The table's content as center states, built on the first batch after the table was
