@@ -212,7 +212,8 @@ def worker_rate(stack: Stack, notifications: list[Any], copies: int,
 STAGES = [  # (stage, frames that belong to it), for the worker before and after #17 target 4
     ("route: decode stored events", ("StoredEvent", "from_stored", "stored_envelope")),
     ("route: encode by-center records", ("route (streams/routing",)),
-    ("route: send by-center records", ("route (streams/app",)),
+    ("route: send by-center records", ("route (streams/app", "route (streams/router")),
+    ("route: read the events topic (the router's getmany, commit)", ("run (streams/router",)),
     ("project: decode by-center records", ("Routed", "copies (streams/routing")),
     ("project: fold", ("fold_each", "fold (streams")),
     ("project: Redis publish", ("publish (infra/distributed/redis_fanout",)),
@@ -590,6 +591,8 @@ def main(argv: list[str] | None = None) -> int:
             stack.kill("worker")
         if not args.only_scale:
             results["throughput"] = throughput(stack, args.incidents, args.copies, args.profile)
+            # now, not only at the end: a later stage may fail on a loaded machine
+            print(orjson.dumps({"throughput": results["throughput"]}).decode(), flush=True)
             if args.takeover_rounds > 0:
                 results["relay_takeover"] = relay_takeover(stack, args.takeover_rounds)
             stack.start("relay", "relay")

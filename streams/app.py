@@ -1,13 +1,14 @@
 """The faust-streaming app: `linkage.events` -> re-keyed by center -> center views -> fan-out.
 
-Two agents of a few lines each:
-- `route` reads stored events (keyed by aggregate) in batches and sends, per center the
-  batch's events route to, one record keyed by the center carrying its events with their
-  source partition, in log order (streams/routing.py);
-- `project` folds each record's events into the center's state (the same projection functions as the
-  embedded runner, storms included), hands the deltas and the view to the fan-out, the
-  incident records to the read model, and stores the state in a changelogged table as records
-  of bounded size (streams/center_table.py).
+Two stages:
+- `route` (streams/router.py: a plain aiokafka consumer, not an agent) reads stored events
+  (keyed by aggregate) in batches and sends, per center the batch's events route to, one
+  record keyed by the center carrying its events with their source partition, in log order
+  (streams/routing.py);
+- the `project` agent folds each record's events into the center's state (the same projection
+  functions as the embedded runner, storms included), hands the deltas and the view to the
+  fan-out, the incident records to the read model, and stores the state in a changelogged
+  table as records of bounded size (streams/center_table.py).
 The events topic has ONE partition (EVENTS_PARTITIONS): the relay writes it in notification
 order, `route` reads it in that order, and each center's copies share a by-center partition,
 so every center folds its events in log order, as a replay does. The fold is not
@@ -41,6 +42,7 @@ from streams import routing
 from streams.center_table import SEP, Write, batch_writes, load, next_offsets, offset_write
 from streams.folding import CenterState, fold_each, new_state
 from streams.offsets import admit
+from streams.router import Router
 from streams.transport import transport_class
 
 log = logging.getLogger(__name__)
@@ -81,13 +83,12 @@ class WorkerConfig:
     datadir: Path = Path("var/worker")
     fetch_max_wait_ms: int = 20  # how long a fetch may wait for data (see streams/transport.py)
     check_every: float = 0.5  # seconds between checks that the broker kept our records
-    # `route` sends one by-center record per center for up to `batch_size` stored events, or
-    # what `route_within` seconds bring; `project` folds up to `batch_size` such records, or
-    # what `batch_within` seconds bring, then writes each touched center once: one table
-    # (changelog) write and one Redis round trip per center per batch instead of per event.
-    # Each window is waited in full when fewer records come (faust's take_events): latency.
+    # `route` sends one by-center record per center for up to `batch_size` stored events (what
+    # one fetch brought: it waits for no more); `project` folds up to `batch_size` such
+    # records, or what `batch_within` seconds bring, then writes each touched center once: one
+    # table (changelog) write and one Redis round trip per center per batch instead of per
+    # event. Its window is waited in full when fewer records come (faust's take_events): latency.
     batch_size: int = 500
-    route_within: float = 0.005
     batch_within: float = 0.01
     queue_size: int = QUEUE_SIZE  # open cases a view's urgency queue holds
     options: dict[str, Any] = field(default_factory=dict)
@@ -101,15 +102,21 @@ class BrokerLostRecords(RuntimeError):
     """The broker no longer holds records it had (an in-memory broker restarted)."""
 
 
+class WorkerApp(faust.App):
+    """The worker's faust app and the events consumer that feeds it (streams/router.py)."""
+
+    event_router: Router
+
+
 def create_app(
     config: WorkerConfig,
     fanout: Fanout,
     new_epoch: Callable[[], str] = lambda: uuid.uuid4().hex[:12],
     on_broker_lost: Callable[[str], None] = _raise,
     rows: Rows | None = None,
-) -> faust.App:
+) -> WorkerApp:
     config.datadir.mkdir(parents=True, exist_ok=True)
-    app = faust.App(
+    app = WorkerApp(
         config.app_id,
         broker=f"kafka://{config.bootstrap}",
         store="memory://",  # tables are rebuilt from their changelog on start
@@ -155,24 +162,14 @@ def create_app(
             on_broker_lost(f"{by_center.get_topic_name()} went back (partition: (was, now)) {back}")
         seen.update(ends)
 
-    # The next offset each agent expects per partition (streams/offsets.py): `route` starts from
-    # the group's committed offset after each assignment, `project` from its table's markers.
-    routed: dict[int, int] = {}
+    # `route` is no agent: faust's per-record path cost more than routing (streams/router.py);
+    # its plain consumer commits only what it routed, so it skips nothing. `project` checks
+    # each partition's offsets (streams/offsets.py): faust's consumer can skip records around
+    # a start, and `read` fetches them from the broker.
     read = functools.partial(read_records, config.bootstrap)
-
-    @app.agent(events, name="route")
-    async def route(stream: faust.StreamT[bytes]) -> None:
-        async for batch in stream.take_events(  # type: ignore[attr-defined]  # not in StreamT
-                config.batch_size, within=config.route_within):
-            for event in batch:
-                if event.message.partition not in routed:
-                    committed = _committed(app, event.message.tp)
-                    if committed is not None:
-                        routed[event.message.partition] = committed
-            batch = await admitted(read, events.get_topic_name(), batch, routed)
-            for center, value in routing.route(((e.message.partition, e.value) for e in batch),
-                                               config.centers):
-                await by_center.send(key=center, value=value)
+    app.event_router = Router(app, config.bootstrap, events, by_center, config.centers,
+                              config.batch_size, config.fetch_max_wait_ms)
+    app.task(app.event_router.run)
 
     # The table's content as center states, built on the first batch after the table was
     # (re)loaded: partitions assigned or revoked drop it (see `forget`).
@@ -186,7 +183,6 @@ def create_app(
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def forget_assigned(sender: Any, assigned: Any, **_: Any) -> None:
         cache.clear()
-        routed.clear()  # faust seeks to the committed offsets
 
     def states() -> dict[str, CenterState]:
         if "states" not in cache:

@@ -1,6 +1,7 @@
 """`/metrics` of `linkage worker` (LINKAGE_WORKER_METRICS_PORT): the worker's consumer lag (records
 in its assigned partitions it has not read yet), its partitions and the events it processed,
-read from faust when scraped."""
+read from faust and from the events consumer (streams/router.py: the events topic is read
+outside faust) when scraped."""
 
 from __future__ import annotations
 
@@ -19,8 +20,9 @@ class WorkerCollector(Collector):
         self.app = app
 
     def lag(self) -> tuple[int, int]:
-        """(records not yet read in the partitions the agents consume, those partitions): the
-        table changelogs (read only to recover) and faust's leader topic are not counted."""
+        """(records not yet read in the partitions the agents and the router consume, those
+        partitions): the table changelogs (read only to recover) and faust's leader topic are
+        not counted."""
         consumer = self.app.consumer
         assigned = {tp for tp in consumer.assignment()
                     if not tp.topic.endswith(IGNORED_SUFFIXES)}
@@ -30,7 +32,9 @@ class WorkerCollector(Collector):
             read = consumer._read_offset.get(tp)  # faust keeps no public accessor for it
             if end is not None:
                 behind += max(0, int(end) - (int(read) + 1 if read is not None else 0))
-        return behind, len(assigned)
+        router = getattr(self.app, "event_router", None)
+        routing_behind, routing = router.lag() if router is not None else (0, 0)
+        return behind + routing_behind, len(assigned) + routing
 
     def collect(self) -> Iterator[Metric]:
         try:
@@ -44,11 +48,14 @@ class WorkerCollector(Collector):
             yield GaugeMetricFamily("linkage_worker_partitions",
                                     "Partitions this worker's agents consume", value=assigned)
         monitor = self.app.monitor
-        yield CounterMetricFamily("linkage_worker_events", "Events this worker's agents took",
-                                  value=monitor.events_total)
+        router = getattr(self.app, "event_router", None)
+        routed = router.received if router is not None else 0
+        yield CounterMetricFamily("linkage_worker_events",
+                                  "Events this worker's agents and router took",
+                                  value=monitor.events_total + routed)
         yield CounterMetricFamily("linkage_worker_messages_received",
                                   "Records this worker received from Kafka",
-                                  value=monitor.messages_received_total)
+                                  value=monitor.messages_received_total + routed)
 
 
 def serve_worker_metrics(app: Any, port: int, host: str = "127.0.0.1") -> CollectorRegistry:
