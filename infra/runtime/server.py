@@ -36,6 +36,7 @@ from websockets.extensions.permessage_deflate import (
     PerMessageDeflate,
     ServerPerMessageDeflateFactory,
 )
+from websockets.protocol import State
 from websockets.server import ServerProtocol
 
 from command_center.hub import FRAME_WRITER
@@ -102,6 +103,7 @@ class BoundedWebSocketProtocol(WebSocketsSansIOProtocol):
     def can_write(self) -> bool:
         """Whether a frame written now goes out without waiting: open, and not paused."""
         return (self.handshake_complete and not self.close_sent and not self.disconnected
+                and self.conn.state is State.OPEN  # not after a close frame either way
                 and self.writable.is_set() and not self.transport.is_closing()
                 and self._encoding() is not None)
 
