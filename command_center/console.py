@@ -2,7 +2,8 @@
 
 Three tasks per connection: the reader feeds client messages to the protocol, the pump sends
 what the protocol says next (one send at a time, each bounded by the send timeout), and an
-optional timer closes the socket when the token that opened it expires.
+optional timer closes the socket when the token that opened it expires. While the pump waits
+with nothing to send, the hub writes live deltas through the server's `FrameWriter` itself.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from command_center.auth import RateLimit, token_expiry
-from command_center.hub import Subscription
+from command_center.hub import FRAME_WRITER, Subscription
 from command_center.problems import Problem
 from command_center.protocol import (
     CLOSE_POLICY,
@@ -28,6 +29,7 @@ from command_center.protocol import (
     Close,
     Console,
     Send,
+    TakeSnapshot,
     error_frame,
     parse,
 )
@@ -72,27 +74,37 @@ class ConsoleSession:
         return console.dropped, console.resyncs
 
     async def pump(self) -> Close:
-        """Send until the protocol says close; returns that Close (not sent yet)."""
+        """Send until the protocol says close; returns that Close (not sent yet). While it waits
+        with nothing to send, the hub may write live deltas to the socket itself (`idle`)."""
         counted = (0, 0)
         while True:
             step = self.console.next_step()
             counted = self._count(*counted)
             if step is None:
+                self.sub.idle = True
                 await self.sub.ready.wait()
+                self.sub.idle = False
                 self.sub.ready.clear()
                 continue
             if isinstance(step, Close):
                 return step
-            if isinstance(step, Send):
-                text = step.text
-            else:
-                epoch, seq, view = await _maybe(self.svc.views.snapshot(self.center))
-                text = self.console.snapshot(epoch, seq, view)
-            try:
-                await asyncio.wait_for(self.ws.send_text(text), self.console.send_timeout)
-            except TimeoutError:
+            if not await self._send(step):
                 return self.console.send_timed_out()
-            self.svc.metrics.frames.labels("sent").inc()
+
+    async def _send(self, step: Send | TakeSnapshot) -> bool:
+        """Send one frame; False when it did not go out within the send timeout. (Its own frame:
+        an idle console must not keep its snapshot and the view it came from alive.)"""
+        if isinstance(step, Send):
+            text = step.text
+        else:
+            epoch, seq, view = await _maybe(self.svc.views.snapshot(self.center))
+            text = self.console.snapshot(epoch, seq, view)
+        try:
+            await asyncio.wait_for(self.ws.send_text(text), self.console.send_timeout)
+        except TimeoutError:
+            return False
+        self.svc.metrics.frames.labels("sent").inc()
+        return True
 
 
 async def _read(ws: WebSocket, sub: Subscription, first: asyncio.Future[ClientMessage | None],
@@ -164,6 +176,7 @@ async def console_endpoint(ws: WebSocket) -> None:
         return
     console = Console(center, svc.hub.queue_size, svc.max_overflows, svc.send_timeout)
     sub = svc.hub.subscribe(center, console)
+    sub.writer = ws.scope.get("extensions", {}).get(FRAME_WRITER)  # None: every frame via send
     session = ConsoleSession(ws, svc, sub)
     first: asyncio.Future[ClientMessage | None] = asyncio.get_running_loop().create_future()
     limit = RateLimit(svc.ws_rate, svc.ws_burst) if svc.ws_rate > 0 else None

@@ -3,12 +3,17 @@
 Each console's protocol state (`command_center/protocol.py`) holds its own bounded queue and
 decides what to do when it overflows; the hub offers it every frame of its center and wakes
 its sender (`command_center/console.py`). The embedded runner and the Redis subscriber feed it.
+
+A console whose sender is idle, whose queue is empty and whose connection can take a frame
+without waiting (a `FrameWriter`, from the server runtime) is written to directly instead: the
+frame is encoded for the wire once per publication and written to each such connection in one
+pass, with no task woken and nothing awaited. Any other console gets the frame queued as before.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -28,17 +33,42 @@ class ViewSource(Protocol):
     def has_center(self, center: str) -> bool: ...
 
 
+FRAME_WRITER = "linkage.frame_writer"  # the ASGI scope extension that carries a FrameWriter
+
+
+class FrameWriter(Protocol):
+    """A console's connection, written to without awaiting (infra/runtime/server.py)."""
+
+    def can_write(self) -> bool:
+        """Whether a frame written now goes out without waiting (open, not paused)."""
+        ...
+
+    def write_text(self, text: str, encoded: dict[Hashable, bytes]) -> None:
+        """Write one text frame; `encoded`: its wire bytes by encoding, shared by one publication."""
+        ...
+
+
 @dataclass(eq=False)
 class Subscription:
-    """A console on the hub: its protocol state, and the event that wakes its sender."""
+    """A console on the hub: its protocol state, the event that wakes its sender, and, while
+    that sender waits with nothing to send (`idle`), the connection to write to directly."""
 
     center: str
     console: Console
     ready: asyncio.Event = field(default_factory=asyncio.Event)
+    writer: FrameWriter | None = None
+    idle: bool = False
 
-    def offer(self, frame: Frame) -> None:
+    def offer(self, frame: Frame, encoded: dict[Hashable, bytes] | None = None) -> bool:
+        """Hand the console a frame; True when it was written at once."""
+        writer = self.writer
+        if self.idle and writer is not None and writer.can_write() \
+                and self.console.send_now(frame):
+            writer.write_text(frame.text, {} if encoded is None else encoded)
+            return True
         self.console.offer(frame)
         self.ready.set()
+        return False
 
 
 class Hub:
@@ -48,6 +78,8 @@ class Hub:
         self.queue_size = queue_size
         self._subs: dict[str, set[Subscription]] = {}
         self.published = 0
+        self.written = 0  # frames written to a console directly (the others went to its sender)
+        self.on_written: Callable[[int], object] | None = None  # e.g. a metric's inc
 
     def subscribe(self, center: str, console: Console | None = None) -> Subscription:
         sub = Subscription(center, console or Console(center, self.queue_size))
@@ -63,8 +95,14 @@ class Hub:
 
     def publish_frame(self, center: str, frame: Frame) -> None:
         self.published += 1
+        encoded: dict[Hashable, bytes] = {}
+        written = 0
         for sub in self._subs.get(center, ()):
-            sub.offer(frame)
+            written += sub.offer(frame, encoded)
+        if written:
+            self.written += written
+            if self.on_written is not None:
+                self.on_written(written)
 
     def centers(self) -> list[str]:
         """The centers at least one console watches."""

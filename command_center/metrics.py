@@ -132,6 +132,7 @@ def watch(metrics: Metrics, svc: Any) -> None:
                   svc.hub.count)
     metrics.counter("linkage_console_frames_published", "Deltas the fan-out handed this "
                     "process's hub", lambda: svc.hub.published)
+    svc.hub.on_written = metrics.frames.labels("sent").inc  # deltas the hub wrote itself
 
     def ingest_counts() -> list[tuple[Sequence[str], float]]:
         counts = dict(svc.intake.stats.counts)

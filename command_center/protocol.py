@@ -207,6 +207,17 @@ class Console:
             return
         self._pending.append(frame)
 
+    def send_now(self, frame: Frame) -> bool:
+        """Whether `frame` is the very next thing to send, with nothing queued or due before it;
+        if so it counts as sent (the driver writes it at once) and False means: `offer` it."""
+        if self._closing is not None or not self.started or self.overflowed \
+                or self._wants_snapshot or self._replies or self._backlog or self._pending:
+            return False
+        if not frame.text or frame.epoch != self.epoch or frame.seq != self.seq + 1:
+            return False  # a marker, a resync or a repeat: the queue's rules decide
+        self.seq = frame.seq
+        return True
+
     def start(self, first: ClientMessage | None) -> Resume | None:
         """The first message (None: none came in time). Returns the Resume whose history the
         driver fetches and hands to `resumed`; otherwise a snapshot is due."""

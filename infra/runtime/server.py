@@ -10,6 +10,13 @@ socket, its buffers (megabytes in the kernel) and its task forever. Here:
 - a keepalive ping left unanswered reaches the app as a disconnect with code 1011 and its
   reason, so the app can count it (uvicorn reports it as a plain 1005);
 - `send_buffer` bounds the kernel's send buffer of each websocket (0: the kernel's default).
+
+For the console fan-out (`command_center/hub.py`), each connection is also a `FrameWriter`, handed
+to the app as the ASGI scope extension `linkage.frame_writer`: the hub writes a delta's frame to
+every idle console in one pass, encoded once per publication, instead of waking a task per console
+to go through the ASGI send. For that, permessage-deflate is negotiated without server context
+takeover: each message is compressed on its own, so one compressed frame is valid for every
+connection, and no connection keeps a compressor (~40 KiB of zlib state each) between messages.
 """
 
 from __future__ import annotations
@@ -18,14 +25,27 @@ import asyncio
 import contextlib
 import socket
 import struct
+import zlib
+from collections.abc import Hashable
 from typing import Any
 
 import uvicorn
 from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.extensions.permessage_deflate import (
+    PerMessageDeflate,
+    ServerPerMessageDeflateFactory,
+)
+from websockets.protocol import State
+from websockets.server import ServerProtocol
 
+from command_center.hub import FRAME_WRITER
 from command_center.protocol import CLOSE_PING_TIMEOUT, PING_TIMEOUT_REASON
 from infra.settings import Settings
+
+# uvicorn's (and websockets') memory-saving deflate settings, plus no server context takeover.
+DEFLATE_LEVEL, DEFLATE_MEMLEVEL = -1, 5
+DEFLATE_SETTINGS = {"memLevel": DEFLATE_MEMLEVEL}
 
 
 class _ResettingTransport:
@@ -63,6 +83,53 @@ class BoundedWebSocketProtocol(WebSocketsSansIOProtocol):
     send_timeout: float = 10.0
     send_buffer: int = 0
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.config.ws_per_message_deflate:
+            self.conn = ServerProtocol(
+                extensions=[ServerPerMessageDeflateFactory(
+                    server_no_context_takeover=True, server_max_window_bits=12,
+                    client_max_window_bits=12, compress_settings=DEFLATE_SETTINGS)],
+                max_size=self.config.ws_max_size, logger=self.conn.logger)
+
+    def handle_connect(self, event: Any) -> None:
+        super().handle_connect(event)
+        if not self.close_sent:  # the app's task starts later, with this scope
+            extensions: dict[str, object] = self.scope["extensions"]  # type: ignore[assignment]
+            extensions[FRAME_WRITER] = self
+
+    # -- FrameWriter (command_center/hub.py) -----------------------------------------------------
+
+    def can_write(self) -> bool:
+        """Whether a frame written now goes out without waiting: open, and not paused."""
+        return (self.handshake_complete and not self.close_sent and not self.disconnected
+                and self.conn.state is State.OPEN  # not after a close frame either way
+                and self.writable.is_set() and not self.transport.is_closing()
+                and self._encoding() is not None)
+
+    def write_text(self, text: str, encoded: dict[Hashable, bytes]) -> None:
+        """Write `text` as one text frame; `encoded` holds the frame's bytes by encoding, shared
+        by every connection a publication goes to."""
+        key = self._encoding()
+        assert key is not None, "write_text without can_write()"
+        wire = encoded.get(key)
+        if wire is None:
+            wire = encoded[key] = _encode(text.encode(), key)
+        self.transport.write(wire)
+
+    def _encoding(self) -> tuple[int, int] | None:
+        """(0, 0) plain; (1, window bits) deflated on its own; None: this connection's frames
+        depend on its own state (deflate with context takeover) and cannot be shared."""
+        extensions = self.conn.extensions
+        if not extensions:
+            return (0, 0)
+        deflate = extensions[0]
+        if len(extensions) == 1 and isinstance(deflate, PerMessageDeflate) \
+                and deflate.local_no_context_takeover \
+                and deflate.compress_settings == DEFLATE_SETTINGS:
+            return (1, deflate.local_max_window_bits)
+        return None
+
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
         if self.send_buffer > 0:
@@ -96,6 +163,24 @@ class BoundedWebSocketProtocol(WebSocketsSansIOProtocol):
             self.queue.put_nowait({"type": "websocket.disconnect", "code": CLOSE_PING_TIMEOUT,
                                    "reason": PING_TIMEOUT_REASON})
         super().keepalive_timeout()
+
+
+def _encode(data: bytes, encoding: tuple[int, int]) -> bytes:
+    """A server's (unmasked) final text frame carrying `data` (RFC 6455 5.2), deflated as
+    websockets deflates a message without context takeover (RFC 7692 7.2.1) when asked."""
+    first = 0x81  # FIN, text
+    if encoding[0]:
+        encoder = zlib.compressobj(DEFLATE_LEVEL, wbits=-encoding[1], memLevel=DEFLATE_MEMLEVEL)
+        data = (encoder.compress(data) + encoder.flush(zlib.Z_SYNC_FLUSH))[:-4]
+        first |= 0x40  # RSV1: a compressed message
+    n = len(data)
+    if n < 126:
+        header = struct.pack("!BB", first, n)
+    elif n < 1 << 16:
+        header = struct.pack("!BBH", first, 126, n)
+    else:
+        header = struct.pack("!BBQ", first, 127, n)
+    return header + data
 
 
 def websocket_protocol(send_timeout: float, send_buffer: int = 0) -> type[BoundedWebSocketProtocol]:

@@ -188,3 +188,34 @@ async def test_a_killed_server_restarts_and_the_console_resumes_with_no_gap(
             assert (await client.get("/api/centers/130706/view")).json() == view
     finally:
         server.kill()
+
+
+async def test_consoles_with_and_without_compression_get_deltas_the_hub_wrote_itself(
+    server: RunningServer,
+) -> None:
+    """Idle consoles get each delta from the hub's one pass over the sockets (encoded once per
+    publication, deflated without context takeover, or plain), and rebuild the HTTP view."""
+    hub = server.embedded.hub  # type: ignore[attr-defined]
+    consoles = []
+    for compression in ("deflate", None, "deflate", None):
+        ws = await websockets.connect(server.console_url("130706"), compression=compression)
+        await ws.send('{"type":"hello"}')
+        snapshot = await recv(ws)
+        consoles.append((ws, snapshot["view"], snapshot["seq"]))
+    negotiated = [ws.response.headers.get("Sec-WebSocket-Extensions") for ws, _, _ in consoles]
+    assert negotiated[1] is None and negotiated[3] is None
+    assert negotiated[0] is not None and "server_no_context_takeover" in negotiated[0]
+    written = hub.written
+    ids = await post_reports(server, XIAHUAYUAN_GRID, 5)
+    for ws, view, seq in consoles:
+        while not all(i in view["queue"] for i in ids):
+            delta = await recv(ws)
+            assert (delta["type"], delta["seq"]) == ("delta", seq + 1)
+            seq = delta["seq"]
+            apply_changes(view, delta["changes"])
+        await ws.close()
+    assert hub.written - written >= 4 * 5  # every console took its deltas from the hub directly
+    async with httpx.AsyncClient(base_url=server.url, headers=server.headers) as client:
+        response = await client.get("/api/centers/130706/view")
+    assert response.headers["x-linkage-seq"] == str(seq)
+    assert all(view == response.json() for _, view, _ in consoles)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Hashable
 from typing import Any
 
 import orjson
@@ -137,3 +138,93 @@ async def test_publishing_never_waits_for_a_console() -> None:
     assert all(s.console.overflowed and len(s.console.pending) <= 1 for s in subs)
     hub.unsubscribe(subs[0])
     assert hub.count("c") == 99
+
+
+class FakeWriter:
+    """A connection the hub writes to directly; records the order of everything a console got,
+    whichever way it went (the `log` is shared with the socket's)."""
+
+    def __init__(self, log: list[dict[str, Any]], encodings: list[str]) -> None:
+        self.log = log
+        self.encodings = encodings  # every encoding computed, across all writers
+        self.paused = False
+
+    def can_write(self) -> bool:
+        return not self.paused
+
+    def write_text(self, text: str, encoded: dict[Hashable, bytes]) -> None:
+        if "plain" not in encoded:
+            self.encodings.append(text)
+            encoded["plain"] = text.encode()
+        self.log.append({**orjson.loads(encoded["plain"]), "direct": True})
+
+
+def direct_session(hub: Hub, source: Source, encodings: list[str]) -> tuple[ConsoleSession,
+                                                                            FakeSocket, FakeWriter]:
+    ws = FakeSocket()
+    writer = FakeWriter(ws.sent, encodings)
+    console = session(hub, source, ws)
+    console.sub.writer = writer
+    return console, ws, writer
+
+
+async def idle(console: ConsoleSession) -> None:
+    """Until the console's pump waits with nothing to send (a liveness guard)."""
+    async def until() -> None:
+        while not console.sub.idle:
+            await asyncio.sleep(0)
+    await asyncio.wait_for(until(), 5)
+
+
+async def test_idle_consoles_are_written_directly_with_one_encoding_per_delta() -> None:
+    hub = Hub()
+    source = Source(hub)
+    encodings: list[str] = []
+    consoles = [direct_session(hub, source, encodings) for _ in range(3)]
+    pumps = []
+    for console, _, _ in consoles:
+        await console.start(None)
+        pumps.append(asyncio.create_task(console.pump()))
+    for console, _, _ in consoles:
+        await idle(console)
+    for n in range(1, 4):
+        source.change(n)
+    assert len(encodings) == 3  # once per delta, not once per console
+    assert hub.written == 9
+    for console, ws, _ in consoles:
+        assert [f["type"] for f in ws.sent] == ["snapshot", "delta", "delta", "delta"]
+        assert all(f.get("direct") for f in ws.sent[1:])
+        assert console.console.seq == 3 and not console.console.pending
+    for pump in pumps:
+        pump.cancel()
+
+
+async def test_a_console_that_cannot_take_a_frame_now_gets_it_from_its_queue_in_order() -> None:
+    hub = Hub()
+    source = Source(hub)
+    console, ws, writer = direct_session(hub, source, [])
+    written: list[int] = []
+    hub.on_written = written.append
+    await console.start(None)
+    pump = asyncio.create_task(console.pump())
+    await idle(console)
+    source.change(1)  # written directly
+    writer.paused = True  # the connection's buffer is full
+    source.change(2)
+    source.change(3)
+    writer.paused = False
+    source.change(4)  # 2 and 3 are still queued: 4 must not overtake them
+    await sent(ws, 5)
+    await idle(console)
+    source.change(5)  # the queue is empty again: direct
+    pump.cancel()
+    assert [(f["seq"], bool(f.get("direct"))) for f in ws.sent[1:]] == [
+        (1, True), (2, False), (3, False), (4, False), (5, True)]
+    view = ws.sent[0]["view"]
+    for frame in ws.sent[1:]:
+        apply_changes(view, frame["changes"])
+    assert view == source.view
+    assert written == [1, 1]
+    svc = console.svc
+    assert isinstance(svc, Svc)
+    assert svc.frames("sent") == 4  # the snapshot and the three the pump sent

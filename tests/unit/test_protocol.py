@@ -297,3 +297,31 @@ def test_the_cursor_drops_repeats_and_hands_on_what_a_reconnection_missed() -> N
     assert not cursor.accept("c", frame(9))
     assert cursor.caught_up("d", None, ("", 0)) == []
     assert cursor.accept("c", frame(1, "e2"))  # a new epoch starts over
+
+
+def test_a_delta_is_sent_at_once_only_when_it_is_the_next_one_and_nothing_waits_before_it() -> None:
+    console = started(10)
+    assert console.send_now(frame(11))
+    assert console.seq == 11 and console.next_step() is None  # counted as sent, not queued
+    assert not console.send_now(frame(13))  # a gap: the queue's rules resync
+    assert not console.send_now(frame(11))  # a repeat
+    assert not console.send_now(frame(12, "e2"))  # another epoch
+    assert not console.send_now(Frame("e1", 12, ""))  # a marker
+    assert console.seq == 11
+    console.offer(frame(12))
+    assert not console.send_now(frame(13))  # 12 is queued: 13 must not overtake it
+    console.receive(Ping())
+    assert [console.next_step(), console.next_step()] == [Send(PONG), Send(frame(12).text)]
+    assert console.send_now(frame(13))
+    console.receive(SnapshotRequest())
+    assert not console.send_now(frame(14))  # a snapshot is due first
+    console.close(CLOSE_POLICY, "rate", "rate_limit")
+    assert not console.send_now(frame(14))
+
+
+def test_nothing_is_sent_at_once_before_the_first_message_decides_how_to_start() -> None:
+    console = Console("c")
+    assert not console.send_now(frame(1))
+    console.start(Resume("e1", 10))
+    console.resumed(Resume("e1", 10), history(11, 12))
+    assert not console.send_now(frame(13))  # the history a resume asked for goes first
