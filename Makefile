@@ -29,9 +29,9 @@ run: install
 	LINKAGE_ACCESS_LOG=$(ACCESS_LOG) $(BIN)/linkage serve --host $(HOST) --port $(PORT) --demo
 
 # Distributed mode on this machine: Tansu broker, relay, faust worker, two hubs (PORT, PORT+1),
-# demo feeds; PostgreSQL and Redis from LINKAGE_POSTGRES_DSN / LINKAGE_REDIS_URL.
+# demo feeds; PostgreSQL and Redis from LINKAGE_POSTGRES_DSN / LINKAGE_REDIS_URL. Access log as for `run`.
 run-distributed: install-dev
-	$(BIN)/linkage up --port $(PORT)
+	LINKAGE_ACCESS_LOG=$(ACCESS_LOG) $(BIN)/linkage up --port $(PORT)
 
 lint: install-dev
 	$(BIN)/ruff check .
