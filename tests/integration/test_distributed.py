@@ -153,11 +153,13 @@ def test_relay_killed_mid_stream_resumes_without_loss_or_double_counting(stack: 
                what="the relay reporting no lag")
 
 
-def test_worker_killed_recovers_its_table_from_the_changelog(stack: Stack) -> None:
-    stack.start("relay", "relay")
-    stack.start("worker", "worker")
+RECOVERY = "Highwater for active changelog partitions"
+
+
+def _kill_worker_while_writing(stack: Stack, city: str) -> str:
+    """SIGKILL the worker while 120 incidents are written, start it again, and wait for its
+    table's recovery; the restarted worker's log from its recovery on."""
     writer = _write_in_background(stack, incidents=120, seed=5)
-    city = "130700"
     wait_until(lambda: stack.redis_state()[city][1] > 60, 90, what="worker under way")
     # A batch reaches Redis before its table writes: kill once whole batches of them reached the
     # broker (one batch may now carry the first 60 deltas, and a kill after the first record
@@ -167,13 +169,18 @@ def test_worker_killed_recovers_its_table_from_the_changelog(stack: Stack) -> No
     writer.join(120)
     killed_log = len(stack.log("worker"))
     stack.start("worker", "worker")
+    wait_until(lambda: RECOVERY in stack.log("worker")[killed_log:], 90,
+               what="the restarted worker's recovery")
+    return stack.log("worker")[killed_log:].split(RECOVERY, 1)[1]
+
+
+def test_worker_killed_recovers_its_table_from_the_changelog(stack: Stack) -> None:
+    stack.start("relay", "relay")
+    stack.start("worker", "worker")
     # The restarted worker read its table back from a non-empty changelog (its own recovery:
     # the killed worker may have folded everything before it died, then the views were already
     # converged when the new one started).
-    recovery = "Highwater for active changelog partitions"
-    wait_until(lambda: recovery in stack.log("worker")[killed_log:], 90,
-               what="the restarted worker's recovery")
-    restarted = stack.log("worker")[killed_log:].split(recovery, 1)[1]
+    restarted = _kill_worker_while_writing(stack, "130700")
     highwaters = [int(h) for h in re.findall(r"\|\s*\d+\s*\|\s*(-?\d+)\s*\|", restarted[:2000])]
     assert highwaters and max(highwaters) > 0
     # ...and folds on from it: more cases after the restart reach the views too.
@@ -226,16 +233,7 @@ def test_a_console_following_deltas_through_a_worker_kill_holds_only_replayed_vi
     consoles = {c: Console(f"{hub}?center={c}&token={stack.token}") for c in stack.centers}
     fresh: dict[str, Console] = {}
     try:
-        writer = _write_in_background(stack, incidents=120, seed=5)
-        wait_until(lambda: stack.redis_state()[city][1] > 60, 90, what="worker under way")
-        wait_until(lambda: stack.changelog_records() >= 40, 60, what="table records on the broker")
-        stack.kill("worker", signal.SIGKILL)
-        writer.join(120)
-        killed_log = len(stack.log("worker"))
-        stack.start("worker", "worker")
-        recovery = "Highwater for active changelog partitions"
-        wait_until(lambda: recovery in stack.log("worker")[killed_log:], 90,
-                   what="the restarted worker's recovery")
+        _kill_worker_while_writing(stack, city)
         _write_in_background(stack, incidents=10, seed=6).join(120)
         stack.wait_converged(120, views=True, what="views after the worker restarted")
 
