@@ -91,7 +91,7 @@ def delivery_rate(n: int, sink: Sink, work: Path, first_plain: bool) -> tuple[fl
     def count(subscription: str, outcome: str) -> None:
         delivered[0] += outcome == "delivered"
 
-    deliverer = Deliverer(store, lambda after, limit: [], lambda: [subscription],
+    deliverer = Deliverer(store, lambda after, limit, types: [], lambda: [subscription],
                           sender="bench", head=lambda: n, tuning=Tuning(poll=0.01),
                           on_result=count)
 

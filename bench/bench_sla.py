@@ -215,7 +215,7 @@ def script_history(service: Any, events: int) -> int:
 def bench_rebuild(events: int, reps: int, tmp: Path) -> dict[str, Any]:
     from command_center.ledger import Ledger
     from domain.application import IncidentService
-    from infra.bootstrap import log_reader
+    from infra.bootstrap import ledger_reader
     from infra.loaders.sla_policy import load_policy
 
     env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(tmp / "events.db"),
@@ -224,7 +224,7 @@ def bench_rebuild(events: int, reps: int, tmp: Path) -> dict[str, Any]:
     start = time.perf_counter()
     stored = script_history(service, events)
     generate_s = time.perf_counter() - start
-    read = log_reader(service)
+    read = ledger_reader(service)
     # What generating left alive weighs on the garbage collector in both phases alike; park it.
     gc.collect()
     gc.freeze()

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable
 
 from projections.assessment import Assessment
-from projections.envelope import Envelope
+from projections.envelope import SKIP, Envelope
 from projections.orders import OpenOrders
 
 # (after notification id, limit) -> the envelopes after it, in order
@@ -28,7 +28,8 @@ class Ledger:
         self.lock = threading.RLock()
 
     def catch_up(self) -> int:
-        """Fold every notification after the position; returns how many were folded."""
+        """Fold every notification after the position; returns how many events were folded
+        (a reader's skip markers are not events)."""
         folded = 0
         with self.lock:
             while True:
@@ -39,4 +40,4 @@ class Ledger:
                     self.assessment.apply(event)
                     self.orders.apply(event)
                 self.position = batch[-1].notification_id
-                folded += len(batch)
+                folded += sum(event.type != SKIP for event in batch)

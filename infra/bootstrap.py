@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -73,7 +73,7 @@ from infra.store.sqlite_recorder import LinkageSQLiteRecorder
 from infra.store.view_store import PostgresViewStore, SQLiteViewStore, ViewStore
 from infra.store.write_turn import WriteTurn
 from projections.assessment import Assessment
-from projections.envelope import Envelope, from_rows, from_state, from_stored
+from projections.envelope import Envelope, from_rows, from_state, from_stored, skip_to
 from streams.app import EVENTS_PARTITIONS, WorkerConfig
 from streams.app import create_app as create_worker_app
 
@@ -106,18 +106,6 @@ def notification_reader(service: IncidentService) -> ReadNotifications:
             from_stored(n.id, n.originator_id, n.originator_version, n.topic, n.state)
             for n in notifications
         ]
-
-    return read
-
-
-def log_reader(service: IncidentService) -> ReadNotifications:
-    """Read envelopes after a position from the notification log's table (never the runner's
-    cache of what this process stored, which the runner alone consumes)."""
-    recorder = service.recorder
-
-    def read(after: int, limit: int) -> list[Envelope]:
-        return [from_stored(n.id, n.originator_id, n.originator_version, n.topic, n.state)
-                for n in recorder.select_notifications(start=after + 1, limit=limit)]
 
     return read
 
@@ -306,7 +294,7 @@ def build_services(
     orders = SupervisionOrders(service, jurisdiction.centers_for)
     # The assessment's days are local days in the SLA policy's calendar (else UTC+08:00).
     calendar = service.policy.calendar if service.policy is not None else None
-    ledger = Ledger(log_reader(service),
+    ledger = Ledger(ledger_reader(service),
                     Assessment(calendar.offset) if calendar is not None else Assessment())
 
     async def follow_ledger() -> None:
@@ -356,7 +344,7 @@ def build_services(
                                max_results=settings.open311_max_results)
     # Outbound alerts: one deliverer per event store (a lease), off the request path.
     deliverer = build_deliverer(settings, [u.id for u in jurisdiction.centers()],
-                                log_reader(service),
+                                type_reader(service),
                                 lambda: service.recorder.max_notification_id() or 0,
                                 services.metrics)
     services.background.append(Lease.for_settings(settings, "outbound").holding(deliverer.run))
@@ -373,13 +361,16 @@ def build_services(
 SEED_ACTOR: Actor = {"user": "directory-seed", "role": "admin", "center": None}
 
 
-def registry_reader(service: IncidentService,
-                    topics: Sequence[str] | None = None) -> ReadNotifications:
-    """Envelopes of the registry's and the dispatch events after a position, read from the
-    table (not the runner's in-memory hand-over, which is the runner's alone). Filtered by topic
-    in SQL, up to the newest notification, so alerts cost the registry nothing."""
+def topic_reader(service: IncidentService, topics: Sequence[str]) -> ReadNotifications:
+    """Envelopes of these stored topics after a position, read from the table (not the
+    runner's in-memory hand-over, which is the runner's alone). Filtered in SQL, up to the
+    newest notification, so events of other topics (a burst of alerts) are neither returned
+    nor decoded: a batch shorter than the limit ends with a `Skip.Skip` envelope at the newest
+    notification id, which moves a reader's position past them."""
     recorder = service.recorder
-    topics = list(topics if topics is not None else recorder_topics(service))
+    topics = list(topics)
+    if not topics:  # the recorders read every topic when given none
+        raise ValueError("topic_reader needs at least one topic")
 
     def read(after: int, limit: int) -> list[Envelope]:
         newest = recorder.max_notification_id() or 0
@@ -390,21 +381,73 @@ def registry_reader(service: IncidentService,
         found = [from_stored(n.id, n.originator_id, n.originator_version, n.topic, n.state)
                  for n in notifications]
         if len(found) < limit:  # nothing more up to `newest`: skip ahead to it
-            found.append(Envelope(newest, "", 0, "Skip.Skip", "", {}))
+            found.append(skip_to(newest))
         return found
 
     return read
+
+
+# The aggregates whose events other readers filter by type ("<Aggregate>.<Event>").
+def _aggregates() -> dict[str, type]:
+    from domain.camera_alert import CameraAlert
+    from domain.incident import Incident
+    from domain.supervision_order import SupervisionOrder
+
+    return {cls.__name__: cls for cls in (Incident, CameraAlert, SupervisionOrder)}
+
+
+def event_topics(*aggregates: type) -> list[str]:
+    """The stored topics of every event class of these aggregates."""
+    return [f"{cls.__module__}:{name.__qualname__}" for cls in aggregates
+            for name in vars(cls).values() if isinstance(name, type) and hasattr(name, "mutate")]
+
+
+def type_topic(event_type: str) -> str:
+    """The stored topic of an event type "<Aggregate>.<Event>" (KeyError if there is none)."""
+    aggregate, _, name = event_type.partition(".")
+    cls = _aggregates()[aggregate]
+    event = vars(cls).get(name)
+    if not (isinstance(event, type) and hasattr(event, "mutate")):
+        raise KeyError(event_type)
+    return f"{cls.__module__}:{event.__qualname__}"
+
+
+def type_reader(service: IncidentService) -> Callable[[int, int, Collection[str]],
+                                                      list[Envelope]]:
+    """`topic_reader` for the event types a caller names at each read (the deliverer's)."""
+    readers: dict[frozenset[str], ReadNotifications] = {}
+
+    def read(after: int, limit: int, types: Collection[str]) -> list[Envelope]:
+        key = frozenset(types)
+        reader = readers.get(key)
+        if reader is None:
+            reader = readers[key] = topic_reader(service, sorted(type_topic(t) for t in key))
+        return reader(after, limit)
+
+    return read
+
+
+def ledger_reader(service: IncidentService) -> ReadNotifications:
+    """The step-4 ledger's reader: the incidents' and supervision orders' events only (the
+    assessment and the open orders fold nothing else)."""
+    from domain.incident import Incident
+    from domain.supervision_order import SupervisionOrder
+
+    return topic_reader(service, event_topics(Incident, SupervisionOrder))
+
+
+def registry_reader(service: IncidentService,
+                    topics: Sequence[str] | None = None) -> ReadNotifications:
+    """Envelopes of the registry's and the dispatch events after a position (`topic_reader`),
+    so alerts cost the registry nothing."""
+    return topic_reader(service, topics if topics is not None else recorder_topics(service))
 
 
 def recorder_topics(service: IncidentService) -> list[str]:
     """The stored topics of the events the registry's projection folds."""
     from domain import incident, registry
 
-    topics = []
-    for cls in (registry.Party, registry.Worker, registry.Resident):
-        for name in vars(cls).values():
-            if isinstance(name, type) and hasattr(name, "mutate"):
-                topics.append(f"{cls.__module__}:{name.__qualname__}")
+    topics = event_topics(registry.Party, registry.Worker, registry.Resident)
     for name in ("Dispatched", "Transferred", "Returned", "Acknowledged", "Resolved", "Closed",
                  "Rejected", "MarkedDuplicate"):
         topics.append(f"{incident.__name__}:Incident.{name}")

@@ -39,6 +39,15 @@ class Envelope:
         return list(centers) if isinstance(centers, list) else []
 
 
+# The type of a marker a filtered reader returns to move a position past events it skipped.
+SKIP = "Skip.Skip"
+
+
+def skip_to(notification_id: int) -> Envelope:
+    """A marker at this notification id, no event: folds ignore its type."""
+    return Envelope(notification_id, "", 0, SKIP, "", {})
+
+
 def event_type(topic: str) -> str:
     """'domain.incident:Incident.Accepted' -> 'Incident.Accepted'."""
     return topic.rsplit(":", 1)[-1]

@@ -23,7 +23,7 @@ import hmac
 import logging
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -31,7 +31,7 @@ import httpx
 import orjson
 
 from infra.outbound import cap
-from infra.outbound.kinds import TREE_HEAD, Notice, StormWatch, classify
+from infra.outbound.kinds import KIND_EVENTS, TREE_HEAD, Notice, StormWatch, classify
 from infra.outbound.store import Delivery, OutboundStore
 from infra.outbound.subscriptions import Subscription
 from infra.security.tree_head import TreeHead, publish
@@ -39,7 +39,10 @@ from projections.envelope import Envelope
 
 log = logging.getLogger(__name__)
 
-ReadNotifications = Callable[[int, int], list[Envelope]]
+# (after position, limit, event types "<Aggregate>.<Event>") -> the envelopes of those types after
+# the position, in order, up to a limit; a reader may end a batch with an envelope of another
+# type (a skip marker) to move the position past events it did not return.
+ReadNotifications = Callable[[int, int, Collection[str]], list[Envelope]]
 # (subscription, outcome: delivered | retry | dead) after every attempt
 OnResult = Callable[[str, str], None]
 SCAN = "outbound"
@@ -120,12 +123,22 @@ class Deliverer:
 
     def scan(self, subscriptions: Sequence[Subscription]) -> int:
         """One batch of the log after the position: the deliveries it gives, stored with the
-        new position. A first scan starts at the store's head (history is not sent)."""
+        new position. A first scan starts at the store's head (history is not sent).
+
+        Only the event types the subscriptions' kinds come from are read: with nobody
+        subscribed to storms, a burst of raised alerts is never read or decoded here; with
+        nobody subscribed at all, the position follows the head without reading."""
         position = self.store.position(SCAN)
         if position is None:
             self.store.record_scan(SCAN, self.head(), ())
             return 0
-        events = self.read(position, self.tuning.batch)
+        types = {t for s in subscriptions for kind in s.events for t in KIND_EVENTS.get(kind, ())}
+        if not types:
+            head = self.head()
+            if head > position:
+                self.store.record_scan(SCAN, head, ())
+            return 0
+        events = self.read(position, self.tuning.batch, types)
         if not events:
             return 0
         storms = StormWatch(self.store.windows(SCAN))

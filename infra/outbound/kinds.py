@@ -16,6 +16,17 @@ from projections.storm import THRESHOLDS, is_storm, keys_for, tumble
 TREE_HEAD = "tree_head_signed"
 KINDS = ("major_reported", "escalated_district", "escalated_city", "supervision_overdue",
          "rule_fired", "storm_started", TREE_HEAD)
+# The stored events each kind is told from ("<Aggregate>.<Event>"): the deliverer reads only
+# these, so alerts cost it nothing unless somebody subscribes to storms.
+KIND_EVENTS: dict[str, tuple[str, ...]] = {
+    "major_reported": ("Incident.Reported",),
+    "escalated_district": ("Incident.Escalated",),
+    "escalated_city": ("Incident.Escalated",),
+    "supervision_overdue": ("Incident.Escalated",),
+    "rule_fired": ("CameraAlert.RuleFired",),
+    "storm_started": ("CameraAlert.Raised",),
+    TREE_HEAD: (),  # read from the stored heads, not the log
+}
 # Windows whose start is this much older than the newest alert seen are forgotten.
 KEEP_WINDOWS = 3 * max(size for _, size in THRESHOLDS)
 

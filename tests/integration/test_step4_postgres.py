@@ -14,7 +14,7 @@ import psycopg
 from command_center.ledger import Ledger
 from domain.application import IncidentService
 from domain.order_service import SupervisionOrders
-from infra.bootstrap import log_reader, notification_reader
+from infra.bootstrap import ledger_reader, notification_reader
 from infra.loaders.sla_policy import load_policy
 from infra.runner.embedded import EmbeddedRunner
 from infra.runner.sla_watcher import SlaWatcher
@@ -72,7 +72,7 @@ def test_the_ledger_folds_orders_and_the_assessment_from_the_postgresql_log(
                           severity="routine", description="d")
     app.act(str(incident.id), "accept", actor=OFFICER)
     orders.fulfil(str(order.id), actor=OFFICER, what="done")
-    ledger = Ledger(log_reader(app))
+    ledger = Ledger(ledger_reader(app))
     assert ledger.catch_up() == 4
     assert ledger.orders.for_unit("town", 10) == []
     today = datetime.fromisoformat(incident.as_dict()["created_at"]).astimezone(

@@ -13,7 +13,7 @@ from domain.application import IncidentService
 from domain.incident import InvalidCommand
 from domain.order_service import SupervisionOrders
 from domain.supervision_order import OrderRefused
-from infra.bootstrap import log_reader
+from infra.bootstrap import ledger_reader
 from infra.runner.sla_watcher import SlaWatcher
 from infra.store.incident_rows import MemoryRows
 
@@ -31,7 +31,7 @@ class World:
                                        env={"PERSISTENCE_MODULE": "eventsourcing.popo"},
                                        clock=lambda: self.now)
         self.orders = SupervisionOrders(self.service, lambda c: CHAINS[c])
-        self.ledger = Ledger(log_reader(self.service))
+        self.ledger = Ledger(ledger_reader(self.service))
         self.watcher = SlaWatcher(self.service, MemoryRows(), CITY, clock=lambda: self.now,
                                   orders=self.orders, ledger=self.ledger)
 
