@@ -13,7 +13,7 @@ delta consoles apply. No clock, no I/O: time comes from the event.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -282,6 +282,50 @@ def step_runs(runs: list[tuple[Center, list[Envelope]]]) -> list[list[Change]]:
         apply_changes(center.view, changes)
         results.append(changes)
     return results
+
+
+def fold_events(events: Iterable[Envelope], center_of: Callable[[str], Center | None],
+                emit: Callable[[str, list[Change]], None]) -> None:
+    """Fold events, in order, into the centers they route to, as `step` of each would: the
+    consecutive events of a RUNS aggregate fold as one run per center (`step_runs`, a burst of
+    alerts becomes a few changes), every other event with `step_each`. `center_of` gives the
+    fold of a center (None: not folded here); `emit` gets each center's changes, in order,
+    whenever a fold changed something. The runner and the time-travel follower both fold so."""
+    runs: dict[str, list[Envelope]] = {}
+    folds: dict[str, Center] = {}
+
+    def flush(names: list[str]) -> None:
+        pending = [(name, run) for name in names if (run := runs.pop(name, None))]
+        if not pending:
+            return
+        folded = step_runs([(folds[name], run) for name, run in pending])
+        for (name, _), changes in zip(pending, folded, strict=True):
+            if changes:
+                emit(name, changes)
+
+    routed: object = None  # the last event's `centers`, and the ones folded here
+    centers: list[str] = []
+    for event in events:
+        # Consecutive events of a burst have equal `centers`: the filtered list is kept while
+        # they do (a list compare, in C).
+        if routed is None or event.data.get("centers") != routed:
+            routed = event.data.get("centers")
+            centers = []
+            for name in routes_to(event):
+                fold = folds.get(name) or center_of(name)
+                if fold is not None:
+                    folds[name] = fold
+                    centers.append(name)
+        if event.aggregate in RUNS:
+            for name in centers:
+                runs.setdefault(name, []).append(event)
+            continue
+        flush(centers)
+        folded = step_each([folds[name] for name in centers], event)
+        for name, changes in zip(centers, folded, strict=True):
+            if changes:
+                emit(name, changes)
+    flush(list(runs))
 
 
 def _same_run(a: list[Envelope], b: list[Envelope]) -> bool:

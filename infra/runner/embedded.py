@@ -32,14 +32,11 @@ from infra.store.view_store import ViewStore
 from projections.cases import Case
 from projections.center_view import (
     QUEUE_SIZE,
-    RUNS,
     Center,
+    fold_events,
     new_center,
     new_view,
     restored,
-    routes_to,
-    step_each,
-    step_runs,
 )
 from projections.envelope import Envelope
 from projections.patch import Change, View, apply_changes
@@ -212,45 +209,14 @@ class EmbeddedRunner:
         # Consecutive alert events for a center fold as one run into one delta: a burst of
         # alerts becomes a few frames, not one each. Every other event keeps a delta of its own.
         deltas: list[tuple[str, int, list[Change]]] = []
-        runs: dict[str, list[Envelope]] = {}
 
         def emit(center: str, changes: list[Change]) -> None:  # changes the fold applied
             seq = self.seqs[center] = self.seqs.get(center, 0) + 1
             deltas.append((center, seq, changes))
             self._dirty.add(center)
 
-        def flush(centers: list[str]) -> None:
-            """Fold the pending runs of these centers (at once: equal ones fold once)."""
-            pending = [(center, run) for center in centers if (run := runs.pop(center, None))]
-            if not pending:
-                return
-            folded = step_runs([(self.folds[center], run) for center, run in pending])
-            for (center, _), changes in zip(pending, folded, strict=True):
-                if changes:
-                    emit(center, changes)
-
-        routed: object = None  # the last event's `centers`, and its centers this runner holds
-        centers: list[str] = []
-        for event in events:
-            # routes_to gives an event's `centers` (a copy): consecutive events of a burst have
-            # equal ones, so the filtered list is kept while they do (a list compare, in C).
-            if event.data.get("centers") != routed or routed is None:
-                routed = event.data.get("centers")
-                centers = [center for center in routes_to(event) if center in self.centers]
-            if event.aggregate in RUNS:
-                for center in centers:
-                    run = runs.get(center)
-                    if run is None:
-                        self.fold(center)
-                        run = runs[center] = []
-                    run.append(event)
-                continue
-            flush(centers)
-            folded = step_each([self.fold(center) for center in centers], event)
-            for center, changes in zip(centers, folded, strict=True):
-                if changes:
-                    emit(center, changes)
-        flush(list(runs))
+        fold_events(events, lambda center: self.fold(center) if center in self.centers else None,
+                    emit)
         self.position = events[-1].notification_id
         checkpointed = None
         if replay or (checkpoint

@@ -1,5 +1,6 @@
 """A run of alerts folded once for several centers (`step_runs`, what the runner and `linkage
-replay` use) gives each center what folding its own events one at a time gives."""
+replay` use) gives each center what folding its own events one at a time gives; so does
+`fold_events` (the runner's and the time-travel follower's fold of a batch), in any chunks."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from hypothesis import strategies as st
 
 from infra.runner.embedded import EmbeddedRunner
 from infra.store.view_store import MemoryViewStore
-from projections.center_view import Center, apply, new_center, step_runs
+from projections.center_view import Center, apply, fold_events, new_center, step_runs
 from projections.envelope import Envelope
 from projections.patch import apply_changes
 
@@ -113,3 +114,26 @@ def test_a_rebuild_gives_each_center_the_view_it_folds_alone(
     reference = one_at_a_time(events)
     for center in CENTERS:
         assert runner.view(center) == reference[center].view, center
+
+
+@settings(max_examples=40, deadline=None)
+@given(events=histories, chunk=st.integers(1, 700),
+       folded=st.sets(st.sampled_from(CENTERS), min_size=1))
+def test_fold_events_in_any_chunks_gives_each_center_what_it_folds_alone(
+    events: list[Envelope], chunk: int, folded: set[str]
+) -> None:
+    centers = {center: new_center(center) for center in folded}  # only some centers folded here
+    mirrors = {center: copy.deepcopy(centers[center].view) for center in folded}  # consoles
+    emitted: list[str] = []
+
+    def emit(center: str, changes: list[Any]) -> None:
+        emitted.append(center)
+        apply_changes(mirrors[center], copy.deepcopy(changes))
+
+    for start in range(0, len(events), chunk):
+        fold_events(events[start:start + chunk], centers.get, emit)
+    reference = one_at_a_time(events)
+    for center in folded:
+        assert centers[center].view == reference[center].view, center
+        assert mirrors[center] == reference[center].view, center
+    assert set(emitted) <= folded
