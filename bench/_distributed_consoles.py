@@ -1,11 +1,12 @@
 """Client side of the 10,000-console benchmark, in its own process.
 
-    python -m bench._distributed_consoles URL N [--echo]
+    python -m bench._distributed_consoles URL N [--echo] [--frame]
 
 Opens N websocket connections to URL (a hub console URL, or a bare echo server with
 --echo), prints "ready" once every console holds its snapshot (or is connected), then,
 for a hub, waits for the next delta on every connection and prints one JSON line: the
-wall-clock time each connection received it.
+wall-clock time each connection received it (with --frame, then the delta's text as a JSON
+string on a line of its own).
 """
 
 from __future__ import annotations
@@ -33,10 +34,13 @@ async def _open(url: str, echo: bool) -> ClientConnection:
     return ws
 
 
-async def _next_delta(ws: ClientConnection) -> float:
+async def _next_delta(ws: ClientConnection, seen: list[str | bytes]) -> float:
     while True:
-        frame = orjson.loads(await ws.recv())
+        message = await ws.recv()
+        frame = orjson.loads(message)
         if frame["type"] == "delta":
+            if not seen:
+                seen.append(message)
             return time.time()
 
 
@@ -49,8 +53,12 @@ async def main(url: str, n: int, echo: bool) -> None:
     if echo:
         sys.stdin.readline()  # hold the connections until told
     else:
-        times = await asyncio.gather(*(_next_delta(ws) for ws in sockets))
+        seen: list[str | bytes] = []
+        times = await asyncio.gather(*(_next_delta(ws, seen) for ws in sockets))
         print(orjson.dumps(times).decode(), flush=True)
+        if "--frame" in sys.argv[3:]:  # the delta's text too, on a line of its own
+            print(orjson.dumps(seen[0] if isinstance(seen[0], str) else seen[0].decode()).decode(),
+                  flush=True)
         sys.stdin.readline()
     for start in range(0, len(sockets), 1000):
         await asyncio.gather(*(ws.close() for ws in sockets[start:start + 1000]))

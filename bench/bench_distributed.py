@@ -423,10 +423,10 @@ def start_embedded(root: Path, env: dict[str, str]) -> tuple[subprocess.Popen[by
 # -- 3. consoles -----------------------------------------------------------------------------
 
 
-def hold_consoles(url: str, n: int, echo: bool) -> subprocess.Popen[str]:
+def hold_consoles(url: str, n: int, echo: bool, frame: bool = False) -> subprocess.Popen[str]:
     client = subprocess.Popen(
         [sys.executable, "-m", "bench._distributed_consoles", url, str(n),
-         *(["--echo"] if echo else [])],
+         *(["--echo"] if echo else []), *(["--frame"] if frame else [])],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=Path(__file__).parent.parent)
     assert client.stdout is not None
     line = client.stdout.readline().strip()

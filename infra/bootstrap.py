@@ -287,7 +287,7 @@ def build_services(
         await sealer.run(settings.seal_interval,
                          checkpoint_seconds=settings.seal_checkpoint_seconds)
 
-    snapshots = ViewSnapshots(Database.for_settings(settings, settings.sqlite_path),
+    snapshots = ViewSnapshots(Database.for_settings(settings, settings.sqlite_path, turns=True),
                               stored_reader(service.recorder, memory=False),
                               [unit.id for unit in jurisdiction.centers()],
                               every=settings.view_snapshot_every, keep=settings.view_snapshot_keep)

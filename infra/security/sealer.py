@@ -361,7 +361,7 @@ def warn_key_inside_data_dir(settings: Settings) -> bool:
 def build_sealer(settings: Settings, recorder: Any) -> Sealer:
     warn_key_inside_data_dir(settings)
     return Sealer(stored_reader(recorder),
-                  Database.for_settings(settings, settings.sqlite_path),
+                  Database.for_settings(settings, settings.sqlite_path, turns=True),
                   load_signing_key(settings), checkpoint_every=settings.seal_checkpoint_every,
                   read_table=stored_reader(recorder, memory=False),
                   witness=witness_for(settings))

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from infra.settings import Settings
+from infra.store.write_turn import WriteTurn
 
 
 class Tx(Protocol):
@@ -48,15 +49,24 @@ class _PostgresTx:
 class Database:
     """One transaction per `with db.tx() as tx:` block. On SQLite each thread keeps its connection
     open between blocks (opening one per block cost ~2 µs per sealed event at alert-burst rates);
-    on PostgreSQL each block has a connection of its own."""
+    on PostgreSQL each block has a connection of its own.
+
+    With `turns`, each SQLite block holds a turn at writing its file (infra/store/write_turn.py),
+    the turns the event store's writers take: a block on `events.db` (the seal chain, view
+    snapshots) waits for the officers' command in flight and is woken when it commits, and the
+    next command waits for the block, instead of both polling for SQLite's lock in its busy
+    handler."""
 
     def __init__(self, kind: str, sqlite_path: Path | None = None, dsn: str = "",
-                 schema: str = "") -> None:
+                 schema: str = "", turns: bool = False) -> None:
         self.kind = kind
         self.sqlite_path = sqlite_path
         self.dsn = dsn
         self.schema = schema
         self._local = threading.local()
+        # Turns only where the file's other writers take them (the event store's): elsewhere a
+        # turn would cost a lock file and guard nothing.
+        self.turn = WriteTurn(sqlite_path) if turns and kind == "sqlite" and sqlite_path else None
 
     def _connect(self) -> sqlite3.Connection:
         assert self.sqlite_path is not None
@@ -77,10 +87,11 @@ class Database:
             conn.close()
 
     @classmethod
-    def for_settings(cls, settings: Settings, sqlite_path: Path) -> Database:
+    def for_settings(cls, settings: Settings, sqlite_path: Path, turns: bool = False) -> Database:
+        """`turns`: take the event store writers' turns (for a file they write: events.db)."""
         if settings.store == "postgres":
             return cls("postgres", dsn=settings.postgres_dsn, schema=settings.postgres_schema)
-        return cls("sqlite", sqlite_path=sqlite_path)
+        return cls("sqlite", sqlite_path=sqlite_path, turns=turns)
 
     @contextlib.contextmanager
     def tx(self) -> Iterator[Tx]:
@@ -90,25 +101,14 @@ class Database:
             # connection of its own, as every block had before connections were kept.
             nested = kept.in_transaction
             conn = self._connect() if nested else kept
+            # A nested block cannot take the turn its own thread holds (it meets the outer
+            # block's lock in SQLite's busy handler, as before).
+            turn: contextlib.AbstractContextManager[None] = (
+                self.turn.held() if self.turn is not None and not nested
+                else contextlib.nullcontext())
             try:
-                try:
-                    conn.execute("BEGIN IMMEDIATE")
-                except sqlite3.Error:
-                    if not nested:
-                        self.close()  # e.g. the file went away: a fresh connection next time
-                    raise
-                try:
-                    yield _SQLiteTx(conn)
-                except BaseException:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                    raise
-                try:
-                    conn.execute("COMMIT")
-                except sqlite3.Error:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                    raise
+                with turn:
+                    yield from self._sqlite_tx(conn, nested)
             finally:
                 if nested:
                     conn.close()
@@ -121,6 +121,26 @@ class Database:
                 pg.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(self.schema)))
             with pg.transaction():
                 yield _PostgresTx(pg)
+
+    def _sqlite_tx(self, conn: sqlite3.Connection, nested: bool) -> Iterator[Tx]:
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error:
+            if not nested:
+                self.close()  # e.g. the file went away: a fresh connection next time
+            raise
+        try:
+            yield _SQLiteTx(conn)
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.Error:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
 
     @contextlib.contextmanager
     def ddl(self) -> Iterator[Tx]:

@@ -9,12 +9,20 @@ the store for the length of each write transaction: a command waits at most for 
 flight, and the kernel wakes it the moment that batch commits, before the writer has decided
 its next one. Readers (WAL) never take it. A process that does not take turns (a CLI command)
 still meets the others in SQLite's busy handler, as before.
+
+Every other write transaction on the store's file takes the same turns: `infra/store/sqldb.py`'s
+`Database` (the sealer's chain, the time-travel snapshots, a CLI's writes) holds a turn around
+each of its SQLite transactions. Without it, a seal or a snapshot round took SQLite's write lock
+behind the turns' backs, and the command that came next slept in the busy handler: the 40-100 ms
+stalls of officers' reports seen by the open-loop benchmark (BENCHMARKS.md, #17 fifth pass).
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 
@@ -41,3 +49,14 @@ class WriteTurn:
                  tb: TracebackType | None) -> None:
         fd, self._fd = self._fd, -1
         os.close(fd)  # releases the lock
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        """A turn for any thread: the lock's file descriptor stays local to this block (the
+        instance's `with` form keeps it on the instance, for one thread's use)."""
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # releases the lock

@@ -49,3 +49,57 @@ def test_each_thread_has_its_own_connection(tmp_path: Path) -> None:
     with db.tx() as tx:
         assert tx.execute("SELECT COUNT(*) FROM t") == [(80,)]
     db.close()
+
+
+def test_with_turns_a_block_waits_for_the_event_store_writers_turn(tmp_path: Path) -> None:
+    """The sealer's and the snapshots' blocks on events.db take the turns the store's writers
+    take (infra/store/write_turn.py): a block does not start while another holder has the turn,
+    and starts once it is released. Without turns (every other file) a block takes none."""
+    import time
+
+    from infra.store.write_turn import WriteTurn
+
+    path = tmp_path / "events.db"
+    db = Database("sqlite", sqlite_path=path, turns=True)
+    with db.tx() as tx:
+        tx.execute("CREATE TABLE t (a INTEGER)")
+    order: list[str] = []
+    started = threading.Event()
+
+    def write() -> None:
+        started.set()
+        with db.tx() as tx:
+            tx.execute("INSERT INTO t VALUES (1)")
+        order.append("committed")
+
+    with WriteTurn(path):
+        worker = threading.Thread(target=write)
+        worker.start()
+        started.wait(10)
+        time.sleep(0.3)  # time enough to commit, were the turn not held
+        order.append("released")
+    worker.join(30)
+    assert order == ["released", "committed"]
+    with db.tx() as tx:
+        assert tx.execute("SELECT COUNT(*) FROM t") == [(1,)]
+    plain = Database("sqlite", sqlite_path=tmp_path / "other.db")
+    assert plain.turn is None
+    with WriteTurn(tmp_path / "other.db"), plain.tx() as tx:  # takes no turn: no wait
+        tx.execute("CREATE TABLE u (a INTEGER)")
+
+
+def test_the_sealer_takes_the_recorders_turns(tmp_path: Path) -> None:
+    from infra.bootstrap import build_service
+    from infra.loaders.jurisdiction import load_jurisdiction
+    from infra.security.sealer import build_sealer
+    from infra.settings import Settings
+    from infra.store.write_turn import WriteTurn
+
+    settings = Settings().with_(data_dir=tmp_path / "data", seal_key_path=str(tmp_path / "seal.pem"))
+    service = build_service(settings, load_jurisdiction(settings.jurisdiction))
+    try:
+        sealer = build_sealer(settings, service.recorder)
+        assert sealer.db.turn is not None
+        assert sealer.db.turn.path == WriteTurn(settings.sqlite_path).path
+    finally:
+        service.close()
