@@ -57,3 +57,18 @@ def test_latency_counts_from_the_scheduled_time_and_unanswered_sends_are_counted
     assert out["sent"] == 3 and out["answered"] == 2 and out["statuses"] == {"201": 2}
     assert out["p50_ms"] == 2.0 and out["max_ms"] == 300.0
 
+
+def test_fanout_histogram_and_plan() -> None:
+    from bench.bench_embedded import CITY, DISTRICT, Histogram, fanout_plan
+
+    h = Histogram()
+    for ms in range(1, 101):  # 1 .. 100 ms
+        h.add(ms / 1000 - 0.00001)  # just under each whole ms: its 0.1 ms bucket ends on it
+    assert h.pct(0.5) == 50.0 and h.pct(0.99) == 99.0 and h.summary()["max_ms"] == 100.0
+    h.add(-1.0)  # a clock step backwards counts as 0
+    assert h.n == 101 and h.pct(0.0) == 0.1
+    townships = ["t1", "t2", "t3"]
+    plan = fanout_plan(1000, townships)
+    assert plan.count(CITY) == 333 and plan.count(DISTRICT) == 333
+    assert [plan.count(t) for t in townships] == [112, 111, 111]
+    assert fanout_plan(3, townships) == [CITY, DISTRICT, *townships]
