@@ -4,20 +4,38 @@
    server's `GET /healthz` (wrk, same connections, same duration).
    The whole loop over HTTP (report ... close, 32 clients, wrk) against the issue's peer: plain
    eventsourcing saving one trivial event per command, in process, on the same SQLite file.
+1 (open loop). a command's p99 at a fixed offered rate: `POST /api/incidents` offered at 1,000/s
+   for 10 s by bench/_open_loop.py (send times fixed in advance, latency from each scheduled
+   send, so queueing shows: wrk is closed-loop and hides it), after a sweep at 250 and 500/s;
+   reference: the same generator at the same rate on the same server's `GET /healthz` (a fresh
+   server per rate). Goal: p99 <= 50 ms at 1,000/s.
 1b. group commit in process: reports from 32 threads against the same reports one at a time.
 2. fold off the request loop: an officer's command p99 (one client, sequential reports) while
    a 10,000-alert burst is ingested, against the same client's p99 on the quiet server.
 3. idle consoles: resident memory per console on `linkage serve` against a bare websockets echo
    server's per connection, and the p99 time for one delta to reach all of them.
+3 (under load). append -> console: 1,000 consoles (a third on the city, a third on the district
+   130706, the rest over its six townships, so every event reaches consoles at each level) in 2
+   client processes (bench/_fanout_consoles.py), while 1,000 events/s are appended for 10 s by
+   bench/_open_loop.py: alert batches of 10 through `POST /api/ingest/alerts`, every 10th request a
+   report instead. Every event carries a tag (alert id, report description); after the run the
+   events are found in the server's events.db by tag, which gives each its notification id, and a
+   console has an event when a frame carrying `position` >= that id arrives. Latency per
+   (console, event) pair from the event's scheduled send (and from its 2xx), p50/p99/max over all
+   pairs and per level. Reference: the same stream (1 s warm-up, then 10 s) to one console per
+   center of the three levels (8), on a fresh server. Goal: p99 <= 50 ms.
 5. replay: `runner.rebuild()` (what `linkage replay` runs) of every notification, against the
    raw read and JSON decode of the same notifications; in wall time, and in the CPU time of the
    thread that runs both (which a loaded machine disturbs less).
 
-Servers are `linkage serve` child processes. `--compare DIR` runs targets 1 and 2 a second time
+Servers are `linkage serve` child processes. `--compare DIR` runs each target a second time
 on the code checked out in DIR (e.g. a detached worktree of main), in the same run, so old and
-new are measured under the same load of this shared machine.
+new are measured under the same load of this shared machine (the load generators and console
+clients are always this checkout's).
 
-    python -m bench.bench_embedded [--only http,loop,group,burst,consoles,replay] [--compare DIR]
+    python -m bench.bench_embedded [--only http,loop,open,group,burst,consoles,fanout,replay]
+        [--compare DIR] [--open-rates 250,500,1000 --open-seconds 10]
+        [--fanout-consoles 1000 --fanout-rate 1000 --fanout-seconds 10 --fanout-procs 2]
 """
 
 from __future__ import annotations
@@ -400,6 +418,12 @@ BUCKET = 10_000  # histogram buckets a second: 0.1 ms
 TOP = 120 * BUCKET  # anything above two minutes counts as two minutes
 
 
+def children(pid: int) -> list[int]:
+    """The child processes of pid (Linux)."""
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(c) for c in path.read_text().split()] if path.exists() else []
+
+
 class Histogram:
     """Latencies in 0.1 ms buckets: millions of (console, event) pairs without a list of each."""
 
@@ -444,10 +468,11 @@ def fanout_plan(consoles: int, townships: list[str]) -> list[str]:
 
 
 def fanout_stream(s: Served, path: Path, rate: float, seconds: float, batch: int,
-                  report_every: int) -> float:
+                  report_every: int, prefix: str = "fo") -> float:
     """Write the generator's requests (one line per send) for `rate` events a second: alert
     batches of `batch` through the ingest API, every `report_every`-th request a report instead.
-    Every event carries the tag fo-<request>-<k> (alert id; report description), cameras and
+    Every event carries the tag fo-<request>-<k> (alert id; report description; `prefix` instead
+    of fo for a warm-up), cameras and
     grids in turn over the district's townships. Returns the rate of requests."""
     cameras = [c for c in orjson.loads((ROOT / "infra/data/cameras.json").read_bytes())["cameras"]
                if c["grid"].startswith(DISTRICT)]
@@ -462,7 +487,7 @@ def fanout_stream(s: Served, path: Path, rate: float, seconds: float, batch: int
                 grid = cameras[camera % len(cameras)]["grid"]
                 camera += 1
                 body = orjson.dumps({"source": "hotline", "category": "noise", "grid": grid,
-                                     "description": f"fo-{i}-0"}).decode()
+                                     "description": f"{prefix}-{i}-0"}).decode()
                 headers = {**s.headers, "Content-Type": "application/json"}
                 line = {"method": "POST", "path": "/api/incidents", "headers": headers,
                         "body": body}
@@ -471,7 +496,7 @@ def fanout_stream(s: Served, path: Path, rate: float, seconds: float, batch: int
                 for k in range(batch):
                     c = cameras[camera % len(cameras)]
                     camera += 1
-                    alerts.append({"id": f"fo-{i}-{k}", "camera": c["id"], "label": "person",
+                    alerts.append({"id": f"{prefix}-{i}-{k}", "camera": c["id"], "label": "person",
                                    "score": 0.7, "start_time": now + i / request_rate})
                 line = {"method": "POST", "path": "/api/ingest/alerts",
                         "headers": {**s.feed, "Content-Type": "application/json"},
@@ -501,6 +526,7 @@ def run_fanout(code: Path, work: Path, consoles: int, rate: float, seconds: floa
                batch: int, report_every: int, procs: int, name: str) -> dict[str, Any]:
     """One run: `consoles` consoles in `procs` client processes, the event stream at `rate`
     events a second, and the (console, event) latencies from each event's scheduled send."""
+    from bench.bench_distributed import cpu_seconds
     from infra.loaders.jurisdiction import load_jurisdiction
     from infra.settings import Settings
 
@@ -512,6 +538,9 @@ def run_fanout(code: Path, work: Path, consoles: int, rate: float, seconds: floa
     with serve(code, data) as s:
         requests, log = work / f"fanout-{name}.jsonl", work / f"fanout-{name}-log.jsonl"
         request_rate = fanout_stream(s, requests, rate, seconds, batch, report_every)
+        warm = work / f"fanout-{name}-warm.jsonl"  # the same stream for 1 s, before the consoles
+        fanout_stream(s, warm, rate, 1, batch, report_every, prefix="wu")
+        open_loop(s, request_rate, 1, "--requests", str(warm))
         clients = []
         ws = s.url.replace("http://", "ws://")
         for p in range(min(procs, len(plan))):
@@ -530,6 +559,9 @@ def run_fanout(code: Path, work: Path, consoles: int, rate: float, seconds: floa
                 raise RuntimeError("a console client did not get ready")
         time.sleep(1)
         load = os.getloadavg()
+        server_pids = [s.pid, *children(s.pid)]  # the server and its ingest writer
+        client_pids = [client.pid for client, _ in clients]
+        cpu_before = [cpu_seconds(pid) for pid in server_pids + client_pids]
         generator = open_loop(s, request_rate, seconds, "--requests", str(requests),
                               "--log", str(log), "--max-connections", "256")
         events = tagged_events(data / "events.db")
@@ -541,6 +573,9 @@ def run_fanout(code: Path, work: Path, consoles: int, rate: float, seconds: floa
             if view.get("position", 0) >= last:
                 break
             time.sleep(0.5)
+        caught_up = time.time()
+        cpu = [cpu_seconds(pid) - before
+               for pid, before in zip(server_pids + client_pids, cpu_before, strict=True)]
         time.sleep(1)
         outputs = []
         for client, out in clients:
@@ -578,6 +613,10 @@ def run_fanout(code: Path, work: Path, consoles: int, rate: float, seconds: floa
                 if answered is not None:
                     from_2xx.add(times[j] - answered)
     return {"consoles": len(plan), "client_processes": len(clients),
+            "cpu_seconds": {"server": cpu[0], "ingest_writer": sum(cpu[1:len(server_pids)]),
+                            "clients": sum(cpu[len(server_pids):]),
+                            "generator": generator.get("cpu_s", 0.0),
+                            "wall": caught_up - generator["start"]},
             "load_average_at_start": load, "events": len(events),
             "events_per_s": rate, "requests_per_s": request_rate, "generator": generator,
             "deltas_received": deltas, "pairs_missing": missing,
