@@ -4,20 +4,38 @@
    server's `GET /healthz` (wrk, same connections, same duration).
    The whole loop over HTTP (report ... close, 32 clients, wrk) against the issue's peer: plain
    eventsourcing saving one trivial event per command, in process, on the same SQLite file.
+1 (open loop). a command's p99 at a fixed offered rate: `POST /api/incidents` offered at 1,000/s
+   for 10 s by bench/_open_loop.py (send times fixed in advance, latency from each scheduled
+   send, so queueing shows: wrk is closed-loop and hides it), after a sweep at 250 and 500/s;
+   reference: the same generator at the same rate on the same server's `GET /healthz` (a fresh
+   server per rate). Goal: p99 <= 50 ms at 1,000/s.
 1b. group commit in process: reports from 32 threads against the same reports one at a time.
 2. fold off the request loop: an officer's command p99 (one client, sequential reports) while
    a 10,000-alert burst is ingested, against the same client's p99 on the quiet server.
 3. idle consoles: resident memory per console on `linkage serve` against a bare websockets echo
    server's per connection, and the p99 time for one delta to reach all of them.
+3 (under load). append -> console: 1,000 consoles (a third on the city, a third on the district
+   130706, the rest over its six townships, so every event reaches consoles at each level) in 2
+   client processes (bench/_fanout_consoles.py), while 1,000 events/s are appended for 10 s by
+   bench/_open_loop.py: alert batches of 10 through `POST /api/ingest/alerts`, every 10th request a
+   report instead. Every event carries a tag (alert id, report description); after the run the
+   events are found in the server's events.db by tag, which gives each its notification id, and a
+   console has an event when a frame carrying `position` >= that id arrives. Latency per
+   (console, event) pair from the event's scheduled send (and from its 2xx), p50/p99/max over all
+   pairs and per level. Reference: the same stream (1 s warm-up, then 10 s) to one console per
+   center of the three levels (8), on a fresh server. Goal: p99 <= 50 ms.
 5. replay: `runner.rebuild()` (what `linkage replay` runs) of every notification, against the
    raw read and JSON decode of the same notifications; in wall time, and in the CPU time of the
    thread that runs both (which a loaded machine disturbs less).
 
-Servers are `linkage serve` child processes. `--compare DIR` runs targets 1 and 2 a second time
+Servers are `linkage serve` child processes. `--compare DIR` runs each target a second time
 on the code checked out in DIR (e.g. a detached worktree of main), in the same run, so old and
-new are measured under the same load of this shared machine.
+new are measured under the same load of this shared machine (the load generators and console
+clients are always this checkout's).
 
-    python -m bench.bench_embedded [--only http,loop,group,burst,consoles,replay] [--compare DIR]
+    python -m bench.bench_embedded [--only http,loop,open,group,burst,consoles,fanout,replay]
+        [--compare DIR] [--open-rates 250,500,1000 --open-seconds 10]
+        [--fanout-consoles 1000 --fanout-rate 1000 --fanout-seconds 10 --fanout-procs 2]
 """
 
 from __future__ import annotations
@@ -445,6 +463,268 @@ def bare_broadcast(n: int, delta: str) -> tuple[list[float], float]:
         server.wait(10)
 
 
+# -- 1 (open loop): a command's p99 at a fixed offered rate ------------------------------------
+
+REPORT_BODY = ('{"source":"hotline","category":"noise","grid":"130706001001001",'
+               '"description":"noise"}')
+
+
+def open_loop(s: Served, rate: float, seconds: float, *args: str) -> dict[str, Any]:
+    """bench/_open_loop.py (this checkout's) against `s`, in a process of its own; its summary."""
+    port = s.url.rsplit(":", 1)[1]
+    out = subprocess.run([sys.executable, "-m", "bench._open_loop", "--port", port, "--rate",
+                          str(rate), "--seconds", str(seconds), *args], cwd=ROOT,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True,
+                         text=True, check=True).stdout
+    found: dict[str, Any] = json.loads(out.splitlines()[-1])
+    return found
+
+
+def bench_open(code: Path, work: Path, rates: list[float], seconds: float) -> dict[str, Any]:
+    """Reports (`POST /api/incidents`) offered open-loop at each rate for `seconds`, against the
+    same generator at the same rate on the same server's `GET /healthz` (a fresh server per
+    rate, so that a rate's reports do not weigh on the next rate's views)."""
+    post = ["--method", "POST", "--path", "/api/incidents", "--body", REPORT_BODY]
+    out: dict[str, Any] = {}
+    for rate in rates:
+        with serve(code, work / f"open-{rate:g}-{code.name}") as s:
+            auth = ["--header", f"Authorization: Bearer {s.token}"]
+            open_loop(s, 100, 2, *post, *auth)  # warm-up: 200 reports
+            time.sleep(1)
+            health = open_loop(s, rate, seconds)
+            reports = open_loop(s, rate, seconds, *post, *auth)
+        out[f"{rate:g}"] = {"rate": rate, "reports": reports, "healthz": health,
+                            "ratio_p99": reports["p99_ms"] / health["p99_ms"]}
+    return out
+
+
+# -- 3 (under load): append → console with 1,000 consoles on three levels --------------------
+
+CITY, DISTRICT = "130700", "130706"
+TAG = re.compile(rb"fo-(\d+)-(\d+)")
+BUCKET = 10_000  # histogram buckets a second: 0.1 ms
+TOP = 120 * BUCKET  # anything above two minutes counts as two minutes
+
+
+def children(pid: int) -> list[int]:
+    """The child processes of pid (Linux)."""
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(c) for c in path.read_text().split()] if path.exists() else []
+
+
+class Histogram:
+    """Latencies in 0.1 ms buckets: millions of (console, event) pairs without a list of each."""
+
+    def __init__(self) -> None:
+        self.counts = [0] * (TOP + 1)
+        self.n = 0
+        self.top = 0
+
+    def add(self, seconds: float) -> None:
+        b = min(TOP, max(0, int(seconds * BUCKET)))
+        self.counts[b] += 1
+        self.n += 1
+        if b > self.top:
+            self.top = b
+
+    def pct(self, q: float) -> float:
+        """ms: the upper edge of the bucket holding the nearest-rank percentile q."""
+        if not self.n:
+            return float("nan")
+        rank, seen = max(1, int(q * self.n + 0.999999)), 0
+        for b, c in enumerate(self.counts):
+            seen += c
+            if seen >= rank:
+                return (b + 1) * 1000 / BUCKET
+        return (self.top + 1) * 1000 / BUCKET
+
+    def summary(self) -> dict[str, float]:
+        return {"pairs": float(self.n), "p50_ms": self.pct(0.5), "p99_ms": self.pct(0.99),
+                "max_ms": (self.top + 1) * 1000 / BUCKET}
+
+
+def fanout_plan(consoles: int, townships: list[str]) -> list[str]:
+    """The centers of `consoles` consoles: a third on the city, a third on the district, the
+    rest spread over the townships (all under that district, so every event reaches consoles
+    at each level). Fewer than 3 × (townships + 2): one console per center."""
+    if consoles < 3 * (len(townships) + 2):
+        return [CITY, DISTRICT, *townships]
+    third = consoles // 3
+    rest = consoles - 2 * third
+    spread = [townships[i % len(townships)] for i in range(rest)]
+    return [CITY] * third + [DISTRICT] * third + sorted(spread)
+
+
+def fanout_stream(s: Served, path: Path, rate: float, seconds: float, batch: int,
+                  report_every: int, prefix: str = "fo") -> float:
+    """Write the generator's requests (one line per send) for `rate` events a second: alert
+    batches of `batch` through the ingest API, every `report_every`-th request a report instead.
+    Every event carries the tag fo-<request>-<k> (alert id; report description; `prefix` instead
+    of fo for a warm-up), cameras and
+    grids in turn over the district's townships. Returns the rate of requests."""
+    cameras = [c for c in orjson.loads((ROOT / "infra/data/cameras.json").read_bytes())["cameras"]
+               if c["grid"].startswith(DISTRICT)]
+    per_request = (1 + (report_every - 1) * batch) / report_every
+    request_rate = rate / per_request
+    count = round(request_rate * seconds)
+    now = time.time()
+    camera = 0
+    with path.open("w") as out:
+        for i in range(count):
+            if i % report_every == report_every - 1:
+                grid = cameras[camera % len(cameras)]["grid"]
+                camera += 1
+                body = orjson.dumps({"source": "hotline", "category": "noise", "grid": grid,
+                                     "description": f"{prefix}-{i}-0"}).decode()
+                headers = {**s.headers, "Content-Type": "application/json"}
+                line = {"method": "POST", "path": "/api/incidents", "headers": headers,
+                        "body": body}
+            else:
+                alerts = []
+                for k in range(batch):
+                    c = cameras[camera % len(cameras)]
+                    camera += 1
+                    alerts.append({"id": f"{prefix}-{i}-{k}", "camera": c["id"], "label": "person",
+                                   "score": 0.7, "start_time": now + i / request_rate})
+                line = {"method": "POST", "path": "/api/ingest/alerts",
+                        "headers": {**s.feed, "Content-Type": "application/json"},
+                        "body": orjson.dumps({"alerts": alerts}).decode()}
+            out.write(json.dumps(line) + "\n")
+    return request_rate
+
+
+def tagged_events(db: Path) -> list[tuple[int, int, str]]:
+    """(notification id, request index, grid) of every tagged Raised / Reported event."""
+    import sqlite3
+
+    found = []
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+        for n, topic, state in conn.execute(
+                "SELECT rowid, topic, state FROM stored_events"):
+            if not (topic.endswith("Raised") or topic.endswith("Reported")):
+                continue
+            match = TAG.search(state)
+            grid = re.search(rb'"grid":"(\d+)"', state)
+            if match and grid:
+                found.append((int(n), int(match.group(1)), grid.group(1).decode()))
+    return found
+
+
+def run_fanout(code: Path, work: Path, consoles: int, rate: float, seconds: float,
+               batch: int, report_every: int, procs: int, name: str) -> dict[str, Any]:
+    """One run: `consoles` consoles in `procs` client processes, the event stream at `rate`
+    events a second, and the (console, event) latencies from each event's scheduled send."""
+    from bench.bench_distributed import cpu_seconds
+    from infra.loaders.jurisdiction import load_jurisdiction
+    from infra.settings import Settings
+
+    jurisdiction = load_jurisdiction(Settings().jurisdiction)
+    townships = sorted(u.id for u in jurisdiction.children(DISTRICT))
+    plan = fanout_plan(consoles, townships)
+    data = work / f"fanout-{name}-{code.name}"
+    level = {CITY: "city", DISTRICT: "district", **dict.fromkeys(townships, "township")}
+    with serve(code, data) as s:
+        requests, log = work / f"fanout-{name}.jsonl", work / f"fanout-{name}-log.jsonl"
+        request_rate = fanout_stream(s, requests, rate, seconds, batch, report_every)
+        warm = work / f"fanout-{name}-warm.jsonl"  # the same stream for 1 s, before the consoles
+        fanout_stream(s, warm, rate, 1, batch, report_every, prefix="wu")
+        open_loop(s, request_rate, 1, "--requests", str(warm))
+        clients = []
+        ws = s.url.replace("http://", "ws://")
+        for p in range(min(procs, len(plan))):
+            mine: dict[str, int] = {}
+            for center in plan[p::procs]:
+                mine[center] = mine.get(center, 0) + 1
+            spec = ",".join(f"{c}:{n}" for c, n in mine.items())
+            clients.append((subprocess.Popen(
+                [sys.executable, "-m", "bench._fanout_consoles", ws, s.token,
+                 str(work / f"fanout-{name}-{p}.json"), spec], cwd=ROOT,
+                env={**os.environ, "PYTHONPATH": str(ROOT)}, stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE, text=True), work / f"fanout-{name}-{p}.json"))
+        for client, _ in clients:
+            assert client.stdout is not None
+            if client.stdout.readline().strip() != "ready":
+                raise RuntimeError("a console client did not get ready")
+        time.sleep(1)
+        load = os.getloadavg()
+        server_pids = [s.pid, *children(s.pid)]  # the server and its ingest writer
+        client_pids = [client.pid for client, _ in clients]
+        cpu_before = [cpu_seconds(pid) for pid in server_pids + client_pids]
+        generator = open_loop(s, request_rate, seconds, "--requests", str(requests),
+                              "--log", str(log), "--max-connections", "256")
+        events = tagged_events(data / "events.db")
+        last = max((n for n, _, _ in events), default=0)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:  # until the city's console has folded them all
+            view = httpx.get(f"{s.url}/api/centers/{CITY}/view", headers=s.headers,
+                             timeout=30).json()
+            if view.get("position", 0) >= last:
+                break
+            time.sleep(0.5)
+        caught_up = time.time()
+        cpu = [cpu_seconds(pid) - before
+               for pid, before in zip(server_pids + client_pids, cpu_before, strict=True)]
+        time.sleep(1)
+        outputs = []
+        for client, out in clients:
+            assert client.stdin is not None and client.stdout is not None
+            client.stdin.write("\n")
+            client.stdin.flush()
+            client.stdout.readline()
+            client.wait(120)
+            outputs.append(orjson.loads(out.read_bytes()))
+    sends = [orjson.loads(line) for line in log.read_text().splitlines()]
+    # Each center's events, ascending: (n, scheduled send, answer).
+    by_center: dict[str, list[tuple[int, float, float | None]]] = {}
+    for n, i, grid in sorted(events):
+        _, scheduled, answered, _status = sends[i]
+        for center in jurisdiction.centers_for(grid):
+            if center in level:
+                by_center.setdefault(center, []).append((n, scheduled, answered))
+    whole, from_2xx = Histogram(), Histogram()
+    levels = {lv: Histogram() for lv in ("city", "district", "township")}
+    missing = deltas = 0
+    for output in outputs:
+        for console in output["consoles"]:
+            times, positions = console["t"], console["p"]
+            deltas += len(times) - 1
+            h = levels[level[console["center"]]]
+            j = 0
+            for n, scheduled, answered in by_center.get(console["center"], []):
+                while j < len(positions) and positions[j] < n:
+                    j += 1
+                if j == len(positions):
+                    missing += 1
+                    continue
+                whole.add(times[j] - scheduled)
+                h.add(times[j] - scheduled)
+                if answered is not None:
+                    from_2xx.add(times[j] - answered)
+    return {"consoles": len(plan), "client_processes": len(clients),
+            "cpu_seconds": {"server": cpu[0], "ingest_writer": sum(cpu[1:len(server_pids)]),
+                            "clients": sum(cpu[len(server_pids):]),
+                            "generator": generator.get("cpu_s", 0.0),
+                            "wall": caught_up - generator["start"]},
+            "load_average_at_start": load, "events": len(events),
+            "events_per_s": rate, "requests_per_s": request_rate, "generator": generator,
+            "deltas_received": deltas, "pairs_missing": missing,
+            "resync_snapshots": sum(o["snapshots"] for o in outputs),
+            "deltas_without_position": sum(o["without_position"] for o in outputs),
+            "all": whole.summary(), "from_2xx": from_2xx.summary(),
+            "levels": {lv: h.summary() for lv, h in levels.items()},
+            "per_level_consoles": {lv: sum(1 for c in plan if level[c] == lv) for lv in levels}}
+
+
+def bench_fanout(code: Path, work: Path, consoles: int, rate: float, seconds: float,
+                 batch: int, report_every: int, procs: int) -> dict[str, Any]:
+    """The same event stream to `consoles` consoles, then (the reference) to one console per
+    center of the three levels, each on a fresh server."""
+    ours = run_fanout(code, work, consoles, rate, seconds, batch, report_every, procs, "load")
+    ref = run_fanout(code, work, 0, rate, seconds, batch, report_every, 1, "reference")
+    return {"ours": ours, "reference": ref,
+            "ratio_p99": ours["all"]["p99_ms"] / ref["all"]["p99_ms"]}
+
+
 # -- 5. replay against raw read + decode -------------------------------------------------------
 
 def bench_replay(work: Path, alerts: int, incidents: int, reps: int) -> dict[str, float]:
@@ -510,7 +790,7 @@ def bench_replay(work: Path, alerts: int, incidents: int, reps: int) -> dict[str
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.bench_embedded", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--only", default="http,loop,group,burst,consoles,replay")
+    p.add_argument("--only", default="http,loop,open,group,burst,consoles,fanout,replay")
     p.add_argument("--consoles", type=int, default=10_000)
     p.add_argument("--group-commands", type=int, default=3000)
     p.add_argument("--compare", type=Path, default=None,
@@ -521,6 +801,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--replay-alerts", type=int, default=50_000)
     p.add_argument("--replay-incidents", type=int, default=2_000)
     p.add_argument("--reps", type=int, default=3)
+    p.add_argument("--open-rates", default="250,500,1000",
+                   help="offered reports/s of the open-loop sweep (the goal is at 1,000)")
+    p.add_argument("--open-seconds", type=float, default=10)
+    p.add_argument("--fanout-consoles", type=int, default=1000)
+    p.add_argument("--fanout-rate", type=float, default=1000, help="events/s appended")
+    p.add_argument("--fanout-seconds", type=float, default=10)
+    p.add_argument("--fanout-batch", type=int, default=10, help="alerts per ingest request")
+    p.add_argument("--fanout-report-every", type=int, default=10,
+                   help="every n-th request is a report instead of an alert batch")
+    p.add_argument("--fanout-procs", type=int, default=2, help="console client processes")
     p.add_argument("--out", type=Path, default=RESULTS, help="where the results go (JSON)")
     args = p.parse_args(argv)
     only = set(args.only.split(","))
@@ -560,6 +850,20 @@ def main(argv: list[str] | None = None) -> int:
                               f"{r['http_commands_per_s']:,.0f} commands/s",
                               f"peer in process {r['peer_commands_per_s']:,.0f}/s",
                               f"{r['ratio']:.2f}", ">= 1")
+        if "open" in only:
+            rates = [float(r) for r in args.open_rates.split(",")]
+            for label, code in codes:
+                r = results[f"open/{label}"] = bench_open(code, work, rates, args.open_seconds)
+                for at in r.values():
+                    ours, ref = at["reports"], at["healthz"]
+                    short = (f"; {ours['answered']:,}/{ours['sent']:,} answered"
+                             if ours["answered"] < ours["sent"] else "")
+                    table.add_row(f"1 report p99, {at['rate']:,.0f}/s offered (open loop)", label,
+                                  f"{ours['p99_ms']:.1f} ms (p50 {ours['p50_ms']:.1f}, max "
+                                  f"{ours['max_ms']:.0f}; {ours['late']} late{short})",
+                                  f"/healthz {ref['p99_ms']:.1f} ms (p50 {ref['p50_ms']:.1f})",
+                                  f"{at['ratio_p99']:.1f}",
+                                  "p99 <= 50 ms" if at["rate"] >= 1000 else "(sweep)")
         if "group" in only:
             for label, code in codes:
                 r = (bench_group(work, args.group_commands, 32) if code == ROOT
@@ -592,6 +896,27 @@ def main(argv: list[str] | None = None) -> int:
                               f"bare broadcast() p99 {r['broadcast_p99_ms']:.0f} ms "
                               f"(p50 {r['broadcast_p50_ms']:.0f})",
                               f"{r['fanout_ratio_p99']:.2f}", "p99 <= 250 ms")
+        if "fanout" in only:
+            for label, code in codes:
+                r = results[f"fanout/{label}"] = bench_fanout(
+                    code, work, args.fanout_consoles, args.fanout_rate, args.fanout_seconds,
+                    args.fanout_batch, args.fanout_report_every, args.fanout_procs)
+                ours, ref = r["ours"], r["reference"]
+                table.add_row(f"3 append -> console, {ours['consoles']:,} consoles "
+                              f"({ours['client_processes']} client proc.), "
+                              f"{args.fanout_rate:,.0f} events/s", label,
+                              f"p99 {ours['all']['p99_ms']:.1f} ms (p50 "
+                              f"{ours['all']['p50_ms']:.1f}, max {ours['all']['max_ms']:.0f})",
+                              f"{ref['consoles']} consoles: p99 {ref['all']['p99_ms']:.1f} ms "
+                              f"(p50 {ref['all']['p50_ms']:.1f})",
+                              f"{r['ratio_p99']:.1f}", "p99 <= 50 ms")
+                for lv in ("city", "district", "township"):
+                    a, b = ours["levels"][lv], ref["levels"][lv]
+                    table.add_row(f"  ... {lv} consoles ({ours['per_level_consoles'][lv]} / "
+                                  f"{ref['per_level_consoles'][lv]})", label,
+                                  f"p99 {a['p99_ms']:.1f} ms (p50 {a['p50_ms']:.1f})",
+                                  f"p99 {b['p99_ms']:.1f} ms (p50 {b['p50_ms']:.1f})",
+                                  f"{a['p99_ms'] / b['p99_ms']:.1f}", "")
         if "replay" in only:
             for label, code in codes:
                 r = (bench_replay(work, args.replay_alerts, args.replay_incidents, args.reps)
