@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from infra.security import tree_head
+from infra.security.merkle import pack as merkle_pack
 from infra.security.merkle_store import Appender, TreeState, create_tables, store_head, tree_state
 from infra.security.seal_format import GENESIS, Stored, checkpoint_message, seal_digests
 from infra.security.seal_snapshot import TRACKING_NAME, SealSnapshot
@@ -137,41 +138,61 @@ class Sealer:
             return self._head(tx)[0]
 
     def seal_batch(self) -> int:
-        """Seal the next notifications after the tracked position; how many were sealed."""
+        """Seal the next notifications after the tracked position; how many were sealed.
+
+        The chain, the tree's leaves and nodes and the signatures are computed before the write
+        transaction, which then only checks that nothing moved meanwhile (the chain's head, the
+        tree, the last checkpoint) and writes the rows: on SQLite that transaction holds the
+        event store's write turn, which officers' commands wait for."""
         with self.db.tx() as tx:
-            position, sealed, _ = self._head(tx)
+            position, sealed, start_head = self._head(tx)
             tree = tree_state(tx.execute) if self.merkle else None
+            last = self._last_checkpoint(tx)
         if tree is not None and tree.size < sealed:
             return self._tree_catch_up(tree, position)
         # Read outside the write transaction: on SQLite it would hold the store's write lock.
         events = self.read(position + 1, self.batch_size)
         if not events:
             return 0
+        before = _tree_key(tree)
+        growing = self._growing(tree, sealed)
+        existed = growing is not None and growing.size > 0
+        appender = Appender(growing) if growing is not None else None
+        k, signed_count = last
+        head, count = start_head, sealed
+        rows: list[tuple[int, bytes, bytes]] = []
+        checkpoints: list[tuple[Any, ...]] = []
+        heads: list[tree_head.TreeHead] = []
         signed: list[Head | tree_head.TreeHead] = []
-        with self.db.tx() as tx:
-            start, count, head = self._head(tx, lock=True)
-            if start != position:
-                return 0  # another sealer moved on meanwhile; read again
-            tree = self._tree(tx, count)
-            existed = tree is not None and tree.size > 0
-            appender = Appender(tree) if tree is not None else None
-            last_k = tx.execute("SELECT MAX(k), MAX(count) FROM linkage_seal_checkpoints")[0]
-            k, signed_count = int(last_k[0] or 0), int(last_k[1] or 0)
-            rows = []
-            for event in events:
-                content, head, leaf = seal_digests(head, event)
-                count += 1
-                rows.append((event.id, content, head))
+        for event in events:
+            content, head, leaf = seal_digests(head, event)
+            count += 1
+            rows.append((event.id, content, head))
+            if appender is not None:
+                appender.add(event.id, leaf)
+            if count - signed_count >= self.checkpoint_every:
+                k += 1
+                row, made = self._checkpoint(k, event.id, count, head)
+                checkpoints.append(row)
+                signed.append(made)
+                signed_count = count
                 if appender is not None:
-                    appender.add(event.id, leaf)
-                if count - signed_count >= self.checkpoint_every:
-                    k += 1
-                    signed.append(self._sign(tx, k, event.id, count, head))
-                    signed_count = count
-                    if appender is not None:
-                        signed.append(self._sign_tree(tx, appender.state))
+                    heads.append(self._tree_head(appender.state))
+                    signed.append(heads[-1])
+        with self.db.tx() as tx:
+            if self._head(tx, lock=True) != (position, sealed, start_head) \
+                    or self._last_checkpoint(tx) != last:
+                return 0  # another sealer moved on meanwhile; read again
+            if self.merkle and _tree_key(tree_state(
+                    tx.execute, " FOR UPDATE" if self.db.kind == "postgres" else "")) != before:
+                return 0
             tx.executemany("INSERT INTO linkage_seal_chain (notification_id, content, hash) "
                            "VALUES (?, ?, ?)", rows)
+            if checkpoints:
+                tx.executemany("INSERT INTO linkage_seal_checkpoints VALUES (?, ?, ?, ?, ?, ?, ?)",
+                               checkpoints)
+            for made_head in heads:
+                store_head(tx.execute, made_head, self.public_pem)
             position = events[-1].id
             if tx.execute("SELECT 1 FROM linkage_seal_tracking WHERE name = ?", (TRACKING_NAME,)):
                 tx.execute("UPDATE linkage_seal_tracking SET notification_id = ?, count = ?, "
@@ -184,13 +205,17 @@ class Sealer:
         self._witness(signed)
         return len(events)
 
-    def _tree(self, tx: Tx, count: int) -> TreeState | None:
-        """The tree to extend along with the chain, locked; None when it does not end where the
-        chain does (its tables were altered: say so once, and keep sealing the chain)."""
-        if not self.merkle:
+    @staticmethod
+    def _last_checkpoint(tx: Tx) -> tuple[int, int]:
+        """(the last checkpoint's number, the count it signed), 0s when there is none."""
+        k, count = tx.execute("SELECT MAX(k), MAX(count) FROM linkage_seal_checkpoints")[0]
+        return int(k or 0), int(count or 0)
+
+    def _growing(self, state: TreeState | None, count: int) -> TreeState | None:
+        """The tree to extend along with the chain; None when it does not end where the chain
+        does (its tables were altered: say so once, and keep sealing the chain)."""
+        if state is None:
             return None
-        suffix = " FOR UPDATE" if self.db.kind == "postgres" else ""
-        state = tree_state(tx.execute, suffix)
         if state.size == count:
             return state
         if not self._tree_stuck:
@@ -199,6 +224,14 @@ class Sealer:
                       "were altered; no tree heads are signed until they agree (run `linkage "
                       "audit verify`)", state.size, count)
         return None
+
+    def _tree(self, tx: Tx, count: int) -> TreeState | None:
+        """The tree to extend along with the chain, locked; None when it does not end where the
+        chain does."""
+        if not self.merkle:
+            return None
+        suffix = " FOR UPDATE" if self.db.kind == "postgres" else ""
+        return self._growing(tree_state(tx.execute, suffix), count)
 
     def _tree_catch_up(self, tree: TreeState, position: int) -> int:
         """A store sealed before the tree existed: add its sealed events as leaves (from the
@@ -217,19 +250,28 @@ class Sealer:
             appender.write(tx.execute, tx.executemany, tree.size > 0)
         return len(events)
 
-    def _sign_tree(self, tx: Tx, state: TreeState) -> tree_head.TreeHead:
-        head = tree_head.sign(self.key, state.size, state.notification_id,
+    def _tree_head(self, state: TreeState) -> tree_head.TreeHead:
+        return tree_head.sign(self.key, state.size, state.notification_id,
                               int(self.clock() * 1000), state.root)
+
+    def _sign_tree(self, tx: Tx, state: TreeState) -> tree_head.TreeHead:
+        head = self._tree_head(state)
         store_head(tx.execute, head, self.public_pem)
         return head
 
-    def _sign(self, tx: Tx, k: int, notification_id: int, count: int, head: bytes) -> Head:
+    def _checkpoint(self, k: int, notification_id: int, count: int, head: bytes,
+                    ) -> tuple[tuple[Any, ...], Head]:
+        """A signed checkpoint: its row and its head for the witness."""
         signature = self.key.sign(checkpoint_message(k, notification_id, count, head))
         at = datetime.now(UTC).isoformat()
-        tx.execute("INSERT INTO linkage_seal_checkpoints VALUES (?, ?, ?, ?, ?, ?, ?)",
-                   (k, notification_id, count, head, signature, self.public_pem, at))
-        return Head(checkpoint=k, notification_id=notification_id, count=count, hash=head.hex(),
-                    time=at, key=self.key_id, signature=signature.hex())
+        return ((k, notification_id, count, head, signature, self.public_pem, at),
+                Head(checkpoint=k, notification_id=notification_id, count=count, hash=head.hex(),
+                     time=at, key=self.key_id, signature=signature.hex()))
+
+    def _sign(self, tx: Tx, k: int, notification_id: int, count: int, head: bytes) -> Head:
+        row, made = self._checkpoint(k, notification_id, count, head)
+        tx.execute("INSERT INTO linkage_seal_checkpoints VALUES (?, ?, ?, ?, ?, ?, ?)", row)
+        return made
 
     def _witness(self, signed: list[Head | tree_head.TreeHead]) -> None:
         # Only after the commit: a head whose transaction rolled back would read as a rewrite.
@@ -356,6 +398,13 @@ def warn_key_inside_data_dir(settings: Settings) -> bool:
                 "(LINKAGE_SEAL_KEY) and the signed heads on another machine "
                 "(LINKAGE_SEAL_WITNESS)", path, settings.data_dir)
     return True
+
+
+def _tree_key(state: TreeState | None) -> tuple[int, int, bytes] | None:
+    """What identifies a tree's state (to see that it did not move)."""
+    if state is None:
+        return None
+    return state.size, state.notification_id, merkle_pack(state.frontier)
 
 
 def build_sealer(settings: Settings, recorder: Any) -> Sealer:

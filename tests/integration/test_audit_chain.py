@@ -203,3 +203,34 @@ def test_verify_reads_the_table_when_this_process_remembers_only_part_of_it(tmp_
     direct = Sealer(stored_reader(here.recorder), sealer.db, sealer.key)
     assert [e.id for e in direct.events(2**62)] == list(range(1, 19))
     here.close()
+
+
+def test_a_batch_sealed_by_another_sealer_while_one_computed_it_is_written_once(
+    settings: Settings,
+) -> None:
+    """A sealer computes its batch (chain, leaves, signatures) before its write transaction and
+    writes only if nothing moved meanwhile: when another sealer (another hub) seals the same
+    events first, the late one writes nothing and the store verifies."""
+    service = make_history(settings)
+    try:
+        first, second = build_sealer(settings, service.recorder), build_sealer(
+            settings, service.recorder)
+        read = first.read
+        raced: list[int] = []
+
+        def read_then_lose(start: int, limit: int) -> list[Stored]:
+            events = read(start, limit)
+            if not raced:
+                raced.append(second.seal_batch())  # the other hub seals these meanwhile
+            return events
+
+        first.read = read_then_lose
+        assert first.seal_batch() == 0  # found the chain moved: wrote nothing
+        assert raced == [9]
+        assert first.seal_batch() == 0  # nothing left to seal
+        assert [n for n, _, _ in first.chain()] == list(range(1, 10))
+    finally:
+        service.close()
+    code, out = verify(settings)
+    assert code == 0, out
+    assert "verified 9 events" in out
