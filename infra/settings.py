@@ -166,6 +166,11 @@ class Settings:
     ingest_rate: float = field(default_factory=lambda: float(_env("INGEST_RATE", "50000")))
     ingest_burst: float = field(default_factory=lambda: float(_env("INGEST_BURST", "100000")))
     ingest_max_batch: int = field(default_factory=lambda: int(_env("INGEST_MAX_BATCH", "1000")))
+    # How often a thread holding the GIL hands it to a waiting one (Python's default: 5 ms). The
+    # server's event loop and its commit thread wait for it behind the runner's fold, the sealer
+    # and the snapshots at every return from SQLite or the socket; `linkage serve` sets this.
+    switch_interval_ms: float = field(
+        default_factory=lambda: float(_env("SWITCH_INTERVAL_MS", "5")))
     # Embedded mode stores alert batches in a writer process of its own (see README "Ingest
     # writer process"): the HTTP process keeps folding views and sealing on its own core.
     ingest_process: bool = field(

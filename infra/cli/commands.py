@@ -15,7 +15,7 @@ from domain.alert_rules import RuleError
 from domain.jurisdiction import JurisdictionError
 from infra.loaders.cameras import CameraRegistryError
 from infra.loaders.jurisdiction import load_jurisdiction
-from infra.runtime.tuning import tune_process
+from infra.runtime.tuning import tune_process, tune_switching
 from infra.settings import Settings
 
 
@@ -77,6 +77,10 @@ def serve(host: str | None, port: int | None, data_dir: str | None, store: str |
         raise click.ClickException(str(exc)) from None
     app = embedded.app()
     tune_process()
+    try:
+        tune_switching(settings.switch_interval_ms)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
     from infra.runtime.logs import uvicorn_log_config
 
     config = server_config(app, settings, host=settings.host, port=settings.port,

@@ -6,6 +6,7 @@ import ctypes
 import ctypes.util
 import gc
 import logging
+import sys
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,16 @@ def tune_malloc() -> bool:
     if not applied:
         log.info("mallopt(M_TRIM_THRESHOLD) refused; malloc left as it is")
     return applied
+
+
+def tune_switching(milliseconds: float) -> None:
+    """How long a thread may hold the GIL while another waits for it (`sys.setswitchinterval`).
+    A thread that blocks in C (SQLite, a socket) gives the GIL up and must wait up to this long
+    to get it back while a CPU-bound thread (the projection runner's fold) holds it."""
+    if not 0.05 <= milliseconds <= 100:
+        raise ValueError(f"LINKAGE_SWITCH_INTERVAL_MS must be between 0.05 and 100; "
+                         f"got {milliseconds}")
+    sys.setswitchinterval(milliseconds / 1000)
 
 
 def tune_process() -> None:
