@@ -257,14 +257,22 @@ def step_runs(runs: list[tuple[Center, list[Envelope]]]) -> list[list[Change]]:
     (values are shared, never changed in place: a run copies what it changes)."""
     fresh_runs: list[tuple[list[Envelope], int]] = []
     leaders: list[int] = []  # for each run, the index of the run whose fold it takes
+    # (id of a run, the view's position) -> its events past the position: the centers of an
+    # event often hold the same run list (the runner shares it) at the same position.
+    filtered: dict[tuple[int, int], tuple[list[Envelope], int]] = {}
     for i, (center, events) in enumerate(runs):
         position = center.view["position"]
-        fresh = []
-        for event in events:
-            if event.notification_id > position:
-                fresh.append(event)
-                position = event.notification_id
-        fresh_runs.append((fresh, position))
+        known = filtered.get((id(events), position))
+        if known is None:
+            start = position
+            fresh = []
+            for event in events:
+                if event.notification_id > position:
+                    fresh.append(event)
+                    position = event.notification_id
+            known = filtered[(id(events), start)] = (fresh, position)
+        fresh, position = known
+        fresh_runs.append(known)
         leaders.append(next((j for j in range(i) if leaders[j] == j
                              and _same_run(fresh_runs[j][0], fresh)
                              and _same_reads(runs[j][0].view, center.view, fresh)), i))
@@ -285,6 +293,8 @@ def step_runs(runs: list[tuple[Center, list[Envelope]]]) -> list[list[Change]]:
 
 
 def _same_run(a: list[Envelope], b: list[Envelope]) -> bool:
+    if a is b:
+        return bool(a)
     return bool(a) and len(a) == len(b) and all(x is y for x, y in zip(a, b, strict=True))
 
 

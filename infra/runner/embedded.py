@@ -231,21 +231,40 @@ class EmbeddedRunner:
 
         routed: object = None  # the last event's `centers`, and its centers this runner holds
         centers: list[str] = []
+        # A run all of `centers` hold (one list, appended to once per event) while they stay the
+        # same and none of them is flushed; the ids of such lists, which no center appends to
+        # on its own (it copies the list first).
+        shared: list[Envelope] | None = None
+        shared_ids: set[int] = set()
         for event in events:
             # routes_to gives an event's `centers` (a copy): consecutive events of a burst have
             # equal ones, so the filtered list is kept while they do (a list compare, in C).
             if event.data.get("centers") != routed or routed is None:
                 routed = event.data.get("centers")
                 centers = [center for center in routes_to(event) if center in self.centers]
-            if event.aggregate in RUNS:
+                shared = None
+            if event.type.partition(".")[0] in RUNS:
+                if shared is not None:
+                    shared.append(event)
+                    continue
+                if len(centers) > 1 and not any(center in runs for center in centers):
+                    shared = [event]
+                    shared_ids.add(id(shared))
+                    for center in centers:
+                        self.fold(center)
+                        runs[center] = shared
+                    continue
                 for center in centers:
                     run = runs.get(center)
                     if run is None:
                         self.fold(center)
                         run = runs[center] = []
+                    elif id(run) in shared_ids:
+                        run = runs[center] = list(run)
                     run.append(event)
                 continue
             flush(centers)
+            shared = None
             folded = step_each([self.fold(center) for center in centers], event)
             for center, changes in zip(centers, folded, strict=True):
                 if changes:
