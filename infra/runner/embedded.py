@@ -21,7 +21,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import orjson
@@ -60,6 +60,7 @@ class EmbeddedRunner:
         *,
         batch_size: int = 500,
         replay_batch_size: int = 5000,
+        read_size: int = 500,
         checkpoint_every: float = 2.0,
         history_size: int = 1000,
         queue_size: int = QUEUE_SIZE,
@@ -69,6 +70,7 @@ class EmbeddedRunner:
         self.hub = hub
         self.batch_size = batch_size
         self.replay_batch_size = replay_batch_size
+        self.read_size = read_size
         self.checkpoint_every = checkpoint_every
         self.history_size = history_size
         self.queue_size = queue_size
@@ -206,9 +208,7 @@ class EmbeddedRunner:
                     ) -> tuple[int, list[tuple[str, Frame]]]:
         """Fold and commit one batch: how many events it read, and the frames to publish
         (none when replaying: the batch commits the views it changed instead of its deltas)."""
-        events = self.read(self.position, self.replay_batch_size if replay else self.batch_size)
-        if not events:
-            return 0, []
+        read, last = 0, self.position  # events read, the last one's notification id
         # Consecutive alert events for a center fold as one run into one delta: a burst of
         # alerts becomes a few frames, not one each. Every other event keeps a delta of its own.
         deltas: list[tuple[str, int, list[Change]]] = []
@@ -236,7 +236,9 @@ class EmbeddedRunner:
         # on its own (it copies the list first).
         shared: list[Envelope] | None = None
         shared_ids: set[int] = set()
-        for event in events:
+        for event in self._read_batch(self.replay_batch_size if replay else self.batch_size):
+            read += 1
+            last = event.notification_id
             # routes_to gives an event's `centers` (a copy): consecutive events of a burst have
             # equal ones, so the filtered list is kept while they do (a list compare, in C).
             if event.data.get("centers") != routed or routed is None:
@@ -270,7 +272,9 @@ class EmbeddedRunner:
                 if changes:
                     emit(center, changes)
         flush(list(runs))
-        self.position = events[-1].notification_id
+        if not read:
+            return 0, []
+        self.position = last
         checkpointed = None
         if replay or (checkpoint
                       and time.monotonic() - self._last_checkpoint >= self.checkpoint_every):
@@ -279,14 +283,30 @@ class EmbeddedRunner:
         self._rows.clear()
         if replay:
             self.store.commit(self.position, [], checkpointed, rows)
-            return len(events), []
+            return read, []
         self.store.commit(self.position, deltas, checkpointed, rows)
         frames: list[tuple[str, Frame]] = []
         for center, seq, changes in deltas:
             frame = Frame(self.epoch, seq, delta_frame(center, self.epoch, seq, changes))
             self._ring(center).append(frame)
             frames.append((center, frame))
-        return len(events), frames
+        return read, frames
+
+    def _read_batch(self, limit: int) -> Iterator[Envelope]:
+        """A batch's events after the position, read `read_size` at a time: each piece is routed
+        (its incident events folded) while its freshly decoded events are still in the CPU's
+        caches, not after all of a replay's 5,000 are decoded. Ends where one read of the whole
+        batch would: at `limit` events, or after a piece shorter than asked for. The batch, its
+        runs and what it commits are the same."""
+        position, left = self.position, limit
+        while left > 0:
+            asked = min(left, self.read_size)
+            events = self.read(position, asked)
+            yield from events
+            if len(events) < asked:
+                return
+            left -= len(events)
+            position = events[-1].notification_id
 
     def _take_checkpoint(self) -> dict[str, tuple[int, View]]:
         views = {c: (self.seqs[c], self.views[c]) for c in self._dirty}
