@@ -51,7 +51,18 @@ def new_alert_view() -> dict[str, Any]:
 
 @lru_cache(maxsize=4096)
 def _iso(at: float) -> str:
+    if type(at) is int:  # a window's start or end: whole seconds, one datetime per day
+        day, second = divmod(at, 86_400)
+        hour, second = divmod(second, 3600)
+        minute, second = divmod(second, 60)
+        return f"{_day(day)}T{hour:02d}:{minute:02d}:{second:02d}+00:00"
     return datetime.fromtimestamp(at, UTC).isoformat()
+
+
+@lru_cache(maxsize=64)
+def _day(day: int) -> str:
+    """The date of a day since the epoch, as isoformat() writes it."""
+    return datetime.fromtimestamp(day * 86_400, UTC).date().isoformat()
 
 
 # Every key of a view the alert fold reads: two views equal on these fold a run to equal changes.
@@ -107,6 +118,10 @@ class _Run:
         self.touched_storms: set[str] = set()
         # Active storms this run owns, labels included: one more alert there is two increments.
         self.hot: dict[str, dict[str, Any]] = {}
+        # What the last raised alert counted in, when every one of its windows took a fast path:
+        # a next alert of the same camera, grid and label in the same windows counts in the same
+        # objects (`_repeat`). Cleared by anything that may change which objects those are.
+        self.repeat: _Repeat | None = None
         self.counted = False
         self._own: dict[int, Any] = {}  # id -> object: copies this run made (kept alive)
         # (n, alert id) of listed alerts, a heap built at the run's first eviction: a burst
@@ -143,6 +158,7 @@ class _Run:
         self.touched_alerts.add(alert_ref)
 
     def set_storm(self, key: str, storm: dict[str, Any] | None) -> None:
+        self.repeat = None
         self.hot.pop(key, None)
         if storm is None:
             self.storms.pop(key, None)
@@ -210,30 +226,90 @@ class _Run:
         return changes
 
 
+class _Repeat:
+    """The windows one raised alert counted in, all by a fast path: the storms it counted in
+    (`run.hot`) and the windows the run owns with their thresholds, for alerts at a time in
+    [lo, hi), where each of its windows has the same start."""
+
+    __slots__ = ("camera", "grid", "hi", "in_storm", "lo", "storms", "windows")
+
+    def __init__(self, camera: Any, grid: Any, lo: float, hi: float,
+                 storms: list[dict[str, Any]], windows: list[tuple[list[Any], int]]) -> None:
+        self.camera = camera
+        self.grid = grid
+        self.lo = lo
+        self.hi = hi
+        self.storms = storms
+        self.windows = windows
+        self.in_storm = bool(storms)
+
+
+def _repeat(run: _Run, repeat: _Repeat, label: str) -> bool | None:
+    """Count one more alert in the objects the last one counted in (the caller checked that it
+    has the same camera and grid and falls in the same windows); None, changing nothing,
+    when one of the windows would reach its threshold (the general path makes the storm)."""
+    windows = repeat.windows
+    for window, threshold in windows:
+        if window[1] + 1 >= threshold:
+            return None
+    for storm in repeat.storms:
+        labels = storm["labels"]
+        labels[label] = labels.get(label, 0) + 1
+        storm["count"] += 1
+    for window, _ in windows:
+        labels = window[2]
+        labels[label] = labels.get(label, 0) + 1
+        window[1] += 1
+    if repeat.in_storm:
+        run.counts["in_storm"] += 1
+    return repeat.in_storm
+
+
 def _windows(run: _Run, event: Envelope) -> bool:
     """Count a raised alert in its camera and grid windows; whether it is in a storm.
 
     Two fast paths cover nearly every alert of a burst: one more alert in a storm this run owns
     (`run.hot`), or in a window this run wrote (`run.windows`: changed in place, no storm of its
     key is active then). Anything else (a new window, a late alert, a storm from the view) takes
-    the general path."""
+    the general path. When the previous raised alert took only fast paths and this one has its
+    camera and grid and the same window starts, it counts in the same objects
+    (`run.repeat`) without looking its keys up again."""
     data = event.data
     at = data.get("start_time")
     if not isinstance(at, (int, float)):
         return False
-    in_storm = False
     label = str(data.get("label", "alert"))
+    camera = data.get("camera")
+    grid = data.get("grid")
+    repeat = run.repeat
+    if (repeat is not None and repeat.lo <= at < repeat.hi and camera == repeat.camera
+            and grid == repeat.grid):
+        repeated = _repeat(run, repeat, label)
+        if repeated is not None:
+            return repeated
+    run.repeat = None
+    in_storm = False
     storms = run.storms
     hot = run.hot
     owned = run.windows
-    for key, kind, ident, size, threshold in keys_for(data.get("camera"), data.get("grid")):
+    fast = True  # every key so far took a fast path
+    counted_storms: list[dict[str, Any]] = []
+    counted_windows: list[tuple[list[Any], int]] = []
+    lo: float = float("-inf")
+    hi: float = float("inf")
+    for key, kind, ident, size, threshold in keys_for(camera, grid):
         start = int(at // size) * size
+        if start > lo:
+            lo = start
+        if start + size < hi:
+            hi = start + size
         storm: dict[str, Any] | None = hot.get(key)
         if storm is not None and start == storm["start_ts"]:
             in_storm = True
             labels = storm["labels"]
             labels[label] = labels.get(label, 0) + 1
             storm["count"] += 1
+            counted_storms.append(storm)
             continue
         window = owned.get(key)
         if window is not None and window[0] == start:
@@ -241,9 +317,12 @@ def _windows(run: _Run, event: Envelope) -> bool:
             labels[label] = labels.get(label, 0) + 1
             count = window[1] = window[1] + 1
             if count < threshold:
+                counted_windows.append((window, threshold))
                 continue
+            fast = False
             storm, window_labels, first_n = storms.get(key), labels, window[3]
         else:
+            fast = False
             if storm is None:
                 storm = storms.get(key)
             active = storm is not None and bool(storm.get("active"))
@@ -294,6 +373,8 @@ def _windows(run: _Run, event: Envelope) -> bool:
         run.set_storm(key, run.adopt(new_storm))
     if in_storm:
         run.counts["in_storm"] += 1
+    if fast:
+        run.repeat = _Repeat(camera, grid, lo, hi, counted_storms, counted_windows)
     return in_storm
 
 
@@ -329,6 +410,7 @@ def _fold(run: _Run, event: Envelope) -> None:
         if not _windows(run, event):
             run.list_raised(event)
         return
+    run.repeat = None  # only consecutive raised alerts repeat one another's windows
     name = event.name
     data = event.data
     alert_ref = event.originator_id

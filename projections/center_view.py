@@ -257,14 +257,22 @@ def step_runs(runs: list[tuple[Center, list[Envelope]]]) -> list[list[Change]]:
     (values are shared, never changed in place: a run copies what it changes)."""
     fresh_runs: list[tuple[list[Envelope], int]] = []
     leaders: list[int] = []  # for each run, the index of the run whose fold it takes
+    # (id of a run, the view's position) -> its events past the position: the centers of an
+    # event often hold the same run list (the runner shares it) at the same position.
+    filtered: dict[tuple[int, int], tuple[list[Envelope], int]] = {}
     for i, (center, events) in enumerate(runs):
         position = center.view["position"]
-        fresh = []
-        for event in events:
-            if event.notification_id > position:
-                fresh.append(event)
-                position = event.notification_id
-        fresh_runs.append((fresh, position))
+        known = filtered.get((id(events), position))
+        if known is None:
+            start = position
+            fresh = []
+            for event in events:
+                if event.notification_id > position:
+                    fresh.append(event)
+                    position = event.notification_id
+            known = filtered[(id(events), start)] = (fresh, position)
+        fresh, position = known
+        fresh_runs.append(known)
         leaders.append(next((j for j in range(i) if leaders[j] == j
                              and _same_run(fresh_runs[j][0], fresh)
                              and _same_reads(runs[j][0].view, center.view, fresh)), i))
@@ -305,6 +313,11 @@ def fold_events(events: Iterable[Envelope], center_of: Callable[[str], Center | 
 
     routed: object = None  # the last event's `centers`, and the ones folded here
     centers: list[str] = []
+    # A run all of `centers` hold (one list, appended to once per event) while they stay the
+    # same and none of them is flushed; the ids of such lists, which no center appends to on
+    # its own (it copies the list first).
+    shared: list[Envelope] | None = None
+    shared_ids: set[int] = set()
     for event in events:
         # Consecutive events of a burst have equal `centers`: the filtered list is kept while
         # they do (a list compare, in C).
@@ -316,11 +329,27 @@ def fold_events(events: Iterable[Envelope], center_of: Callable[[str], Center | 
                 if fold is not None:
                     folds[name] = fold
                     centers.append(name)
-        if event.aggregate in RUNS:
+            shared = None
+        if event.type.partition(".")[0] in RUNS:
+            if shared is not None:
+                shared.append(event)
+                continue
+            if len(centers) > 1 and not any(name in runs for name in centers):
+                shared = [event]
+                shared_ids.add(id(shared))
+                for name in centers:
+                    runs[name] = shared
+                continue
             for name in centers:
-                runs.setdefault(name, []).append(event)
+                run = runs.get(name)
+                if run is None:
+                    run = runs[name] = []
+                elif id(run) in shared_ids:
+                    run = runs[name] = list(run)
+                run.append(event)
             continue
         flush(centers)
+        shared = None
         folded = step_each([folds[name] for name in centers], event)
         for name, changes in zip(centers, folded, strict=True):
             if changes:
@@ -329,6 +358,8 @@ def fold_events(events: Iterable[Envelope], center_of: Callable[[str], Center | 
 
 
 def _same_run(a: list[Envelope], b: list[Envelope]) -> bool:
+    if a is b:
+        return bool(a)
     return bool(a) and len(a) == len(b) and all(x is y for x, y in zip(a, b, strict=True))
 
 

@@ -73,6 +73,7 @@ def from_rows(rows: Iterable[tuple[int, object, int, str, bytes]]) -> list[Envel
     thousands of events a second, where each layer of calls per event weighed as much as
     the JSON decode itself."""
     loads = orjson.loads
+    types = _TYPES
     envelopes: list[Envelope] = []
     append = envelopes.append
     for notification_id, originator_id, originator_version, topic, state in rows:
@@ -82,12 +83,14 @@ def from_rows(rows: Iterable[tuple[int, object, int, str, bytes]]) -> list[Envel
         if state.count(b'"_type_"') > 1:  # a tagged value besides the timestamp: rare, walk it
             raw = {k: plain(v) for k, v in raw.items()}
         stamp = raw.pop("timestamp", "")
-        if type(stamp) is dict:
-            stamp = plain(stamp)
+        if type(stamp) is dict:  # plain(stamp), inline for the tag every stored event has
+            stamp = (stamp["_data_"] if len(stamp) == 2 and "_type_" in stamp and "_data_" in stamp
+                     else plain(stamp))
         raw.pop("originator_topic", None)
+        kind = types.get(topic)
         append(Envelope(notification_id,
                         originator_id if type(originator_id) is str else str(originator_id),
-                        originator_version, _type_of(topic),
+                        originator_version, kind if kind is not None else _type_of(topic),
                         stamp if type(stamp) is str else str(stamp), raw))
     return envelopes
 

@@ -32,6 +32,10 @@ def push(path: list[str], value: dict[str, Any], limit: int) -> Change:
 
 
 def _parent(view: View, path: list[str], create: bool) -> Any:
+    if len(path) == 2:  # most changes: a key of one of the view's maps, which exists
+        child = view.get(path[0])
+        if child is not None:
+            return child
     node: Any = view
     for key in path[:-1]:
         child = node.get(key)

@@ -21,7 +21,9 @@ QUEUE_SIZE = 200
 
 def queue_item(case: Case) -> Case:
     """What the queue shows of a case: the record without its list of centers."""
-    return {k: v for k, v in case.items() if k != "centers"}
+    item = dict(case)  # a copy in C, then one key out: the same keys in the same order
+    item.pop("centers", None)
+    return item
 
 
 class OpenCases:

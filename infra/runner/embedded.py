@@ -21,7 +21,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import orjson
@@ -57,6 +57,7 @@ class EmbeddedRunner:
         *,
         batch_size: int = 500,
         replay_batch_size: int = 5000,
+        read_size: int = 500,
         checkpoint_every: float = 2.0,
         history_size: int = 1000,
         queue_size: int = QUEUE_SIZE,
@@ -66,6 +67,7 @@ class EmbeddedRunner:
         self.hub = hub
         self.batch_size = batch_size
         self.replay_batch_size = replay_batch_size
+        self.read_size = read_size
         self.checkpoint_every = checkpoint_every
         self.history_size = history_size
         self.queue_size = queue_size
@@ -203,9 +205,6 @@ class EmbeddedRunner:
                     ) -> tuple[int, list[tuple[str, Frame]]]:
         """Fold and commit one batch: how many events it read, and the frames to publish
         (none when replaying: the batch commits the views it changed instead of its deltas)."""
-        events = self.read(self.position, self.replay_batch_size if replay else self.batch_size)
-        if not events:
-            return 0, []
         # Consecutive alert events for a center fold as one run into one delta: a burst of
         # alerts becomes a few frames, not one each. Every other event keeps a delta of its own.
         deltas: list[tuple[str, int, list[Change]]] = []
@@ -215,9 +214,12 @@ class EmbeddedRunner:
             deltas.append((center, seq, changes))
             self._dirty.add(center)
 
-        fold_events(events, lambda center: self.fold(center) if center in self.centers else None,
-                    emit)
-        self.position = events[-1].notification_id
+        read = [0, self.position]  # events read, the last one's notification id
+        fold_events(self._read_batch(self.replay_batch_size if replay else self.batch_size, read),
+                    lambda center: self.fold(center) if center in self.centers else None, emit)
+        if not read[0]:
+            return 0, []
+        self.position = read[1]
         checkpointed = None
         if replay or (checkpoint
                       and time.monotonic() - self._last_checkpoint >= self.checkpoint_every):
@@ -226,14 +228,33 @@ class EmbeddedRunner:
         self._rows.clear()
         if replay:
             self.store.commit(self.position, [], checkpointed, rows)
-            return len(events), []
+            return read[0], []
         self.store.commit(self.position, deltas, checkpointed, rows)
         frames: list[tuple[str, Frame]] = []
         for center, seq, changes in deltas:
             frame = Frame(self.epoch, seq, delta_frame(center, self.epoch, seq, changes))
             self._ring(center).append(frame)
             frames.append((center, frame))
-        return len(events), frames
+        return read[0], frames
+
+    def _read_batch(self, limit: int, read: list[int]) -> Iterator[Envelope]:
+        """A batch's events after the position, read `read_size` at a time: each piece is routed
+        (its incident events folded) while its freshly decoded events are still in the CPU's
+        caches, not after all of a replay's 5,000 are decoded. Ends where one read of the whole
+        batch would: at `limit` events, or after a piece shorter than asked for. The batch, its
+        runs and what it commits are the same."""
+        position, left = self.position, limit
+        while left > 0:
+            asked = min(left, self.read_size)
+            events = self.read(position, asked)
+            if events:  # read: [events read so far, the last one's notification id]
+                read[0] += len(events)
+                read[1] = events[-1].notification_id
+            yield from events
+            if len(events) < asked:
+                return
+            left -= len(events)
+            position = events[-1].notification_id
 
     def _take_checkpoint(self) -> dict[str, tuple[int, View]]:
         views = {c: (self.seqs[c], self.views[c]) for c in self._dirty}

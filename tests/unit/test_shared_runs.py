@@ -8,6 +8,7 @@ import copy
 import random
 from typing import Any
 
+import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -102,14 +103,15 @@ def test_runs_folded_once_for_several_centers_equal_each_center_folded_alone(
 
 
 @settings(max_examples=40, deadline=None)
-@given(events=histories, batch=st.integers(1, 700))
+@given(events=histories, batch=st.integers(1, 700), read_size=st.integers(1, 700))
 def test_a_rebuild_gives_each_center_the_view_it_folds_alone(
-    events: list[Envelope], batch: int
+    events: list[Envelope], batch: int, read_size: int
 ) -> None:
     def read(after: int, limit: int) -> list[Envelope]:
         return [e for e in events if e.notification_id > after][:limit]
 
-    runner = EmbeddedRunner(read, MemoryViewStore(), CENTERS, replay_batch_size=batch)
+    runner = EmbeddedRunner(read, MemoryViewStore(), CENTERS, replay_batch_size=batch,
+                            read_size=read_size)
     assert runner.rebuild() == len(events)
     reference = one_at_a_time(events)
     for center in CENTERS:
@@ -137,3 +139,40 @@ def test_fold_events_in_any_chunks_gives_each_center_what_it_folds_alone(
         assert centers[center].view == reference[center].view, center
         assert mirrors[center] == reference[center].view, center
     assert set(emitted) <= folded
+
+
+@settings(max_examples=40, deadline=None)
+@given(events=histories, batch=st.integers(1, 700), read_size=st.integers(1, 700))
+def test_a_batch_read_in_pieces_folds_and_commits_as_the_batch_read_at_once(
+    events: list[Envelope], batch: int, read_size: int
+) -> None:
+    """Reading a replay batch `read_size` events at a time changes nothing a rebuild gives:
+    the same batches (`batch` events each, each committed), so the same seqs, and the same
+    views to the byte (key order included)."""
+    def read(after: int, limit: int) -> list[Envelope]:
+        return [e for e in events if e.notification_id > after][:limit]
+
+    class Commits(MemoryViewStore):
+        def __init__(self) -> None:
+            super().__init__()
+            self.positions: list[int] = []
+
+        def commit(self, position: int, *args: Any, **kwargs: Any) -> None:
+            self.positions.append(position)
+            super().commit(position, *args, **kwargs)
+
+    at_once = EmbeddedRunner(read, MemoryViewStore(), CENTERS, replay_batch_size=batch,
+                             read_size=batch)
+    store = Commits()
+    in_pieces = EmbeddedRunner(read, store, CENTERS, replay_batch_size=batch,
+                               read_size=read_size)
+    store.positions.clear()
+    assert in_pieces.rebuild() == at_once.rebuild() == len(events)
+    ends = [e.notification_id for e in events[batch - 1::batch]]
+    if len(events) % batch:
+        ends.append(events[-1].notification_id)
+    assert store.positions == ends
+    assert in_pieces.seqs == at_once.seqs
+    assert in_pieces.position == at_once.position
+    for center in CENTERS:
+        assert orjson.dumps(in_pieces.view(center)) == orjson.dumps(at_once.view(center)), center

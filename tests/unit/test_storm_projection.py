@@ -10,7 +10,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from projections.alerts import ALERTS_LIMIT, STORMS_LIMIT
+from projections.alerts import ALERTS_LIMIT, STORMS_LIMIT, _iso
 from projections.center_view import apply, new_center, step_run
 from projections.envelope import Envelope
 from projections.patch import apply_changes
@@ -272,3 +272,12 @@ def test_the_storm_fold_equals_a_plain_reference(
     assert center.view["storm_windows"] == windows
     assert center.view["storms"] == storms
     assert center.view["alert_counts"]["in_storm"] == in_storm
+
+
+@settings(max_examples=300, deadline=None)
+@given(at=st.one_of(st.integers(-62_135_596_800, 253_402_300_799),
+                    st.floats(-62_135_596_800, 253_402_300_799, allow_nan=False)))
+def test_a_storms_times_are_written_as_isoformat_writes_them(at: float) -> None:
+    """The storm's `start` and `end` (whole seconds, written without a datetime per window)
+    are what `datetime.isoformat()` gives, on any day, before 1970 included."""
+    assert _iso(at) == datetime.fromtimestamp(at, UTC).isoformat()
