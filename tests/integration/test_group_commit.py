@@ -249,29 +249,19 @@ def test_a_command_waits_for_the_other_process_turn_at_writing(tmp_path: Path) -
     them), a command does not write while another holder has the turn, and commits once it is
     released. The holder here is a second turn on the same store, as the writer process's is."""
     from infra.store.write_turn import WriteTurn
+    from tests.turns import order_behind_a_held_turn
 
     service = open_service(tmp_path)
     try:
         recorder = recorder_of(service)
         store = Path(Settings().with_(data_dir=tmp_path).sqlite_path)
         recorder.turn = WriteTurn(store)
-        order: list[str] = []
-        started = threading.Event()
 
         def report() -> None:
-            started.set()
             service.report(actor=REPORTER, grid="g1", source="hotline", category="noise",
                            severity="routine", description="waits its turn")
-            order.append("committed")
 
-        with WriteTurn(store):
-            worker = threading.Thread(target=report)
-            worker.start()
-            started.wait(10)
-            time.sleep(0.3)  # time enough to commit, were the turn not held
-            order.append("released")
-        worker.join(30)
-        assert order == ["released", "committed"]
+        assert order_behind_a_held_turn(store, report) == ["released", "committed"]
         assert recorder.max_notification_id() == 1
     finally:
         service.close()

@@ -55,31 +55,19 @@ def test_with_turns_a_block_waits_for_the_event_store_writers_turn(tmp_path: Pat
     """The sealer's and the snapshots' blocks on events.db take the turns the store's writers
     take (infra/store/write_turn.py): a block does not start while another holder has the turn,
     and starts once it is released. Without turns (every other file) a block takes none."""
-    import time
-
     from infra.store.write_turn import WriteTurn
+    from tests.turns import order_behind_a_held_turn
 
     path = tmp_path / "events.db"
     db = Database("sqlite", sqlite_path=path, turns=True)
     with db.tx() as tx:
         tx.execute("CREATE TABLE t (a INTEGER)")
-    order: list[str] = []
-    started = threading.Event()
 
     def write() -> None:
-        started.set()
         with db.tx() as tx:
             tx.execute("INSERT INTO t VALUES (1)")
-        order.append("committed")
 
-    with WriteTurn(path):
-        worker = threading.Thread(target=write)
-        worker.start()
-        started.wait(10)
-        time.sleep(0.3)  # time enough to commit, were the turn not held
-        order.append("released")
-    worker.join(30)
-    assert order == ["released", "committed"]
+    assert order_behind_a_held_turn(path, write) == ["released", "committed"]
     with db.tx() as tx:
         assert tx.execute("SELECT COUNT(*) FROM t") == [(1,)]
     plain = Database("sqlite", sqlite_path=tmp_path / "other.db")
