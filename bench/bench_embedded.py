@@ -727,9 +727,30 @@ def bench_fanout(code: Path, work: Path, consoles: int, rate: float, seconds: fl
 
 # -- 5. replay against raw read + decode -------------------------------------------------------
 
-def bench_replay(work: Path, alerts: int, incidents: int, reps: int) -> dict[str, float]:
+def store_history(embedded: Any, alerts: int, incidents: int) -> None:
+    """The replay target's history: `alerts` camera alerts in batches of 500, then `incidents`
+    reported and accepted incidents (bench/replay_equal.py stores the same)."""
     from command_center.feed_formats import decode_alerts
-    from infra.bootstrap import build_alerts, build_embedded
+    from infra.bootstrap import build_alerts
+
+    service = embedded.service
+    ingest = build_alerts(embedded.settings, embedded.jurisdiction, service)
+    actor: Any = {"user": "bench", "role": "feed", "center": None}
+    for b in range(0, alerts, 500):
+        body = orjson.dumps({"alerts": [
+            {"id": f"r-{i}", "camera": CAMERA, "label": "person", "score": 0.7,
+             "start_time": 1_800_000_000.0 + i} for i in range(b, min(b + 500, alerts))]})
+        ingest.ingest("bench", decode_alerts(body), actor)
+    officer: Any = {"user": "bench", "role": "admin", "center": None}
+    for i in range(incidents):
+        incident = service.report(actor=officer, grid=GRID, source="hotline",
+                                  category="noise", severity="routine",
+                                  description=f"incident {i}")
+        service.act(str(incident.id), "accept", actor=officer)
+
+
+def bench_replay(work: Path, alerts: int, incidents: int, reps: int) -> dict[str, float]:
+    from infra.bootstrap import build_embedded
     from infra.runtime.tuning import tune_process
     from infra.settings import Settings
 
@@ -737,19 +758,7 @@ def bench_replay(work: Path, alerts: int, incidents: int, reps: int) -> dict[str
     embedded = build_embedded(settings)
     try:
         service = embedded.service
-        ingest = build_alerts(settings, embedded.jurisdiction, service)
-        actor: Any = {"user": "bench", "role": "feed", "center": None}
-        for b in range(0, alerts, 500):
-            body = orjson.dumps({"alerts": [
-                {"id": f"r-{i}", "camera": CAMERA, "label": "person", "score": 0.7,
-                 "start_time": 1_800_000_000.0 + i} for i in range(b, min(b + 500, alerts))]})
-            ingest.ingest("bench", decode_alerts(body), actor)
-        officer: Any = {"user": "bench", "role": "admin", "center": None}
-        for i in range(incidents):
-            incident = service.report(actor=officer, grid=GRID, source="hotline",
-                                      category="noise", severity="routine",
-                                      description=f"incident {i}")
-            service.act(str(incident.id), "accept", actor=officer)
+        store_history(embedded, alerts, incidents)
         total = service.recorder.max_notification_id()
         recorder = service.recorder
         tune_process()  # as `linkage replay` does (both measurements run under it)

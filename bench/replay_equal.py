@@ -64,32 +64,14 @@ print(len(state["views"]), "views,", len(state["incident_rows"]), "incident rows
 
 def build_history(data_dir: Path, alerts: int, incidents: int) -> None:
     """The history bench_embedded's replay target folds, stored in data_dir."""
-    from typing import Any
-
-    import orjson
-
-    from bench.bench_embedded import CAMERA, GRID
-    from command_center.feed_formats import decode_alerts
-    from infra.bootstrap import build_alerts, build_embedded
+    from bench.bench_embedded import store_history
+    from infra.bootstrap import build_embedded
     from infra.settings import Settings
 
     settings = Settings().with_(data_dir=data_dir, ingest_process=False)
     embedded = build_embedded(settings)
     try:
-        service = embedded.service
-        ingest = build_alerts(settings, embedded.jurisdiction, service)
-        feed: Any = {"user": "bench", "role": "feed", "center": None}
-        for b in range(0, alerts, 500):
-            body = orjson.dumps({"alerts": [
-                {"id": f"r-{i}", "camera": CAMERA, "label": "person", "score": 0.7,
-                 "start_time": 1_800_000_000.0 + i} for i in range(b, min(b + 500, alerts))]})
-            ingest.ingest("bench", decode_alerts(body), feed)
-        officer: Any = {"user": "bench", "role": "admin", "center": None}
-        for i in range(incidents):
-            incident = service.report(actor=officer, grid=GRID, source="hotline",
-                                      category="noise", severity="routine",
-                                      description=f"incident {i}")
-            service.act(str(incident.id), "accept", actor=officer)
+        store_history(embedded, alerts, incidents)
     finally:
         embedded.close()
 
