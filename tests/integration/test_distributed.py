@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -101,9 +102,16 @@ def test_distributed_views_equal_embedded_views_and_two_hubs_stream_the_same(sta
             console.disconnect()
 
 
-def _write_in_background(stack: Stack, incidents: int, seed: int) -> threading.Thread:
+def _write_in_background(stack: Stack, incidents: int, seed: int,
+                         pause: float = 0.0) -> threading.Thread:
+    """Commands of a scripted history in a thread, `pause` seconds apart (0: flat out)."""
     history = ScriptedHistory(stack.service, _grids(stack), incidents=incidents, seed=seed)
-    thread = threading.Thread(target=history.run, daemon=True)
+
+    def paced() -> None:
+        while history.step():
+            time.sleep(pause)
+
+    thread = threading.Thread(target=paced if pause else history.run, daemon=True)
     thread.start()
     return thread
 
@@ -158,8 +166,11 @@ RECOVERY = "Highwater for active changelog partitions"
 
 def _kill_worker_while_writing(stack: Stack, city: str) -> str:
     """SIGKILL the worker while 120 incidents are written, start it again, and wait for its
-    table's recovery; the restarted worker's log from its recovery on."""
-    writer = _write_in_background(stack, incidents=120, seed=5)
+    table's recovery; the restarted worker's log from its recovery on. The commands are paced
+    (~900 over ~9 s): on a fast machine a flat-out writer finished before the worker's first
+    fetch, which then took the whole stream in a few batches, so the kill came after the end
+    and the changelog held too few records for the wait below (CI, 2026-11-30)."""
+    writer = _write_in_background(stack, incidents=120, seed=5, pause=0.01)
     wait_until(lambda: stack.redis_state()[city][1] > 60, 90, what="worker under way")
     # A batch reaches Redis before its table writes: kill once whole batches of them reached the
     # broker (one batch may now carry the first 60 deltas, and a kill after the first record
