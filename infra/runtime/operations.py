@@ -101,6 +101,8 @@ def observe(services: Services, settings: Settings, recorder: Any, *,
         metrics.gauge("linkage_runner_lag", "Notifications the runner is behind the store",
                       lambda: max(0, _head(recorder) - runner.position))
     if sealer is not None:
+        metrics.gauge("linkage_sealer_position", "Last notification id sealed into the hash chain",
+                      sealer.position)
         metrics.gauge("linkage_sealer_lag", "Notifications not yet sealed into the hash chain",
                       lambda: max(0, _head(recorder) - sealer.position()))
     if writer is not None:

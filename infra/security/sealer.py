@@ -134,7 +134,7 @@ class Sealer:
         return int(position), int(count), bytes(head)
 
     def position(self) -> int:
-        with self.db.tx() as tx:
+        with self.db.read() as tx:
             return self._head(tx)[0]
 
     def seal_batch(self) -> int:
@@ -144,7 +144,7 @@ class Sealer:
         transaction, which then only checks that nothing moved meanwhile (the chain's head, the
         tree, the last checkpoint) and writes the rows: on SQLite that transaction holds the
         event store's write turn, which officers' commands wait for."""
-        with self.db.tx() as tx:
+        with self.db.read() as tx:  # the write transaction below checks nothing moved
             position, sealed, start_head = self._head(tx)
             tree = tree_state(tx.execute) if self.merkle else None
             last = self._last_checkpoint(tx)
@@ -330,7 +330,7 @@ class Sealer:
     # -- reading -------------------------------------------------------------
 
     def chain(self, start: int = 1, stop: int | None = None) -> list[tuple[int, bytes, bytes]]:
-        with self.db.tx() as tx:
+        with self.db.read() as tx:
             rows = tx.execute("SELECT notification_id, content, hash FROM linkage_seal_chain "
                               "WHERE notification_id >= ? AND notification_id <= ? "
                               "ORDER BY notification_id",

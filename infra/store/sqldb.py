@@ -122,6 +122,30 @@ class Database:
             with pg.transaction():
                 yield _PostgresTx(pg)
 
+    @contextlib.contextmanager
+    def read(self) -> Iterator[Tx]:
+        """A transaction that only reads. On SQLite a deferred one: it takes neither the write
+        lock nor the writers' turn (WAL readers wait for no writer), so a reader on the event
+        loop (the sealer's lag gauge on /metrics) never waits for a batch in flight. Writing in
+        it is a mistake: it would take SQLite's write lock behind the turns' backs."""
+        if self.kind != "sqlite":
+            with self.tx() as tx:
+                yield tx
+            return
+        kept = self._sqlite()
+        nested = kept.in_transaction
+        conn = self._connect() if nested else kept
+        try:
+            conn.execute("BEGIN")
+            try:
+                yield _SQLiteTx(conn)
+            finally:
+                if conn.in_transaction:
+                    conn.execute("COMMIT")
+        finally:
+            if nested:
+                conn.close()
+
     def _sqlite_tx(self, conn: sqlite3.Connection, nested: bool) -> Iterator[Tx]:
         try:
             conn.execute("BEGIN IMMEDIATE")

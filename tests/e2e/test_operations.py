@@ -226,6 +226,9 @@ def test_metrics_count_exactly_what_the_test_did(metered: RunningServer) -> None
     assert value(found, "linkage_console_frames_total", kind="sent") >= 1  # the snapshot
     assert value(found, "linkage_runner_lag") >= 0
     assert ("linkage_sealer_lag", ()) in found
+    sealed = value(found, "linkage_sealer_position")
+    assert 0 <= sealed <= head
+    assert value(found, "linkage_sealer_lag") <= head - sealed  # the sealer only moves on
 
 
 def test_metrics_on_their_own_port_or_behind_a_token(tmp_path: Path) -> None:

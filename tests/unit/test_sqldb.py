@@ -91,3 +91,51 @@ def test_the_sealer_takes_the_recorders_turns(tmp_path: Path) -> None:
         assert sealer.db.turn.path == WriteTurn(settings.sqlite_path).path
     finally:
         service.close()
+
+
+def test_a_read_takes_no_turn_and_sees_what_is_committed(tmp_path: Path) -> None:
+    """`read()` (the sealer's lag gauge on /metrics, run on the server's event loop) neither
+    waits for a held turn nor for SQLite's write lock: on the loop it stalled every request
+    behind the ingest writer's batch in flight (BENCHMARKS.md, #17 seventh pass)."""
+    from tests.turns import order_behind_a_held_turn
+
+    path = tmp_path / "events.db"
+    db = Database("sqlite", sqlite_path=path, turns=True)
+    with db.tx() as tx:
+        tx.execute("PRAGMA journal_mode=WAL")
+        tx.execute("CREATE TABLE t (a INTEGER)")
+        tx.execute("INSERT INTO t VALUES (1)")
+    seen: list[object] = []
+
+    def read() -> None:
+        with db.read() as tx:
+            seen.append(tx.execute("SELECT COUNT(*) FROM t")[0][0])
+
+    assert order_behind_a_held_turn(path, read) == ["committed", "released"]
+    assert seen == [1]
+    with db.tx() as outer:  # nested in a write block of the same thread: a connection of its own
+        outer.execute("INSERT INTO t VALUES (2)")
+        with db.read() as inner:
+            assert inner.execute("SELECT COUNT(*) FROM t") == [(1,)]  # not yet committed
+    with db.read() as tx:
+        assert tx.execute("SELECT COUNT(*) FROM t") == [(2,)]
+
+
+def test_the_sealers_position_is_read_while_a_writer_holds_the_turn(tmp_path: Path) -> None:
+    from infra.bootstrap import build_service
+    from infra.loaders.jurisdiction import load_jurisdiction
+    from infra.security.sealer import build_sealer
+    from infra.settings import Settings
+    from tests.turns import order_behind_a_held_turn
+
+    settings = Settings().with_(data_dir=tmp_path / "data", seal_key_path=str(tmp_path / "seal.pem"))
+    service = build_service(settings, load_jurisdiction(settings.jurisdiction))
+    try:
+        sealer = build_sealer(settings, service.recorder)
+        positions: list[int] = []
+        assert order_behind_a_held_turn(
+            settings.sqlite_path, lambda: positions.append(sealer.position())) == [
+            "committed", "released"]
+        assert positions == [0]
+    finally:
+        service.close()
