@@ -205,6 +205,13 @@ def bench_time_travel(args: argparse.Namespace, work: Path) -> tuple[dict[str, A
     with sqlite3.connect(path) as conn:
         stored = conn.execute("SELECT COUNT(*), SUM(LENGTH(state)) FROM "
                               "linkage_view_snapshots").fetchone()
+        # Since #17's seventh pass a snapshot's open cases are stored once per version in a
+        # table of their own (a checkout from before has none): count them too.
+        if conn.execute("SELECT 1 FROM sqlite_master WHERE name = "
+                        "'linkage_view_snapshot_cases'").fetchone():
+            cases = conn.execute("SELECT COUNT(*), COALESCE(SUM(LENGTH(state)), 0) FROM "
+                                 "linkage_view_snapshot_cases").fetchone()
+            stored = (stored[0], stored[1] + cases[1], cases[0])
     service.close()
     latencies.sort()
     cpu.sort()
@@ -216,6 +223,7 @@ def bench_time_travel(args: argparse.Namespace, work: Path) -> tuple[dict[str, A
             "full_refold_ms": statistics.median(full) * 1000,
             "ratio_p50": statistics.median(full) / statistics.median(latencies),
             "snapshots": stored[0], "snapshot_bytes": stored[1],
+            "snapshot_case_versions": stored[2] if len(stored) > 2 else None,
             "build_s": made, "seal_s": sealed, "snapshot_s": snapshotted,
             "load_average": load}, settings
 
@@ -255,8 +263,9 @@ def main(argv: list[str] | None = None) -> int:
     console.print(f"view?at= CPU time per query (the work without waiting for a core): p50 "
                   f"{travel['cpu_p50_ms']:.1f} ms, p99 {travel['cpu_p99_ms']:.1f} ms; load "
                   f"average {travel['load_average'][0]:.1f} after the queries")
+    versions = travel["snapshot_case_versions"]
     console.print(f"view snapshots stored: {travel['snapshots']} ({travel['snapshot_bytes']:,} "
-                  f"bytes); history built in {travel['build_s']:.0f} s, sealed in "
+                  f"bytes{'' if versions is None else f', with {versions:,} case versions'}); history built in {travel['build_s']:.0f} s, sealed in "
                   f"{travel['seal_s']:.0f} s, snapshots taken in {travel['snapshot_s']:.0f} s")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({

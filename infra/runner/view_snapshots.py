@@ -36,6 +36,7 @@ import orjson
 
 from infra.security.seal_format import Stored
 from infra.store.sqldb import Database, Tx
+from projections.cases import Case
 from projections.center_view import (
     QUEUE_SIZE,
     Center,
@@ -84,15 +85,18 @@ def _stamp(state: bytes) -> int | None:
         return None
 
 
-def _encode(center: Center) -> bytes:
+def _encode_view(center: Center) -> bytes:
     # Without the queue: `restored` rebuilds it from the open cases, as the view store does.
-    view = {key: value for key, value in center.view.items() if key != "queue"}
-    return orjson.dumps({"view": view, "cases": list(center.cases)})
+    return orjson.dumps({"view": {key: value for key, value in center.view.items()
+                                  if key != "queue"}})
 
 
-def _decode(blob: bytes, queue_size: int) -> Center:
+def _decode(blob: bytes, queue_size: int, cases: Callable[[], list[Case]]) -> Center:
+    """A stored state: its open cases inline (stores from before the cases table) or, where
+    the blob holds the view alone, `cases()` (the versions stored for its position)."""
     data = orjson.loads(blob)
-    return restored(data["view"], OpenCases(data["cases"]), queue_size)
+    held = data["cases"] if "cases" in data else cases()
+    return restored(data["view"], OpenCases(held), queue_size)
 
 
 class ViewSnapshots:
@@ -112,6 +116,16 @@ class ViewSnapshots:
                        "name TEXT PRIMARY KEY, position BIGINT NOT NULL)")
             tx.execute("CREATE TABLE IF NOT EXISTS linkage_view_snapshot_tails ("
                        "center TEXT PRIMARY KEY, position BIGINT NOT NULL, min_us BIGINT)")
+            # Each open case's record once per version, for the snapshot positions from
+            # since_pos up to (not including) until_pos (NULL: still its record).
+            tx.execute("CREATE TABLE IF NOT EXISTS linkage_view_snapshot_cases ("
+                       "center TEXT NOT NULL, case_id TEXT NOT NULL, since_pos BIGINT NOT NULL, "
+                       f"until_pos BIGINT, state {db.blob} NOT NULL, "
+                       "PRIMARY KEY (center, case_id, since_pos))")
+            # The versions that hold at a position: the current ones (until_pos NULL) and those
+            # ending after it, found without reading the center's older versions.
+            tx.execute("CREATE INDEX IF NOT EXISTS linkage_view_snapshot_cases_until ON "
+                       "linkage_view_snapshot_cases (center, until_pos, since_pos)")
         self._states: dict[str, Center] | None = None
         self._local = threading.local()
         self._max: dict[str, int] = {}
@@ -119,6 +133,9 @@ class ViewSnapshots:
         self.position = 0  # folded up to (in memory)
         self.snapped = 0  # the last snapshot round
         self._changed: set[str] = set()  # centers changed since the last round
+        # Per center, the case records stored as current (until_pos NULL), by case id: a round
+        # stores only the cases that are not these very records.
+        self._stored_cases: dict[str, dict[str, Case]] = {}
 
     def _new(self, center: str) -> Center:
         return new_center(center, self.queue_size)
@@ -131,7 +148,7 @@ class ViewSnapshots:
     def _load(self) -> dict[str, Center]:
         """The follower's states, from the stored snapshots at its tracked position."""
         states = {c: self._new(c) for c in self.centers}
-        with self.db.tx() as tx:
+        with self.db.read() as tx:
             rows = tx.execute("SELECT position FROM linkage_view_snapshot_tracking WHERE name = ?",
                               (TRACKING,))
             self.position = self.snapped = int(rows[0][0]) if rows else 0
@@ -141,9 +158,20 @@ class ViewSnapshots:
                 found = tx.execute("SELECT max_us, state FROM linkage_view_snapshots WHERE "
                                    "center = ? AND position <= ? ORDER BY position DESC LIMIT 1",
                                    (center, self.position))
+                self._stored_cases[center] = {}
                 if found:
                     self._max[center] = int(found[0][0])
-                    states[center] = _decode(bytes(found[0][1]), self._queue())
+                    data = orjson.loads(bytes(found[0][1]))
+                    if "cases" in data:  # from before the cases table: none stored there yet
+                        held = data["cases"]
+                    else:
+                        held = [orjson.loads(bytes(state)) for (state,) in tx.execute(
+                            "SELECT state FROM linkage_view_snapshot_cases WHERE center = ? "
+                            "AND until_pos IS NULL", (center,))]
+                    states[center] = restored(data["view"], OpenCases(held), self._queue())
+                    if "cases" not in data:
+                        self._stored_cases[center] = {case["id"]: case
+                                                      for case in states[center].cases}
         return states
 
     def _stored(self, start: int, stop: int) -> Iterator[Stored]:
@@ -190,7 +218,7 @@ class ViewSnapshots:
         if self._states is None:
             self._states = self._load()
         states = self._states
-        with self.db.tx() as tx:
+        with self.db.read() as tx:
             snap, latest = tx.execute(
                 "SELECT MIN(CASE WHEN notification_id >= ? THEN notification_id END), "
                 "MAX(notification_id) FROM linkage_seal_heads", (self.snapped + self.every,))[0]
@@ -210,27 +238,48 @@ class ViewSnapshots:
                     self._min[center] = at if low is None else min(low, at)
             # As the runner folds (runs of alerts at once): the same states as one at a time.
             fold_events(chunk, states.get, _ignore)
+        # Encoded before the write transaction: on SQLite it holds the writers' turn, which
+        # officers' commands wait for. A round stores each changed center's view and only the
+        # case records that changed since its last round, not all its open cases again.
+        rounds: list[tuple[str, bytes, list[str], list[tuple[str, bytes]], dict[str, Case]]] = []
+        for center in sorted(self._changed) if snap is not None else ():
+            stored = self._stored_cases.setdefault(center, {})
+            now = {case["id"]: case for case in states[center].cases}
+            added = [(case_id, orjson.dumps(case)) for case_id, case in now.items()
+                     if stored.get(case_id) is not case]
+            ended = [case_id for case_id, case in stored.items() if now.get(case_id) is not case]
+            rounds.append((center, _encode_view(states[center]), ended, added, now))
+        snapped = {center for center, *_ in rounds}  # their tails start empty
         with self.db.tx() as tx:
             if snap is not None:
-                for center in sorted(self._changed):
+                for center, blob, ended, added, _ in rounds:
                     tx.execute("INSERT INTO linkage_view_snapshots (center, position, max_us, "
                                "min_us, state) VALUES (?, ?, ?, ?, ?)",
-                               (center, target, self._max[center], self._min[center],
-                                _encode(states[center])))
+                               (center, target, self._max[center], self._min[center], blob))
+                    tx.executemany("UPDATE linkage_view_snapshot_cases SET until_pos = ? WHERE "
+                                   "center = ? AND case_id = ? AND until_pos IS NULL",
+                                   [(target, center, case_id) for case_id in ended])
+                    tx.executemany("INSERT INTO linkage_view_snapshot_cases (center, case_id, "
+                                   "since_pos, until_pos, state) VALUES (?, ?, ?, NULL, ?)",
+                                   [(center, case_id, target, state) for case_id, state in added])
                     self._thin(tx, center)
-                    self._min[center] = None
-                self._changed.clear()
                 tx.execute("DELETE FROM linkage_view_snapshot_tracking WHERE name = ?",
                            (TRACKING,))
                 tx.execute("INSERT INTO linkage_view_snapshot_tracking VALUES (?, ?)",
                            (TRACKING, target))
-                self.snapped = target
             # What each center's events since its last snapshot hold, up to here: a query for
             # an earlier time skips them without reading them.
             tx.execute("DELETE FROM linkage_view_snapshot_tails")
             tx.executemany("INSERT INTO linkage_view_snapshot_tails (center, position, min_us) "
                            "VALUES (?, ?, ?)",
-                           [(center, target, self._min[center]) for center in self.centers])
+                           [(center, target, None if center in snapped else self._min[center])
+                            for center in self.centers])
+        if snap is not None:  # committed: what is stored now
+            for center, _, _, _, now in rounds:
+                self._stored_cases[center] = now
+                self._min[center] = None
+            self._changed.clear()
+            self.snapped = target
         self.position = target
         return target
 
@@ -250,6 +299,11 @@ class ViewSnapshots:
                        (center, position))
             tx.execute("UPDATE linkage_view_snapshots SET min_us = ? WHERE center = ? AND "
                        "position = ?", (merged, center, after))
+            # Case versions that held only for positions between the two kept neighbours
+            # (a version starts at a round and ends at a later one) serve no snapshot now.
+            tx.execute("DELETE FROM linkage_view_snapshot_cases WHERE center = ? AND "
+                       "since_pos > ? AND until_pos IS NOT NULL AND until_pos <= ?",
+                       (center, int(rows[i - 1][0]) if i else 0, after))
             rows = [*rows[:i], (after, merged), *rows[i + 2:]]
 
     def catch_up(self) -> int:
@@ -304,9 +358,16 @@ class ViewSnapshots:
                          "center = ?", (center,))
             state = self._new(center)
             if start is not None:
+                at_position = rows[start][0]
                 blob = query("SELECT state FROM linkage_view_snapshots WHERE center = ? "
-                                  "AND position = ?", (center, rows[start][0]))[0][0]
-                state = _decode(bytes(blob), self._queue())
+                                  "AND position = ?", (center, at_position))[0][0]
+                state = _decode(bytes(blob), self._queue(), lambda: [
+                    orjson.loads(bytes(case)) for (case,) in query(
+                        "SELECT state FROM linkage_view_snapshot_cases WHERE center = ? AND "
+                        "until_pos IS NULL AND since_pos <= ? UNION ALL "
+                        "SELECT state FROM linkage_view_snapshot_cases WHERE center = ? AND "
+                        "until_pos > ? AND since_pos <= ?",
+                        (center, at_position, center, at_position, at_position))])
         begin = int(rows[start][0]) if start is not None else 0
         ranges: list[tuple[int, int]] = []
         previous = begin
