@@ -178,10 +178,11 @@ def bench_time_travel(args: argparse.Namespace, work: Path) -> tuple[dict[str, A
     sealer.catch_up()
     sealer.checkpoint_now()
     sealed = time.perf_counter() - begin
-    snapshots = ViewSnapshots(Database("sqlite", sqlite_path=path),
+    snapshots = ViewSnapshots(Database("sqlite", sqlite_path=settings.snapshots_path),
                               stored_reader(service.recorder, memory=False),
                               [u.id for u in jurisdiction.centers()], every=args.snapshot_every,
-                              keep=args.snapshot_keep)
+                              keep=args.snapshot_keep,
+                              heads=Database("sqlite", sqlite_path=path))
     begin = time.perf_counter()
     snapshots.catch_up()
     snapshotted = time.perf_counter() - begin
@@ -202,7 +203,7 @@ def bench_time_travel(args: argparse.Namespace, work: Path) -> tuple[dict[str, A
         expected = view_at(service, center, at)
         full.append(time.perf_counter() - t0)
         assert snapshots.view_at(center, at) == expected  # the benchmark checks what it times
-    with sqlite3.connect(path) as conn:
+    with sqlite3.connect(settings.snapshots_path) as conn:
         stored = conn.execute("SELECT COUNT(*), SUM(LENGTH(state)) FROM "
                               "linkage_view_snapshots").fetchone()
         # Since #17's seventh pass a snapshot's open cases are stored once per version in a

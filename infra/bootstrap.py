@@ -287,10 +287,13 @@ def build_services(
         await sealer.run(settings.seal_interval,
                          checkpoint_seconds=settings.seal_checkpoint_seconds)
 
-    snapshots = ViewSnapshots(Database.for_settings(settings, settings.sqlite_path, turns=True),
+    # On SQLite the snapshots have a file of their own: a round's write never holds the event
+    # store's turn (infra/store/write_turn.py), which officers' commands wait for.
+    snapshots = ViewSnapshots(Database.for_settings(settings, settings.snapshots_path),
                               stored_reader(service.recorder, memory=False),
                               [unit.id for unit in jurisdiction.centers()],
-                              every=settings.view_snapshot_every, keep=settings.view_snapshot_keep)
+                              every=settings.view_snapshot_every, keep=settings.view_snapshot_keep,
+                              heads=Database.for_settings(settings, settings.sqlite_path))
     orders = SupervisionOrders(service, jurisdiction.centers_for)
     # The assessment's days are local days in the SLA policy's calendar (else UTC+08:00).
     calendar = service.policy.calendar if service.policy is not None else None

@@ -224,6 +224,12 @@ class Settings:
         return self.data_dir / "views.db"
 
     @property
+    def snapshots_path(self) -> Path:
+        """The time-travel view snapshots (SQLite): a file of their own, so that writing them
+        never holds the event store's write turn, which officers' commands wait for."""
+        return self.data_dir / "snapshots.db"
+
+    @property
     def keys_path(self) -> Path:
         """SQLite file of feed API keys (embedded mode)."""
         return self.data_dir / "api_keys.db"

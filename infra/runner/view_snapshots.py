@@ -101,8 +101,11 @@ def _decode(blob: bytes, queue_size: int, cases: Callable[[], list[Case]]) -> Ce
 
 class ViewSnapshots:
     def __init__(self, db: Database, read: ReadStored, centers: Sequence[str], *,
-                 every: int = 1000, keep: int = 1024, queue_size: int = QUEUE_SIZE) -> None:
-        self.db = db
+                 every: int = 1000, keep: int = 1024, queue_size: int = QUEUE_SIZE,
+                 heads: Database | None = None) -> None:
+        self.db = db  # where the snapshots are stored
+        # Where the signed tree heads are (the event store's database; `db` when None).
+        self.heads = heads or db
         self.read = read
         self.centers = list(centers)
         self.every = max(1, every)
@@ -218,7 +221,7 @@ class ViewSnapshots:
         if self._states is None:
             self._states = self._load()
         states = self._states
-        with self.db.read() as tx:
+        with self.heads.read() as tx:
             snap, latest = tx.execute(
                 "SELECT MIN(CASE WHEN notification_id >= ? THEN notification_id END), "
                 "MAX(notification_id) FROM linkage_seal_heads", (self.snapped + self.every,))[0]

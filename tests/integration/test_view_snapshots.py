@@ -46,9 +46,11 @@ def shuffle_times(store: Store, first: int, last: int, seed: int) -> list[dateti
 
 
 def snapshots_for(configured: Settings, service: IncidentService) -> ViewSnapshots:
-    return ViewSnapshots(Database.for_settings(configured, configured.sqlite_path),
+    # As `linkage serve` keeps them: on SQLite in a file of their own, beside the heads.
+    return ViewSnapshots(Database.for_settings(configured, configured.snapshots_path),
                          stored_reader(service.recorder, memory=False),
-                         [unit.id for unit in JURISDICTION.centers()], every=3, keep=3)
+                         [unit.id for unit in JURISDICTION.centers()], every=3, keep=3,
+                         heads=Database.for_settings(configured, configured.sqlite_path))
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -113,7 +115,9 @@ def test_snapshots_stay_bounded_per_center(
     with snapshots.db.tx() as tx:
         counts = tx.execute("SELECT center, COUNT(*) FROM linkage_view_snapshots "
                             "GROUP BY center")
+    with snapshots.heads.tx() as tx:
         heads = {int(n) for (n,) in tx.execute("SELECT notification_id FROM linkage_seal_heads")}
+    with snapshots.db.tx() as tx:
         positions = {int(p) for (p,) in tx.execute(
             "SELECT DISTINCT position FROM linkage_view_snapshots")}
     assert counts and all(int(count) <= 3 for _, count in counts)
