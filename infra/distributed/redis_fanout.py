@@ -128,6 +128,19 @@ return out
 """
 
 
+def inside_redis(exc: BaseException) -> bool:
+    """Whether `exc` was raised inside redis-py. Its asyncio connection, shared by concurrent
+    commands (the worker publishes several centers at once), can be torn down while another
+    command is being sent on it, which then fails with AttributeError ('NoneType' object has no
+    attribute 'writelines'); a retry reconnects. Seen once in CI, through a Redis Cluster: it
+    crashed the worker's `project` agent. An AttributeError of our own is a bug: not retried."""
+    tb = exc.__traceback__
+    last = None
+    while tb is not None:
+        last, tb = tb, tb.tb_next
+    return last is not None and str(last.tb_frame.f_globals.get("__name__", "")).startswith(
+        "redis.")
+
 class Keys:
     """Every Redis name the fan-out uses: one place to change them."""
 
@@ -216,7 +229,9 @@ class RedisFanout:
                         *(k.record(center, name) for name in records),
                         *(k.record(center, name) for name in old)]
                 written = await self._write(keys=keys, args=[*args, *old, *frames])
-            except (RedisError, OSError) as exc:
+            except (RedisError, OSError, AttributeError) as exc:
+                if isinstance(exc, AttributeError) and not inside_redis(exc):
+                    raise
                 log.warning("Redis at %s failed (%s); retrying delta %s/%d", self.url, exc,
                             center, seq)
                 await asyncio.sleep(self.retry_every)
@@ -352,7 +367,9 @@ class RedisSubscriber:
             try:
                 await pubsub.psubscribe(self.keys.channels)
                 await self._listen(pubsub)
-            except (RedisError, OSError) as exc:
+            except (RedisError, OSError, AttributeError) as exc:
+                if isinstance(exc, AttributeError) and not inside_redis(exc):
+                    raise
                 self.ready.clear()
                 log.warning("Redis at %s failed (%s); resubscribing", self.url, exc)
                 await asyncio.sleep(0.5)
