@@ -265,8 +265,9 @@ def main(argv: list[str] | None = None) -> int:
                   f"{travel['cpu_p50_ms']:.1f} ms, p99 {travel['cpu_p99_ms']:.1f} ms; load "
                   f"average {travel['load_average'][0]:.1f} after the queries")
     versions = travel["snapshot_case_versions"]
+    with_versions = "" if versions is None else f", with {versions:,} case versions"
     console.print(f"view snapshots stored: {travel['snapshots']} ({travel['snapshot_bytes']:,} "
-                  f"bytes{'' if versions is None else f', with {versions:,} case versions'}); history built in {travel['build_s']:.0f} s, sealed in "
+                  f"bytes{with_versions}); history built in {travel['build_s']:.0f} s, sealed in "
                   f"{travel['seal_s']:.0f} s, snapshots taken in {travel['snapshot_s']:.0f} s")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({

@@ -141,6 +141,7 @@ def inside_redis(exc: BaseException) -> bool:
     return last is not None and str(last.tb_frame.f_globals.get("__name__", "")).startswith(
         "redis.")
 
+
 class Keys:
     """Every Redis name the fan-out uses: one place to change them."""
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import logging
 import sqlite3
@@ -91,12 +92,25 @@ def _encode_view(center: Center) -> bytes:
                                   if key != "queue"}})
 
 
-def _decode(blob: bytes, queue_size: int, cases: Callable[[], list[Case]]) -> Center:
-    """A stored state: its open cases inline (stores from before the cases table) or, where
-    the blob holds the view alone, `cases()` (the versions stored for its position)."""
+def _cases_at(query: Query, center: str, position: int) -> list[Case]:
+    """The center's case versions that hold at `position`: the current ones (until_pos NULL)
+    and those ending after it, both found through the (center, until_pos) index."""
+    return [orjson.loads(bytes(state)) for (state,) in query(
+        "SELECT state FROM linkage_view_snapshot_cases WHERE center = ? AND "
+        "until_pos IS NULL AND since_pos <= ? UNION ALL "
+        "SELECT state FROM linkage_view_snapshot_cases WHERE center = ? AND "
+        "until_pos > ? AND since_pos <= ?", (center, position, center, position, position))]
+
+
+def _decode(blob: bytes, queue_size: int, cases: Callable[[], list[Case]]
+            ) -> tuple[Center, bool]:
+    """A stored state, and whether its open cases were inline (stores from before the cases
+    table); where the blob holds the view alone, `cases()` gives them (the versions stored for
+    its position)."""
     data = orjson.loads(blob)
-    held = data["cases"] if "cases" in data else cases()
-    return restored(data["view"], OpenCases(held), queue_size)
+    inline = "cases" in data
+    held = data["cases"] if inline else cases()
+    return restored(data["view"], OpenCases(held), queue_size), inline
 
 
 class ViewSnapshots:
@@ -158,21 +172,17 @@ class ViewSnapshots:
             self._changed = set()
             for center in self.centers:
                 self._max[center], self._min[center] = -NEVER, None
-                found = tx.execute("SELECT max_us, state FROM linkage_view_snapshots WHERE "
-                                   "center = ? AND position <= ? ORDER BY position DESC LIMIT 1",
+                found = tx.execute("SELECT max_us, state, position FROM linkage_view_snapshots "
+                                   "WHERE center = ? AND position <= ? "
+                                   "ORDER BY position DESC LIMIT 1",
                                    (center, self.position))
                 self._stored_cases[center] = {}
                 if found:
                     self._max[center] = int(found[0][0])
-                    data = orjson.loads(bytes(found[0][1]))
-                    if "cases" in data:  # from before the cases table: none stored there yet
-                        held = data["cases"]
-                    else:
-                        held = [orjson.loads(bytes(state)) for (state,) in tx.execute(
-                            "SELECT state FROM linkage_view_snapshot_cases WHERE center = ? "
-                            "AND until_pos IS NULL", (center,))]
-                    states[center] = restored(data["view"], OpenCases(held), self._queue())
-                    if "cases" not in data:
+                    states[center], inline = _decode(
+                        bytes(found[0][1]), self._queue(),
+                        functools.partial(_cases_at, tx.execute, center, int(found[0][2])))
+                    if not inline:  # inline: from before the cases table, none stored there yet
                         self._stored_cases[center] = {case["id"]: case
                                                       for case in states[center].cases}
         return states
@@ -364,13 +374,8 @@ class ViewSnapshots:
                 at_position = rows[start][0]
                 blob = query("SELECT state FROM linkage_view_snapshots WHERE center = ? "
                                   "AND position = ?", (center, at_position))[0][0]
-                state = _decode(bytes(blob), self._queue(), lambda: [
-                    orjson.loads(bytes(case)) for (case,) in query(
-                        "SELECT state FROM linkage_view_snapshot_cases WHERE center = ? AND "
-                        "until_pos IS NULL AND since_pos <= ? UNION ALL "
-                        "SELECT state FROM linkage_view_snapshot_cases WHERE center = ? AND "
-                        "until_pos > ? AND since_pos <= ?",
-                        (center, at_position, center, at_position, at_position))])
+                state, _ = _decode(bytes(blob), self._queue(),
+                                   lambda: _cases_at(query, center, at_position))
         begin = int(rows[start][0]) if start is not None else 0
         ranges: list[tuple[int, int]] = []
         previous = begin
