@@ -60,6 +60,7 @@ from infra.runtime.preflight import check
 from infra.security.api_keys import ApiKeys, poll_revoked
 from infra.security.audit import audit_recorder
 from infra.security.proofs import StoreProofs
+from infra.security.seal_process import Forward, SealerProcess
 from infra.security.sealer import Sealer, build_sealer, load_signing_key, stored_reader
 from infra.security.tokens import Tokens
 from infra.settings import Settings
@@ -282,10 +283,21 @@ def build_services(
     its lease (on PostgreSQL one hub at a time, the others standing by; on SQLite always)."""
     tokens, keys, sealer, auth = build_security(settings, jurisdiction, service)
 
+    sealing: SealerProcess | None = None
+    if settings.seal_process:
+        # On SQLite what this process commits reaches the child as committed (seal_process.py).
+        forward = None
+        if isinstance(service.recorder, LinkageSQLiteRecorder):
+            forward = service.recorder.unsealed = Forward()
+        sealing = sealer.process = SealerProcess(settings, forward=forward)
+
     async def seal() -> None:
         # The lease keeps other hubs' sealers idle; the tracking row lock stays as a backstop.
-        await sealer.run(settings.seal_interval,
-                         checkpoint_seconds=settings.seal_checkpoint_seconds)
+        if sealing is not None:
+            await sealing.run()
+        else:
+            await sealer.run(settings.seal_interval,
+                             checkpoint_seconds=settings.seal_checkpoint_seconds)
 
     # On SQLite the snapshots have a file of their own: a round's write never holds the event
     # store's turn (infra/store/write_turn.py), which officers' commands wait for.
@@ -343,6 +355,10 @@ def build_services(
         services.authenticate = refuse_released(services.authenticate, services.registry)
         services.disclosure = build_disclosure(settings, service, jurisdiction,
                                                services.registry)
+    if sealing is not None:
+        services.metrics.counter("linkage_sealer_process_restarts",
+                                 "Sealer processes started again after one exited",
+                                 lambda: sealing.restarts)
     services.open311 = Open311(load_catalog(settings.open311_services), keys.verify,
                                max_results=settings.open311_max_results)
     # Outbound alerts: one deliverer per event store (a lease), off the request path.

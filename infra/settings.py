@@ -124,6 +124,11 @@ class Settings:
     )
     seal_key_path: str = field(default_factory=lambda: _env("SEAL_KEY", ""))  # Ed25519 PEM
     seal_interval: float = field(default_factory=lambda: float(_env("SEAL_INTERVAL", "1.0")))
+    # The sealer runs in a child process of its own while this process holds the sealer's lease
+    # (infra/security/seal_process.py): its hashing and writes share no GIL with HTTP requests.
+    seal_process: bool = field(
+        default_factory=lambda: _env("SEAL_PROCESS", "true").lower() in ("1", "true", "yes")
+    )
     # ...and the head is signed at least this often while events come (quiet stores too)
     seal_checkpoint_seconds: float = field(
         default_factory=lambda: float(_env("SEAL_CHECKPOINT_SECONDS", "300"))

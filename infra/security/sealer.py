@@ -107,6 +107,9 @@ class Sealer:
         self.merkle = merkle  # False: the chain alone (the benchmark's baseline)
         self.clock = clock  # seconds since 1970, for the tree heads' timestamps
         self._tree_stuck = False
+        # The child that seals for this sealer when the server runs it in a process of its own
+        # (infra/security/seal_process.py); None when it seals here.
+        self.process: Any = None
         with db.ddl() as tx:
             blob = db.blob
             tx.execute("CREATE TABLE IF NOT EXISTS linkage_seal_chain ("
@@ -318,14 +321,22 @@ class Sealer:
 
         signed_at = monotonic()
         while not stopped():
-            try:
-                await asyncio.to_thread(self.catch_up)
-                if monotonic() - signed_at >= checkpoint_seconds:
-                    await asyncio.to_thread(self.checkpoint_now)
-                    signed_at = monotonic()
-            except Exception:  # keep following; the position only moves with the chain rows
-                log.exception("sealing failed; retrying")
+            signed_at = await asyncio.to_thread(self.follow_step, signed_at, checkpoint_seconds,
+                                                monotonic)
             await asyncio.sleep(interval)
+
+    def follow_step(self, signed_at: float, checkpoint_seconds: float,
+                    monotonic: Callable[[], float] = time.monotonic) -> float:
+        """One round of following the log: seal what is new, sign the head if it is due; when
+        the head was last signed (`run` here, `seal_process` in a process of its own)."""
+        try:
+            self.catch_up()
+            if monotonic() - signed_at >= checkpoint_seconds:
+                self.checkpoint_now()
+                signed_at = monotonic()
+        except Exception:  # keep following; the position only moves with the chain rows
+            log.exception("sealing failed; retrying")
+        return signed_at
 
     # -- reading -------------------------------------------------------------
 

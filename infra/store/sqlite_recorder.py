@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
@@ -81,11 +81,24 @@ class _Recent:
         return len(self._entries)
 
 
+class Remembered(Protocol):
+    """A memory of committed notifications for one reader (`_Recent`; the sealer process's
+    `Forward` in infra/security/seal_process.py sends them to another process instead)."""
+
+    def put(self, entries: list[tuple[int, tuple[Any, ...]]]) -> None: ...
+
+    def take(self, start: int, limit: int) -> list[tuple[Any, ...]]: ...
+
+    def forget(self, upto: int) -> None: ...
+
+    def __len__(self) -> int: ...
+
+
 class LinkageSQLiteRecorder(GroupCommits, SignalsCommits, SQLiteApplicationRecorder):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.known = _Recent()  # for the projection runner: events with their plain state
-        self.unsealed = _Recent()  # for the sealer: every event, as stored
+        self.unsealed: Remembered = _Recent()  # for the sealer: every event, as stored
         # Off in a process without a runner or sealer (the ingest writer): nobody would take them.
         self.remember = True
 

@@ -1,5 +1,5 @@
-"""The embedded runner folds in its own thread and the sealer seals in a worker thread, never on
-the server's event loop; after a burst of alerts mixed with officers' commands (and view reads
+"""The embedded runner folds in its own thread and the sealer seals in a worker thread (or in a
+process of its own), never on the server's event loop; after a burst of alerts mixed with officers' commands (and view reads
 while they fold), the views equal a replay of the log and the seal chain verifies to its end."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import orjson
+import pytest
 
 from infra.bootstrap import notification_reader
 from infra.runner.embedded import EmbeddedRunner
@@ -27,9 +28,10 @@ def wait_for(condition: Callable[[], bool], what: str, timeout: float = 120) -> 
         time.sleep(0.05)
 
 
+@pytest.mark.parametrize("seal_process", [False, True], ids=["sealer-thread", "sealer-process"])
 def test_views_and_seal_chain_equal_a_replay_after_a_burst_mixed_with_commands(
-        tmp_path: Path) -> None:
-    server = start_server(tmp_path / "data", seal_interval=0.1)
+        tmp_path: Path, seal_process: bool) -> None:
+    server = start_server(tmp_path / "data", seal_interval=0.1, seal_process=seal_process)
     embedded = server.embedded
     runner: EmbeddedRunner = embedded.runner  # type: ignore[attr-defined]
     folding_threads: set[str] = set()
@@ -93,7 +95,10 @@ def test_views_and_seal_chain_equal_a_replay_after_a_burst_mixed_with_commands(
         # Folded in the runner's thread only (after the catch-up at start, which ran before the
         # server did), never on the event loop's thread.
         assert folding_threads and all(n.startswith("linkage-runner") for n in folding_threads)
-        assert sealing_threads and server.thread.name not in sealing_threads
+        if seal_process:  # sealed in the child (tests/e2e/test_seal_process.py), none here
+            assert sealing_threads == set() and sealer.process.pid is not None
+        else:
+            assert sealing_threads and server.thread.name not in sealing_threads
 
         replay = EmbeddedRunner(notification_reader(embedded.service),  # type: ignore[attr-defined]
                                 MemoryViewStore(), runner.centers)
