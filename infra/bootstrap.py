@@ -54,14 +54,15 @@ from infra.loaders.sla_policy import load_policy
 from infra.outbound.wiring import build_deliverer
 from infra.runner.embedded import EmbeddedRunner, ReadNotifications
 from infra.runner.sla_watcher import SlaWatcher
-from infra.runner.view_snapshots import ViewSnapshots
+from infra.runner.view_snapshots import build_view_snapshots, snapshots_process
+from infra.runtime.child_process import ChildProcess
 from infra.runtime.operations import observe
 from infra.runtime.preflight import check
 from infra.security.api_keys import ApiKeys, poll_revoked
 from infra.security.audit import audit_recorder
 from infra.security.proofs import StoreProofs
-from infra.security.seal_process import Forward, SealerProcess
-from infra.security.sealer import Sealer, build_sealer, load_signing_key, stored_reader
+from infra.security.seal_process import Forward, sealer_process
+from infra.security.sealer import Sealer, build_sealer, load_signing_key
 from infra.security.tokens import Tokens
 from infra.settings import Settings
 from infra.store.commits import SignalsCommits
@@ -69,7 +70,6 @@ from infra.store.group_commit import GroupCommits
 from infra.store.incident_rows import PostgresIncidentRows
 from infra.store.lease import Lease
 from infra.store.loop_save import LoopSaver
-from infra.store.sqldb import Database
 from infra.store.sqlite_recorder import LinkageSQLiteRecorder
 from infra.store.view_store import PostgresViewStore, SQLiteViewStore, ViewStore
 from infra.store.write_turn import WriteTurn
@@ -283,13 +283,13 @@ def build_services(
     its lease (on PostgreSQL one hub at a time, the others standing by; on SQLite always)."""
     tokens, keys, sealer, auth = build_security(settings, jurisdiction, service)
 
-    sealing: SealerProcess | None = None
+    sealing: ChildProcess | None = None
     if settings.seal_process:
         # On SQLite what this process commits reaches the child as committed (seal_process.py).
         forward = None
         if isinstance(service.recorder, LinkageSQLiteRecorder):
             forward = service.recorder.unsealed = Forward()
-        sealing = sealer.process = SealerProcess(settings, forward=forward)
+        sealing = sealer.process = sealer_process(settings, forward)
 
     async def seal() -> None:
         # The lease keeps other hubs' sealers idle; the tracking row lock stays as a backstop.
@@ -299,13 +299,11 @@ def build_services(
             await sealer.run(settings.seal_interval,
                              checkpoint_seconds=settings.seal_checkpoint_seconds)
 
-    # On SQLite the snapshots have a file of their own: a round's write never holds the event
-    # store's turn (infra/store/write_turn.py), which officers' commands wait for.
-    snapshots = ViewSnapshots(Database.for_settings(settings, settings.snapshots_path),
-                              stored_reader(service.recorder, memory=False),
-                              [unit.id for unit in jurisdiction.centers()],
-                              every=settings.view_snapshot_every, keep=settings.view_snapshot_keep,
-                              heads=Database.for_settings(settings, settings.sqlite_path))
+    snapshots = build_view_snapshots(settings, service.recorder,
+                                     [unit.id for unit in jurisdiction.centers()])
+    # Folded and stored in a child process of the lease holder (LINKAGE_SNAPSHOT_PROCESS); this
+    # process's `snapshots` then only answers view?at= from what the child stored.
+    snapshotting = snapshots_process(settings) if settings.snapshot_process else None
     orders = SupervisionOrders(service, jurisdiction.centers_for)
     # The assessment's days are local days in the SLA policy's calendar (else UTC+08:00).
     calendar = service.policy.calendar if service.policy is not None else None
@@ -337,7 +335,8 @@ def build_services(
         send_timeout=settings.ws_send_timeout,
         background=[*background, follow_ledger, Lease.for_settings(settings, "sealer").holding(seal),
                     Lease.for_settings(settings, "sla-watcher").holding(sla.run),
-                    Lease.for_settings(settings, "view-snapshots").holding(snapshots.run)],
+                    Lease.for_settings(settings, "view-snapshots").holding(
+                        snapshotting.run if snapshotting is not None else snapshots.run)],
         on_shutdown=on_shutdown,
         mode=mode,
         alerts=build_alerts(settings, jurisdiction, service),
@@ -355,10 +354,12 @@ def build_services(
         services.authenticate = refuse_released(services.authenticate, services.registry)
         services.disclosure = build_disclosure(settings, service, jurisdiction,
                                                services.registry)
-    if sealing is not None:
-        services.metrics.counter("linkage_sealer_process_restarts",
-                                 "Sealer processes started again after one exited",
-                                 lambda: sealing.restarts)
+    for child in (sealing, snapshotting):
+        if child is not None:
+            services.metrics.counter(
+                f"linkage_{child.name.replace('-', '_')}_process_restarts",
+                f"{child.name} processes started again after one exited",
+                partial(getattr, child, "restarts"))
     services.open311 = Open311(load_catalog(settings.open311_services), keys.verify,
                                max_results=settings.open311_max_results)
     # Outbound alerts: one deliverer per event store (a lease), off the request path.

@@ -129,6 +129,10 @@ class Settings:
     seal_process: bool = field(
         default_factory=lambda: _env("SEAL_PROCESS", "true").lower() in ("1", "true", "yes")
     )
+    # Likewise the time-travel snapshots (infra/runner/view_snapshots.py), under their lease.
+    snapshot_process: bool = field(
+        default_factory=lambda: _env("SNAPSHOT_PROCESS", "true").lower() in ("1", "true", "yes")
+    )
     # ...and the head is signed at least this often while events come (quiet stores too)
     seal_checkpoint_seconds: float = field(
         default_factory=lambda: float(_env("SEAL_CHECKPOINT_SECONDS", "300"))

@@ -31,11 +31,16 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
+from multiprocessing.connection import Connection
 from typing import Any
 
 import orjson
 
+from infra.runtime.child_process import ChildProcess, child_logging, follow
 from infra.security.seal_format import Stored
+from infra.security.seal_process import locates_nothing
+from infra.security.sealer import stored_reader
+from infra.settings import Settings
 from infra.store.sqldb import Database, Tx
 from projections.cases import Case
 from projections.center_view import (
@@ -56,6 +61,7 @@ log = logging.getLogger(__name__)
 ReadStored = Callable[[int, int], Sequence[Stored]]
 Query = Callable[..., list[tuple[Any, ...]]]
 TRACKING = "view-snapshots"
+INTERVAL = 5.0  # seconds between the follower's rounds
 BATCH = 1000
 NEVER = 2**62
 # How a stored event's state begins (eventsourcing's transcoder puts the timestamp first).
@@ -325,16 +331,22 @@ class ViewSnapshots:
             rounds += 1
         return rounds
 
-    async def run(self, interval: float = 5.0, stopped: Callable[[], bool] = lambda: False
+    async def run(self, interval: float = INTERVAL, stopped: Callable[[], bool] = lambda: False
                   ) -> None:
-        """Follow the signed heads until cancelled (a background task of `linkage serve`)."""
+        """Follow the signed heads until cancelled (a background task of `linkage serve` with
+        LINKAGE_SNAPSHOT_PROCESS=false; else `snapshots_main` follows them in a child)."""
         while not stopped():
-            try:
-                await asyncio.to_thread(self.catch_up)
-            except Exception:
-                self._states = None  # reload from what is stored
-                log.exception("view snapshots failed; retrying")
+            await asyncio.to_thread(self.follow_step)
             await asyncio.sleep(interval)
+
+    def follow_step(self) -> None:
+        """One round of following the signed heads; a failure is logged and retried from what
+        is stored."""
+        try:
+            self.catch_up()
+        except Exception:
+            self._states = None  # reload from what is stored
+            log.exception("view snapshots failed; retrying")
 
     # -- time travel -----------------------------------------------------------------------
 
@@ -393,3 +405,42 @@ class ViewSnapshots:
             for event in self._events_of(center, limit, first, last):
                 apply(state, event)
         return state.view
+
+
+def build_view_snapshots(settings: Settings, recorder: Any, centers: Sequence[str]
+                         ) -> ViewSnapshots:
+    """The snapshots of a store: on SQLite in a file of their own (`snapshots.db`), so a round's
+    write never holds the event store's turn (infra/store/write_turn.py), which officers'
+    commands wait for; the signed heads are read from the event store."""
+    return ViewSnapshots(Database.for_settings(settings, settings.snapshots_path),
+                         stored_reader(recorder, memory=False), centers,
+                         every=settings.view_snapshot_every, keep=settings.view_snapshot_keep,
+                         heads=Database.for_settings(settings, settings.sqlite_path))
+
+
+def snapshots_main(settings: Settings, parent: int, conn: Connection | None = None) -> None:
+    """The child of `LINKAGE_SNAPSHOT_PROCESS` (infra/runtime/child_process.py): follow the
+    signed heads and store the snapshots until told to stop or orphaned; the server's own
+    `ViewSnapshots` only answers `view?at=` from what this stores."""
+    from domain.application import IncidentService
+    from infra.loaders.jurisdiction import load_jurisdiction
+    from infra.runtime.tuning import tune_process
+    from infra.store.sqlite_recorder import LinkageSQLiteRecorder
+
+    child_logging("view-snapshots")
+    jurisdiction = load_jurisdiction(settings.jurisdiction)
+    service = IncidentService(locates_nothing, env=settings.eventsourcing_env())
+    if isinstance(service.recorder, LinkageSQLiteRecorder):
+        service.recorder.remember = False  # this process commits no events
+    snapshots = build_view_snapshots(settings, service.recorder,
+                                     [unit.id for unit in jurisdiction.centers()])
+    tune_process()
+    try:
+        follow("view-snapshots", snapshots.follow_step, INTERVAL, parent)
+    finally:
+        service.close()
+
+
+def snapshots_process(settings: Settings) -> ChildProcess:
+    """The server's side: one snapshotting child while the `view-snapshots` lease is held."""
+    return ChildProcess("view-snapshots", snapshots_main, settings)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.security.seal_process import SealerProcess
+from infra.security.seal_process import sealer_process
 from infra.security.sealer import build_sealer
 from infra.settings import Settings
 from infra.store.lease import Lease
@@ -35,7 +35,7 @@ async def test_only_the_lease_holder_runs_a_sealer_process_and_the_standby_takes
                                 postgres_schema=pg_schema)
     service = make_history(settings)  # notifications 1..9
     sealer = build_sealer(settings, service.recorder)  # the hubs' own (position, verify)
-    hubs = [SealerProcess(settings, grace=5), SealerProcess(settings, grace=5)]
+    hubs = [sealer_process(settings), sealer_process(settings)]
     leases = [Lease(postgres_dsn, "sealer", schema=pg_schema, retry_every=0.2, check_timeout=2.0)
               for _ in hubs]
     tasks = [asyncio.create_task(lease.run(hub.run)) for lease, hub in zip(leases, hubs, strict=True)]

@@ -1,11 +1,13 @@
-"""The sealer in a process of its own (`LINKAGE_SEAL_PROCESS`, `linkage serve`'s default): it seals
-what the server and the ingest writer store, a killed child is replaced and sealing goes on
-from where the chain ends, and the child never outlives its server."""
+"""The sealer and the time-travel snapshots in processes of their own (`LINKAGE_SEAL_PROCESS`,
+`LINKAGE_SNAPSHOT_PROCESS`, `linkage serve`'s defaults): the sealer's child seals what the server
+and the ingest writer store, a killed child is replaced and sealing goes on from where the chain
+ends, and no child outlives its server; the snapshots' child stores what `view?at=` reads."""
 
 from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -80,19 +82,21 @@ def test_the_sealer_process_seals_is_replaced_when_killed_and_stops_with_the_ser
     assert sealer.process.pid is None
 
 
-def test_a_killed_server_takes_its_sealer_process_with_it(tmp_path: Path) -> None:
-    """kill -9 of `linkage serve`: its sealer child sees another parent and exits."""
+def test_a_killed_server_takes_its_child_processes_with_it(tmp_path: Path) -> None:
+    """kill -9 of `linkage serve`: its sealer and snapshots children see another parent and
+    exit."""
     served = spawn_server(tmp_path / "data", env={"LINKAGE_INGEST_PROCESS": "false"})
     try:
-        wait_for(lambda: any(b"spawn_main" in _cmdline(pid)
-                             for pid in _children(served.process.pid)),  # type: ignore[attr-defined]
-                 "the sealer process started")
+        wait_for(lambda: sum(b"spawn_main" in _cmdline(pid)
+                             for pid in _children(served.process.pid)) == 2,  # type: ignore[attr-defined]
+                 "the sealer's and the snapshots' processes started")
         sealers = [pid for pid in _children(served.process.pid)  # type: ignore[attr-defined]
                    if b"spawn_main" in _cmdline(pid)]
-        assert len(sealers) == 1, sealers
+        assert len(sealers) == 2, sealers  # the sealer's and the snapshots' children
     finally:
         served.kill()
-    wait_for(lambda: not _alive(sealers[0]), "the orphaned sealer exited", timeout=20)
+    for pid in sealers:
+        wait_for(lambda pid=pid: not _alive(pid), "the orphaned child exited", timeout=20)
 
 
 def test_the_sealer_process_is_off_when_asked(tmp_path: Path) -> None:
@@ -127,5 +131,33 @@ def test_a_row_changed_before_the_sealer_process_reached_it_is_named_by_verify(
         verified = sealer.verify()
         assert not verified.ok
         assert f"modified: notification {changed} " in verified.message, verified.message
+    finally:
+        server.stop()
+
+
+def test_the_snapshots_process_stores_what_view_at_reads(tmp_path: Path) -> None:
+    server = start_server(tmp_path / "data", seal_process=True, snapshot_process=True,
+                          seal_interval=0.1, seal_checkpoint_every=10, view_snapshot_every=50)
+    embedded: Any = server.embedded
+    recorder, travel = embedded.service.recorder, embedded.services.time_travel
+    auditor = {"Authorization": f"Bearer {embedded.tokens.issue('aud', 'auditor', None)}"}
+
+    def snapped() -> int:
+        with sqlite3.connect(embedded.settings.snapshots_path) as conn:
+            rows = conn.execute("SELECT position FROM linkage_view_snapshot_tracking").fetchall()
+        return int(rows[0][0]) if rows else 0
+
+    try:
+        _store(server, "snap")
+        last = recorder.max_notification_id()
+        wait_for(lambda: snapped() >= last - 50, "the child stored snapshots up to the heads")
+        assert travel.position == 0  # folded nothing in the server's process
+        center = embedded.jurisdiction.root.id
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+            live = client.get(f"/api/centers/{center}/view", headers=server.headers).json()
+            at = client.get(f"/api/audit/centers/{center}/view",
+                            params={"at": "2100-01-01T00:00:00Z"}, headers=auditor)
+        assert at.status_code == 200, at.text
+        assert at.json() == live
     finally:
         server.stop()

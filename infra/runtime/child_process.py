@@ -1,0 +1,136 @@
+"""A singleton's work in a child process of the server (the sealer, the time-travel snapshots).
+
+In the server's process such work shares the GIL with the HTTP loop and the projection runner:
+during a burst of alerts an officer's command waited behind it (BENCHMARKS.md, #17). A
+`ChildProcess` keeps one child running the work while `run` runs: `run` is what the server holds
+the work's lease for (`infra/store/lease.py`), so there is one child per lease holder.
+
+- The child is a fresh interpreter (spawn: no inherited threads or connections) that builds what
+  it needs from the same `Settings` (keys, paths and secrets come from configuration).
+- A child that exits (or is killed) is started again after 1, 2, 4 ... 30 s; one that ran for 30 s
+  starts its next failure from 1 s again. `restarts` counts them.
+- Cancelling `run` (the lease lost, the server stopping) stops the child: SIGTERM, on which the
+  child finishes the round in hand (`follow`), then SIGKILL after `grace` seconds.
+- A child whose server died without stopping it (kill -9) sees its parent change and exits within
+  one round (`follow`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+from typing import Any, Protocol
+
+from infra.settings import Settings
+
+log = logging.getLogger(__name__)
+
+FIRST_BACKOFF = 1.0
+MAX_BACKOFF = 30.0
+STABLE_AFTER = 30.0  # seconds a child must run for its next failure to wait the shortest again
+
+
+class Attaches(Protocol):
+    """What the parent sends the child down a pipe (`infra/security/seal_process.Forward`)."""
+
+    def attach(self, conn: Connection | None) -> None: ...
+
+
+# target(settings, parent pid, the child's end of the pipe or None)
+Target = Callable[[Settings, int, Connection | None], None]
+
+
+def follow(name: str, step: Callable[[], object], interval: float, parent: int) -> None:
+    """The child's loop: run `step` every `interval` seconds until SIGTERM (after the step in
+    hand) or until the parent is gone; Ctrl-C is the server's to handle."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: stop.set())
+    while not stop.is_set() and os.getppid() == parent:
+        step()
+        stop.wait(interval)
+    log.info("%s process %s stops", name, os.getpid())
+
+
+def child_logging(name: str) -> None:
+    logging.basicConfig(level=logging.INFO,
+                        format=f"%(asctime)s %(levelname)s %(name)s[{name}]: %(message)s")
+
+
+class ChildProcess:
+    """The server's side: keeps one child running `target` while `run` runs."""
+
+    def __init__(self, name: str, target: Target, settings: Settings, *,
+                 forward: Attaches | None = None, grace: float = 10.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.name = name
+        self.target = target
+        self.settings = settings
+        self.forward = forward  # sent to each child down a pipe, if given
+        self.grace = grace
+        self.clock = clock
+        self.process: Any = None  # the child now running, if any
+        self.restarts = 0  # children started after one exited
+
+    @property
+    def pid(self) -> int | None:
+        process = self.process
+        return process.pid if process is not None else None
+
+    def _start(self) -> Any:
+        ctx = multiprocessing.get_context("spawn")  # a fresh interpreter: no inherited threads
+        receiving, sending = ctx.Pipe(duplex=False) if self.forward is not None else (None, None)
+        process = ctx.Process(target=self.target, args=(self.settings, os.getpid(), receiving),
+                              name=f"linkage-{self.name}", daemon=True)
+        process.start()
+        if self.forward is not None:
+            assert receiving is not None
+            receiving.close()  # the child holds it: EOF reaches the child when ours closes
+            self.forward.attach(sending)
+        log.info("%s process %s started", self.name, process.pid)
+        return process
+
+    def _stop(self, process: Any) -> None:
+        """SIGTERM (the child ends after its round in hand), SIGKILL after the grace period."""
+        if self.forward is not None:
+            self.forward.attach(None)
+        if process.is_alive():
+            process.terminate()
+            process.join(self.grace)
+        if process.is_alive():
+            process.kill()
+            process.join(5)
+
+    async def run(self, poll: float = 0.2) -> None:
+        """Keep a child running until cancelled; restart one that exits, with backoff."""
+        failures = 0
+        try:
+            while True:
+                # Started on the loop (a spawn is a fork and a pipe write): a cancel cannot land
+                # between starting a child and knowing it.
+                process = self.process = self._start()
+                started = self.clock()
+                while process.is_alive():
+                    await asyncio.sleep(poll)
+                self.process = None
+                if self.forward is not None:
+                    self.forward.attach(None)
+                failures = 1 if self.clock() - started >= STABLE_AFTER else failures + 1
+                wait = min(MAX_BACKOFF, FIRST_BACKOFF * 2 ** (failures - 1))
+                log.error("%s process %s exited with %s; starting another in %gs", self.name,
+                          process.pid, process.exitcode, wait)
+                self.restarts += 1
+                await asyncio.sleep(wait)
+        finally:
+            process = self.process
+            self.process = None
+            if process is not None:
+                # Not on the event loop: the child may take up to `grace` to end its round.
+                await asyncio.shield(asyncio.to_thread(self._stop, process))
