@@ -122,7 +122,7 @@ def seal_main(settings: Settings, parent: int, conn: Connection | None = None) -
         if conn is not None:  # what the server commits, as it committed it
             threading.Thread(target=_receive, args=(conn, service.recorder.unsealed.put),
                              name="linkage-seal-receive", daemon=True).start()
-    sealer = build_sealer(settings, service.recorder)
+    sealer = build_sealer(settings, service.recorder, warn=False)
     tune_process()
     signed_at = time.monotonic()
 

@@ -418,8 +418,9 @@ def _tree_key(state: TreeState | None) -> tuple[int, int, bytes] | None:
     return state.size, state.notification_id, merkle_pack(state.frontier)
 
 
-def build_sealer(settings: Settings, recorder: Any) -> Sealer:
-    warn_key_inside_data_dir(settings)
+def build_sealer(settings: Settings, recorder: Any, warn: bool = True) -> Sealer:
+    if warn:  # the server warns once; its sealer process does not repeat it
+        warn_key_inside_data_dir(settings)
     return Sealer(stored_reader(recorder),
                   Database.for_settings(settings, settings.sqlite_path, turns=True),
                   load_signing_key(settings), checkpoint_every=settings.seal_checkpoint_every,
