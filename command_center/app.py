@@ -130,10 +130,12 @@ def create_app(services: Services) -> Starlette:
                 result = stop()
                 if asyncio.iscoroutine(result):
                     await result
+            # Cancelled together, awaited together: tasks that stop child processes (the sealer,
+            # the snapshots) wait for them side by side, not one after another.
             for task in tasks:
                 task.cancel()
-                with contextlib.suppress(BaseException):
-                    await task
+            with contextlib.suppress(BaseException):
+                await asyncio.gather(*tasks, return_exceptions=True)
 
     app = Starlette(
         routes=[

@@ -160,7 +160,7 @@ def start_server(data_dir: Path, port: int | None = None, **settings: object) ->
     # and the ingest tests run both): spawning one per server would double the suite's time.
     settings.setdefault("ingest_process", False)
     # Likewise the sealer and the time-travel snapshots run in this process unless a test asks
-    # for their processes (tests/e2e/test_seal_process.py; ServerProcess's `linkage serve` runs
+    # for their processes (tests/e2e/test_background_processes.py; ServerProcess's `linkage serve` runs
     # them).
     settings.setdefault("seal_process", False)
     settings.setdefault("snapshot_process", False)

@@ -325,9 +325,11 @@ class ViewSnapshots:
                        (center, int(rows[i - 1][0]) if i else 0, after))
             rows = [*rows[:i], (after, merged), *rows[i + 2:]]
 
-    def catch_up(self) -> int:
+    def catch_up(self, stopped: Callable[[], bool] = lambda: False) -> int:
+        """Fold and store until the latest signed head (or `stopped()`, checked between
+        steps)."""
         rounds = 0
-        while self.step() is not None:
+        while not stopped() and self.step() is not None:
             rounds += 1
         return rounds
 
@@ -339,11 +341,11 @@ class ViewSnapshots:
             await asyncio.to_thread(self.follow_step)
             await asyncio.sleep(interval)
 
-    def follow_step(self) -> None:
+    def follow_step(self, stopped: Callable[[], bool] = lambda: False) -> None:
         """One round of following the signed heads; a failure is logged and retried from what
         is stored."""
         try:
-            self.catch_up()
+            self.catch_up(stopped)
         except Exception:
             self._states = None  # reload from what is stored
             log.exception("view snapshots failed; retrying")

@@ -10,9 +10,9 @@ the work's lease for (`infra/store/lease.py`), so there is one child per lease h
 - A child that exits (or is killed) is started again after 1, 2, 4 ... 30 s; one that ran for 30 s
   starts its next failure from 1 s again. `restarts` counts them.
 - Cancelling `run` (the lease lost, the server stopping) stops the child: SIGTERM, on which the
-  child finishes the round in hand (`follow`), then SIGKILL after `grace` seconds.
-- A child whose server died without stopping it (kill -9) sees its parent change and exits within
-  one round (`follow`).
+  child ends after the batch in hand (`follow`), then SIGKILL after `grace` seconds.
+- A child whose server died without stopping it (kill -9) sees its parent change and exits after
+  the batch in hand (`follow` checks between batches and every 0.1 s while it waits).
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ import logging
 import multiprocessing
 import os
 import signal
-import threading
 import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection
@@ -47,15 +46,28 @@ class Attaches(Protocol):
 Target = Callable[[Settings, int, Connection | None], None]
 
 
-def follow(name: str, step: Callable[[], object], interval: float, parent: int) -> None:
-    """The child's loop: run `step` every `interval` seconds until SIGTERM (after the step in
-    hand) or until the parent is gone; Ctrl-C is the server's to handle."""
+def follow(name: str, step: Callable[[Callable[[], bool]], object], interval: float,
+           parent: int, tick: float = 0.1) -> None:
+    """The child's loop: run `step(stopped)` every `interval` seconds until SIGTERM or until the
+    parent is gone. `stopped()` tells the step to end between two of its batches (so a backlog
+    does not keep a stopping child past the server's grace period); Ctrl-C is the server's to
+    handle. The signal handler only sets a flag: it takes no lock the main thread may hold."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda _signum, _frame: stop.set())
-    while not stop.is_set() and os.getppid() == parent:
-        step()
-        stop.wait(interval)
+    flag = {"stop": False}
+
+    def on_term(_signum: int, _frame: object) -> None:
+        flag["stop"] = True
+
+    signal.signal(signal.SIGTERM, on_term)
+
+    def stopped() -> bool:
+        return flag["stop"] or os.getppid() != parent
+
+    while not stopped():
+        step(stopped)
+        wake = time.monotonic() + interval
+        while not stopped() and time.monotonic() < wake:
+            time.sleep(min(tick, max(0.0, wake - time.monotonic())))
     log.info("%s process %s stops", name, os.getpid())
 
 
@@ -115,17 +127,21 @@ class ChildProcess:
             while True:
                 # Started on the loop (a spawn is a fork and a pipe write): a cancel cannot land
                 # between starting a child and knowing it.
-                process = self.process = self._start()
                 started = self.clock()
-                while process.is_alive():
-                    await asyncio.sleep(poll)
-                self.process = None
-                if self.forward is not None:
-                    self.forward.attach(None)
+                try:
+                    process = self.process = self._start()
+                except OSError as exc:  # no fds, no memory: back off as for a child that died
+                    process, why = None, f"could not start ({exc})"
+                else:
+                    while process.is_alive():
+                        await asyncio.sleep(poll)
+                    self.process = None
+                    if self.forward is not None:
+                        self.forward.attach(None)
+                    why = f"(pid {process.pid}) exited with {process.exitcode}"
                 failures = 1 if self.clock() - started >= STABLE_AFTER else failures + 1
                 wait = min(MAX_BACKOFF, FIRST_BACKOFF * 2 ** (failures - 1))
-                log.error("%s process %s exited with %s; starting another in %gs", self.name,
-                          process.pid, process.exitcode, wait)
+                log.error("%s process %s; starting another in %gs", self.name, why, wait)
                 self.restarts += 1
                 await asyncio.sleep(wait)
         finally:

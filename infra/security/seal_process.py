@@ -45,6 +45,7 @@ class Forward:
         self._conn: Connection | None = None
         self._ready = threading.Condition()
         self._thread: threading.Thread | None = None
+        self.sent = 0  # events sent to a child (for tests and curiosity)
 
     def attach(self, conn: Connection | None) -> None:
         """Send to this child's end of the pipe from now on (None: drop, no child runs)."""
@@ -76,6 +77,7 @@ class Forward:
                 continue
             try:
                 conn.send(entries)
+                self.sent += len(entries)
             except (OSError, ValueError):  # the child is gone (or its pipe closed): table reads
                 with self._ready:
                     if self._conn is conn:
@@ -126,9 +128,10 @@ def seal_main(settings: Settings, parent: int, conn: Connection | None = None) -
     tune_process()
     signed_at = time.monotonic()
 
-    def step() -> None:
+    def step(stopped: Callable[[], bool]) -> None:
         nonlocal signed_at
-        signed_at = sealer.follow_step(signed_at, settings.seal_checkpoint_seconds)
+        signed_at = sealer.follow_step(signed_at, settings.seal_checkpoint_seconds,
+                                       stopped=stopped)
 
     try:
         follow("sealer", step, settings.seal_interval, parent)

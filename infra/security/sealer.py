@@ -286,9 +286,10 @@ class Sealer:
                 log.exception("could not append %d signed heads to the witness %s",
                               len(signed), self.witness.path)
 
-    def catch_up(self) -> int:
+    def catch_up(self, stopped: Callable[[], bool] = lambda: False) -> int:
+        """Seal until nothing is left (or `stopped()`, checked between batches)."""
         total = 0
-        while done := self.seal_batch():
+        while not stopped() and (done := self.seal_batch()):
             total += done
         return total
 
@@ -326,11 +327,12 @@ class Sealer:
             await asyncio.sleep(interval)
 
     def follow_step(self, signed_at: float, checkpoint_seconds: float,
-                    monotonic: Callable[[], float] = time.monotonic) -> float:
+                    monotonic: Callable[[], float] = time.monotonic,
+                    stopped: Callable[[], bool] = lambda: False) -> float:
         """One round of following the log: seal what is new, sign the head if it is due; when
         the head was last signed (`run` here, `seal_process` in a process of its own)."""
         try:
-            self.catch_up()
+            self.catch_up(stopped)
             if monotonic() - signed_at >= checkpoint_seconds:
                 self.checkpoint_now()
                 signed_at = monotonic()

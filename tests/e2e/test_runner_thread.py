@@ -95,7 +95,7 @@ def test_views_and_seal_chain_equal_a_replay_after_a_burst_mixed_with_commands(
         # Folded in the runner's thread only (after the catch-up at start, which ran before the
         # server did), never on the event loop's thread.
         assert folding_threads and all(n.startswith("linkage-runner") for n in folding_threads)
-        if seal_process:  # sealed in the child (tests/e2e/test_seal_process.py), none here
+        if seal_process:  # sealed in the child (tests/e2e/test_background_processes.py), none here
             assert sealing_threads == set() and sealer.process.pid is not None
         else:
             assert sealing_threads and server.thread.name not in sealing_threads
