@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run run-distributed test install install-dev lint typecheck bench clean
+.PHONY: run run-distributed test test-all install install-dev lint typecheck bench clean
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (Python 3.11+)"; exit 1; }
@@ -40,7 +40,13 @@ lint: install-dev
 typecheck: install-dev
 	$(BIN)/mypy
 
+# The slow scale tests (marked `slow`: minutes each) run under CI=true (.ci/run) and in `make test-all`;
+# a plain `make test` leaves them out to stay fast.
+SLOW := $(if $(filter true 1 yes,$(CI)),,-m "not slow")
 test: install-dev lint typecheck
+	$(BIN)/python -m pytest -q -ra $(SLOW)
+
+test-all: install-dev lint typecheck
 	$(BIN)/python -m pytest -q -ra
 
 bench: install-dev

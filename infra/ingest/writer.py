@@ -64,8 +64,10 @@ from infra.ingest.writer_wire import (
     stored,
     unavailable,
 )
+from infra.runtime.logs import configure as configure_logs
 from infra.runtime.tuning import tune_process
 from infra.security.api_keys import ApiKeys
+from infra.security.log_redaction import install as redact_tokens_in_logs
 from infra.settings import Settings
 from infra.store.sqlite_recorder import LinkageSQLiteRecorder
 from infra.store.write_turn import WriteTurn
@@ -94,8 +96,8 @@ def writer_main(conns: list[Connection], settings: Settings, rules: RuleSet) -> 
         state["stop"] = True
 
     signal.signal(signal.SIGTERM, on_term)
-    logging.basicConfig(level=logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s[writer]: %(message)s")
+    configure_logs(settings.log_format, process="writer")  # as the server logs (LINKAGE_LOG_FORMAT)
+    redact_tokens_in_logs()
     service = IncidentService(_located_already, env=settings.eventsourcing_env())
     store = RecorderAlertStore(service, AlertDecider(rules), keep_states=False)  # no runner here
     keys = ApiKeys.for_settings(settings)  # a key revoked after the HTTP process checked it

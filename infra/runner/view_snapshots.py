@@ -427,9 +427,11 @@ def snapshots_main(settings: Settings, parent: int, conn: Connection | None = No
     from domain.application import IncidentService
     from infra.loaders.jurisdiction import load_jurisdiction
     from infra.runtime.tuning import tune_process
+    from infra.security.log_redaction import install as redact_tokens_in_logs
     from infra.store.sqlite_recorder import LinkageSQLiteRecorder
 
-    child_logging("view-snapshots")
+    child_logging("view-snapshots", settings)
+    redact_tokens_in_logs()
     jurisdiction = load_jurisdiction(settings.jurisdiction)
     service = IncidentService(locates_nothing, env=settings.eventsourcing_env())
     if isinstance(service.recorder, LinkageSQLiteRecorder):

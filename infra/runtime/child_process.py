@@ -71,9 +71,11 @@ def follow(name: str, step: Callable[[Callable[[], bool]], object], interval: fl
     log.info("%s process %s stops", name, os.getpid())
 
 
-def child_logging(name: str) -> None:
-    logging.basicConfig(level=logging.INFO,
-                        format=f"%(asctime)s %(levelname)s %(name)s[{name}]: %(message)s")
+def child_logging(name: str, settings: Settings) -> None:
+    """Log as the server does (LINKAGE_LOG_FORMAT), each line naming the child."""
+    from infra.runtime.logs import configure
+
+    configure(settings.log_format, process=name)
 
 
 class ChildProcess:

@@ -29,12 +29,13 @@ class RequestContext(logging.Filter):
         return True
 
 
-def json_formatter() -> logging.Formatter:
+def json_formatter(process: str | None = None) -> logging.Formatter:
     return OrjsonFormatter(
         "{levelname}{name}{message}{request_id}{actor}{center}",
         style="{",
         rename_fields={"levelname": "level", "name": "logger"},
         timestamp="time",
+        static_fields={"process": process} if process else None,
     )
 
 
@@ -45,15 +46,17 @@ def check_format(log_format: str) -> str:
     return log_format
 
 
-def configure(log_format: str, level: int = logging.INFO) -> None:
-    """One handler on the root logger (stderr) in the chosen format, with the request context."""
+def configure(log_format: str, level: int = logging.INFO, process: str | None = None) -> None:
+    """One handler on the root logger (stderr) in the chosen format, with the request context;
+    `process` names a child of the server (`sealer`, `writer`) in each line."""
     check_format(log_format)
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(RequestContext())
     if log_format == "json":
-        handler.setFormatter(json_formatter())
+        handler.setFormatter(json_formatter(process))
     else:
-        handler.setFormatter(logging.Formatter(TEXT_FORMAT))
+        handler.setFormatter(logging.Formatter(
+            TEXT_FORMAT.replace("%(name)s:", f"%(name)s[{process}]:") if process else TEXT_FORMAT))
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

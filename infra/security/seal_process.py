@@ -114,10 +114,12 @@ def seal_main(settings: Settings, parent: int, conn: Connection | None = None) -
     """The child: follow the event log and seal it until told to stop or orphaned."""
     from domain.application import IncidentService
     from infra.runtime.tuning import tune_process
+    from infra.security.log_redaction import install as redact_tokens_in_logs
     from infra.security.sealer import build_sealer
     from infra.store.sqlite_recorder import LinkageSQLiteRecorder
 
-    child_logging("sealer")
+    child_logging("sealer", settings)
+    redact_tokens_in_logs()
     service = IncidentService(locates_nothing, env=settings.eventsourcing_env())
     if isinstance(service.recorder, LinkageSQLiteRecorder):
         service.recorder.remember = False  # this process commits no events
