@@ -18,6 +18,7 @@ pytestmark = pytest.mark.e2e
 SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"
 
 
+@pytest.mark.slow  # tens of seconds: CI runs it, a plain `make test` does not
 def test_schemathesis_finds_no_server_error_and_no_accepted_invalid_request(
     server: RunningServer, tmp_path: Path
 ) -> None:

@@ -185,6 +185,7 @@ def _kill_worker_while_writing(stack: Stack, city: str) -> str:
     return stack.log("worker")[killed_log:].split(RECOVERY, 1)[1]
 
 
+@pytest.mark.slow  # tens of seconds: CI runs it, a plain `make test` does not
 def test_worker_killed_recovers_its_table_from_the_changelog(stack: Stack) -> None:
     stack.start("relay", "relay")
     stack.start("worker", "worker")
@@ -232,6 +233,7 @@ def _followed(frames: list[dict[str, object]], steps: ReplaySteps) -> list[tuple
     return trail
 
 
+@pytest.mark.slow  # tens of seconds: CI runs it, a plain `make test` does not
 def test_a_console_following_deltas_through_a_worker_kill_holds_only_replayed_views(
         stack: Stack) -> None:
     """Every view a console holds, delta after delta through the kill and the restart, is the
@@ -303,6 +305,7 @@ def test_consoles_converge_after_redis_connections_are_dropped(stack: Stack) -> 
             console.disconnect()
 
 
+@pytest.mark.slow  # tens of seconds: CI runs it, a plain `make test` does not
 def test_broker_restart_ends_with_views_equal_to_a_replay(
         tmp_path: Path, postgres_dsn: str, pg_schema: str, redis_url: str) -> None:
     from infra.distributed.tansu import TansuBroker

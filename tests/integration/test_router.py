@@ -144,6 +144,7 @@ async def test_one_worker_of_a_group_routes_and_another_takes_over_from_its_comm
                 await _stop(app, task)
 
 
+@pytest.mark.slow  # tens of seconds: CI runs it, a plain `make test` does not
 async def test_an_upgraded_worker_routes_from_where_the_route_agent_left_off(
         tmp_path: Path, kafka_bootstrap: str) -> None:
     tag = uuid.uuid4().hex[:8]
