@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import signal
 import sqlite3
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +20,7 @@ from tests.e2e.alerting import alert, post_alerts
 from tests.e2e.test_http_api import REPORT
 from tests.e2e.test_ingest_writer import _alive, _children, _cmdline
 from tests.integration.sealed_store import Store
+from tests.threads import note_threads
 
 
 def wait_for(condition: Callable[[], bool], what: str, timeout: float = 60) -> None:
@@ -46,14 +46,7 @@ def test_the_sealer_process_seals_is_replaced_when_killed_and_stops_with_the_ser
                           seal_interval=0.1)
     embedded: Any = server.embedded
     sealer, recorder = embedded.sealer, embedded.service.recorder
-    in_this_process: set[str] = set()
-    real_read = sealer.read
-
-    def read(start: int, limit: int):  # type: ignore[no-untyped-def]
-        in_this_process.add(threading.current_thread().name)
-        return real_read(start, limit)
-
-    sealer.read = read
+    in_this_process, unwrap = note_threads(sealer, "read")
     try:
         _store(server, "first")
         last = recorder.max_notification_id()
@@ -77,7 +70,7 @@ def test_the_sealer_process_seals_is_replaced_when_killed_and_stops_with_the_ser
         assert "linkage_sealer_process_restarts_total 1.0" in metrics
         second = sealer.process.pid
     finally:
-        sealer.read = real_read
+        unwrap()
         server.stop()
     wait_for(lambda: not _alive(second), "the child stopped with the server", timeout=20)
     assert sealer.process.pid is None

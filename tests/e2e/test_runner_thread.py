@@ -19,6 +19,7 @@ from infra.store.view_store import MemoryViewStore
 from tests.conftest import start_server
 from tests.e2e.alerting import CENTERS, alert, post_alerts
 from tests.e2e.test_http_api import DUE, REPORT
+from tests.threads import note_threads
 
 
 def wait_for(condition: Callable[[], bool], what: str, timeout: float = 120) -> None:
@@ -34,23 +35,9 @@ def test_views_and_seal_chain_equal_a_replay_after_a_burst_mixed_with_commands(
     server = start_server(tmp_path / "data", seal_interval=0.1, seal_process=seal_process)
     embedded = server.embedded
     runner: EmbeddedRunner = embedded.runner  # type: ignore[attr-defined]
-    folding_threads: set[str] = set()
-    real_read = runner.read
-
-    def read(after: int, limit: int):  # type: ignore[no-untyped-def]
-        folding_threads.add(threading.current_thread().name)
-        return real_read(after, limit)
-
-    runner.read = read  # the real reader, noting which thread folds
+    folding_threads, unwrap_fold = note_threads(runner, "read")
     sealer = embedded.sealer  # type: ignore[attr-defined]
-    sealing_threads: set[str] = set()
-    real_seal_read = sealer.read
-
-    def seal_read(start: int, limit: int):  # type: ignore[no-untyped-def]
-        sealing_threads.add(threading.current_thread().name)
-        return real_seal_read(start, limit)
-
-    sealer.read = seal_read
+    sealing_threads, unwrap_seal = note_threads(sealer, "read")
     try:
         errors: list[str] = []
 
@@ -113,6 +100,6 @@ def test_views_and_seal_chain_equal_a_replay_after_a_burst_mixed_with_commands(
         assert verified.ok, verified.message
         assert verified.count == last
     finally:
-        runner.read = real_read
-        sealer.read = real_seal_read
+        unwrap_fold()
+        unwrap_seal()
         server.stop()
