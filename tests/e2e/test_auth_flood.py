@@ -76,6 +76,7 @@ def served(tmp_path: Path) -> Iterator[ServerProcess]:
     running.process.wait(timeout=15)  # type: ignore[attr-defined]
 
 
+@pytest.mark.slow  # tens of seconds: CI runs it, a plain `make test` does not
 def test_an_officer_is_served_through_a_flood_of_bad_tokens_from_another_address(
     served: ServerProcess,
 ) -> None:

@@ -493,6 +493,7 @@ def test_a_restarted_writer_keeps_the_rules_and_tree_the_server_started_with(
         running.stop()
 
 
+@pytest.mark.slow  # tens of seconds: CI runs it, a plain `make test` does not
 def test_a_writer_that_cannot_start_is_retried_with_backoff(tmp_path: Path) -> None:
     """The store unreachable when a writer starts (PostgreSQL on a closed port): the batch gets
     503, and no new writer is spawned per batch: the next may start after 1 s, then 2 s, ...

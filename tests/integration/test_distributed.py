@@ -140,6 +140,7 @@ def _gauges(port: int) -> dict[str, float]:
             if line.startswith("linkage_relay_")}
 
 
+@pytest.mark.slow  # tens of seconds: CI runs it, a plain `make test` does not
 def test_relay_killed_mid_stream_resumes_without_loss_or_double_counting(stack: Stack) -> None:
     stack.start("worker", "worker")
     stack.start("relay", "relay")
@@ -277,6 +278,7 @@ def test_a_console_following_deltas_through_a_worker_kill_holds_only_replayed_vi
             console.disconnect()
 
 
+@pytest.mark.slow  # tens of seconds: CI runs it, a plain `make test` does not
 def test_consoles_converge_after_redis_connections_are_dropped(stack: Stack) -> None:
     stack.start("relay", "relay")
     stack.start("worker", "worker")

@@ -114,6 +114,7 @@ def up(tmp_path: Path, postgres_dsn: str, pg_schema: str, redis_url: str) -> Ite
             os.killpg(stack.process.pid, signal.SIGKILL)
 
 
+@pytest.mark.slow  # tens of seconds: CI runs it, a plain `make test` does not
 def test_a_killed_relay_is_restarted_and_the_hubs_keep_answering(up: Up) -> None:
     wait_until(lambda: up.healthy(0) and up.healthy(1), 120, what="both hubs answering")
     wait_until(lambda: {"relay", "worker"} <= children(up.process.pid).keys(), 60,

@@ -91,6 +91,7 @@ async def _stop(app: WorkerApp, task: asyncio.Task[None]) -> None:
     await app.producer.stop()
 
 
+@pytest.mark.slow  # tens of seconds: CI runs it, a plain `make test` does not
 async def test_one_worker_of_a_group_routes_and_another_takes_over_from_its_commit(
         tmp_path: Path, kafka_bootstrap: str) -> None:
     tag = uuid.uuid4().hex[:8]

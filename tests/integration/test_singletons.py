@@ -144,6 +144,7 @@ def settled(stack: Stack, cases: list[str]) -> None:
     assert all(counts[c] == 1 for c in cases), counts
 
 
+@pytest.mark.slow  # tens of seconds: CI runs it, a plain `make test` does not
 def test_one_relay_sealer_and_sla_watcher_run_and_standbys_take_over_after_sigkill(
         stack: Stack) -> None:
     relays = ("relay1", "relay2")
