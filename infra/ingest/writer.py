@@ -68,6 +68,7 @@ from infra.runtime.logs import configure as configure_logs
 from infra.runtime.tuning import tune_process
 from infra.security.api_keys import ApiKeys
 from infra.security.log_redaction import install as redact_tokens_in_logs
+from infra.security.seal_process import locates_nothing
 from infra.settings import Settings
 from infra.store.sqlite_recorder import LinkageSQLiteRecorder
 from infra.store.write_turn import WriteTurn
@@ -75,10 +76,6 @@ from infra.store.write_turn import WriteTurn
 log = logging.getLogger(__name__)
 
 CHANNELS = 4  # batches in flight at once (the anyio pool may have more threads waiting)
-
-
-def _located_already(grid: str) -> Sequence[str]:
-    raise KeyError(grid)  # the HTTP process locates every batch before sending it
 
 
 def writer_main(conns: list[Connection], settings: Settings, rules: RuleSet) -> None:
@@ -98,7 +95,8 @@ def writer_main(conns: list[Connection], settings: Settings, rules: RuleSet) -> 
     signal.signal(signal.SIGTERM, on_term)
     configure_logs(settings.log_format, process="writer")  # as the server logs (LINKAGE_LOG_FORMAT)
     redact_tokens_in_logs()
-    service = IncidentService(_located_already, env=settings.eventsourcing_env())
+    # The HTTP process locates every batch before sending it.
+    service = IncidentService(locates_nothing, env=settings.eventsourcing_env())
     store = RecorderAlertStore(service, AlertDecider(rules), keep_states=False)  # no runner here
     keys = ApiKeys.for_settings(settings)  # a key revoked after the HTTP process checked it
     if isinstance(service.recorder, LinkageSQLiteRecorder):

@@ -36,9 +36,9 @@ from typing import Any
 
 import orjson
 
-from infra.runtime.child_process import ChildProcess, child_logging, follow
+from infra.runtime.child_process import ChildProcess, follow
 from infra.security.seal_format import Stored
-from infra.security.seal_process import locates_nothing
+from infra.security.seal_process import child_store
 from infra.security.sealer import stored_reader
 from infra.settings import Settings
 from infra.store.sqldb import Database, Tx
@@ -424,25 +424,12 @@ def snapshots_main(settings: Settings, parent: int, conn: Connection | None = No
     """The child of `LINKAGE_SNAPSHOT_PROCESS` (infra/runtime/child_process.py): follow the
     signed heads and store the snapshots until told to stop or orphaned; the server's own
     `ViewSnapshots` only answers `view?at=` from what this stores."""
-    from domain.application import IncidentService
     from infra.loaders.jurisdiction import load_jurisdiction
-    from infra.runtime.tuning import tune_process
-    from infra.security.log_redaction import install as redact_tokens_in_logs
-    from infra.store.sqlite_recorder import LinkageSQLiteRecorder
 
-    child_logging("view-snapshots", settings)
-    redact_tokens_in_logs()
-    jurisdiction = load_jurisdiction(settings.jurisdiction)
-    service = IncidentService(locates_nothing, env=settings.eventsourcing_env())
-    if isinstance(service.recorder, LinkageSQLiteRecorder):
-        service.recorder.remember = False  # this process commits no events
-    snapshots = build_view_snapshots(settings, service.recorder,
-                                     [unit.id for unit in jurisdiction.centers()])
-    tune_process()
-    try:
+    with child_store(settings, "view-snapshots") as service:
+        centers = [unit.id for unit in load_jurisdiction(settings.jurisdiction).centers()]
+        snapshots = build_view_snapshots(settings, service.recorder, centers)
         follow("view-snapshots", snapshots.follow_step, INTERVAL, parent)
-    finally:
-        service.close()
 
 
 def snapshots_process(settings: Settings) -> ChildProcess:

@@ -23,15 +23,17 @@ child, and the chain's tracking row, locked in each write transaction, keeps eve
 from __future__ import annotations
 
 import collections
+import contextlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from multiprocessing.connection import Connection
 from typing import Any
 
+from domain.application import IncidentService
 from infra.runtime.child_process import ChildProcess, child_logging, follow
 from infra.settings import Settings
-from infra.store.sqlite_recorder import KNOWN_LIMIT
+from infra.store.sqlite_recorder import KNOWN_LIMIT, LinkageSQLiteRecorder
 
 
 class Forward:
@@ -107,38 +109,48 @@ def _receive(conn: Connection, put: Callable[[list[tuple[int, tuple[Any, ...]]]]
 
 
 def locates_nothing(grid: str) -> list[str]:
-    raise KeyError(grid)  # a child that reads and seals (or snapshots) records no command
+    """The grid locator of a child of the server, which never locates a grid: the sealer and the
+    snapshots record no command, and the ingest writer stores batches the server located."""
+    raise KeyError(grid)
 
 
-def seal_main(settings: Settings, parent: int, conn: Connection | None = None) -> None:
-    """The child: follow the event log and seal it until told to stop or orphaned."""
-    from domain.application import IncidentService
+@contextlib.contextmanager
+def child_store(settings: Settings, name: str) -> Iterator[IncidentService]:
+    """What the sealer's and the snapshots' children start with: the server's log format (each
+    line naming the child, tokens redacted) and the event store, from which they only read."""
     from infra.runtime.tuning import tune_process
     from infra.security.log_redaction import install as redact_tokens_in_logs
-    from infra.security.sealer import build_sealer
-    from infra.store.sqlite_recorder import LinkageSQLiteRecorder
 
-    child_logging("sealer", settings)
+    child_logging(name, settings)
     redact_tokens_in_logs()
     service = IncidentService(locates_nothing, env=settings.eventsourcing_env())
     if isinstance(service.recorder, LinkageSQLiteRecorder):
         service.recorder.remember = False  # this process commits no events
-        if conn is not None:  # what the server commits, as it committed it
-            threading.Thread(target=_receive, args=(conn, service.recorder.unsealed.put),
-                             name="linkage-seal-receive", daemon=True).start()
-    sealer = build_sealer(settings, service.recorder, warn=False)
     tune_process()
-    signed_at = time.monotonic()
-
-    def step(stopped: Callable[[], bool]) -> None:
-        nonlocal signed_at
-        signed_at = sealer.follow_step(signed_at, settings.seal_checkpoint_seconds,
-                                       stopped=stopped)
-
     try:
-        follow("sealer", step, settings.seal_interval, parent)
+        yield service
     finally:
         service.close()
+
+
+def seal_main(settings: Settings, parent: int, conn: Connection | None = None) -> None:
+    """The child: follow the event log and seal it until told to stop or orphaned."""
+    from infra.security.sealer import build_sealer
+
+    with child_store(settings, "sealer") as service:
+        if conn is not None and isinstance(service.recorder, LinkageSQLiteRecorder):
+            # What the server commits, as it committed it, into this process's memory.
+            threading.Thread(target=_receive, args=(conn, service.recorder.unsealed.put),
+                             name="linkage-seal-receive", daemon=True).start()
+        sealer = build_sealer(settings, service.recorder, warn=False)
+        signed_at = time.monotonic()
+
+        def step(stopped: Callable[[], bool]) -> None:
+            nonlocal signed_at
+            signed_at = sealer.follow_step(signed_at, settings.seal_checkpoint_seconds,
+                                           stopped=stopped)
+
+        follow("sealer", step, settings.seal_interval, parent)
 
 
 def sealer_process(settings: Settings, forward: Forward | None = None) -> ChildProcess:
