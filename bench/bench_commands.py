@@ -177,7 +177,7 @@ def bench_throughput(n: int, reps: int, every: int, data_dir: Path) -> dict[str,
     from infra.bootstrap import build_embedded
     from infra.settings import Settings
 
-    settings = Settings().with_(data_dir=data_dir)
+    settings = Settings().with_(data_dir=data_dir, runner_process=False)  # its runner is read
     embedded = build_embedded(settings)
     base_app = baseline_app(settings.sqlite_path)
     grids = city_grids(embedded)

@@ -763,7 +763,8 @@ def bench_replay(work: Path, alerts: int, incidents: int, reps: int) -> dict[str
     from infra.runtime.tuning import tune_process
     from infra.settings import Settings
 
-    settings = Settings().with_(data_dir=work / "replay", ingest_process=False)
+    settings = Settings().with_(data_dir=work / "replay", ingest_process=False,
+                                runner_process=False)  # the replay folds in this process
     embedded = build_embedded(settings)
     try:
         service = embedded.service

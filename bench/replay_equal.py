@@ -25,8 +25,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # Run in the child, with the checkout's code first on the path: rebuild, then dump.
 DUMP = r"""
-import sqlite3, sys
+import os, sqlite3, sys
 from pathlib import Path
+os.environ["LINKAGE_RUNNER_PROCESS"] = "false"  # rebuilt by this process's runner (any checkout)
 import orjson
 from infra.bootstrap import build_embedded
 from infra.settings import Settings

@@ -53,6 +53,7 @@ from infra.loaders.open311 import load_catalog
 from infra.loaders.sla_policy import load_policy
 from infra.outbound.wiring import build_deliverer
 from infra.runner.embedded import EmbeddedRunner, ReadNotifications
+from infra.runner.runner_process import RunnerMirror, runner_process
 from infra.runner.sla_watcher import SlaWatcher
 from infra.runner.view_snapshots import build_view_snapshots, snapshots_process
 from infra.runtime.child_process import ChildProcess
@@ -185,12 +186,13 @@ class Embedded:
     service: IncidentService
     views: ViewStore
     hub: Hub
-    runner: EmbeddedRunner
+    runner: EmbeddedRunner | None  # None: the runner folds in its child (`mirror`)
     services: Services
     tokens: Tokens | None = None
     keys: ApiKeys | None = None
     sealer: Sealer | None = None
     writer: WriterProcess | None = None
+    mirror: RunnerMirror | None = None  # the views the runner's child sends (runner_process)
 
     def app(self) -> Starlette:
         return create_app(self.services)
@@ -198,7 +200,8 @@ class Embedded:
     def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
-        self.runner.stop()
+        if self.runner is not None:
+            self.runner.stop()
         self.views.close()
         self.service.close()
 
@@ -218,10 +221,29 @@ def build_embedded(settings: Settings) -> Embedded:
     )
     runner.catch_up()
     commits = commit_signal(service)
-    commits.after_commit(runner.wake)  # every commit in this process wakes the runner
+    source: EmbeddedRunner | RunnerMirror = runner
+    if settings.runner_process:
+        # Caught up here, before the server listens; from then on a child folds and this
+        # process applies the deltas it sends (infra/runner/runner_process.py).
+        mirror = RunnerMirror.taking(runner, hub)
+        child = runner_process(settings, mirror)
+        source, embedded_runner = mirror, None
+        background: list[Callable[[], Awaitable[None]]] = [mirror.run]
+        shutdown: list[Callable[[], Any]] = []
+        if isinstance(service.recorder, LinkageSQLiteRecorder):
+            service.recorder.remember_known = False  # nobody here folds what it commits
+        restarts: ChildProcess | None = child
+    else:
+        embedded_runner, background, shutdown = runner, [runner.run], [runner.stop]
+        restarts = None
+    commits.after_commit(source.wake)  # every commit in this process wakes the runner
     services, tokens, keys, sealer = build_services(
-        settings, jurisdiction, service, hub, runner, views,
-        background=[runner.run], on_shutdown=[runner.stop], mode="embedded")
+        settings, jurisdiction, service, hub, source, views,
+        background=background, on_shutdown=shutdown, mode="embedded")
+    if restarts is not None:
+        services.metrics.counter("linkage_runner_process_restarts",
+                                 "runner processes started again after one exited",
+                                 partial(getattr, restarts, "restarts"))
     writer = None
     if settings.ingest_process and services.alerts is not None:
         in_process = services.alerts.store
@@ -231,9 +253,10 @@ def build_embedded(settings: Settings) -> Embedded:
         if isinstance(service.recorder, LinkageSQLiteRecorder):  # turns with the writer
             service.recorder.turn = WriteTurn(settings.sqlite_path)
         services.alerts.store = Signalled(writer, commits.committed)
-    observe(services, settings, service.recorder, runner=runner, sealer=sealer, writer=writer)
-    return Embedded(settings, jurisdiction, service, views, hub, runner, services,
-                    tokens, keys, sealer, writer)
+    observe(services, settings, service.recorder, runner=source, sealer=sealer, writer=writer)
+    return Embedded(settings, jurisdiction, service, views, hub, embedded_runner, services,
+                    tokens, keys, sealer, writer,
+                    mirror=source if isinstance(source, RunnerMirror) else None)
 
 
 def commit_signal(service: IncidentService) -> SignalsCommits:

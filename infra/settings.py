@@ -133,6 +133,11 @@ class Settings:
     snapshot_process: bool = field(
         default_factory=lambda: _env("SNAPSHOT_PROCESS", "true").lower() in ("1", "true", "yes")
     )
+    # Embedded mode folds the views in a child process of the server (the projection runner,
+    # infra/runner/runner_process.py); the server applies the deltas it sends back.
+    runner_process: bool = field(
+        default_factory=lambda: _env("RUNNER_PROCESS", "true").lower() in ("1", "true", "yes")
+    )
     # ...and the head is signed at least this often while events come (quiet stores too)
     seal_checkpoint_seconds: float = field(
         default_factory=lambda: float(_env("SEAL_CHECKPOINT_SECONDS", "300"))

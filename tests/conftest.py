@@ -159,11 +159,12 @@ def start_server(data_dir: Path, port: int | None = None, **settings: object) ->
     # In-process ingest unless a test asks for the writer process (tests/e2e/test_ingest_writer.py
     # and the ingest tests run both): spawning one per server would double the suite's time.
     settings.setdefault("ingest_process", False)
-    # Likewise the sealer and the time-travel snapshots run in this process unless a test asks
-    # for their processes (tests/e2e/test_background_processes.py; ServerProcess's `linkage serve` runs
-    # them).
+    # Likewise the runner, the sealer and the time-travel snapshots run in this process unless a
+    # test asks for their processes (tests/e2e/test_background_processes.py; ServerProcess's
+    # `linkage serve` runs them).
     settings.setdefault("seal_process", False)
     settings.setdefault("snapshot_process", False)
+    settings.setdefault("runner_process", False)
     # Every test client is 127.0.0.1, and the security tests send many bad credentials on purpose:
     # a generous failure budget (tests/e2e/test_auth_flood.py checks the limit itself).
     settings.setdefault("auth_fail_burst", 100_000)

@@ -191,8 +191,11 @@ def replay(data_dir: str | None, store: str | None, jurisdiction: str | None, mo
 
         replay_distributed(_settings(data_dir, store, jurisdiction), wait, force)
         return
-    settings = _settings(data_dir, store, jurisdiction).with_(ingest_process=False)  # no ingest
+    # No ingest, and the runner folds here (not in a child): the replay is its work.
+    settings = _settings(data_dir, store, jurisdiction).with_(ingest_process=False,
+                                                              runner_process=False)
     embedded = build_embedded(settings)
+    assert embedded.runner is not None  # runner_process=False: it folds in this process
     tune_process()  # a replay allocates as a burst does
     total = embedded.service.recorder.max_notification_id() or 0
     with Progress() as progress:

@@ -28,7 +28,7 @@ import orjson
 
 from command_center.hub import Hub
 from command_center.protocol import Frame, delta_frame, missed
-from infra.store.view_store import ViewStore
+from infra.store.view_store import Loaded, ViewStore
 from projections.cases import Case
 from projections.center_view import (
     QUEUE_SIZE,
@@ -45,6 +45,27 @@ from projections.queue import OpenCases
 log = logging.getLogger(__name__)
 
 ReadNotifications = Callable[[int, int], list[Envelope]]  # (after position, limit)
+
+
+def stored_views(loaded: Loaded, history_size: int,
+                 ) -> tuple[dict[str, View], dict[str, int], dict[str, deque[Frame]]]:
+    """A view store's views brought up to date: each center's view at its last checkpoint with
+    the deltas after it applied, its seq, and its recent deltas as frames (for `history`)."""
+    views = {c: v for c, (_, v) in loaded.views.items()}
+    seqs = {c: s for c, (s, _) in loaded.views.items()}
+    rings: dict[str, deque[Frame]] = {}
+    for center, deltas in loaded.deltas.items():
+        view = views.setdefault(center, new_view(center))
+        seq = seqs.get(center, 0)
+        ring = rings[center] = deque(maxlen=history_size)
+        for delta_seq, changes in deltas:
+            ring.append(Frame(loaded.epoch, delta_seq,
+                              delta_frame(center, loaded.epoch, delta_seq, changes)))
+            if delta_seq > seq:
+                apply_changes(view, changes)
+                seq = delta_seq
+        seqs[center] = seq
+    return views, seqs, rings
 
 
 class EmbeddedRunner:
@@ -102,20 +123,7 @@ class EmbeddedRunner:
         self.epoch = loaded.epoch
         self.position = loaded.position
         self._rows = {}
-        self.views = {c: v for c, (_, v) in loaded.views.items()}
-        self.seqs = {c: s for c, (s, _) in loaded.views.items()}
-        self.history_frames = {}
-        for center, deltas in loaded.deltas.items():
-            view = self.views.setdefault(center, new_view(center))
-            seq = self.seqs.get(center, 0)
-            ring = self._ring(center)
-            for delta_seq, changes in deltas:
-                ring.append(Frame(self.epoch, delta_seq,
-                                  delta_frame(center, self.epoch, delta_seq, changes)))
-                if delta_seq > seq:
-                    apply_changes(view, changes)
-                    seq = delta_seq
-            self.seqs[center] = seq
+        self.views, self.seqs, self.history_frames = stored_views(loaded, self.history_size)
         cases: dict[str, list[Case]] = {}
         for case in loaded.cases:
             for center in case["centers"]:
@@ -195,6 +203,11 @@ class EmbeddedRunner:
         if frames:
             self._deliver(frames)
         return folded
+
+    def deliver_with(self, deliver: Callable[[list[tuple[str, Frame]]], None]) -> None:
+        """Hand each committed batch's frames to `deliver` instead of the hub (the runner's
+        child process sends them to the server: infra/runner/runner_process.py)."""
+        self._deliver = deliver
 
     def _publish(self, frames: list[tuple[str, Frame]]) -> None:
         if self.hub is not None:

@@ -37,7 +37,8 @@ STABLE_AFTER = 30.0  # seconds a child must run for its next failure to wait the
 
 
 class Attaches(Protocol):
-    """What the parent sends the child down a pipe (`infra/security/seal_process.Forward`)."""
+    """What the parent sends the child down a pipe (`infra/security/seal_process.Forward`), or,
+    on a duplex pipe, also what it hears back (`infra/runner/runner_process.RunnerMirror`)."""
 
     def attach(self, conn: Connection | None) -> None: ...
 
@@ -46,12 +47,10 @@ class Attaches(Protocol):
 Target = Callable[[Settings, int, Connection | None], None]
 
 
-def follow(name: str, step: Callable[[Callable[[], bool]], object], interval: float,
-           parent: int, tick: float = 0.1) -> None:
-    """The child's loop: run `step(stopped)` every `interval` seconds until SIGTERM or until the
-    parent is gone. `stopped()` tells the step to end between two of its batches (so a backlog
-    does not keep a stopping child past the server's grace period); Ctrl-C is the server's to
-    handle. The signal handler only sets a flag: it takes no lock the main thread may hold."""
+def stopping(parent: int) -> Callable[[], bool]:
+    """In the child: whether it should stop, after SIGTERM or once its parent is gone. Ctrl-C is
+    the server's to handle. The signal handler only sets a flag: it takes no lock the main
+    thread may hold."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     flag = {"stop": False}
 
@@ -63,6 +62,15 @@ def follow(name: str, step: Callable[[Callable[[], bool]], object], interval: fl
     def stopped() -> bool:
         return flag["stop"] or os.getppid() != parent
 
+    return stopped
+
+
+def follow(name: str, step: Callable[[Callable[[], bool]], object], interval: float,
+           parent: int, tick: float = 0.1) -> None:
+    """The child's loop: run `step(stopped)` every `interval` seconds until SIGTERM or until the
+    parent is gone. `stopped()` tells the step to end between two of its batches (so a backlog
+    does not keep a stopping child past the server's grace period; see `stopping`)."""
+    stopped = stopping(parent)
     while not stopped():
         step(stopped)
         wake = time.monotonic() + interval
@@ -82,12 +90,13 @@ class ChildProcess:
     """The server's side: keeps one child running `target` while `run` runs."""
 
     def __init__(self, name: str, target: Target, settings: Settings, *,
-                 forward: Attaches | None = None, grace: float = 10.0,
+                 forward: Attaches | None = None, duplex: bool = False, grace: float = 10.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.name = name
         self.target = target
         self.settings = settings
         self.forward = forward  # sent to each child down a pipe, if given
+        self.duplex = duplex  # the pipe carries the child's answers too
         self.grace = grace
         self.clock = clock
         self.process: Any = None  # the child now running, if any
@@ -100,7 +109,8 @@ class ChildProcess:
 
     def _start(self) -> Any:
         ctx = multiprocessing.get_context("spawn")  # a fresh interpreter: no inherited threads
-        receiving, sending = ctx.Pipe(duplex=False) if self.forward is not None else (None, None)
+        receiving, sending = (ctx.Pipe(duplex=self.duplex) if self.forward is not None
+                              else (None, None))
         process = ctx.Process(target=self.target, args=(self.settings, os.getpid(), receiving),
                               name=f"linkage-{self.name}", daemon=True)
         process.start()

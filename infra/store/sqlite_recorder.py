@@ -101,6 +101,8 @@ class LinkageSQLiteRecorder(GroupCommits, SignalsCommits, SQLiteApplicationRecor
         self.unsealed: Remembered = _Recent()  # for the sealer: every event, as stored
         # Off in a process without a runner or sealer (the ingest writer): nobody would take them.
         self.remember = True
+        # Off where no runner folds in this process (its child reads the table instead).
+        self.remember_known = True
 
     def after_batch(self, committed: list[tuple[int, StoredEvent]]) -> None:
         """After each group commit (infra/store/group_commit.py): remember, then signal."""
@@ -109,7 +111,8 @@ class LinkageSQLiteRecorder(GroupCommits, SignalsCommits, SQLiteApplicationRecor
                                for n, s in committed])
             known = [(n, (s.originator_text, s.originator_version,  # type: ignore[attr-defined]
                           s.topic, s.plain_state))  # type: ignore[attr-defined]
-                     for n, s in committed if getattr(s, "plain_state", None) is not None]
+                     for n, s in committed if getattr(s, "plain_state", None) is not None
+                     ] if self.remember_known else []
             if known:
                 self.known.put(known)
         self.committed(len(committed))

@@ -1,10 +1,13 @@
-"""The sealer and the time-travel snapshots in processes of their own (`LINKAGE_SEAL_PROCESS`,
-`LINKAGE_SNAPSHOT_PROCESS`, `linkage serve`'s defaults): the sealer's child seals what the server
-and the ingest writer store, a killed child is replaced and sealing goes on from where the chain
-ends, and no child outlives its server; the snapshots' child stores what `view?at=` reads."""
+"""The projection runner, the sealer and the time-travel snapshots in processes of their own
+(`LINKAGE_RUNNER_PROCESS`, `LINKAGE_SEAL_PROCESS`, `LINKAGE_SNAPSHOT_PROCESS`, `linkage serve`'s
+defaults): the sealer's child seals what the server and the ingest writer store, a killed child
+is replaced and sealing goes on from where the chain ends, and no child outlives its server; the
+snapshots' child stores what `view?at=` reads; the runner's child folds what the server serves,
+and a console sees every delta in order across a killed child."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import sqlite3
@@ -14,7 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
+import websockets
 
+from infra.bootstrap import notification_reader
+from infra.runner.embedded import EmbeddedRunner
+from infra.store.view_store import MemoryViewStore
+from projections.patch import apply_changes
 from tests.conftest import spawn_server, start_server
 from tests.e2e.alerting import alert, post_alerts
 from tests.e2e.test_http_api import REPORT
@@ -77,16 +86,16 @@ def test_the_sealer_process_seals_is_replaced_when_killed_and_stops_with_the_ser
 
 
 def test_a_killed_server_takes_its_child_processes_with_it(tmp_path: Path) -> None:
-    """kill -9 of `linkage serve`: its sealer and snapshots children see another parent and
-    exit."""
+    """kill -9 of `linkage serve`: its runner, sealer and snapshots children see another parent
+    and exit."""
     served = spawn_server(tmp_path / "data", env={"LINKAGE_INGEST_PROCESS": "false"})
     try:
         wait_for(lambda: sum(b"spawn_main" in _cmdline(pid)
-                             for pid in _children(served.process.pid)) == 2,  # type: ignore[attr-defined]
-                 "the sealer's and the snapshots' processes started")
+                             for pid in _children(served.process.pid)) == 3,  # type: ignore[attr-defined]
+                 "the runner's, the sealer's and the snapshots' processes started")
         sealers = [pid for pid in _children(served.process.pid)  # type: ignore[attr-defined]
                    if b"spawn_main" in _cmdline(pid)]
-        assert len(sealers) == 2, sealers  # the sealer's and the snapshots' children
+        assert len(sealers) == 3, sealers  # the runner's, the sealer's and the snapshots' children
     finally:
         served.kill()
     for pid in sealers:
@@ -155,3 +164,87 @@ def test_the_snapshots_process_stores_what_view_at_reads(tmp_path: Path) -> None
         assert at.json() == live
     finally:
         server.stop()
+
+
+def _replayed_views(embedded: Any, centers: list[str]) -> dict[str, bytes]:
+    """Every center's view as a fresh runner folds the whole log, in canonical bytes."""
+    replay = EmbeddedRunner(notification_reader(embedded.service), MemoryViewStore(), centers)
+    replay.catch_up()
+    return {c: orjson.dumps(replay.view(c), option=orjson.OPT_SORT_KEYS) for c in centers}
+
+
+async def _follow(server: Any, center: str, stop: asyncio.Event,
+                  ) -> tuple[dict[str, Any], int, list[str]]:
+    """A console that applies every delta it gets until `stop`, then drains what is left; what
+    it saw go wrong (a seq skipped, another epoch, an error) is listed."""
+    problems: list[str] = []
+    async with websockets.connect(server.console_url(center)) as ws:
+        await ws.send('{"type":"hello"}')
+        first = orjson.loads(await ws.recv())
+        assert first["type"] == "snapshot", first
+        view, seq, epoch = first["view"], first["seq"], first["epoch"]
+        while True:
+            try:
+                frame = orjson.loads(await asyncio.wait_for(ws.recv(), 1.0))
+            except TimeoutError:
+                if stop.is_set():
+                    return view, seq, problems
+                continue
+            if frame["type"] == "snapshot":  # allowed, but the mirror should not need one
+                problems.append(f"a snapshot at {frame['seq']}")
+                view, seq, epoch = frame["view"], frame["seq"], frame["epoch"]
+            elif frame["type"] != "delta" or frame["epoch"] != epoch or frame["seq"] != seq + 1:
+                problems.append(f"unexpected {frame['type']} at {frame.get('seq')} after {seq}")
+            else:
+                apply_changes(view, frame["changes"])
+                seq = frame["seq"]
+
+
+async def test_the_runner_process_folds_what_the_server_serves_and_is_replaced_when_killed(
+        tmp_path: Path) -> None:
+    """`LINKAGE_RUNNER_PROCESS`: the views are folded in a child; the server's mirror serves
+    `GET /view` and the consoles from the frames it sends. A child killed with SIGKILL is
+    replaced, and a console that stayed connected sees every delta in order, ending at the view
+    that a replay of the whole log gives."""
+    server = start_server(tmp_path / "data", runner_process=True, ingest_process=True)
+    embedded: Any = server.embedded
+    mirror, recorder = embedded.mirror, embedded.service.recorder
+    center = embedded.jurisdiction.root.id
+    stop = asyncio.Event()
+    try:
+        assert embedded.runner is None  # nothing folds in the server's process
+        console = asyncio.create_task(_follow(server, center, stop))
+        await asyncio.to_thread(_store, server, "first")
+        last = recorder.max_notification_id()
+        await asyncio.to_thread(wait_for, lambda: mirror.position == last, "the child folded all")
+        first = mirror.child.pid
+        assert first is not None and first != os.getpid() and _alive(first)
+        assert mirror.batches > 0
+
+        os.kill(first, signal.SIGKILL)
+        await asyncio.to_thread(wait_for, lambda: mirror.child.pid not in (None, first),
+                                "another runner process")
+        await asyncio.to_thread(_store, server, "second")
+        last = recorder.max_notification_id()
+        await asyncio.to_thread(wait_for, lambda: mirror.position == last,
+                                "the new child folded the rest")
+        stop.set()
+        view, seq, problems = await console
+        assert problems == []
+
+        replayed = _replayed_views(embedded, sorted(mirror.centers))
+        async with httpx.AsyncClient(base_url=server.url, headers=server.headers) as client:
+            for name in sorted(mirror.centers):
+                served = await client.get(f"/api/centers/{name}/view")
+                assert orjson.dumps(served.json(), option=orjson.OPT_SORT_KEYS) == \
+                    replayed[name], name
+            assert served.status_code == 200
+            metrics = (await client.get("/metrics")).text
+        assert orjson.dumps(view, option=orjson.OPT_SORT_KEYS) == replayed[center]
+        assert seq == mirror.seqs[center]
+        assert "linkage_runner_process_restarts_total 1.0" in metrics
+        second = mirror.child.pid
+    finally:
+        stop.set()
+        await asyncio.to_thread(server.stop)
+    await asyncio.to_thread(wait_for, lambda: not _alive(second), "the child stopped", 20)

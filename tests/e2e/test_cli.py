@@ -33,7 +33,7 @@ def test_jurisdiction_check_names_the_broken_feature(tmp_path: Path) -> None:
 
 
 def test_replay_rebuilds_the_same_views_under_a_new_epoch(tmp_path: Path) -> None:
-    settings = Settings().with_(data_dir=tmp_path)
+    settings = Settings().with_(data_dir=tmp_path, runner_process=False)  # its runner is read
     embedded = build_embedded(settings)
     actor = {"user": "u", "role": "admin", "center": None}
     for grid in ("130706001001001", "130706200001001", "130706001001002"):

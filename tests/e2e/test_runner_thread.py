@@ -1,5 +1,5 @@
-"""The embedded runner folds in its own thread and the sealer seals in a worker thread (or in a
-process of its own), never on the server's event loop; after a burst of alerts mixed with officers' commands (and view reads
+"""The embedded runner folds in its own thread (or in a process of its own) and the sealer seals
+in a worker thread (or in a process of its own), never on the server's event loop; after a burst of alerts mixed with officers' commands (and view reads
 while they fold), the views equal a replay of the log and the seal chain verifies to its end."""
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import orjson
@@ -29,13 +30,18 @@ def wait_for(condition: Callable[[], bool], what: str, timeout: float = 120) -> 
         time.sleep(0.05)
 
 
-@pytest.mark.parametrize("seal_process", [False, True], ids=["sealer-thread", "sealer-process"])
+@pytest.mark.parametrize(("runner_process", "seal_process"),
+                         [(False, False), (False, True), (True, True)],
+                         ids=["sealer-thread", "sealer-process", "runner-and-sealer-processes"])
 def test_views_and_seal_chain_equal_a_replay_after_a_burst_mixed_with_commands(
-        tmp_path: Path, seal_process: bool) -> None:
-    server = start_server(tmp_path / "data", seal_interval=0.1, seal_process=seal_process)
+        tmp_path: Path, runner_process: bool, seal_process: bool) -> None:
+    server = start_server(tmp_path / "data", seal_interval=0.1, seal_process=seal_process,
+                          runner_process=runner_process)
     embedded = server.embedded
-    runner: EmbeddedRunner = embedded.runner  # type: ignore[attr-defined]
-    folding_threads, unwrap_fold = note_threads(runner, "read")
+    # The runner in this process, or the mirror of its child's views (runner_process.py).
+    runner: Any = embedded.mirror if runner_process else embedded.runner  # type: ignore[attr-defined]
+    folding_threads, unwrap_fold = (note_threads(runner, "read") if not runner_process
+                                    else (set(), lambda: None))
     sealer = embedded.sealer  # type: ignore[attr-defined]
     sealing_threads, unwrap_seal = note_threads(sealer, "read")
     try:
@@ -81,7 +87,12 @@ def test_views_and_seal_chain_equal_a_replay_after_a_burst_mixed_with_commands(
 
         # Folded in the runner's thread only (after the catch-up at start, which ran before the
         # server did), never on the event loop's thread.
-        assert folding_threads and all(n.startswith("linkage-runner") for n in folding_threads)
+        if runner_process:  # folded in the child only; this process applied its frames
+            assert embedded.runner is None and runner.child.pid is not None  # type: ignore[attr-defined]
+            assert runner.batches > 0
+        else:
+            assert folding_threads and all(n.startswith("linkage-runner")
+                                           for n in folding_threads)
         if seal_process:  # sealed in the child (tests/e2e/test_background_processes.py), none here
             assert sealing_threads == set() and sealer.process.pid is not None
         else:

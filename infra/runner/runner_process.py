@@ -1,0 +1,304 @@
+"""The projection runner in a process of its own (`LINKAGE_RUNNER_PROCESS`, on by default for
+`linkage serve`).
+
+In the server's process the runner's fold (reading, decoding and routing every event, and its
+view-store commits) shares the GIL with the HTTP loop: during a burst of alerts it was about half of
+what held the GIL while an officer's command waited (BENCHMARKS.md, #17 eighth pass). Here a child
+process (spawned, supervised by `infra/runtime/child_process.ChildProcess`) runs the very same
+`EmbeddedRunner` over the event store and the view store, and the server keeps a `RunnerMirror`:
+the views, their seqs and the recent delta frames the consoles read, brought up to date from the
+frames the child sends back after each committed batch. The server applies a batch's changes
+(`projections.patch.apply_changes`), which is a small part of folding it.
+
+The wire, one orjson message per `send_bytes` on a duplex pipe:
+
+- child → server, once at each start, after the runner restored its committed state:
+  `{"hello": epoch, "p": position, "seqs": {center: seq}}`. The server reads any delta it missed
+  from the view store (a child killed between its commit and its send), or, for another epoch (the
+  child rebuilt the views), reloads the views and tells the consoles with a marker frame.
+- child → server, after each committed batch: `{"p": position, "f": [[center, seq, text], ...]}`,
+  `text` the delta frame the consoles get. A frame that skips a seq is preceded by the missed
+  deltas, read from the view store.
+- server → child: an empty message whenever this process commits events (the runner reads the
+  log at once rather than at its next poll).
+
+The start-up catch-up still runs in the server before it listens (`build_embedded`), so the
+server's first views are the runner's; the child starts from what that catch-up committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable
+from multiprocessing.connection import Connection
+from typing import Any
+
+import orjson
+
+from command_center.hub import Hub
+from command_center.protocol import Frame, missed
+from infra.runner.embedded import EmbeddedRunner, stored_views
+from infra.runtime.child_process import ChildProcess, stopping
+from infra.settings import Settings
+from infra.store.view_store import ViewStore
+from projections.center_view import new_view
+from projections.patch import View, apply_changes
+
+log = logging.getLogger(__name__)
+
+POLL = 1.0  # seconds: the child reads the log at least this often (commits elsewhere, no wake)
+TICK = 0.1  # seconds: how often a waiting child checks whether it should stop
+
+
+class RunnerMirror:
+    """The server's copy of what the runner child folds: a `ViewSource` for the hub and
+    `GET /view`, and a `Follower` (its `position`) for /readyz and /metrics."""
+
+    def __init__(self, store: ViewStore, hub: Hub | None, centers: Iterable[str], *,
+                 epoch: str, position: int, views: dict[str, View], seqs: dict[str, int],
+                 history: dict[str, deque[Frame]], history_size: int) -> None:
+        self.store = store
+        self.hub = hub
+        self.centers = frozenset(centers)
+        self.epoch = epoch
+        self.position = position
+        self.views = views
+        self.seqs = seqs
+        self.history_frames = history
+        self.history_size = history_size
+        self.child: ChildProcess | None = None
+        self.batches = 0  # batches heard from a child
+        self.filled = 0  # deltas read from the view store because a child's frames skipped them
+        self.reloads = 0  # whole reloads (a child came back under another epoch)
+        self._lock = threading.Lock()  # the state, against readers on the loop and the threads
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._conn: Connection | None = None
+        self._wake = threading.Event()
+        self._waker: threading.Thread | None = None
+
+    @classmethod
+    def taking(cls, runner: EmbeddedRunner, hub: Hub | None) -> RunnerMirror:
+        """The state of a runner that has caught up in this process, which is then left alone:
+        its views are checkpointed for the child to start from, and it folds nothing more."""
+        runner.checkpoint()
+        return cls(runner.store, hub, runner.centers, epoch=runner.epoch,
+                   position=runner.position, views=runner.views, seqs=runner.seqs,
+                   history=runner.history_frames, history_size=runner.history_size)
+
+    # -- ViewSource ----------------------------------------------------------------------------
+
+    def has_center(self, center: str) -> bool:
+        return center in self.centers
+
+    def view(self, center: str) -> View:
+        view = self.views.get(center)
+        if view is None:
+            view = self.views[center] = new_view(center)
+            self.seqs.setdefault(center, 0)
+        return view
+
+    def snapshot(self, center: str) -> tuple[str, int, View]:
+        """(epoch, seq, a copy of the view at seq): frames may be applied meanwhile."""
+        with self._lock:
+            view: View = orjson.loads(orjson.dumps(self.view(center)))
+            return self.epoch, self.seqs.get(center, 0), view
+
+    def history(self, center: str, epoch: str, seq: int) -> list[Frame] | None:
+        with self._lock:
+            current = (self.epoch, self.seqs.get(center, 0))
+            return missed(current, epoch, seq, list(self.history_frames.get(center, ())))
+
+    # -- the child -----------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Keep the runner's child running (the server's background task)."""
+        assert self.child is not None, "runner_process() gives the mirror its child"
+        self._loop = asyncio.get_running_loop()
+        await self.child.run()
+
+    def wake(self) -> None:
+        """Events were committed: tell the child to read the log now. Any thread may call it;
+        the message is sent by a thread of its own, so a commit never waits for the pipe."""
+        self._wake.set()
+
+    def attach(self, conn: Connection | None) -> None:
+        """A new child's end of the pipe (None: no child runs). Called by the `ChildProcess`."""
+        old, self._conn = self._conn, conn
+        if old is not None:
+            with contextlib.suppress(OSError):
+                old.close()
+        if conn is None:
+            return
+        threading.Thread(target=self._receive, args=(conn,), name="linkage-runner-receive",
+                         daemon=True).start()
+        if self._waker is None:
+            self._waker = threading.Thread(target=self._send_wakes, name="linkage-runner-wake",
+                                           daemon=True)
+            self._waker.start()
+        self._wake.set()  # the new child reads what was committed while none ran
+
+    def _send_wakes(self) -> None:
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            conn = self._conn
+            if conn is not None:
+                with contextlib.suppress(OSError, ValueError):  # closed meanwhile: no child
+                    conn.send_bytes(b"")
+
+    def _receive(self, conn: Connection) -> None:
+        while True:
+            try:
+                message = conn.recv_bytes()
+            except (EOFError, OSError):  # the child ended (or we closed our end)
+                return
+            try:
+                self.receive(orjson.loads(message))
+            except Exception:  # a bad message must not end the mirror; the next hello repairs
+                log.exception("runner message could not be applied")
+
+    def receive(self, message: dict[str, Any]) -> None:
+        """Apply one message from the child and publish its frames on the loop."""
+        with self._lock:
+            if "hello" in message:
+                frames = self._hello(message["hello"], message["seqs"])
+            else:
+                self.batches += 1
+                frames = []
+                for center, seq, text in message["f"]:
+                    frames += self._apply(center, seq, text)
+            self.position = max(self.position, message["p"])
+        if frames:
+            self._publish(frames)
+
+    def _hello(self, epoch: str, seqs: dict[str, int]) -> list[tuple[str, Frame]]:
+        if epoch != self.epoch:
+            return self._reload()
+        frames: list[tuple[str, Frame]] = []
+        for center, seq in seqs.items():
+            if seq > self.seqs.get(center, 0) and not self._fill(center, seq, frames):
+                return self._reload()
+        return frames
+
+    def _apply(self, center: str, seq: int, text: str) -> list[tuple[str, Frame]]:
+        frames: list[tuple[str, Frame]] = []
+        have = self.seqs.get(center, 0)
+        if seq <= have:
+            return frames  # already here (filled from the store)
+        if seq > have + 1 and not self._fill(center, seq - 1, frames):
+            return self._reload()
+        changes = orjson.loads(text)["changes"]
+        apply_changes(self.view(center), changes)
+        self.seqs[center] = seq
+        frame = Frame(self.epoch, seq, text)
+        self._ring(center).append(frame)
+        frames.append((center, frame))
+        return frames
+
+    def _fill(self, center: str, upto: int, frames: list[tuple[str, Frame]]) -> bool:
+        """Read the deltas after this center's seq up to `upto` from the view store; whether
+        they were all there (a child's commit reached the store, its message did not reach us)."""
+        from command_center.protocol import delta_frame
+
+        have = self.seqs.get(center, 0)
+        deltas = self.store.deltas_after(center, have, upto - have)
+        if [seq for seq, _ in deltas] != list(range(have + 1, upto + 1)):
+            return False
+        view = self.view(center)
+        for seq, changes in deltas:
+            apply_changes(view, changes)
+            frame = Frame(self.epoch, seq, delta_frame(center, self.epoch, seq, changes))
+            self._ring(center).append(frame)
+            frames.append((center, frame))
+        self.seqs[center] = upto
+        self.filled += len(deltas)
+        return True
+
+    def _reload(self) -> list[tuple[str, Frame]]:
+        """Everything from the view store (the child rebuilt the views under a new epoch, or
+        what we missed is no longer held): a marker frame per center sends its consoles a
+        snapshot."""
+        loaded = self.store.load()
+        self.epoch, self.position = loaded.epoch, loaded.position
+        self.views, self.seqs, self.history_frames = stored_views(loaded, self.history_size)
+        self.reloads += 1
+        log.warning("runner views reloaded from the view store (epoch %s)", self.epoch)
+        return [(center, Frame(self.epoch, seq, "")) for center, seq in self.seqs.items()]
+
+    def _ring(self, center: str) -> deque[Frame]:
+        ring = self.history_frames.get(center)
+        if ring is None:
+            ring = self.history_frames[center] = deque(maxlen=self.history_size)
+        return ring
+
+    def _publish(self, frames: list[tuple[str, Frame]]) -> None:
+        hub, loop = self.hub, self._loop
+        if hub is None:
+            return
+        if loop is None:  # not serving (tests feeding messages by hand): publish here
+            for center, frame in frames:
+                hub.publish_frame(center, frame)
+            return
+
+        def publish() -> None:
+            for center, frame in frames:
+                hub.publish_frame(center, frame)
+
+        with contextlib.suppress(RuntimeError):  # the loop has closed: nobody to tell
+            loop.call_soon_threadsafe(publish)
+
+
+def runner_main(settings: Settings, parent: int, conn: Connection | None = None) -> None:
+    """The child: follow the event log, fold it and commit the views as the in-process runner
+    does, and send each committed batch's frames to the server."""
+    from infra.bootstrap import build_view_store, notification_reader
+    from infra.loaders.jurisdiction import load_jurisdiction
+    from infra.security.seal_process import child_store
+
+    assert conn is not None, "the runner's child is always given its pipe"
+    stopped = stopping(parent)
+    with child_store(settings, "runner") as service, contextlib.closing(
+            build_view_store(settings)) as store:
+        centers = [unit.id for unit in load_jurisdiction(settings.jurisdiction).centers()]
+        runner = EmbeddedRunner(notification_reader(service), store, centers,
+                                history_size=settings.history_size,
+                                queue_size=settings.view_queue_size)
+        pending: list[tuple[str, Frame]] = []
+        runner.deliver_with(pending.extend)
+        conn.send_bytes(orjson.dumps({"hello": runner.epoch, "p": runner.position,
+                                      "seqs": runner.seqs}))
+        read_at = 0.0
+        try:
+            while not stopped():
+                try:
+                    woken = conn.poll(TICK)
+                    while conn.poll(0):  # every wake that came: one read of the log
+                        conn.recv_bytes()
+                except (EOFError, OSError):  # the server closed its end: it is stopping
+                    return
+                if not woken and time.monotonic() - read_at < POLL:
+                    continue
+                read_at = time.monotonic()
+                while not stopped():
+                    folded = runner.process_batch()
+                    if not folded:
+                        break
+                    conn.send_bytes(orjson.dumps({"p": runner.position, "f": [
+                        (center, frame.seq, frame.text) for center, frame in pending]}))
+                    pending.clear()
+        except (BrokenPipeError, EOFError):
+            return
+        finally:
+            runner.stop()  # checkpoints the views it changed
+            log.info("runner process stops at position %d", runner.position)
+
+
+def runner_process(settings: Settings, mirror: RunnerMirror) -> ChildProcess:
+    """The server's side: one runner child, its frames applied to `mirror`."""
+    mirror.child = ChildProcess("runner", runner_main, settings, forward=mirror, duplex=True)
+    return mirror.child

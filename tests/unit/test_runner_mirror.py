@@ -1,0 +1,129 @@
+"""The server's mirror of the runner child's views (infra/runner/runner_process.py), fed here by
+hand with the messages a child sends: batches applied in order, deltas a lost message carried read
+back from the view store, a restarted child's hello, and a reload when the store no longer holds
+what was missed or the child rebuilt under another epoch."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from command_center.protocol import Frame
+from infra.bootstrap import notification_reader
+from infra.runner.embedded import EmbeddedRunner
+from infra.runner.runner_process import RunnerMirror
+from infra.store.view_store import MemoryViewStore
+from tests.unit.test_properties import ACTOR, CENTERS, GRIDS, new_service
+
+
+class Child:
+    """What `runner_main` does around a runner: a hello at start, a message per batch."""
+
+    def __init__(self, service: Any, store: MemoryViewStore) -> None:
+        self.runner = EmbeddedRunner(notification_reader(service), store, CENTERS)
+        self.pending: list[tuple[str, Frame]] = []
+        self.runner.deliver_with(self.pending.extend)
+
+    def hello(self) -> dict[str, Any]:
+        return orjson.loads(orjson.dumps({"hello": self.runner.epoch, "p": self.runner.position,
+                                          "seqs": self.runner.seqs}))
+
+    def batch(self) -> dict[str, Any]:
+        assert self.runner.process_batch()
+        message = {"p": self.runner.position,
+                   "f": [(c, f.seq, f.text) for c, f in self.pending]}
+        self.pending.clear()
+        return orjson.loads(orjson.dumps(message))  # as it crosses the pipe
+
+
+def report(service: Any, n: int, grid: str | None = None) -> None:
+    for i in range(n):
+        service.report(actor=ACTOR, grid=grid or sorted(GRIDS)[i % len(GRIDS)], source="hotline", category="noise",
+                       severity="routine", description=f"d{i}", location=None, reporter=None)
+
+
+def canonical(views: dict[str, Any]) -> bytes:
+    return orjson.dumps({c: views.get(c) for c in CENTERS}, option=orjson.OPT_SORT_KEYS)
+
+
+def setup(keep: int = 1000) -> tuple[Any, MemoryViewStore, RunnerMirror, Child]:
+    service, store = new_service(), MemoryViewStore(keep=keep)
+    mirror = RunnerMirror.taking(EmbeddedRunner(notification_reader(service), store, CENTERS),
+                                 None)
+    return service, store, mirror, Child(service, store)
+
+
+def test_batches_applied_in_order_give_the_childs_views_and_history() -> None:
+    service, _, mirror, child = setup()
+    mirror.receive(child.hello())
+    for _ in range(3):
+        report(service, 2)
+        mirror.receive(child.batch())
+    assert canonical(mirror.views) == canonical(child.runner.views)
+    assert mirror.seqs == child.runner.seqs and mirror.position == child.runner.position
+    assert mirror.batches == 3 and mirror.filled == 0 and mirror.reloads == 0
+    # A console that saw seq 1 of the city gets exactly the rest from the mirror's history.
+    frames = mirror.history("city", mirror.epoch, 1)
+    assert frames is not None and [f.seq for f in frames] == list(range(2, mirror.seqs["city"] + 1))
+    assert frames == list(child.runner.history_frames["city"])[1:]
+
+
+def test_a_lost_message_is_read_back_from_the_view_store() -> None:
+    service, _, mirror, child = setup()
+    report(service, 2, "g-a1")
+    mirror.receive(child.batch())
+    report(service, 3, "g-a1")
+    child.batch()  # committed by the child, never heard of
+    report(service, 1, "g-a1")  # the same centers: their next frames skip the lost ones
+    mirror.receive(child.batch())
+    assert mirror.filled > 0 and mirror.reloads == 0
+    assert canonical(mirror.views) == canonical(child.runner.views)
+    assert mirror.seqs == child.runner.seqs
+    frames = mirror.history("city", mirror.epoch, 0)
+    assert frames is not None and [f.seq for f in frames] == list(range(1, mirror.seqs["city"] + 1))
+
+
+def test_a_restarted_childs_hello_brings_the_mirror_up_to_what_it_committed() -> None:
+    service, store, mirror, child = setup()
+    report(service, 2)
+    mirror.receive(child.batch())
+    report(service, 2)
+    child.batch()  # lost with the child
+    child.runner.stop()
+    again = Child(service, store)
+    mirror.receive(again.hello())
+    assert canonical(mirror.views) == canonical(again.runner.views)
+    assert mirror.position == again.runner.position and mirror.reloads == 0
+    report(service, 1)
+    mirror.receive(again.batch())
+    assert canonical(mirror.views) == canonical(again.runner.views)
+
+
+def test_what_the_store_no_longer_holds_reloads_the_views_and_marks_each_center() -> None:
+    service, _, mirror, child = setup(keep=2)
+    report(service, 1)
+    mirror.receive(child.batch())
+    for _ in range(5):  # lost, and trimmed from the store by a checkpoint
+        report(service, 1)
+        child.batch()
+    child.runner.checkpoint()
+    report(service, 1)
+    mirror.receive(child.batch())
+    assert mirror.reloads == 1
+    assert canonical(mirror.views) == canonical(child.runner.views)
+    assert mirror.seqs == child.runner.seqs
+
+
+def test_a_child_that_rebuilt_under_another_epoch_is_taken_whole() -> None:
+    service, store, mirror, child = setup()
+    report(service, 3)
+    mirror.receive(child.batch())
+    old = mirror.epoch
+    child.runner.rebuild()  # what a child finding inconsistent stored views does
+    again = Child(service, store)
+    assert again.runner.epoch != old
+    mirror.receive(again.hello())
+    assert mirror.epoch == again.runner.epoch and mirror.reloads == 1
+    assert canonical(mirror.views) == canonical(again.runner.views)
+    assert mirror.history("city", old, 1) is None  # a console of the old epoch gets a snapshot
