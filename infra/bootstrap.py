@@ -52,7 +52,7 @@ from infra.loaders.jurisdiction import load_jurisdiction
 from infra.loaders.open311 import load_catalog
 from infra.loaders.sla_policy import load_policy
 from infra.outbound.wiring import build_deliverer
-from infra.runner.embedded import EmbeddedRunner, ReadNotifications
+from infra.runner.embedded import EmbeddedRunner
 from infra.runner.runner_process import RunnerMirror, runner_process
 from infra.runner.sla_watcher import SlaWatcher
 from infra.runner.view_snapshots import build_view_snapshots, snapshots_process
@@ -70,46 +70,17 @@ from infra.store.commits import SignalsCommits
 from infra.store.group_commit import GroupCommits
 from infra.store.incident_rows import PostgresIncidentRows
 from infra.store.lease import Lease
+from infra.store.log_readers import ReadNotifications, build_view_store, notification_reader
 from infra.store.loop_save import LoopSaver
 from infra.store.sqlite_recorder import LinkageSQLiteRecorder
-from infra.store.view_store import PostgresViewStore, SQLiteViewStore, ViewStore
+from infra.store.view_store import ViewStore
 from infra.store.write_turn import WriteTurn
 from projections.assessment import Assessment
-from projections.envelope import Envelope, from_rows, from_state, from_stored, skip_to
+from projections.envelope import Envelope, from_stored, skip_to
 from streams.app import EVENTS_PARTITIONS, WorkerConfig
 from streams.app import create_app as create_worker_app
 
 log = logging.getLogger(__name__)
-
-
-def notification_reader(service: IncidentService) -> ReadNotifications:
-    """Read envelopes after a position from the application's notification log."""
-
-    recorder = service.recorder
-    if isinstance(recorder, LinkageSQLiteRecorder):
-        select_rows, known = recorder.select_notification_rows, recorder.known
-
-        def read_rows(after: int, limit: int) -> list[Envelope]:
-            # What this process just stored, as it stored it; otherwise the table.
-            taken = known.take(after + 1, limit)
-            if taken:
-                return [from_state(n, oid, version, topic, dict(state))
-                        for n, oid, version, topic, state in taken]
-            rows = select_rows(after + 1, limit)
-            if rows:
-                known.forget(rows[-1][0])
-            return from_rows(rows)
-
-        return read_rows
-
-    def read(after: int, limit: int) -> list[Envelope]:
-        notifications = recorder.select_notifications(start=after + 1, limit=limit)
-        return [
-            from_stored(n.id, n.originator_id, n.originator_version, n.topic, n.state)
-            for n in notifications
-        ]
-
-    return read
 
 
 def grid_centers(jurisdiction: Jurisdiction) -> Callable[[str], tuple[str, ...]]:
@@ -170,13 +141,6 @@ def build_directory(settings: Settings, jurisdiction: Jurisdiction) -> dict[str,
 def build_intake(settings: Settings) -> Intake:
     return Intake(RateLimiter(settings.ingest_rate, settings.ingest_burst),
                   max_batch=settings.ingest_max_batch)
-
-
-def build_view_store(settings: Settings) -> ViewStore:
-    if settings.store == "postgres":
-        return PostgresViewStore(settings.postgres_dsn, keep=settings.history_size,
-                                 schema=settings.postgres_schema)
-    return SQLiteViewStore(settings.views_path, keep=settings.history_size)
 
 
 @dataclass

@@ -28,6 +28,7 @@ import orjson
 
 from command_center.hub import Hub
 from command_center.protocol import Frame, delta_frame, missed
+from infra.store.log_readers import ReadNotifications
 from infra.store.view_store import Loaded, ViewStore
 from projections.cases import Case
 from projections.center_view import (
@@ -44,7 +45,6 @@ from projections.queue import OpenCases
 
 log = logging.getLogger(__name__)
 
-ReadNotifications = Callable[[int, int], list[Envelope]]  # (after position, limit)
 
 
 def stored_views(loaded: Loaded, history_size: int,

@@ -256,9 +256,9 @@ class RunnerMirror:
 def runner_main(settings: Settings, parent: int, conn: Connection | None = None) -> None:
     """The child: follow the event log, fold it and commit the views as the in-process runner
     does, and send each committed batch's frames to the server."""
-    from infra.bootstrap import build_view_store, notification_reader
     from infra.loaders.jurisdiction import load_jurisdiction
     from infra.security.seal_process import child_store
+    from infra.store.log_readers import build_view_store, notification_reader
 
     assert conn is not None, "the runner's child is always given its pipe"
     stopped = stopping(parent)
