@@ -53,6 +53,12 @@ log = logging.getLogger(__name__)
 
 POLL = 1.0  # seconds: the child reads the log at least this often (commits elsewhere, no wake)
 TICK = 0.1  # seconds: how often a waiting child checks whether it should stop
+WAKE = b""  # server -> child: events were committed
+ACK = b"a"  # server -> child: a batch's frames were published
+# Batches sent and not yet published by the server at most: while the server's loop is busy
+# (writing to many consoles) the child folds what arrives meanwhile as one larger batch, so
+# fewer, larger deltas reach the consoles instead of a queue of small ones.
+IN_FLIGHT = 1
 
 
 class RunnerMirror:
@@ -78,8 +84,11 @@ class RunnerMirror:
         self._lock = threading.Lock()  # the state, against readers on the loop and the threads
         self._loop: asyncio.AbstractEventLoop | None = None
         self._conn: Connection | None = None
-        self._wake = threading.Event()
-        self._waker: threading.Thread | None = None
+        self._signal = threading.Event()  # something for the sender thread to send
+        self._due = threading.Lock()  # guards the two below (never held for long)
+        self._wake_due = False  # events were committed: tell the child
+        self._acks_due = 0  # batches published on the loop: tell the child
+        self._sender: threading.Thread | None = None
 
     @classmethod
     def taking(cls, runner: EmbeddedRunner, hub: Hub | None) -> RunnerMirror:
@@ -124,7 +133,15 @@ class RunnerMirror:
     def wake(self) -> None:
         """Events were committed: tell the child to read the log now. Any thread may call it;
         the message is sent by a thread of its own, so a commit never waits for the pipe."""
-        self._wake.set()
+        with self._due:
+            self._wake_due = True
+        self._signal.set()
+
+    def _ack(self) -> None:
+        """A batch's frames are published: the child may send the next (see `runner_main`)."""
+        with self._due:
+            self._acks_due += 1
+        self._signal.set()
 
     def attach(self, conn: Connection | None) -> None:
         """A new child's end of the pipe (None: no child runs). Called by the `ChildProcess`."""
@@ -134,22 +151,30 @@ class RunnerMirror:
                 old.close()
         if conn is None:
             return
+        with self._due:
+            self._acks_due = 0  # owed to the child that went
         threading.Thread(target=self._receive, args=(conn,), name="linkage-runner-receive",
                          daemon=True).start()
-        if self._waker is None:
-            self._waker = threading.Thread(target=self._send_wakes, name="linkage-runner-wake",
-                                           daemon=True)
-            self._waker.start()
-        self._wake.set()  # the new child reads what was committed while none ran
+        if self._sender is None:
+            self._sender = threading.Thread(target=self._send, name="linkage-runner-send",
+                                            daemon=True)
+            self._sender.start()
+        self.wake()  # the new child reads what was committed while none ran
 
-    def _send_wakes(self) -> None:
+    def _send(self) -> None:
         while True:
-            self._wake.wait()
-            self._wake.clear()
+            self._signal.wait()
+            self._signal.clear()
+            with self._due:
+                acks, self._acks_due = self._acks_due, 0
+                wake, self._wake_due = self._wake_due, False
             conn = self._conn
             if conn is not None:
                 with contextlib.suppress(OSError, ValueError):  # closed meanwhile: no child
-                    conn.send_bytes(b"")
+                    for _ in range(acks):
+                        conn.send_bytes(ACK)
+                    if wake:
+                        conn.send_bytes(WAKE)
 
     def _receive(self, conn: Connection) -> None:
         while True:
@@ -161,11 +186,13 @@ class RunnerMirror:
                 self.receive(orjson.loads(message))
             except Exception:  # a bad message must not end the mirror; the next hello repairs
                 log.exception("runner message could not be applied")
+                self._ack()  # nor hold the child back
 
     def receive(self, message: dict[str, Any]) -> None:
         """Apply one message from the child and publish its frames on the loop."""
+        hello = "hello" in message
         with self._lock:
-            if "hello" in message:
+            if hello:
                 frames = self._hello(message["hello"], message["seqs"])
             else:
                 self.batches += 1
@@ -173,8 +200,7 @@ class RunnerMirror:
                 for center, seq, text in message["f"]:
                     frames += self._apply(center, seq, text)
             self.position = max(self.position, message["p"])
-        if frames:
-            self._publish(frames)
+        self._publish(frames, ack=not hello)
 
     def _hello(self, epoch: str, seqs: dict[str, int]) -> list[tuple[str, Frame]]:
         if epoch != self.epoch:
@@ -236,18 +262,22 @@ class RunnerMirror:
             ring = self.history_frames[center] = deque(maxlen=self.history_size)
         return ring
 
-    def _publish(self, frames: list[tuple[str, Frame]]) -> None:
+    def _publish(self, frames: list[tuple[str, Frame]], ack: bool) -> None:
+        """Hand the frames to the hub on the loop; then, for a batch, ack it to the child."""
         hub, loop = self.hub, self._loop
-        if hub is None:
-            return
-        if loop is None:  # not serving (tests feeding messages by hand): publish here
-            for center, frame in frames:
-                hub.publish_frame(center, frame)
+        if loop is None or hub is None or not frames:  # not serving (tests by hand), or no frame
+            if hub is not None:
+                for center, frame in frames:
+                    hub.publish_frame(center, frame)
+            if ack:
+                self._ack()
             return
 
         def publish() -> None:
             for center, frame in frames:
                 hub.publish_frame(center, frame)
+            if ack:
+                self._ack()
 
         with contextlib.suppress(RuntimeError):  # the loop has closed: nobody to tell
             loop.call_soon_threadsafe(publish)
@@ -272,26 +302,35 @@ def runner_main(settings: Settings, parent: int, conn: Connection | None = None)
         runner.deliver_with(pending.extend)
         conn.send_bytes(orjson.dumps({"hello": runner.epoch, "p": runner.position,
                                       "seqs": runner.seqs}))
-        read_at = 0.0
+        read_at, sent_at, in_flight, woken = 0.0, 0.0, 0, True
+
+        def hear(timeout: float) -> None:  # what the server sent: wakes and acks
+            nonlocal in_flight, woken
+            if conn.poll(timeout):
+                while conn.poll(0):
+                    if conn.recv_bytes() == ACK:
+                        in_flight = max(0, in_flight - 1)
+                    else:
+                        woken = True
+
         try:
             while not stopped():
-                try:
-                    woken = conn.poll(TICK)
-                    while conn.poll(0):  # every wake that came: one read of the log
-                        conn.recv_bytes()
-                except (EOFError, OSError):  # the server closed its end: it is stopping
-                    return
+                # Fold at once when woken and free to send; otherwise wait for a message.
+                hear(0 if woken and in_flight < IN_FLIGHT else TICK)
+                if in_flight >= IN_FLIGHT:
+                    if time.monotonic() - sent_at < POLL:
+                        continue  # the server is still publishing: let events gather
+                    in_flight = 0  # no ack for a long while (a stalled loop): go on anyway
                 if not woken and time.monotonic() - read_at < POLL:
                     continue
-                read_at = time.monotonic()
-                while not stopped():
-                    folded = runner.process_batch()
-                    if not folded:
-                        break
+                woken, read_at = False, time.monotonic()
+                if runner.process_batch():
                     conn.send_bytes(orjson.dumps({"p": runner.position, "f": [
                         (center, frame.seq, frame.text) for center, frame in pending]}))
                     pending.clear()
-        except (BrokenPipeError, EOFError):
+                    in_flight, sent_at = in_flight + 1, time.monotonic()
+                    woken = True  # read again once acked: more may have come meanwhile
+        except (BrokenPipeError, EOFError, OSError):  # the server closed its end: it stops
             return
         finally:
             runner.stop()  # checkpoints the views it changed
