@@ -16,9 +16,11 @@ The wire, one orjson message per `send_bytes` on a duplex pipe:
   `{"hello": epoch, "p": position, "seqs": {center: seq}}`. The server reads any delta it missed
   from the view store (a child killed between its commit and its send), or, for another epoch (the
   child rebuilt the views), reloads the views and tells the consoles with a marker frame.
-- child → server, after each committed batch: `{"p": position, "f": [[center, seq, text], ...]}`,
-  `text` the delta frame the consoles get. A frame that skips a seq is preceded by the missed
-  deltas, read from the view store.
+- child → server, after each committed batch: `B`, the length of a header (4 bytes, big-endian),
+  the header `{"p": position, "f": [[center, seq, length], ...]}`, then each delta frame's text
+  (what the consoles get) as UTF-8, one after another: the texts are not escaped into the header,
+  so the server parses each once. A frame that skips a seq is preceded by the missed deltas, read
+  from the view store.
 - server → child: an empty message whenever this process commits events (the runner reads the
   log at once rather than at its next poll).
 
@@ -36,7 +38,7 @@ import time
 from collections import deque
 from collections.abc import Iterable
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
@@ -183,13 +185,14 @@ class RunnerMirror:
             except (EOFError, OSError):  # the child ended (or we closed our end)
                 return
             try:
-                self.receive(orjson.loads(message))
+                self.receive(message)
             except Exception:  # a bad message must not end the mirror; the next hello repairs
                 log.exception("runner message could not be applied")
                 self._ack()  # nor hold the child back
 
-    def receive(self, message: dict[str, Any]) -> None:
+    def receive(self, data: bytes) -> None:
         """Apply one message from the child and publish its frames on the loop."""
+        message = decode_message(data)
         hello = "hello" in message
         with self._lock:
             if hello:
@@ -211,7 +214,7 @@ class RunnerMirror:
                 return self._reload()
         return frames
 
-    def _apply(self, center: str, seq: int, text: str) -> list[tuple[str, Frame]]:
+    def _apply(self, center: str, seq: int, text: bytes) -> list[tuple[str, Frame]]:
         frames: list[tuple[str, Frame]] = []
         have = self.seqs.get(center, 0)
         if seq <= have:
@@ -221,7 +224,7 @@ class RunnerMirror:
         changes = orjson.loads(text)["changes"]
         apply_changes(self.view(center), changes)
         self.seqs[center] = seq
-        frame = Frame(self.epoch, seq, text)
+        frame = Frame(self.epoch, seq, text.decode())
         self._ring(center).append(frame)
         frames.append((center, frame))
         return frames
@@ -283,6 +286,32 @@ class RunnerMirror:
             loop.call_soon_threadsafe(publish)
 
 
+def encode_hello(epoch: str, position: int, seqs: dict[str, int]) -> bytes:
+    return orjson.dumps({"hello": epoch, "p": position, "seqs": seqs})
+
+
+def encode_batch(position: int, frames: list[tuple[str, Frame]]) -> bytes:
+    texts = [frame.text.encode() for _, frame in frames]
+    header = orjson.dumps({"p": position, "f": [
+        (center, frame.seq, len(text)) for (center, frame), text in zip(frames, texts, strict=True)]})
+    return b"".join([b"B", len(header).to_bytes(4, "big"), header, *texts])
+
+
+def decode_message(data: bytes) -> dict[str, Any]:
+    """A hello as sent; a batch with each frame's text as bytes: `{"p", "f": [(center, seq,
+    text)]}`."""
+    if data[:1] != b"B":
+        return cast(dict[str, Any], orjson.loads(data))
+    size = int.from_bytes(data[1:5], "big")
+    header = orjson.loads(data[5:5 + size])
+    frames, at = [], 5 + size
+    for center, seq, length in header["f"]:
+        frames.append((center, seq, data[at:at + length]))
+        at += length
+    header["f"] = frames
+    return cast(dict[str, Any], header)
+
+
 def runner_main(settings: Settings, parent: int, conn: Connection | None = None) -> None:
     """The child: follow the event log, fold it and commit the views as the in-process runner
     does, and send each committed batch's frames to the server."""
@@ -300,8 +329,7 @@ def runner_main(settings: Settings, parent: int, conn: Connection | None = None)
                                 queue_size=settings.view_queue_size)
         pending: list[tuple[str, Frame]] = []
         runner.deliver_with(pending.extend)
-        conn.send_bytes(orjson.dumps({"hello": runner.epoch, "p": runner.position,
-                                      "seqs": runner.seqs}))
+        conn.send_bytes(encode_hello(runner.epoch, runner.position, runner.seqs))
         read_at, sent_at, in_flight, woken = 0.0, 0.0, 0, True
 
         def hear(timeout: float) -> None:  # what the server sent: wakes and acks
@@ -325,8 +353,7 @@ def runner_main(settings: Settings, parent: int, conn: Connection | None = None)
                     continue
                 woken, read_at = False, time.monotonic()
                 if runner.process_batch():
-                    conn.send_bytes(orjson.dumps({"p": runner.position, "f": [
-                        (center, frame.seq, frame.text) for center, frame in pending]}))
+                    conn.send_bytes(encode_batch(runner.position, pending))
                     pending.clear()
                     in_flight, sent_at = in_flight + 1, time.monotonic()
                     woken = True  # read again once acked: more may have come meanwhile

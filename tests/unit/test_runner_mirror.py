@@ -12,7 +12,12 @@ import orjson
 from command_center.protocol import Frame
 from infra.bootstrap import notification_reader
 from infra.runner.embedded import EmbeddedRunner
-from infra.runner.runner_process import RunnerMirror
+from infra.runner.runner_process import (
+    RunnerMirror,
+    decode_message,
+    encode_batch,
+    encode_hello,
+)
 from infra.store.view_store import MemoryViewStore
 from tests.unit.test_properties import ACTOR, CENTERS, GRIDS, new_service
 
@@ -25,16 +30,14 @@ class Child:
         self.pending: list[tuple[str, Frame]] = []
         self.runner.deliver_with(self.pending.extend)
 
-    def hello(self) -> dict[str, Any]:
-        return orjson.loads(orjson.dumps({"hello": self.runner.epoch, "p": self.runner.position,
-                                          "seqs": self.runner.seqs}))
+    def hello(self) -> bytes:
+        return encode_hello(self.runner.epoch, self.runner.position, self.runner.seqs)
 
-    def batch(self) -> dict[str, Any]:
+    def batch(self) -> bytes:
         assert self.runner.process_batch()
-        message = {"p": self.runner.position,
-                   "f": [(c, f.seq, f.text) for c, f in self.pending]}
+        message = encode_batch(self.runner.position, self.pending)  # as it crosses the pipe
         self.pending.clear()
-        return orjson.loads(orjson.dumps(message))  # as it crosses the pipe
+        return message
 
 
 def report(service: Any, n: int, grid: str | None = None) -> None:
@@ -127,3 +130,15 @@ def test_a_child_that_rebuilt_under_another_epoch_is_taken_whole() -> None:
     assert mirror.epoch == again.runner.epoch and mirror.reloads == 1
     assert canonical(mirror.views) == canonical(again.runner.views)
     assert mirror.history("city", old, 1) is None  # a console of the old epoch gets a snapshot
+
+
+def test_a_batch_crosses_the_pipe_with_its_texts_as_sent() -> None:
+    """Texts with non-ASCII characters and quotes come back byte for byte, each in its place."""
+    frames = [("city", Frame("e", 7, '{"type":"delta","changes":[["set",["a"],"网格 \\"x\\""]]}')),
+              ("town-a", Frame("e", 3, '{"type":"delta","changes":[]}'))]
+    message = decode_message(encode_batch(42, frames))
+    assert message["p"] == 42
+    assert [(c, s, t.decode()) for c, s, t in message["f"]] == [
+        (c, f.seq, f.text) for c, f in frames]
+    assert decode_message(encode_hello("e", 5, {"city": 2})) == {
+        "hello": "e", "p": 5, "seqs": {"city": 2}}
