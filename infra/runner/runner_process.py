@@ -86,10 +86,8 @@ class RunnerMirror:
         self._lock = threading.Lock()  # the state, against readers on the loop and the threads
         self._loop: asyncio.AbstractEventLoop | None = None
         self._conn: Connection | None = None
-        self._signal = threading.Event()  # something for the sender thread to send
-        self._due = threading.Lock()  # guards the two below (never held for long)
-        self._wake_due = False  # events were committed: tell the child
-        self._acks_due = 0  # batches published on the loop: tell the child
+        self._wake = threading.Event()  # events were committed: the sender thread tells the child
+        self._sending = threading.Lock()  # one message at a time down the pipe
         self._sender: threading.Thread | None = None
 
     @classmethod
@@ -135,15 +133,16 @@ class RunnerMirror:
     def wake(self) -> None:
         """Events were committed: tell the child to read the log now. Any thread may call it;
         the message is sent by a thread of its own, so a commit never waits for the pipe."""
-        with self._due:
-            self._wake_due = True
-        self._signal.set()
+        self._wake.set()
 
     def _ack(self) -> None:
-        """A batch's frames are published: the child may send the next (see `runner_main`)."""
-        with self._due:
-            self._acks_due += 1
-        self._signal.set()
+        """A batch's frames are published: the child may send the next (see `runner_main`).
+        Sent at once, from the thread that published: at most one batch is in flight, so at
+        most one ack waits in the pipe, and the write never blocks."""
+        conn = self._conn
+        if conn is not None:
+            with self._sending, contextlib.suppress(OSError, ValueError):  # no child now
+                conn.send_bytes(ACK)
 
     def attach(self, conn: Connection | None) -> None:
         """A new child's end of the pipe (None: no child runs). Called by the `ChildProcess`."""
@@ -153,30 +152,22 @@ class RunnerMirror:
                 old.close()
         if conn is None:
             return
-        with self._due:
-            self._acks_due = 0  # owed to the child that went
         threading.Thread(target=self._receive, args=(conn,), name="linkage-runner-receive",
                          daemon=True).start()
         if self._sender is None:
-            self._sender = threading.Thread(target=self._send, name="linkage-runner-send",
+            self._sender = threading.Thread(target=self._send_wakes, name="linkage-runner-wake",
                                             daemon=True)
             self._sender.start()
         self.wake()  # the new child reads what was committed while none ran
 
-    def _send(self) -> None:
+    def _send_wakes(self) -> None:
         while True:
-            self._signal.wait()
-            self._signal.clear()
-            with self._due:
-                acks, self._acks_due = self._acks_due, 0
-                wake, self._wake_due = self._wake_due, False
+            self._wake.wait()
+            self._wake.clear()  # a wake that lands after this is sent on the next turn
             conn = self._conn
             if conn is not None:
-                with contextlib.suppress(OSError, ValueError):  # closed meanwhile: no child
-                    for _ in range(acks):
-                        conn.send_bytes(ACK)
-                    if wake:
-                        conn.send_bytes(WAKE)
+                with self._sending, contextlib.suppress(OSError, ValueError):  # no child now
+                    conn.send_bytes(WAKE)
 
     def _receive(self, conn: Connection) -> None:
         while True:
