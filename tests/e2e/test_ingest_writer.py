@@ -200,9 +200,11 @@ def test_stopped_writer_times_out_with_503_and_is_replaced(tmp_path: Path) -> No
 @pytest.mark.integration
 async def test_writer_process_on_postgresql(tmp_path: Path, postgres_dsn: str,
                                             pg_schema: str) -> None:
-    """`LINKAGE_STORE=postgres`: the writer process stores into PostgreSQL, rules included."""
+    """`LINKAGE_STORE=postgres`: the writer process stores into PostgreSQL, rules included, and
+    the runner's child process (as `linkage serve` runs it) folds them for the console."""
     running = start_server(tmp_path / "data", ingest_process=True, store="postgres",
-                           postgres_dsn=postgres_dsn, postgres_schema=pg_schema)
+                           postgres_dsn=postgres_dsn, postgres_schema=pg_schema,
+                           runner_process=True)
     try:
         console = await Console.open(running, CENTERS[0])
         response = post_alerts(running, [alert(f"pg{i}") for i in range(30)]
@@ -216,6 +218,8 @@ async def test_writer_process_on_postgresql(tmp_path: Path, postgres_dsn: str,
         assert view["queue"][fired["incident"]]["severity"] == "major"
         await console.close()
         assert post_alerts(running, [alert("pg0")]).json()["duplicate"] == 1
+        assert running.embedded.runner is None  # type: ignore[attr-defined]
+        assert running.embedded.mirror.batches > 0  # type: ignore[attr-defined]
     finally:
         running.stop()
 
