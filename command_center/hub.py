@@ -47,6 +47,10 @@ class FrameWriter(Protocol):
         """Write one text frame; `encoded`: its wire bytes by encoding, shared by one publication."""
         ...
 
+    def write_texts(self, frames: list[tuple[str, dict[Hashable, bytes]]]) -> None:
+        """Write several text frames, in order, with one write to the connection."""
+        ...
+
 
 @dataclass(eq=False)
 class Subscription:
@@ -69,6 +73,25 @@ class Subscription:
         self.console.offer(frame)
         self.ready.set()
         return False
+
+    def offer_all(self, frames: list[Frame], encoded: list[dict[Hashable, bytes]]) -> int:
+        """Hand the console several frames of its center, in order: the leading ones it can take
+        at once are written with one write to its connection, the rest queued. How many were
+        written at once."""
+        writer = self.writer
+        direct: list[tuple[str, dict[Hashable, bytes]]] = []
+        if self.idle and writer is not None and writer.can_write():
+            for frame, wire in zip(frames, encoded, strict=True):
+                if not self.console.send_now(frame):
+                    break
+                direct.append((frame.text, wire))
+            if direct:
+                writer.write_texts(direct)
+        if len(direct) < len(frames):
+            for frame in frames[len(direct):]:
+                self.console.offer(frame)
+            self.ready.set()
+        return len(direct)
 
 
 class Hub:
@@ -103,6 +126,26 @@ class Hub:
             self.written += written
             if self.on_written is not None:
                 self.on_written(written)
+
+    def publish_frames(self, frames: list[tuple[str, Frame]]) -> None:
+        """A batch's frames, in order: each console gets those of its center with one write to
+        its connection where it can take them at once (a syscall per console, not per frame)."""
+        by_center: dict[str, list[Frame]] = {}
+        for center, frame in frames:
+            by_center.setdefault(center, []).append(frame)
+        for center, mine in by_center.items():
+            if len(mine) == 1:
+                self.publish_frame(center, mine[0])
+                continue
+            self.published += len(mine)
+            encoded: list[dict[Hashable, bytes]] = [{} for _ in mine]
+            written = 0
+            for sub in self._subs.get(center, ()):
+                written += sub.offer_all(mine, encoded)
+            if written:
+                self.written += written
+                if self.on_written is not None:
+                    self.on_written(written)
 
     def centers(self) -> list[str]:
         """The centers at least one console watches."""

@@ -211,8 +211,7 @@ class EmbeddedRunner:
 
     def _publish(self, frames: list[tuple[str, Frame]]) -> None:
         if self.hub is not None:
-            for center, frame in frames:
-                self.hub.publish_frame(center, frame)
+            self.hub.publish_frames(frames)
 
     def _fold_batch(self, checkpoint: bool = False, replay: bool = False,
                     ) -> tuple[int, list[tuple[str, Frame]]]:

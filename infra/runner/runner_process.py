@@ -261,15 +261,13 @@ class RunnerMirror:
         hub, loop = self.hub, self._loop
         if loop is None or hub is None or not frames:  # not serving (tests by hand), or no frame
             if hub is not None:
-                for center, frame in frames:
-                    hub.publish_frame(center, frame)
+                hub.publish_frames(frames)
             if ack:
                 self._ack()
             return
 
         def publish() -> None:
-            for center, frame in frames:
-                hub.publish_frame(center, frame)
+            hub.publish_frames(frames)
             if ack:
                 self._ack()
 

@@ -110,12 +110,19 @@ class BoundedWebSocketProtocol(WebSocketsSansIOProtocol):
     def write_text(self, text: str, encoded: dict[Hashable, bytes]) -> None:
         """Write `text` as one text frame; `encoded` holds the frame's bytes by encoding, shared
         by every connection a publication goes to."""
+        self.transport.write(self._wire(text, encoded))
+
+    def write_texts(self, frames: list[tuple[str, dict[Hashable, bytes]]]) -> None:
+        """Several frames, in order, in one write (one syscall when the socket takes them)."""
+        self.transport.write(b"".join([self._wire(text, encoded) for text, encoded in frames]))
+
+    def _wire(self, text: str, encoded: dict[Hashable, bytes]) -> bytes:
         key = self._encoding()
         assert key is not None, "write_text without can_write()"
         wire = encoded.get(key)
         if wire is None:
             wire = encoded[key] = _encode(text.encode(), key)
-        self.transport.write(wire)
+        return wire
 
     def _encoding(self) -> tuple[int, int] | None:
         """(0, 0) plain; (1, window bits) deflated on its own; None: this connection's frames

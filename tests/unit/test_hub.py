@@ -46,11 +46,18 @@ class Source:
     def history(self, center: str, epoch: str, seq: int) -> list[Frame] | None:
         return None
 
-    def change(self, n: int) -> None:
+    def frame(self, n: int) -> Frame:
         changes = [set_(["counts", "reported"], n)]
         apply_changes(self.view, changes)
         self.seq += 1
-        self.hub.publish_frame("c", Frame("e1", self.seq, delta_frame("c", "e1", self.seq, changes)))
+        return Frame("e1", self.seq, delta_frame("c", "e1", self.seq, changes))
+
+    def change(self, n: int) -> None:
+        self.hub.publish_frame("c", self.frame(n))
+
+    def changes(self, *ns: int) -> None:
+        """One batch of several deltas, as a runner publishes a batch."""
+        self.hub.publish_frames([("c", self.frame(n)) for n in ns])
 
 
 class Svc:
@@ -148,15 +155,21 @@ class FakeWriter:
         self.log = log
         self.encodings = encodings  # every encoding computed, across all writers
         self.paused = False
+        self.writes = 0  # writes to the connection
 
     def can_write(self) -> bool:
         return not self.paused
 
     def write_text(self, text: str, encoded: dict[Hashable, bytes]) -> None:
-        if "plain" not in encoded:
-            self.encodings.append(text)
-            encoded["plain"] = text.encode()
-        self.log.append({**orjson.loads(encoded["plain"]), "direct": True})
+        self.write_texts([(text, encoded)])
+
+    def write_texts(self, frames: list[tuple[str, dict[Hashable, bytes]]]) -> None:
+        self.writes += 1
+        for text, encoded in frames:
+            if "plain" not in encoded:
+                self.encodings.append(text)
+                encoded["plain"] = text.encode()
+            self.log.append({**orjson.loads(encoded["plain"]), "direct": True})
 
 
 def direct_session(hub: Hub, source: Source, encodings: list[str]) -> tuple[ConsoleSession,
@@ -228,3 +241,40 @@ async def test_a_console_that_cannot_take_a_frame_now_gets_it_from_its_queue_in_
     svc = console.svc
     assert isinstance(svc, Svc)
     assert svc.frames("sent") == 4  # the snapshot and the three the pump sent
+
+
+async def test_a_batch_of_deltas_reaches_each_idle_console_in_one_write() -> None:
+    """`publish_frames`: the frames of one center go to an idle console with one write to its
+    connection, each frame encoded once for all consoles; a console that cannot take them now
+    gets them from its queue, in order, after any it still holds."""
+    hub = Hub()
+    source = Source(hub)
+    encodings: list[str] = []
+    consoles = [direct_session(hub, source, encodings) for _ in range(3)]
+    pumps = []
+    for console, _, _ in consoles:
+        await console.start(None)
+        pumps.append(asyncio.create_task(console.pump()))
+    for console, _, _ in consoles:
+        await idle(console)
+    _, paused_ws, paused = consoles[2]
+    paused.paused = True
+    source.changes(1, 2, 3)
+    assert len(encodings) == 3  # once per delta, not once per console
+    assert hub.written == 6 and hub.published == 3
+    for console, ws, writer in consoles[:2]:
+        assert writer.writes == 1
+        assert [(f["seq"], bool(f.get("direct"))) for f in ws.sent[1:]] == [
+            (1, True), (2, True), (3, True)]
+        assert console.console.seq == 3
+    paused.paused = False
+    source.changes(4, 5)  # 1-3 may still be queued: 4 and 5 must not overtake them
+    await sent(paused_ws, 6)
+    assert [f["seq"] for f in paused_ws.sent[1:]] == [1, 2, 3, 4, 5]
+    for _, ws, _ in consoles:
+        view = ws.sent[0]["view"]
+        for frame in ws.sent[1:]:
+            apply_changes(view, frame["changes"])
+        assert view == source.view
+    for pump in pumps:
+        pump.cancel()
