@@ -17,12 +17,20 @@ The wire, one orjson message per `send_bytes` on a duplex pipe:
   from the view store (a child killed between its commit and its send), or, for another epoch (the
   child rebuilt the views), reloads the views and tells the consoles with a marker frame.
 - child → server, after each committed batch: `B`, the length of a header (4 bytes, big-endian),
-  the header `{"p": position, "f": [[center, seq, length], ...]}`, then each delta frame's text
-  (what the consoles get) as UTF-8, one after another: the texts are not escaped into the header,
-  so the server parses each once. A frame that skips a seq is preceded by the missed deltas, read
-  from the view store.
-- server → child: an empty message whenever this process commits events (the runner reads the
-  log at once rather than at its next poll).
+  the header `{"e": epoch, "p": position, "f": [[center, seq, length], ...]}`, then each delta
+  frame's text (what the consoles get) as UTF-8, one after another: the texts are not escaped into
+  the header, so the server parses each once. A frame that skips a seq is preceded by the missed
+  deltas, read from the view store; a batch of another epoch reloads the views first.
+- server → child: an empty message (a wake) when this process commits events, so the runner reads
+  the log at once rather than at its next poll. One wake is outstanding at most: commits until the
+  child answers it (with anything) only mark another as due.
+- server → child: `a` (an ack) once a batch's frames are published on the loop. The child sends
+  its next batch only after the ack (or after `POLL` without one), so while the server is busy the
+  events that arrive fold into one larger batch.
+- child → server: `I` when a wake found nothing new to fold (it answers the wake).
+
+A child whose batch fails sends nothing of it, restores its committed state and says hello again;
+a message the server cannot apply makes it reload the views from the view store before the next.
 
 The start-up catch-up still runs in the server before it listens (`build_embedded`), so the
 server's first views are the runner's; the child starts from what that catch-up committed.
@@ -36,7 +44,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from multiprocessing.connection import Connection
 from typing import Any, cast
 
@@ -57,6 +65,7 @@ POLL = 1.0  # seconds: the child reads the log at least this often (commits else
 TICK = 0.1  # seconds: how often a waiting child checks whether it should stop
 WAKE = b""  # server -> child: events were committed
 ACK = b"a"  # server -> child: a batch's frames were published
+IDLE = b"I"  # child -> server: woken, it found nothing new (answers the wake)
 # Batches sent and not yet published by the server at most: while the server's loop is busy
 # (writing to many consoles) the child folds what arrives meanwhile as one larger batch, so
 # fewer, larger deltas reach the consoles instead of a queue of small ones.
@@ -87,8 +96,13 @@ class RunnerMirror:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._conn: Connection | None = None
         self._wake = threading.Event()  # events were committed: the sender thread tells the child
-        self._sending = threading.Lock()  # one message at a time down the pipe
+        self._sending = threading.Lock()  # one message at a time down the pipe; its swaps
         self._sender: threading.Thread | None = None
+        self._flags = threading.Lock()  # the two below
+        self._wake_sent: float | None = None  # when the unanswered wake was sent
+        self._wake_due = False  # commits since: a wake is due once the child answers
+        self._stale = False  # a message failed to apply: reload before the next
+        self._closed = False
 
     @classmethod
     def taking(cls, runner: EmbeddedRunner, hub: Hub | None) -> RunnerMirror:
@@ -128,28 +142,56 @@ class RunnerMirror:
         """Keep the runner's child running (the server's background task)."""
         assert self.child is not None, "runner_process() gives the mirror its child"
         self._loop = asyncio.get_running_loop()
-        await self.child.run()
+        try:
+            await self.child.run()
+        finally:
+            self._closed = True
+            self._wake.set()  # the wake thread ends
 
     def wake(self) -> None:
         """Events were committed: tell the child to read the log now. Any thread may call it;
-        the message is sent by a thread of its own, so a commit never waits for the pipe."""
+        the message is sent by a thread of its own, so a commit never waits for the pipe. At
+        most one wake is outstanding: until the child answers it (any message), later commits
+        only note that another is due, sent once it answers. So the pipe never fills and no
+        write to it blocks (an unanswered wake is sent again after `POLL`)."""
+        with self._flags:
+            now = time.monotonic()
+            if self._wake_sent is not None and now - self._wake_sent < POLL:
+                self._wake_due = True
+                return
+            self._wake_sent, self._wake_due = now, False
         self._wake.set()
+
+    def _answered(self) -> None:
+        """The child sent something: it has read every wake sent before it."""
+        with self._flags:
+            self._wake_sent = None
+            due, self._wake_due = self._wake_due, False
+        if due:
+            self.wake()
 
     def _ack(self) -> None:
         """A batch's frames are published: the child may send the next (see `runner_main`).
-        Sent at once, from the thread that published: at most one batch is in flight, so at
-        most one ack waits in the pipe, and the write never blocks."""
-        conn = self._conn
-        if conn is not None:
-            with self._sending, contextlib.suppress(OSError, ValueError):  # no child now
-                conn.send_bytes(ACK)
+        Sent from the thread that published: one batch is in flight at most, so one ack at most
+        waits in the pipe beside one wake, and the write does not block."""
+        self._send(ACK)
+
+    def _send(self, message: bytes) -> None:
+        with self._sending:
+            conn = self._conn
+            if conn is not None:
+                try:
+                    conn.send_bytes(message)
+                except Exception:  # the child is gone (its successor's attach follows)
+                    log.debug("runner pipe closed", exc_info=True)
 
     def attach(self, conn: Connection | None) -> None:
         """A new child's end of the pipe (None: no child runs). Called by the `ChildProcess`."""
-        old, self._conn = self._conn, conn
-        if old is not None:
-            with contextlib.suppress(OSError):
-                old.close()
+        with self._sending:  # no send is half way down the pipe being closed
+            old, self._conn = self._conn, conn
+            if old is not None:
+                with contextlib.suppress(OSError):
+                    old.close()
         if conn is None:
             return
         threading.Thread(target=self._receive, args=(conn,), name="linkage-runner-receive",
@@ -158,16 +200,16 @@ class RunnerMirror:
             self._sender = threading.Thread(target=self._send_wakes, name="linkage-runner-wake",
                                             daemon=True)
             self._sender.start()
+        with self._flags:
+            self._wake_sent = None  # owed by the child that went
         self.wake()  # the new child reads what was committed while none ran
 
     def _send_wakes(self) -> None:
-        while True:
+        while not self._closed:
             self._wake.wait()
             self._wake.clear()  # a wake that lands after this is sent on the next turn
-            conn = self._conn
-            if conn is not None:
-                with self._sending, contextlib.suppress(OSError, ValueError):  # no child now
-                    conn.send_bytes(WAKE)
+            if not self._closed:
+                self._send(WAKE)
 
     def _receive(self, conn: Connection) -> None:
         while True:
@@ -175,26 +217,40 @@ class RunnerMirror:
                 message = conn.recv_bytes()
             except (EOFError, OSError):  # the child ended (or we closed our end)
                 return
+            self._answered()
             try:
                 self.receive(message)
-            except Exception:  # a bad message must not end the mirror; the next hello repairs
-                log.exception("runner message could not be applied")
-                self._ack()  # nor hold the child back
+            except Exception:  # a bad message must not end the mirror: the next reloads
+                log.exception("runner message could not be applied; reloading the views")
 
     def receive(self, data: bytes) -> None:
-        """Apply one message from the child and publish its frames on the loop."""
-        message = decode_message(data)
-        hello = "hello" in message
-        with self._lock:
-            if hello:
-                frames = self._hello(message["hello"], message["seqs"])
-            else:
-                self.batches += 1
-                frames = []
-                for center, seq, text in message["f"]:
-                    frames += self._apply(center, seq, text)
-            self.position = max(self.position, message["p"])
-        self._publish(frames, ack=not hello)
+        """Apply one message from the child, publish its frames on the loop and, for a batch,
+        ack it. A message that fails to apply leaves the mirror stale: the next one reloads the
+        views from the view store first (consoles get a snapshot)."""
+        frames: list[tuple[str, Frame]] = []
+        ack = data != IDLE
+        try:
+            if not ack:
+                return
+            message = decode_message(data)
+            hello = "hello" in message
+            ack = not hello
+            with self._lock:
+                try:
+                    if self._stale or (not hello and message["e"] != self.epoch):
+                        frames += self._reload()  # the child's commits are in the store
+                    if hello:
+                        frames += self._hello(message["hello"], message["seqs"])
+                    else:
+                        self.batches += 1
+                        for center, seq, text in message["f"]:
+                            frames += self._apply(center, seq, text)
+                    self.position = max(self.position, message["p"])
+                except Exception:
+                    self._stale = True
+                    raise
+        finally:
+            self._publish(frames, ack=ack)  # what was applied, and the ack the child waits for
 
     def _hello(self, epoch: str, seqs: dict[str, int]) -> list[tuple[str, Frame]]:
         if epoch != self.epoch:
@@ -267,9 +323,11 @@ class RunnerMirror:
             return
 
         def publish() -> None:
-            hub.publish_frames(frames)
-            if ack:
-                self._ack()
+            try:
+                hub.publish_frames(frames)
+            finally:
+                if ack:
+                    self._ack()
 
         with contextlib.suppress(RuntimeError):  # the loop has closed: nobody to tell
             loop.call_soon_threadsafe(publish)
@@ -279,16 +337,16 @@ def encode_hello(epoch: str, position: int, seqs: dict[str, int]) -> bytes:
     return orjson.dumps({"hello": epoch, "p": position, "seqs": seqs})
 
 
-def encode_batch(position: int, frames: list[tuple[str, Frame]]) -> bytes:
+def encode_batch(epoch: str, position: int, frames: list[tuple[str, Frame]]) -> bytes:
     texts = [frame.text.encode() for _, frame in frames]
-    header = orjson.dumps({"p": position, "f": [
+    header = orjson.dumps({"e": epoch, "p": position, "f": [
         (center, frame.seq, len(text)) for (center, frame), text in zip(frames, texts, strict=True)]})
     return b"".join([b"B", len(header).to_bytes(4, "big"), header, *texts])
 
 
 def decode_message(data: bytes) -> dict[str, Any]:
-    """A hello as sent; a batch with each frame's text as bytes: `{"p", "f": [(center, seq,
-    text)]}`."""
+    """A hello as sent; a batch with each frame's text as bytes: `{"e", "p", "f": [(center,
+    seq, text)]}`."""
     if data[:1] != b"B":
         return cast(dict[str, Any], orjson.loads(data))
     size = int.from_bytes(data[1:5], "big")
@@ -316,41 +374,68 @@ def runner_main(settings: Settings, parent: int, conn: Connection | None = None)
         runner = EmbeddedRunner(notification_reader(service), store, centers,
                                 history_size=settings.history_size,
                                 queue_size=settings.view_queue_size)
-        pending: list[tuple[str, Frame]] = []
-        runner.deliver_with(pending.extend)
-        conn.send_bytes(encode_hello(runner.epoch, runner.position, runner.seqs))
-        read_at, sent_at, in_flight, woken = 0.0, 0.0, 0, True
+        follow_for_server(runner, conn, stopped)
 
-        def hear(timeout: float) -> None:  # what the server sent: wakes and acks
-            nonlocal in_flight, woken
-            if conn.poll(timeout):
-                while conn.poll(0):
-                    if conn.recv_bytes() == ACK:
-                        in_flight = max(0, in_flight - 1)
-                    else:
-                        woken = True
 
-        try:
-            while not stopped():
-                # Fold at once when woken and free to send; otherwise wait for a message.
-                hear(0 if woken and in_flight < IN_FLIGHT else TICK)
-                if in_flight >= IN_FLIGHT:
-                    if time.monotonic() - sent_at < POLL:
-                        continue  # the server is still publishing: let events gather
-                    in_flight = 0  # no ack for a long while (a stalled loop): go on anyway
-                if not woken and time.monotonic() - read_at < POLL:
-                    continue
-                woken, read_at = False, time.monotonic()
-                if runner.process_batch():
-                    conn.send_bytes(encode_batch(runner.position, pending))
-                    pending.clear()
-                    in_flight, sent_at = in_flight + 1, time.monotonic()
-                    woken = True  # read again once acked: more may have come meanwhile
-        except (BrokenPipeError, EOFError, OSError):  # the server closed its end: it stops
-            return
-        finally:
+def follow_for_server(runner: EmbeddedRunner, conn: Connection,
+                      stopped: Callable[[], bool]) -> None:
+    """The child's loop (a function of its own for tests): a hello, then fold what the log has
+    whenever woken (or every `POLL`), one batch in flight at a time, until stopped or the server
+    closes the pipe. A batch that fails is not sent: the runner restores its committed state
+    and says hello again. The views are checkpointed at a clean exit only."""
+    pending: list[tuple[str, Frame]] = []
+    runner.deliver_with(pending.extend)
+    conn.send_bytes(encode_hello(runner.epoch, runner.position, runner.seqs))
+    read_at, sent_at, in_flight, woken = 0.0, 0.0, 0, True
+
+    def hear(timeout: float) -> None:  # what the server sent: wakes and acks
+        nonlocal in_flight, woken
+        if conn.poll(timeout):
+            while conn.poll(0):
+                if conn.recv_bytes() == ACK:
+                    in_flight = max(0, in_flight - 1)
+                else:
+                    woken = True
+
+    clean = False  # whether the runner's state is what it committed: checkpoint it at exit
+    try:
+        while not stopped():
+            # Fold at once when woken and free to send; otherwise wait for a message.
+            hear(0 if woken and in_flight < IN_FLIGHT else TICK)
+            if in_flight >= IN_FLIGHT:
+                if time.monotonic() - sent_at < POLL:
+                    continue  # the server is still publishing: let events gather
+                in_flight = 0  # no ack for a long while (a stalled loop): go on anyway
+            if not woken and time.monotonic() - read_at < POLL:
+                continue
+            was_woken, woken, read_at = woken, False, time.monotonic()
+            try:
+                folded = runner.process_batch()
+            except Exception:  # nothing of the batch was sent; its commit did not happen
+                log.exception("projection batch failed; restoring and retrying")
+                pending.clear()
+                until = time.monotonic() + POLL
+                while not stopped() and time.monotonic() < until:
+                    time.sleep(TICK)
+                if not runner.restore():  # the committed state; rebuilt if it no longer fits
+                    runner.rebuild()
+                conn.send_bytes(encode_hello(runner.epoch, runner.position, runner.seqs))
+                woken = True
+                continue
+            if folded:
+                conn.send_bytes(encode_batch(runner.epoch, runner.position, pending))
+                pending.clear()
+                in_flight, sent_at = in_flight + 1, time.monotonic()
+                woken = True  # read again once acked: more may have come meanwhile
+            elif was_woken:
+                conn.send_bytes(IDLE)  # answers the wake: the server may send the next
+        clean = True
+    except (BrokenPipeError, EOFError, OSError):  # the server closed its end: it stops
+        clean = True
+    finally:
+        if clean:
             runner.stop()  # checkpoints the views it changed
-            log.info("runner process stops at position %d", runner.position)
+        log.info("runner process stops at position %d", runner.position)
 
 
 def runner_process(settings: Settings, mirror: RunnerMirror) -> ChildProcess:
