@@ -68,7 +68,32 @@ def stored_views(loaded: Loaded, history_size: int,
     return views, seqs, rings
 
 
-class EmbeddedRunner:
+class HeldViews:
+    """What consoles read of views held in memory (`ViewSource`: a snapshot, the deltas after a
+    seq), under the holder's lock: the runner, or the server's mirror of its child's views."""
+
+    epoch: str
+    seqs: dict[str, int]
+    history_frames: dict[str, deque[Frame]]
+    _lock: threading.RLock | threading.Lock  # held by whoever changes the views
+
+    def view(self, center: str) -> View:
+        raise NotImplementedError
+
+    def snapshot(self, center: str) -> tuple[str, int, View]:
+        """(epoch, seq, a copy of the view at seq): the views may change meanwhile."""
+        with self._lock:
+            view: View = orjson.loads(orjson.dumps(self.view(center)))
+            return self.epoch, self.seqs.get(center, 0), view
+
+    def history(self, center: str, epoch: str, seq: int) -> list[Frame] | None:
+        """Every delta after seq, or None when they are not all held (other epoch, trimmed)."""
+        with self._lock:
+            current = (self.epoch, self.seqs.get(center, 0))
+            return missed(current, epoch, seq, list(self.history_frames.get(center, ())))
+
+
+class EmbeddedRunner(HeldViews):
     def __init__(
         self,
         read: ReadNotifications,
@@ -182,18 +207,6 @@ class EmbeddedRunner:
 
     def has_center(self, center: str) -> bool:
         return center in self.centers
-
-    def snapshot(self, center: str) -> tuple[str, int, View]:
-        """(epoch, seq, a copy of the view at seq): the runner thread may fold on meanwhile."""
-        with self._lock:
-            view: View = orjson.loads(orjson.dumps(self.view(center)))
-            return self.epoch, self.seqs.get(center, 0), view
-
-    def history(self, center: str, epoch: str, seq: int) -> list[Frame] | None:
-        """Every delta after seq, or None when they are not all held (other epoch, trimmed)."""
-        with self._lock:
-            current = (self.epoch, self.seqs.get(center, 0))
-            return missed(current, epoch, seq, list(self.history_frames.get(center, ())))
 
     # -- folding -----------------------------------------------------------
 

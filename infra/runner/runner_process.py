@@ -51,8 +51,8 @@ from typing import Any, cast
 import orjson
 
 from command_center.hub import Hub
-from command_center.protocol import Frame, missed
-from infra.runner.embedded import EmbeddedRunner, stored_views
+from command_center.protocol import Frame
+from infra.runner.embedded import EmbeddedRunner, HeldViews, stored_views
 from infra.runtime.child_process import ChildProcess, stopping
 from infra.settings import Settings
 from infra.store.view_store import ViewStore
@@ -72,7 +72,7 @@ IDLE = b"I"  # child -> server: woken, it found nothing new (answers the wake)
 IN_FLIGHT = 1
 
 
-class RunnerMirror:
+class RunnerMirror(HeldViews):
     """The server's copy of what the runner child folds: a `ViewSource` for the hub and
     `GET /view`, and a `Follower` (its `position`) for /readyz and /metrics."""
 
@@ -124,17 +124,6 @@ class RunnerMirror:
             view = self.views[center] = new_view(center)
             self.seqs.setdefault(center, 0)
         return view
-
-    def snapshot(self, center: str) -> tuple[str, int, View]:
-        """(epoch, seq, a copy of the view at seq): frames may be applied meanwhile."""
-        with self._lock:
-            view: View = orjson.loads(orjson.dumps(self.view(center)))
-            return self.epoch, self.seqs.get(center, 0), view
-
-    def history(self, center: str, epoch: str, seq: int) -> list[Frame] | None:
-        with self._lock:
-            current = (self.epoch, self.seqs.get(center, 0))
-            return missed(current, epoch, seq, list(self.history_frames.get(center, ())))
 
     # -- the child -----------------------------------------------------------------------------
 

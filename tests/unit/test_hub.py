@@ -189,17 +189,25 @@ async def idle(console: ConsoleSession) -> None:
     await asyncio.wait_for(until(), 5)
 
 
-async def test_idle_consoles_are_written_directly_with_one_encoding_per_delta() -> None:
-    hub = Hub()
-    source = Source(hub)
-    encodings: list[str] = []
-    consoles = [direct_session(hub, source, encodings) for _ in range(3)]
+async def idle_consoles(hub: Hub, source: Source, encodings: list[str], n: int,
+                        ) -> tuple[list[tuple[ConsoleSession, FakeSocket, FakeWriter]],
+                                   list[asyncio.Task[None]]]:
+    """n started consoles written to directly, each idle, and their pumps."""
+    consoles = [direct_session(hub, source, encodings) for _ in range(n)]
     pumps = []
     for console, _, _ in consoles:
         await console.start(None)
         pumps.append(asyncio.create_task(console.pump()))
     for console, _, _ in consoles:
         await idle(console)
+    return consoles, pumps
+
+
+async def test_idle_consoles_are_written_directly_with_one_encoding_per_delta() -> None:
+    hub = Hub()
+    source = Source(hub)
+    encodings: list[str] = []
+    consoles, pumps = await idle_consoles(hub, source, encodings, 3)
     for n in range(1, 4):
         source.change(n)
     assert len(encodings) == 3  # once per delta, not once per console
@@ -250,13 +258,7 @@ async def test_a_batch_of_deltas_reaches_each_idle_console_in_one_write() -> Non
     hub = Hub()
     source = Source(hub)
     encodings: list[str] = []
-    consoles = [direct_session(hub, source, encodings) for _ in range(3)]
-    pumps = []
-    for console, _, _ in consoles:
-        await console.start(None)
-        pumps.append(asyncio.create_task(console.pump()))
-    for console, _, _ in consoles:
-        await idle(console)
+    consoles, pumps = await idle_consoles(hub, source, encodings, 3)
     _, paused_ws, paused = consoles[2]
     paused.paused = True
     source.changes(1, 2, 3)
