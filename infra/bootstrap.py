@@ -22,6 +22,7 @@ from command_center.hub import Hub, ViewSource
 from command_center.incident_query import IncidentRows
 from command_center.intake import Intake, RateLimiter
 from command_center.ledger import Ledger
+from command_center.metrics import Metrics
 from command_center.open311_catalog import Open311
 from command_center.registry_state import RegistryState, refuse_released
 from command_center.throttle import FailureThrottle
@@ -186,6 +187,7 @@ def build_embedded(settings: Settings) -> Embedded:
     runner.catch_up()
     commits = commit_signal(service)
     source: EmbeddedRunner | RunnerMirror = runner
+    child: ChildProcess | None = None
     if settings.runner_process:
         # Caught up here, before the server listens; from then on a child folds and this
         # process applies the deltas it sends (infra/runner/runner_process.py).
@@ -196,18 +198,14 @@ def build_embedded(settings: Settings) -> Embedded:
         shutdown: list[Callable[[], Any]] = []
         if isinstance(service.recorder, LinkageSQLiteRecorder):
             service.recorder.remember_known = False  # nobody here folds what it commits
-        restarts: ChildProcess | None = child
     else:
         embedded_runner, background, shutdown = runner, [runner.run], [runner.stop]
-        restarts = None
     commits.after_commit(source.wake)  # every commit in this process wakes the runner
     services, tokens, keys, sealer = build_services(
         settings, jurisdiction, service, hub, source, views,
         background=background, on_shutdown=shutdown, mode="embedded")
-    if restarts is not None:
-        services.metrics.counter("linkage_runner_process_restarts",
-                                 "runner processes started again after one exited",
-                                 partial(getattr, restarts, "restarts"))
+    if child is not None:
+        count_restarts(services.metrics, child)
     writer = None
     if settings.ingest_process and services.alerts is not None:
         in_process = services.alerts.store
@@ -221,6 +219,13 @@ def build_embedded(settings: Settings) -> Embedded:
     return Embedded(settings, jurisdiction, service, views, hub, embedded_runner, services,
                     tokens, keys, sealer, writer,
                     mirror=source if isinstance(source, RunnerMirror) else None)
+
+
+def count_restarts(metrics: Metrics, child: ChildProcess) -> None:
+    """`linkage_<name>_process_restarts_total`: the child's processes started after one exited."""
+    metrics.counter(f"linkage_{child.name.replace('-', '_')}_process_restarts",
+                    f"{child.name} processes started again after one exited",
+                    partial(getattr, child, "restarts"))
 
 
 def commit_signal(service: IncidentService) -> SignalsCommits:
@@ -343,10 +348,7 @@ def build_services(
                                                services.registry)
     for child in (sealing, snapshotting):
         if child is not None:
-            services.metrics.counter(
-                f"linkage_{child.name.replace('-', '_')}_process_restarts",
-                f"{child.name} processes started again after one exited",
-                partial(getattr, child, "restarts"))
+            count_restarts(services.metrics, child)
     services.open311 = Open311(load_catalog(settings.open311_services), keys.verify,
                                max_results=settings.open311_max_results)
     # Outbound alerts: one deliverer per event store (a lease), off the request path.

@@ -75,10 +75,17 @@ class HeldViews:
     epoch: str
     seqs: dict[str, int]
     history_frames: dict[str, deque[Frame]]
+    history_size: int  # frames held per center
     _lock: threading.RLock | threading.Lock  # held by whoever changes the views
 
     def view(self, center: str) -> View:
         raise NotImplementedError
+
+    def _ring(self, center: str) -> deque[Frame]:
+        ring = self.history_frames.get(center)
+        if ring is None:
+            ring = self.history_frames[center] = deque(maxlen=self.history_size)
+        return ring
 
     def snapshot(self, center: str) -> tuple[str, int, View]:
         """(epoch, seq, a copy of the view at seq): the views may change meanwhile."""
@@ -184,12 +191,6 @@ class EmbeddedRunner(HeldViews):
             if progress:
                 progress(done)
         return total
-
-    def _ring(self, center: str) -> deque[Frame]:
-        ring = self.history_frames.get(center)
-        if ring is None:
-            ring = self.history_frames[center] = deque(maxlen=self.history_size)
-        return ring
 
     def fold(self, center: str) -> Center:
         fold = self.folds.get(center)

@@ -51,7 +51,7 @@ from typing import Any, cast
 import orjson
 
 from command_center.hub import Hub
-from command_center.protocol import Frame
+from command_center.protocol import Frame, delta_frame
 from infra.runner.embedded import EmbeddedRunner, HeldViews, stored_views
 from infra.runtime.child_process import ChildProcess, stopping
 from infra.settings import Settings
@@ -216,11 +216,11 @@ class RunnerMirror(HeldViews):
         """Apply one message from the child, publish its frames on the loop and, for a batch,
         ack it. A message that fails to apply leaves the mirror stale: the next one reloads the
         views from the view store first (consoles get a snapshot)."""
+        if data == IDLE:  # an answer to a wake, and nothing else
+            return
         frames: list[tuple[str, Frame]] = []
-        ack = data != IDLE
+        ack = True  # a batch's, unless this is a hello (or a message too broken to tell)
         try:
-            if not ack:
-                return
             message = decode_message(data)
             hello = "hello" in message
             ack = not hello
@@ -268,8 +268,6 @@ class RunnerMirror(HeldViews):
     def _fill(self, center: str, upto: int, frames: list[tuple[str, Frame]]) -> bool:
         """Read the deltas after this center's seq up to `upto` from the view store; whether
         they were all there (a child's commit reached the store, its message did not reach us)."""
-        from command_center.protocol import delta_frame
-
         have = self.seqs.get(center, 0)
         deltas = self.store.deltas_after(center, have, upto - have)
         if [seq for seq, _ in deltas] != list(range(have + 1, upto + 1)):
@@ -294,12 +292,6 @@ class RunnerMirror(HeldViews):
         self.reloads += 1
         log.warning("runner views reloaded from the view store (epoch %s)", self.epoch)
         return [(center, Frame(self.epoch, seq, "")) for center, seq in self.seqs.items()]
-
-    def _ring(self, center: str) -> deque[Frame]:
-        ring = self.history_frames.get(center)
-        if ring is None:
-            ring = self.history_frames[center] = deque(maxlen=self.history_size)
-        return ring
 
     def _publish(self, frames: list[tuple[str, Frame]], ack: bool) -> None:
         """Hand the frames to the hub on the loop; then, for a batch, ack it to the child."""
